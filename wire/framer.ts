@@ -1,0 +1,265 @@
+/**
+ * The peer-wire framer: push bytes in with `feed(chunk)`, pull whole messages
+ * out with `next()` (null = need more data). Sans-IO, no events, no timers.
+ *
+ * Memory and copying (why it is fast and safe against hostile peers):
+ * - `feed` never copies: it keeps the chunk as a view in a small queue.
+ * - A frame wholly inside one chunk is decoded in place; its payload
+ *   (piece block, bitfield, extended payload) is a `subarray` view of the chunk.
+ * - A frame that straddles chunks is assembled in one buffer that is sized by
+ *   the bytes that have ARRIVED (at least a 32 KiB floor, at most the frame
+ *   length), growing geometrically; a frame that fits the first allocation —
+ *   every 16 KiB piece — is copied exactly once. A claimed length alone never
+ *   allocates anything.
+ * - The length prefix is checked against the cap (and 2^31) as soon as its 4
+ *   bytes are in, before any body byte is stored.
+ *
+ * Errors are `WireError`s and sticky: once `next()` has thrown, it throws the
+ * same error again, and `feed` drops further input.
+ *
+ * Payload views alias the fed chunks (or the framer's assembly buffer, which is
+ * never reused), so the caller must not overwrite a chunk after feeding it.
+ */
+
+import { WireError, invalidArgument } from './errors.js';
+import { decodeFrame, readU32 } from './codec.js';
+import type { Message } from './messages.js';
+
+/** Default cap on a frame's length (the prefix value): 1 MiB of block or bitfield plus headers. */
+export const DEFAULT_MAX_MESSAGE_LENGTH = 0x100000 + 13;
+/** Lengths at or above 2^31 are refused whatever the cap (anacrolix, libtorrent). */
+const HARD_LIMIT = 0x7fffffff;
+/** Smallest assembly buffer for a straddling frame: one 16 KiB piece message fits. */
+const ASSEMBLY_FLOOR = 32 * 1024;
+
+export interface FramerOptions {
+  /** Largest accepted frame length (the value of the length prefix). Default 1 MiB + 13. */
+  maxMessageLength?: number;
+}
+
+const EMPTY = new Uint8Array(0);
+
+export class Framer {
+  private readonly max: number;
+  /** Current chunk and read offset in it. */
+  private cur: Uint8Array = EMPTY;
+  private pos = 0;
+  /** Further chunks waiting behind `cur` (queue with a moving head). */
+  private queue: Uint8Array[] = [];
+  private qHead = 0;
+  /** Bytes fed and not yet handed out as messages (including a partly assembled frame). */
+  private _buffered = 0;
+  /** Length prefix bytes collected across chunks. */
+  private readonly hdr = new Uint8Array(4);
+  private hdrLen = 0;
+  /** Frame being assembled across chunks: its length (-1 = none), buffer and fill. */
+  private need = -1;
+  private partial: Uint8Array = EMPTY;
+  private partialLen = 0;
+  private error: WireError | null = null;
+  private ended = false;
+
+  constructor(opts?: FramerOptions) {
+    const max = opts?.maxMessageLength ?? DEFAULT_MAX_MESSAGE_LENGTH;
+    if (!(Number.isInteger(max) && max >= 0 && max <= HARD_LIMIT)) {
+      throw invalidArgument(`maxMessageLength must be an integer in [0, 2^31), got ${max}`);
+    }
+    this.max = max;
+  }
+
+  /** Bytes fed that have not yet been returned as (part of) a message. */
+  get buffered(): number { return this._buffered; }
+
+  /** The largest frame length this framer accepts. */
+  get maxMessageLength(): number { return this.max; }
+
+  /** The sticky error, if any. */
+  get failed(): WireError | null { return this.error; }
+
+  /**
+   * Queue a chunk (kept as a view, not copied). Input after an error is
+   * dropped; input after `end()` is a local error.
+   */
+  feed(chunk: Uint8Array): void {
+    if (this.error !== null) return;
+    if (this.ended) throw invalidArgument('feed() after end()');
+    const n = chunk.length;
+    if (n === 0) return;
+    this._buffered += n;
+    if (this.pos === this.cur.length) {
+      // Invariant: the queue is empty whenever `cur` is exhausted.
+      this.cur = chunk;
+      this.pos = 0;
+    } else {
+      this.queue.push(chunk);
+    }
+  }
+
+  /**
+   * The next whole message, or null if more bytes are needed. After `end()`,
+   * a stream that stops inside a frame throws 'TRUNCATED' instead of null.
+   */
+  next(): Message | null {
+    if (this.error !== null) throw this.error;
+    // Fast path: at a frame boundary and the whole frame is in the current chunk.
+    if (this.need < 0 && this.hdrLen === 0) {
+      const cur = this.cur;
+      const pos = this.pos;
+      const avail = cur.length - pos;
+      if (avail >= 4) {
+        const len = ((cur[pos] << 24) | (cur[pos + 1] << 16) | (cur[pos + 2] << 8) | cur[pos + 3]) >>> 0;
+        if (len <= avail - 4 && len <= this.max) {
+          const end = pos + 4 + len;
+          this._buffered -= 4 + len;
+          if (end === cur.length) this.advance();
+          else this.pos = end;
+          try {
+            return decodeFrame(cur, pos + 4, len);
+          } catch (e) {
+            throw this.fail(e);
+          }
+        }
+      }
+    }
+    return this.slow();
+  }
+
+  /**
+   * Mark the end of the stream. Complete messages still buffered can be pulled;
+   * then `next()` throws 'TRUNCATED' if a partial frame remains (null if not).
+   */
+  end(): void {
+    this.ended = true;
+  }
+
+  /** Throw 'TRUNCATED' if any byte is buffered (call after `next()` returned null). */
+  assertDrained(): void {
+    if (this.error !== null) throw this.error;
+    if (this._buffered !== 0) {
+      throw this.fail(new WireError('TRUNCATED', `stream ended with ${this._buffered} bytes of an incomplete message`));
+    }
+  }
+
+  // ------------------------------------------------------------ internals
+
+  /** Move to the next queued chunk; false (and drop references) if none. */
+  private advance(): boolean {
+    const q = this.queue;
+    if (this.qHead < q.length) {
+      this.cur = q[this.qHead];
+      q[this.qHead++] = EMPTY; // release the reference for GC
+      if (this.qHead === q.length) {
+        q.length = 0;
+        this.qHead = 0;
+      }
+      this.pos = 0;
+      return true;
+    }
+    this.cur = EMPTY;
+    this.pos = 0;
+    return false;
+  }
+
+  private needData(): null {
+    if (this.ended && this._buffered !== 0) {
+      throw this.fail(new WireError('TRUNCATED', `stream ended with ${this._buffered} bytes of an incomplete message`));
+    }
+    return null;
+  }
+
+  private fail(e: unknown): WireError {
+    const err = e instanceof WireError ? e : new WireError('ILLEGAL_STATE', `framer: ${String(e)}`, false);
+    this.error = err;
+    // Drop everything buffered: the connection is over.
+    this.queue.length = 0;
+    this.qHead = 0;
+    this.cur = EMPTY;
+    this.pos = 0;
+    this.partial = EMPTY;
+    return err;
+  }
+
+  private checkLength(len: number): void {
+    if (len > HARD_LIMIT) {
+      throw this.fail(new WireError('LENGTH_TOO_LARGE', `length prefix ${len} is not below 2^31`));
+    }
+    if (len > this.max) {
+      throw this.fail(new WireError('LENGTH_TOO_LARGE', `length prefix ${len} exceeds the cap of ${this.max}`));
+    }
+  }
+
+  private slow(): Message | null {
+    let len = this.need;
+    if (len < 0) {
+      // 1. The length prefix.
+      if (this.hdrLen === 0 && this.cur.length - this.pos >= 4) {
+        len = readU32(this.cur, this.pos);
+        this.checkLength(len);
+        this.pos += 4;
+      } else {
+        while (this.hdrLen < 4) {
+          if (this.pos === this.cur.length && !this.advance()) return this.needData();
+          this.hdr[this.hdrLen++] = this.cur[this.pos++];
+        }
+        this.hdrLen = 0;
+        len = readU32(this.hdr, 0);
+        this.checkLength(len);
+      }
+      if (this.pos === this.cur.length) this.advance();
+      // 2. Body wholly in the current chunk (the prefix was in earlier chunks): a view.
+      if (this.cur.length - this.pos >= len) {
+        const start = this.pos;
+        this.pos += len;
+        this._buffered -= 4 + len;
+        const cur = this.cur;
+        if (this.pos === cur.length) this.advance();
+        return this.decode(cur, start, len);
+      }
+      // 3. Body straddles chunks: allocate by what has arrived, not by `len`.
+      this.need = len;
+      const arrived = this._buffered - 4;
+      this.partial = Buffer.allocUnsafe(Math.min(len, Math.max(arrived, ASSEMBLY_FLOOR)));
+      this.partialLen = 0;
+    }
+    // 4. Fill the assembly buffer from the queued chunks.
+    while (this.partialLen < len) {
+      if (this.pos === this.cur.length && !this.advance()) return this.needData();
+      const cur = this.cur;
+      const pos = this.pos;
+      const n = Math.min(len - this.partialLen, cur.length - pos);
+      if (this.partialLen + n > this.partial.length) this.grow(len);
+      if (n < 32) {
+        const p = this.partial;
+        let o = this.partialLen;
+        for (let i = pos; i < pos + n; i++) p[o++] = cur[i];
+      } else {
+        this.partial.set(pos === 0 && n === cur.length ? cur : cur.subarray(pos, pos + n), this.partialLen);
+      }
+      this.partialLen += n;
+      this.pos = pos + n;
+    }
+    const frame = this.partial;
+    this.partial = EMPTY;
+    this.need = -1;
+    this._buffered -= 4 + len;
+    if (this.pos === this.cur.length) this.advance();
+    return this.decode(frame, 0, len);
+  }
+
+  /** Grow the assembly buffer: double, or to what has arrived, never past the frame length. */
+  private grow(len: number): void {
+    const arrived = this._buffered - 4;
+    const cap = Math.min(len, Math.max(this.partial.length * 2, arrived));
+    const bigger = Buffer.allocUnsafe(cap);
+    bigger.set(this.partial.subarray(0, this.partialLen));
+    this.partial = bigger;
+  }
+
+  private decode(b: Uint8Array, off: number, len: number): Message {
+    try {
+      return decodeFrame(b, off, len);
+    } catch (e) {
+      throw this.fail(e);
+    }
+  }
+}
