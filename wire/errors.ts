@@ -57,6 +57,14 @@ export type WireErrorCode =
   | 'KEEPALIVE_TIMEOUT'
   /** A request we sent was not answered in time. */
   | 'REQUEST_TIMEOUT'
+  /** A request with length 0 or above the block size we serve (BEP 3: 16 KiB in practice). */
+  | 'BAD_REQUEST'
+  /** An extension hook threw something other than a WireError. */
+  | 'EXTENSION_ERROR'
+  /** The accepting side did not want the info hash the peer asked for (local decision). */
+  | 'TORRENT_REJECTED'
+  /** The socket under a connection failed or closed (lib/peer-socket.ts). */
+  | 'SOCKET_ERROR'
   // ---- local misuse ----
   /** A value out of range handed to an encoder or to the API (local error). */
   | 'INVALID_ARGUMENT';
