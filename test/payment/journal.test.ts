@@ -1,0 +1,304 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import crypto from 'node:crypto';
+import bs58 from 'bs58';
+import {
+  Journal, JournalError, MAGIC, encodeFrame, scanJournal,
+  type ChargeRecord, type CreditRecord, type PaymentRecord,
+} from '../../payment/journal.js';
+
+const sig = (): string => bs58.encode(crypto.randomBytes(64));
+const key = (): string => bs58.encode(crypto.randomBytes(32));
+const hex = (n: number): string => crypto.randomBytes(n).toString('hex');
+
+const SELLER = key();
+const INFO = hex(20);
+
+function credit(over: Partial<CreditRecord> = {}): CreditRecord {
+  return { kind: 'credit', signature: sig(), amount: 10_000n, payer: key(), sessionHash: hex(32), infoHash: INFO, seller: SELLER, time: 1_795_000_000_000, ...over };
+}
+function payment(over: Partial<PaymentRecord> = {}): PaymentRecord {
+  return { kind: 'payment', signature: sig(), amount: 25_000n, seller: SELLER, infoHash: INFO, sessionHash: hex(32), time: 1_795_000_000_001, ...over };
+}
+function charge(over: Partial<ChargeRecord> = {}): ChargeRecord {
+  return { kind: 'charge', sessionHash: hex(32), infoHash: INFO, bytes: 16_384n, units: 2n, time: 1_795_000_000_002, ...over };
+}
+
+async function tmp(): Promise<{ dir: string; path: string; done: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'seedpay-journal-'));
+  return { dir, path: join(dir, 'journal'), done: () => rm(dir, { recursive: true, force: true }) };
+}
+
+async function rejectsCode(p: Promise<unknown>, code: string): Promise<void> {
+  await assert.rejects(p, (e: unknown) => e instanceof JournalError && e.code === code);
+}
+
+test('records survive reopen; bigint above 2^53 and u64 max round-trip; summary rebuilt', async () => {
+  const t = await tmp();
+  try {
+    const payer = key();
+    const big = (1n << 64n) - 1n;
+    const c1 = credit({ payer, amount: big });
+    const c2 = credit({ payer, amount: 9_007_199_254_740_993n }); // 2^53 + 1
+    const ch = charge({ sessionHash: c1.sessionHash, bytes: (1n << 40n) + 1n, units: 104_857_601n });
+    const p1 = payment();
+    const j = await Journal.open(t.path);
+    for (const r of [c1, c2, ch, p1]) await j.append(r);
+    await j.close();
+
+    const k = await Journal.open(t.path);
+    assert.equal(k.recoveredBytes, 0);
+    assert.deepEqual(k.records(), [c1, c2, ch, p1]);
+    const s = k.summary();
+    assert.equal(s.earnedByPayer.get(payer), big + 9_007_199_254_740_993n);
+    assert.equal(s.earnedBySession.get(c1.sessionHash), big);
+    assert.equal(s.spentBySeller.get(SELLER), 25_000n);
+    assert.deepEqual(s.chargedBySession.get(c1.sessionHash), { bytes: (1n << 40n) + 1n, units: 104_857_601n });
+    assert.deepEqual(s.totals, { earned: big + 9_007_199_254_740_993n, charged: 104_857_601n, spent: 25_000n, credits: 2, charges: 1, payments: 1 });
+    assert.equal(k.creditedFor(c1.sessionHash), big);
+    await k.close();
+  } finally {
+    await t.done();
+  }
+});
+
+test('replay set is rebuilt on open; duplicate credits and payments are refused', async () => {
+  const t = await tmp();
+  try {
+    const c = credit();
+    const p = payment();
+    const j = await Journal.open(t.path);
+    assert.equal(j.hasSignature(c.signature), false);
+    await j.append(c);
+    await j.append(p);
+    assert.equal(j.hasSignature(c.signature), true);
+    await rejectsCode(j.append({ ...c, sessionHash: hex(32) }), 'DUPLICATE_SIGNATURE');
+    await j.close();
+    const k = await Journal.open(t.path);
+    assert.equal(k.hasSignature(c.signature), true);
+    assert.equal(k.hasSignature(p.signature), false, 'a buyer payment is not a seller credit');
+    assert.equal(k.hasPayment(p.signature), true);
+    await rejectsCode(k.append(credit({ signature: c.signature })), 'DUPLICATE_SIGNATURE');
+    await rejectsCode(k.append(payment({ signature: p.signature })), 'DUPLICATE_SIGNATURE');
+    assert.equal(k.records().length, 2);
+    await k.close();
+  } finally {
+    await t.done();
+  }
+});
+
+test('concurrent credits of one signature: exactly one lands (check-and-reserve is atomic)', async () => {
+  const t = await tmp();
+  try {
+    const j = await Journal.open(t.path);
+    const c = credit();
+    const results = await Promise.allSettled([j.append(c), j.append({ ...c }), j.append({ ...c, amount: 1n })]);
+    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'rejected']);
+    assert.equal(j.hasSignature(c.signature), true);
+    await j.close();
+  } finally {
+    await t.done();
+  }
+});
+
+test('concurrent appends all land, in call order', async () => {
+  const t = await tmp();
+  try {
+    const j = await Journal.open(t.path);
+    const recs = Array.from({ length: 60 }, (_, i) => (i % 3 === 0 ? credit({ time: i }) : i % 3 === 1 ? payment({ time: i }) : charge({ time: i })));
+    await Promise.all(recs.map((r) => j.append(r)));
+    assert.deepEqual(j.records(), recs);
+    await j.close();
+    const k = await Journal.open(t.path);
+    assert.deepEqual(k.records(), recs);
+    await k.close();
+  } finally {
+    await t.done();
+  }
+});
+
+test('append resolves only after the record is on disk', async () => {
+  const t = await tmp();
+  try {
+    const j = await Journal.open(t.path);
+    const c = credit();
+    await j.append(c);
+    // Read the file through another handle: the acknowledged record must be there.
+    const scan = scanJournal(new Uint8Array(await readFile(t.path)));
+    assert.deepEqual(scan.records, [c]);
+    await j.close();
+  } finally {
+    await t.done();
+  }
+});
+
+test('a journal truncated at EVERY byte offset of its last record loads, and accepts new appends', async () => {
+  const t = await tmp();
+  try {
+    const earlier = [credit(), charge(), payment()];
+    const last = credit();
+    const j = await Journal.open(t.path);
+    for (const r of earlier) await j.append(r);
+    await j.close();
+    const lastStart = (await stat(t.path)).size;
+    const j2 = await Journal.open(t.path);
+    await j2.append(last);
+    await j2.close();
+    const full = await readFile(t.path);
+    const lastLen = full.length - lastStart;
+    assert.equal(lastLen, encodeFrame(last).length);
+    const after = credit();
+    for (let cut = 0; cut < lastLen; cut++) {
+      await writeFile(t.path, full.subarray(0, lastStart + cut));
+      const k = await Journal.open(t.path);
+      assert.deepEqual(k.records(), earlier, `cut ${cut}`);
+      assert.equal(k.recoveredBytes, cut);
+      assert.equal(k.hasSignature(last.signature), false);
+      await k.append(after);
+      await k.close();
+      const k2 = await Journal.open(t.path);
+      assert.deepEqual(k2.records(), [...earlier, after], `cut ${cut}: append after recovery`);
+      assert.equal(k2.recoveredBytes, 0);
+      await k2.close();
+    }
+  } finally {
+    await t.done();
+  }
+});
+
+test('torn tails of other shapes: bad CRC on the last record, zero-filled tail, partial magic', async () => {
+  const t = await tmp();
+  try {
+    const a = credit();
+    const b = payment();
+    const j = await Journal.open(t.path);
+    await j.append(a);
+    await j.append(b);
+    await j.close();
+    const full = await readFile(t.path);
+
+    const badLast = Buffer.from(full);
+    badLast[badLast.length - 3] ^= 0x01; // last record's body damaged (write did not reach disk)
+    await writeFile(t.path, badLast);
+    let k = await Journal.open(t.path);
+    assert.deepEqual(k.records(), [a]);
+    await k.close();
+
+    await writeFile(t.path, Buffer.concat([full, Buffer.alloc(100)])); // extended, never written
+    k = await Journal.open(t.path);
+    assert.deepEqual(k.records(), [a, b]);
+    assert.equal(k.recoveredBytes, 100);
+    await k.close();
+    assert.equal((await stat(t.path)).size, full.length, 'torn tail truncated away');
+
+    await writeFile(t.path, MAGIC.subarray(0, 5)); // crash while creating
+    k = await Journal.open(t.path);
+    assert.deepEqual(k.records(), []);
+    await k.append(a);
+    await k.close();
+    k = await Journal.open(t.path);
+    assert.deepEqual(k.records(), [a]);
+    await k.close();
+  } finally {
+    await t.done();
+  }
+});
+
+test('a flipped byte in an earlier record is a hard CORRUPT error, at every byte of it', async () => {
+  const t = await tmp();
+  try {
+    const a = credit();
+    const b = charge();
+    const j = await Journal.open(t.path);
+    await j.append(a);
+    await j.append(b);
+    await j.close();
+    const full = await readFile(t.path);
+    const aLen = encodeFrame(a).length;
+    for (let i = MAGIC.length; i < MAGIC.length + aLen; i++) {
+      for (const mask of [0x01, 0x80]) {
+        const bad = Buffer.from(full);
+        bad[i] ^= mask;
+        await writeFile(t.path, bad);
+        await assert.rejects(Journal.open(t.path), (e: unknown) => e instanceof JournalError && e.code === 'CORRUPT', `byte ${i} mask ${mask}`);
+      }
+    }
+    // The file is left as it was: a failed open does not "repair" by truncating.
+    const bad = Buffer.from(full);
+    bad[MAGIC.length + 20] ^= 0xff;
+    await writeFile(t.path, bad);
+    await rejectsCode(Journal.open(t.path), 'CORRUPT');
+    assert.deepEqual(await readFile(t.path), bad);
+  } finally {
+    await t.done();
+  }
+});
+
+test('bad magic is refused', async () => {
+  const t = await tmp();
+  try {
+    await writeFile(t.path, 'not a journal at all');
+    await rejectsCode(Journal.open(t.path), 'BAD_MAGIC');
+  } finally {
+    await t.done();
+  }
+});
+
+test('invalid records are refused before anything is written', async () => {
+  const t = await tmp();
+  try {
+    const j = await Journal.open(t.path);
+    await rejectsCode(j.append(credit({ amount: -1n })), 'BAD_RECORD');
+    await rejectsCode(j.append(credit({ amount: 1n << 64n })), 'BAD_RECORD');
+    await rejectsCode(j.append(credit({ signature: 'not-base58!' })), 'BAD_RECORD');
+    await rejectsCode(j.append(credit({ sessionHash: 'AB'.repeat(32) })), 'BAD_RECORD');
+    await rejectsCode(j.append(payment({ infoHash: hex(32) })), 'BAD_RECORD');
+    await rejectsCode(j.append(charge({ time: 1.5 })), 'BAD_RECORD');
+    await rejectsCode(j.append({ kind: 'refund' } as unknown as ChargeRecord), 'BAD_RECORD');
+    await j.close();
+    assert.equal((await stat(t.path)).size, MAGIC.length);
+  } finally {
+    await t.done();
+  }
+});
+
+test('charges are cumulative per session: latest wins, a decrease is refused', async () => {
+  const t = await tmp();
+  try {
+    const s = hex(32);
+    const j = await Journal.open(t.path);
+    await j.append(charge({ sessionHash: s, bytes: 16_384n, units: 2n }));
+    await j.append(charge({ sessionHash: s, bytes: 1_048_576n, units: 100n }));
+    await rejectsCode(j.append(charge({ sessionHash: s, bytes: 16_384n, units: 2n })), 'CHARGE_DECREASED');
+    await j.append(charge({ bytes: 1n, units: 1n }));
+    assert.deepEqual(j.chargedFor(s), { bytes: 1_048_576n, units: 100n });
+    assert.equal(j.summary().totals.charged, 101n);
+    await j.close();
+    const k = await Journal.open(t.path);
+    assert.equal(k.summary().totals.charged, 101n);
+    assert.equal(k.summary().totals.charges, 3);
+    await k.close();
+  } finally {
+    await t.done();
+  }
+});
+
+test('lock: a second open in a live process is refused; a stale lock is taken over; closed journal refuses appends', async () => {
+  const t = await tmp();
+  try {
+    const j = await Journal.open(t.path);
+    await rejectsCode(Journal.open(t.path), 'LOCKED');
+    await j.close();
+    await rejectsCode(j.append(credit()), 'CLOSED');
+    await writeFile(t.path + '.lock', '999999999'); // no such pid
+    const k = await Journal.open(t.path);
+    await k.append(credit());
+    await k.close();
+    await truncate(t.path, MAGIC.length);
+  } finally {
+    await t.done();
+  }
+});
