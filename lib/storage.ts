@@ -1,0 +1,327 @@
+/**
+ * File-backed piece store over a torrent's file map.
+ *
+ * - `readBlock` reads any block, across file boundaries, into a caller-provided buffer
+ *   (buffer-level piece serving: the seeder reuses its buffers, nothing is allocated per
+ *   block in steady state) with positioned reads.
+ * - `writePiece` writes a verified piece across its files, creating directories and files
+ *   on demand (files are sparse until filled).
+ * - `recheck` rebuilds the have-bitfield from disk for resume, one piece buffer at a time.
+ *
+ * Memory is bounded whatever the torrent size: at most one piece buffer (recheck) plus a
+ * small LRU of open file handles; no file is ever buffered whole.
+ * BEP 47 padding files are never touched on disk: they read as zeros.
+ */
+import { constants, type FileHandle, mkdir, open, stat } from 'node:fs/promises';
+import { dirname, join, resolve, sep } from 'node:path';
+import type { FileMap } from './file-map.js';
+import { createSha1, sha1, SHA1_LENGTH } from './sha1.js';
+
+export type StorageErrorCode =
+  | 'OUT_OF_RANGE'   // piece / block outside the torrent
+  | 'BAD_LENGTH'     // writePiece data not the piece size, into-buffer too small
+  | 'MISSING_DATA'   // file absent or shorter than the block
+  | 'READ_ONLY'      // write on a read-only store
+  | 'BAD_PATH'       // a file path escapes the root directory
+  | 'CLOSED'
+  | 'IO';            // any other file system error (cause attached)
+
+export class StorageError extends Error {
+  override readonly name = 'StorageError';
+  constructor(readonly code: StorageErrorCode, message: string, options?: { cause?: unknown }) { super(message, options); }
+}
+
+/** The part of a Metainfo a store needs (lib/metainfo.ts `Metainfo` fits). */
+export interface StorageLayout {
+  readonly files: readonly { readonly path: readonly string[]; readonly length: number; readonly padding?: boolean }[];
+  readonly pieceLength: number;
+  readonly pieceCount: number;
+  /** Concatenated 20-byte piece hashes. */
+  readonly pieces: Uint8Array;
+  readonly fileMap: FileMap;
+}
+
+export interface StorageOptions {
+  /** Open file handles kept (LRU). Default 16. */
+  maxOpenFiles?: number;
+  /** Refuse writes and never create files. Default false. */
+  readOnly?: boolean;
+}
+
+interface Handle {
+  readonly file: number;
+  readonly writable: boolean;
+  readonly ready: Promise<FileHandle>;
+  refs: number;
+  closed: boolean;
+}
+
+const RW_CREATE = constants.O_RDWR | constants.O_CREAT;
+
+export class PieceStore {
+  readonly root: string;
+  private readonly paths: string[];
+  private readonly maxOpen: number;
+  private readonly readOnly: boolean;
+  /** Insertion order = recency (re-inserted on use). */
+  private readonly handles = new Map<number, Handle>();
+  private readonly madeDirs = new Set<string>();
+  private closedStore = false;
+  private emptyFilesMade = false;
+
+  constructor(readonly layout: StorageLayout, root: string, opts?: StorageOptions) {
+    this.root = resolve(root);
+    this.maxOpen = Math.max(1, opts?.maxOpenFiles ?? 16);
+    this.readOnly = opts?.readOnly ?? false;
+    // Paths were validated by the metainfo parser; check again that none escapes the root,
+    // because a layout may come from elsewhere.
+    this.paths = layout.files.map((f, i) => {
+      const p = resolve(this.root, ...f.path);
+      if (f.path.length === 0 || !p.startsWith(this.root + sep)) throw new StorageError('BAD_PATH', `file ${i} path escapes ${this.root}`);
+      return p;
+    });
+    if (layout.pieces.length !== layout.pieceCount * SHA1_LENGTH || layout.fileMap.pieceCount !== layout.pieceCount) {
+      throw new StorageError('BAD_LENGTH', 'layout pieces do not match its piece count');
+    }
+  }
+
+  /** File system path of file `i`. */
+  filePath(i: number): string { return this.paths[i]; }
+
+  get pieceCount(): number { return this.layout.pieceCount; }
+  pieceSize(index: number): number { return this.map(() => this.layout.fileMap.pieceSize(index)); }
+
+  /**
+   * Read block [begin, begin+length) of piece `index` into `into` (or a new buffer) and
+   * return the filled view. Throws StorageError MISSING_DATA if the data is not on disk.
+   */
+  async readBlock(index: number, begin: number, length: number, into?: Buffer): Promise<Buffer> {
+    this.checkOpen();
+    const fm = this.layout.fileMap;
+    const offset = this.map(() => fm.blockOffset(index, begin, length));
+    if (into !== undefined && into.length < length) throw new StorageError('BAD_LENGTH', `buffer of ${into.length} bytes for a ${length}-byte block`);
+    const out = into === undefined ? Buffer.allocUnsafe(length) : into.subarray(0, length);
+    await this.readRange(offset, length, out);
+    return out;
+  }
+
+  /** Write a whole (already verified) piece. */
+  async writePiece(index: number, data: Uint8Array): Promise<void> {
+    this.checkOpen();
+    if (this.readOnly) throw new StorageError('READ_ONLY', 'store is read-only');
+    const fm = this.layout.fileMap;
+    const size = this.pieceSize(index);
+    if (data.length !== size) throw new StorageError('BAD_LENGTH', `piece ${index} is ${size} bytes, got ${data.length}`);
+    if (!this.emptyFilesMade) await this.createEmptyFiles();
+    const segs = fm.segments(fm.pieceOffset(index), size);
+    for (const s of segs) {
+      if (this.layout.files[s.file].padding) continue;
+      const h = await this.acquire(s.file, true);
+      try {
+        const fh = await h.ready;
+        let done = 0;
+        while (done < s.length) {
+          const { bytesWritten } = await fh.write(data, s.rangeOffset + done, s.length - done, s.fileOffset + done);
+          done += bytesWritten;
+        }
+      } catch (e) {
+        throw this.ioError(e, s.file, 'write');
+      } finally {
+        this.release(h);
+      }
+    }
+  }
+
+  /** Create the torrent's zero-length files (no piece ever covers them). Done on the first write. */
+  async createEmptyFiles(): Promise<void> {
+    this.emptyFilesMade = true;
+    if (this.readOnly) return;
+    for (let i = 0; i < this.paths.length; i++) {
+      if (this.layout.files[i].length !== 0 || this.layout.files[i].padding) continue;
+      try {
+        await (await this.openForWrite(this.paths[i])).close();
+      } catch (e) {
+        throw this.ioError(e, i, 'create');
+      }
+    }
+  }
+
+  /** True when `data` is the whole piece `index` and its SHA-1 matches the metainfo. */
+  verifyPiece(index: number, data: Uint8Array): boolean {
+    if (!(Number.isInteger(index) && index >= 0 && index < this.layout.pieceCount)) return false;
+    if (data.length !== this.layout.fileMap.pieceSize(index)) return false;
+    return sha1(data).equals(this.layout.pieces.subarray(index * SHA1_LENGTH, (index + 1) * SHA1_LENGTH));
+  }
+
+  /**
+   * Check every piece on disk; returns a packed bitfield (BEP 3: high bit of byte 0 =
+   * piece 0, spare bits zero). Missing or short files make their pieces missing without
+   * reading. Memory: one piece buffer.
+   */
+  async recheck(onProgress?: (checked: number, total: number) => void): Promise<Uint8Array> {
+    this.checkOpen();
+    const { fileMap: fm, files, pieceCount } = this.layout;
+    const bits = new Uint8Array(Math.ceil(pieceCount / 8));
+    const sizes = await Promise.all(this.paths.map(async (p, i) => {
+      if (files[i].padding) return Infinity;
+      try {
+        const st = await stat(p);
+        return st.isFile() ? st.size : -1;
+      } catch {
+        return -1;
+      }
+    }));
+    const buf = Buffer.allocUnsafe(Math.min(this.layout.pieceLength, fm.totalLength));
+    for (let i = 0; i < pieceCount; i++) {
+      const size = fm.pieceSize(i);
+      const offset = fm.pieceOffset(i);
+      let present = true;
+      fm.forEachSegment(offset, size, (s) => { if (sizes[s.file] < s.fileOffset + s.length) present = false; });
+      if (present) {
+        const piece = buf.subarray(0, size);
+        try {
+          await this.readRange(offset, size, piece);
+          if (this.verifyPiece(i, piece)) bits[i >> 3] |= 0x80 >> (i & 7);
+        } catch (e) {
+          if (!(e instanceof StorageError && e.code === 'MISSING_DATA')) throw e;
+        }
+      }
+      onProgress?.(i + 1, pieceCount);
+    }
+    return bits;
+  }
+
+  /** SHA-1 of piece `index` as stored on disk, reading through `scratch` (≥ 1 byte). */
+  async hashPieceOnDisk(index: number, scratch: Buffer): Promise<Buffer> {
+    const fm = this.layout.fileMap;
+    const size = this.pieceSize(index);
+    const h = createSha1();
+    for (let done = 0; done < size;) {
+      const n = Math.min(scratch.length, size - done);
+      await this.readRange(fm.pieceOffset(index) + done, n, scratch.subarray(0, n));
+      h.update(scratch.subarray(0, n));
+      done += n;
+    }
+    return h.digest();
+  }
+
+  /** Close every file handle; the store is unusable afterwards. */
+  async close(): Promise<void> {
+    this.closedStore = true;
+    const all = [...this.handles.values()];
+    this.handles.clear();
+    await Promise.all(all.map((h) => this.closeHandle(h)));
+  }
+
+  // -------------------------------------------------------------------------------------
+
+  private async readRange(offset: number, length: number, out: Buffer): Promise<void> {
+    const segs = this.layout.fileMap.segments(offset, length);
+    for (const s of segs) {
+      if (this.layout.files[s.file].padding) {
+        out.fill(0, s.rangeOffset, s.rangeOffset + s.length);
+        continue;
+      }
+      const h = await this.acquire(s.file, false);
+      try {
+        const fh = await h.ready;
+        let done = 0;
+        while (done < s.length) {
+          const { bytesRead } = await fh.read(out, s.rangeOffset + done, s.length - done, s.fileOffset + done);
+          if (bytesRead === 0) throw new StorageError('MISSING_DATA', `file ${this.paths[s.file]} ends before byte ${s.fileOffset + s.length}`);
+          done += bytesRead;
+        }
+      } catch (e) {
+        throw this.ioError(e, s.file, 'read');
+      } finally {
+        this.release(h);
+      }
+    }
+  }
+
+  private map<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw new StorageError('OUT_OF_RANGE', (e as Error).message, { cause: e });
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.closedStore) throw new StorageError('CLOSED', 'store is closed');
+  }
+
+  private ioError(e: unknown, file: number, op: string): StorageError {
+    if (e instanceof StorageError) return e;
+    const code = (e as NodeJS.ErrnoException)?.code;
+    if (code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR') {
+      return new StorageError('MISSING_DATA', `${op} ${this.paths[file]}: ${code}`, { cause: e });
+    }
+    return new StorageError('IO', `${op} ${this.paths[file]}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+  }
+
+  /** Get (or open) the handle for `file`; a read-only handle is replaced when writing. */
+  private async acquire(file: number, write: boolean): Promise<Handle> {
+    let h = this.handles.get(file);
+    if (h !== undefined && write && !h.writable) {
+      this.handles.delete(file);
+      if (h.refs === 0) void this.closeHandle(h);
+      else h.closed = true; // closed by its last release
+      h = undefined;
+    }
+    if (h === undefined) {
+      const path = this.paths[file];
+      const ready = write ? this.openForWrite(path) : open(path, 'r');
+      h = { file, writable: write, ready, refs: 0, closed: false };
+      ready.catch(() => { if (this.handles.get(file) === h) this.handles.delete(file); });
+      this.handles.set(file, h);
+    } else {
+      this.handles.delete(file); // move to most recent
+      this.handles.set(file, h);
+    }
+    h.refs++;
+    this.evict();
+    return h;
+  }
+
+  private async openForWrite(path: string): Promise<FileHandle> {
+    const dir = dirname(path);
+    if (!this.madeDirs.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      this.madeDirs.add(dir);
+    }
+    return open(path, RW_CREATE, 0o644);
+  }
+
+  private release(h: Handle): void {
+    h.refs--;
+    if (h.refs === 0 && (h.closed || this.handles.get(h.file) !== h)) void this.closeHandle(h);
+    else this.evict();
+  }
+
+  /** Close least recently used idle handles beyond the cap (busy ones are skipped). */
+  private evict(): void {
+    if (this.handles.size <= this.maxOpen) return;
+    for (const [file, h] of this.handles) {
+      if (this.handles.size <= this.maxOpen) break;
+      if (h.refs > 0) continue;
+      this.handles.delete(file);
+      void this.closeHandle(h);
+    }
+  }
+
+  private async closeHandle(h: Handle): Promise<void> {
+    h.closed = true;
+    try {
+      const fh = await h.ready;
+      await fh.close();
+    } catch {
+      // open failed (already reported to its caller) or already closed
+    }
+  }
+}
+
+/** Convenience: join the root and a file's path segments (for callers listing files). */
+export function storagePath(root: string, path: readonly string[]): string {
+  return join(resolve(root), ...path);
+}
