@@ -13,6 +13,7 @@
  * BEP 47 padding files are never touched on disk: they read as zeros.
  */
 import { constants, type FileHandle, mkdir, open, stat } from 'node:fs/promises';
+import { readSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { FileMap } from './file-map.js';
 import { createSha1, sha1, SHA1_LENGTH } from './sha1.js';
@@ -46,12 +47,20 @@ export interface StorageOptions {
   maxOpenFiles?: number;
   /** Refuse writes and never create files. Default false. */
   readOnly?: boolean;
+  /**
+   * Read with fs.readSync on the open descriptor instead of the libuv thread pool.
+   * Several times faster when the data is in the page cache (a hot seed), but a cold
+   * disk read then blocks the event loop. Default false.
+   */
+  syncReads?: boolean;
 }
 
 interface Handle {
   readonly file: number;
   readonly writable: boolean;
   readonly ready: Promise<FileHandle>;
+  /** Set once `ready` resolves, so hot reads skip an await. */
+  fh: FileHandle | null;
   refs: number;
   closed: boolean;
 }
@@ -63,6 +72,7 @@ export class PieceStore {
   private readonly paths: string[];
   private readonly maxOpen: number;
   private readonly readOnly: boolean;
+  private readonly syncReads: boolean;
   /** Insertion order = recency (re-inserted on use). */
   private readonly handles = new Map<number, Handle>();
   private readonly madeDirs = new Set<string>();
@@ -73,6 +83,7 @@ export class PieceStore {
     this.root = resolve(root);
     this.maxOpen = Math.max(1, opts?.maxOpenFiles ?? 16);
     this.readOnly = opts?.readOnly ?? false;
+    this.syncReads = opts?.syncReads ?? false;
     // Paths were validated by the metainfo parser; check again that none escapes the root,
     // because a layout may come from elsewhere.
     this.paths = layout.files.map((f, i) => {
@@ -116,7 +127,7 @@ export class PieceStore {
     const segs = fm.segments(fm.pieceOffset(index), size);
     for (const s of segs) {
       if (this.layout.files[s.file].padding) continue;
-      const h = await this.acquire(s.file, true);
+      const h = this.acquire(s.file, true);
       try {
         const fh = await h.ready;
         let done = 0;
@@ -215,27 +226,43 @@ export class PieceStore {
 
   // -------------------------------------------------------------------------------------
 
+  /** Fill `out` with torrent bytes [offset, offset + out.length); walks files without allocating. */
   private async readRange(offset: number, length: number, out: Buffer): Promise<void> {
-    const segs = this.layout.fileMap.segments(offset, length);
-    for (const s of segs) {
-      if (this.layout.files[s.file].padding) {
-        out.fill(0, s.rangeOffset, s.rangeOffset + s.length);
-        continue;
+    const fm = this.layout.fileMap;
+    if (length === 0) return;
+    let file = this.map(() => fm.fileAt(offset));
+    let pos = offset;
+    const end = offset + length;
+    while (pos < end) {
+      const fStart = fm.fileStart(file);
+      const fEnd = fStart + fm.fileLength(file);
+      if (fEnd <= pos) { file++; continue; } // zero-length file
+      const n = Math.min(fEnd, end) - pos;
+      const outOff = pos - offset;
+      const fileOff = pos - fStart;
+      if (this.layout.files[file].padding) out.fill(0, outOff, outOff + n);
+      else await this.readFile(file, out, outOff, n, fileOff);
+      pos += n;
+      file++;
+    }
+  }
+
+  private async readFile(file: number, out: Buffer, outOff: number, n: number, fileOff: number): Promise<void> {
+    const h = this.acquire(file, false);
+    try {
+      const fh = h.fh ?? await h.ready;
+      let done = 0;
+      while (done < n) {
+        const bytesRead = this.syncReads
+          ? readSync(fh.fd, out, outOff + done, n - done, fileOff + done)
+          : (await fh.read(out, outOff + done, n - done, fileOff + done)).bytesRead;
+        if (bytesRead === 0) throw new StorageError('MISSING_DATA', `file ${this.paths[file]} ends before byte ${fileOff + n}`);
+        done += bytesRead;
       }
-      const h = await this.acquire(s.file, false);
-      try {
-        const fh = await h.ready;
-        let done = 0;
-        while (done < s.length) {
-          const { bytesRead } = await fh.read(out, s.rangeOffset + done, s.length - done, s.fileOffset + done);
-          if (bytesRead === 0) throw new StorageError('MISSING_DATA', `file ${this.paths[s.file]} ends before byte ${s.fileOffset + s.length}`);
-          done += bytesRead;
-        }
-      } catch (e) {
-        throw this.ioError(e, s.file, 'read');
-      } finally {
-        this.release(h);
-      }
+    } catch (e) {
+      throw this.ioError(e, file, 'read');
+    } finally {
+      this.release(h);
     }
   }
 
@@ -261,7 +288,7 @@ export class PieceStore {
   }
 
   /** Get (or open) the handle for `file`; a read-only handle is replaced when writing. */
-  private async acquire(file: number, write: boolean): Promise<Handle> {
+  private acquire(file: number, write: boolean): Handle {
     let h = this.handles.get(file);
     if (h !== undefined && write && !h.writable) {
       this.handles.delete(file);
@@ -272,8 +299,9 @@ export class PieceStore {
     if (h === undefined) {
       const path = this.paths[file];
       const ready = write ? this.openForWrite(path) : open(path, 'r');
-      h = { file, writable: write, ready, refs: 0, closed: false };
-      ready.catch(() => { if (this.handles.get(file) === h) this.handles.delete(file); });
+      const nh: Handle = { file, writable: write, ready, fh: null, refs: 0, closed: false };
+      ready.then((fh) => { nh.fh = fh; }, () => { if (this.handles.get(file) === nh) this.handles.delete(file); });
+      h = nh;
       this.handles.set(file, h);
     } else {
       this.handles.delete(file); // move to most recent

@@ -53,11 +53,11 @@ async function writeAll(store: PieceStore, meta: Metainfo, all: Buffer): Promise
   }
 }
 
-test('write pieces of a multi-file torrent, then files on disk equal the sources and blocks read back across boundaries', async () => {
+for (const syncReads of [false, true]) test(`write pieces of a multi-file torrent, then files on disk equal the sources and blocks read back across boundaries (syncReads ${syncReads})`, async () => {
   const { meta, data, all } = makeTorrent();
   assert.equal(meta.pieceCount, Math.ceil(all.length / PL));
   await withDir(async (dir) => {
-    const store = new PieceStore(meta, dir, { maxOpenFiles: 2 }); // tiny LRU: exercise eviction
+    const store = new PieceStore(meta, dir, { maxOpenFiles: 2, syncReads }); // tiny LRU: exercise eviction
     // Write in a scrambled order: sparse files fill in.
     const order = [...Array(meta.pieceCount).keys()].reverse();
     for (const i of order) await store.writePiece(i, all.subarray(i * PL, i * PL + meta.fileMap.pieceSize(i)));
