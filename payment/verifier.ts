@@ -1,0 +1,169 @@
+/**
+ * Seller side of prepaid settlement (SEEDPAY.md §4.4, §7): look a payment up on
+ * the seller's own RPC, apply the credit rules (verify-rules.ts), and journal the
+ * credit (fsync) before reporting success.
+ *
+ * Order: the replay check runs first — a signature already credited (journal,
+ * across restarts) or being verified right now (in-flight set) is `replayed_tx`
+ * whatever else holds, and it costs no RPC round trip. Then the §4 rules in table
+ * order: found at `confirmed` (tx_not_found / unconfirmed), tx_failed, amount
+ * (wrong_recipient / wrong_mint / insufficient_amount), session_mismatch, expired.
+ * Every RPC call is retried with bounded exponential backoff; when they all fail
+ * the answer is rpc_unavailable (nothing is credited, the buyer may resend the proof).
+ */
+import type { SignatureStatus, VersionedTransactionResponse } from '@solana/web3.js';
+import bs58 from 'bs58';
+import type { Chain } from './chain.js';
+import type { CreditRecord, Journal } from './journal.js';
+import { checkTransaction, type RejectReason } from './verify-rules.js';
+import type { Terms } from './terms.js';
+
+export type { RejectReason } from './verify-rules.js';
+
+export interface RetryPolicy {
+  /** Total tries of one RPC call (≥ 1). */
+  attempts: number;
+  /** Wait before the 2nd try; doubles each time, capped at maxDelayMs. */
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 200, maxDelayMs: 2000 };
+
+export interface VerifierOptions {
+  chain: Chain;
+  /** The seller's journal: replay set and durable credits. */
+  journal: Pick<Journal, 'hasSignature' | 'append'>;
+  retry?: RetryPolicy;
+  /**
+   * A buyer sends its proof once its own RPC says `confirmed`; the seller's RPC may
+   * lag a little. Look again this many times, this far apart, before tx_not_found.
+   */
+  notFoundRetries?: number;
+  notFoundDelayMs?: number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface VerifyRequest {
+  /** base58 transaction signature from the buyer's payment_proof. */
+  signature: string;
+  /** This connection's session hash (64 lowercase hex). */
+  sessionHash: string;
+  /** Torrent info hash, 40 lowercase hex (journaled with the credit). */
+  infoHash: string;
+  terms: Pick<Terms, 'wallet' | 'mint' | 'minPrepay'>;
+  /** Unix ms. */
+  now: number;
+  /** Default 10 minutes. */
+  freshnessMs?: number;
+  futureSkewMs?: number;
+}
+
+export type VerifyResult =
+  | { ok: true; signature: string; credited: bigint; payer: string; blockTimeMs: number }
+  | { ok: false; signature: string; reason: RejectReason; detail: string };
+
+class RpcUnavailable extends Error {
+  readonly code = 'rpc_unavailable';
+}
+
+const defaultSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function isSignature(s: unknown): s is string {
+  if (typeof s !== 'string' || s.length < 64 || s.length > 88) return false;
+  try {
+    return bs58.decode(s).length === 64;
+  } catch {
+    return false;
+  }
+}
+
+function atLeastConfirmed(st: SignatureStatus): boolean {
+  return st.confirmationStatus === 'confirmed' || st.confirmationStatus === 'finalized' ||
+    (st.confirmationStatus === undefined && st.confirmations === null); // old nodes: null = rooted
+}
+
+export class PaymentVerifier {
+  private readonly chain: Chain;
+  private readonly journal: Pick<Journal, 'hasSignature' | 'append'>;
+  private readonly retry: RetryPolicy;
+  private readonly notFoundRetries: number;
+  private readonly notFoundDelayMs: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  /** Signatures being verified right now: two proofs of one transaction cannot both credit. */
+  private readonly inFlight = new Set<string>();
+
+  constructor(opts: VerifierOptions) {
+    this.chain = opts.chain;
+    this.journal = opts.journal;
+    this.retry = opts.retry ?? DEFAULT_RETRY;
+    this.notFoundRetries = opts.notFoundRetries ?? 2;
+    this.notFoundDelayMs = opts.notFoundDelayMs ?? 500;
+    this.sleep = opts.sleep ?? defaultSleep;
+  }
+
+  async verifyPayment(req: VerifyRequest): Promise<VerifyResult> {
+    const signature = req.signature;
+    const no = (reason: RejectReason, detail: string): VerifyResult => ({ ok: false, signature, reason, detail });
+    if (!isSignature(signature)) return no('tx_not_found', 'not a base58 transaction signature');
+    if (this.journal.hasSignature(signature)) return no('replayed_tx', 'signature already credited');
+    if (this.inFlight.has(signature)) return no('replayed_tx', 'signature is being verified on another proof');
+    this.inFlight.add(signature);
+    try {
+      const tx = await this.fetchConfirmed(signature);
+      if ('reason' in tx) return no(tx.reason, tx.detail);
+      const r = checkTransaction(tx.tx, {
+        wallet: req.terms.wallet, mint: req.terms.mint, minPrepay: req.terms.minPrepay, sessionHash: req.sessionHash,
+        now: req.now, freshnessMs: req.freshnessMs, futureSkewMs: req.futureSkewMs,
+      });
+      if (!r.ok) return no(r.reason, r.detail);
+      const record: CreditRecord = {
+        kind: 'credit', signature, amount: r.credited, payer: r.payer, sessionHash: req.sessionHash,
+        infoHash: req.infoHash, seller: req.terms.wallet, time: req.now,
+      };
+      try {
+        await this.journal.append(record); // durable before anyone hears "confirmed"
+      } catch (e) {
+        if ((e as { code?: unknown }).code === 'DUPLICATE_SIGNATURE') return no('replayed_tx', 'signature already credited');
+        throw e; // a journal that cannot write must not be papered over as a rejection
+      }
+      return { ok: true, signature, credited: r.credited, payer: r.payer, blockTimeMs: r.blockTimeMs };
+    } catch (e) {
+      if (e instanceof RpcUnavailable) return no('rpc_unavailable', e.message);
+      throw e;
+    } finally {
+      this.inFlight.delete(signature);
+    }
+  }
+
+  private async fetchConfirmed(signature: string): Promise<{ tx: VersionedTransactionResponse } | { reason: RejectReason; detail: string }> {
+    for (let look = 0; ; look++) {
+      const tx = await this.withRetry(() => this.chain.transaction(signature));
+      if (tx !== null) return { tx };
+      const st = await this.withRetry(() => this.chain.signatureStatus(signature));
+      if (look >= this.notFoundRetries) {
+        if (st === null) return { reason: 'tx_not_found', detail: 'the cluster does not know this transaction' };
+        if (!atLeastConfirmed(st)) return { reason: 'unconfirmed', detail: `status ${st.confirmationStatus ?? 'unknown'}` };
+        return { reason: 'unconfirmed', detail: 'confirmed in status but not yet served by getTransaction' };
+      }
+      await this.sleep(this.notFoundDelayMs);
+    }
+  }
+
+  private async withRetry<T>(call: () => Promise<T>): Promise<T> {
+    let delay = this.retry.baseDelayMs;
+    let last: unknown;
+    for (let i = 0; i < Math.max(1, this.retry.attempts); i++) {
+      if (i > 0) {
+        await this.sleep(delay);
+        delay = Math.min(delay * 2, this.retry.maxDelayMs);
+      }
+      try {
+        return await call();
+      } catch (e) {
+        last = e;
+      }
+    }
+    throw new RpcUnavailable(`RPC failed ${this.retry.attempts} times: ${(last as Error)?.message ?? String(last)}`);
+  }
+}

@@ -1,0 +1,280 @@
+/**
+ * The seller's verifier against the local ledger over real HTTP JSON-RPC: the happy
+ * path, then one test per rejection reason of SEEDPAY.md §4 (and the replay cases of §7).
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import bs58 from 'bs58';
+import { Keypair, type SignatureStatus, type VersionedTransactionResponse } from '@solana/web3.js';
+import type { Chain } from '../../payment/chain.js';
+import { Journal } from '../../payment/journal.js';
+import { payPrepaid } from '../../payment/payer.js';
+import { PaymentVerifier, type VerifyRequest, type VerifyResult } from '../../payment/verifier.js';
+import {
+  USDC, ata, fundedWallet, newInfoHash, newSessionHash, openJournal, paymentInstructions, seedpayMemo,
+  sellerTerms, sendInstructions, startFixture, type Fixture,
+} from './helpers.js';
+
+let f: Fixture;
+before(async () => { f = await startFixture(); });
+after(async () => { await f.close(); });
+
+const FAST_RETRY = { attempts: 3, baseDelayMs: 5, maxDelayMs: 20 };
+
+async function setup(minPrepay = 100_000n): Promise<{
+  buyer: Keypair; seller: Keypair; journal: Journal; verifier: PaymentVerifier; req: (signature: string, over?: Partial<VerifyRequest>) => VerifyRequest;
+  sessionHash: string; infoHash: string;
+}> {
+  const buyer = fundedWallet(f, 10n * USDC);
+  const seller = Keypair.generate();
+  const journal = await openJournal(f);
+  const verifier = new PaymentVerifier({ chain: f.chain, journal, retry: FAST_RETRY, notFoundRetries: 0 });
+  const sessionHash = newSessionHash();
+  const infoHash = newInfoHash();
+  const terms = sellerTerms(f, seller.publicKey, minPrepay);
+  return {
+    buyer, seller, journal, verifier, sessionHash, infoHash,
+    req: (signature, over = {}) => ({ signature, sessionHash, infoHash, terms, now: Date.now(), ...over }),
+  };
+}
+
+function reason(r: VerifyResult): string {
+  return r.ok ? 'ok' : r.reason;
+}
+
+test('happy path: a SeedPay payment is credited with its on-chain gain and journaled before success', async () => {
+  const s = await setup();
+  const journal = await openJournal(f);
+  const proof = await payPrepaid({
+    chain: f.chain, payer: s.buyer, terms: sellerTerms(f, s.seller.publicKey), sessionHash: s.sessionHash,
+    infoHash: s.infoHash, amount: 250_000n, journal, pollIntervalMs: 5,
+  });
+  const r = await s.verifier.verifyPayment(s.req(proof.tx));
+  assert.equal(reason(r), 'ok');
+  assert.ok(r.ok);
+  assert.equal(r.credited, 250_000n);
+  assert.equal(r.payer, s.buyer.publicKey.toBase58());
+  assert.equal(s.journal.hasSignature(proof.tx), true);
+  const credit = s.journal.records().find((x) => x.kind === 'credit');
+  assert.ok(credit && credit.kind === 'credit');
+  assert.equal(credit.amount, 250_000n);
+  assert.equal(credit.sessionHash, s.sessionHash);
+  assert.equal(credit.infoHash, s.infoHash);
+  assert.equal(credit.seller, s.seller.publicKey.toBase58());
+  assert.equal(s.journal.summary().earnedBySession.get(s.sessionHash), 250_000n);
+  await journal.close();
+  await s.journal.close();
+});
+
+test('credit is the on-chain gain of the seller ATA, also when it already held tokens', async () => {
+  const s = await setup();
+  f.ledger.fundTokens(s.seller.publicKey, 7n * USDC); // seller ATA exists with a balance
+  const sig = await sendInstructions(f, s.buyer, paymentInstructions({
+    payer: s.buyer, to: s.seller.publicKey, mint: f.ledger.mint, amount: 123_456n, memos: [seedpayMemo(s.sessionHash)],
+  }));
+  const r = await s.verifier.verifyPayment(s.req(sig));
+  assert.ok(r.ok);
+  assert.equal(r.credited, 123_456n);
+  await s.journal.close();
+});
+
+test('tx_not_found: a signature the cluster never saw, and a malformed one', async () => {
+  const s = await setup();
+  assert.equal(reason(await s.verifier.verifyPayment(s.req(bs58.encode(crypto.randomBytes(64))))), 'tx_not_found');
+  assert.equal(reason(await s.verifier.verifyPayment(s.req('not-a-signature'))), 'tx_not_found');
+  assert.equal(reason(await s.verifier.verifyPayment(s.req(bs58.encode(crypto.randomBytes(32))))), 'tx_not_found');
+  await s.journal.close();
+});
+
+test('tx_failed: a transfer beyond the balance, landed on-chain with meta.err (skipPreflight)', async () => {
+  const s = await setup();
+  const sig = await sendInstructions(f, s.buyer, paymentInstructions({
+    payer: s.buyer, to: s.seller.publicKey, mint: f.ledger.mint, amount: 11n * USDC, memos: [seedpayMemo(s.sessionHash)],
+  }), { skipPreflight: true });
+  const st = await f.conn.getSignatureStatus(sig);
+  assert.notEqual(st.value?.err, null); // recorded as failed, fee charged
+  assert.equal(reason(await s.verifier.verifyPayment(s.req(sig))), 'tx_failed');
+  await s.journal.close();
+});
+
+test('wrong_recipient: paid someone else with the right memo', async () => {
+  const s = await setup();
+  const other = Keypair.generate();
+  const sig = await sendInstructions(f, s.buyer, paymentInstructions({
+    payer: s.buyer, to: other.publicKey, mint: f.ledger.mint, amount: USDC, memos: [seedpayMemo(s.sessionHash)],
+  }));
+  assert.equal(reason(await s.verifier.verifyPayment(s.req(sig))), 'wrong_recipient');
+  await s.journal.close();
+});
+
+test('wrong_mint: paid the seller in another (fake "USDC") mint', async () => {
+  const s = await setup();
+  const fake = f.ledger.createMint(6);
+  f.ledger.fundTokens(s.buyer.publicKey, 5n * USDC, fake);
+  const sig = await sendInstructions(f, s.buyer, paymentInstructions({
+    payer: s.buyer, to: s.seller.publicKey, mint: fake, amount: USDC, memos: [seedpayMemo(s.sessionHash)],
+  }));
+  assert.equal(reason(await s.verifier.verifyPayment(s.req(sig))), 'wrong_mint');
+  await s.journal.close();
+});
+
+test('insufficient_amount: below min_prepay', async () => {
+  const s = await setup(500_000n);
+  const sig = await sendInstructions(f, s.buyer, paymentInstructions({
+    payer: s.buyer, to: s.seller.publicKey, mint: f.ledger.mint, amount: 499_999n, memos: [seedpayMemo(s.sessionHash)],
+  }));
+  assert.equal(reason(await s.verifier.verifyPayment(s.req(sig))), 'insufficient_amount');
+  await s.journal.close();
+});
+
+test('session_mismatch: no memo, two SeedPay memos, wrong session_hash, bad version', async () => {
+  const s = await setup();
+  const pay = (memos: string[]): Promise<string> => sendInstructions(f, s.buyer, paymentInstructions({
+    payer: s.buyer, to: s.seller.publicKey, mint: f.ledger.mint, amount: 200_000n, memos,
+  }));
+  const noMemo = await pay([]);
+  const twoMemos = await pay([seedpayMemo(s.sessionHash), seedpayMemo(s.sessionHash, Date.now() + 1)]);
+  const wrongSession = await pay([seedpayMemo(newSessionHash())]);
+  const badVersion = await pay([seedpayMemo(s.sessionHash).replace('"1.0"', '"2.0"')]);
+  for (const sig of [noMemo, twoMemos, wrongSession, badVersion]) {
+    assert.equal(reason(await s.verifier.verifyPayment(s.req(sig))), 'session_mismatch');
+  }
+  // None of them was credited: the journal holds no credit.
+  assert.equal(s.journal.records().length, 0);
+  await s.journal.close();
+});
+
+test("another application's memo next to the one SeedPay memo does not hide it", async () => {
+  const s = await setup();
+  const sig = await sendInstructions(f, s.buyer, paymentInstructions({
+    payer: s.buyer, to: s.seller.publicKey, mint: f.ledger.mint, amount: 200_000n, memos: ['thanks!', seedpayMemo(s.sessionHash)],
+  }));
+  assert.equal(reason(await s.verifier.verifyPayment(s.req(sig))), 'ok');
+  await s.journal.close();
+});
+
+test('expired: block time outside the freshness window (clock moved), and in the future', async () => {
+  const s = await setup();
+  const nowS = Math.floor(Date.now() / 1000);
+  const pay = async (clock: number): Promise<string> => {
+    f.ledger.setClock(clock);
+    try {
+      return await sendInstructions(f, s.buyer, paymentInstructions({
+        payer: s.buyer, to: s.seller.publicKey, mint: f.ledger.mint, amount: 200_000n, memos: [seedpayMemo(s.sessionHash)],
+      }));
+    } finally {
+      f.ledger.setClock(null);
+    }
+  };
+  const old = await pay(nowS - 11 * 60);
+  const future = await pay(nowS + 10 * 60);
+  const tx = await f.conn.getTransaction(old, { maxSupportedTransactionVersion: 0 });
+  assert.equal(tx?.blockTime, nowS - 11 * 60);
+  assert.equal(reason(await s.verifier.verifyPayment(s.req(old))), 'expired');
+  assert.equal(reason(await s.verifier.verifyPayment(s.req(future))), 'expired');
+  // A wider window accepts the old one.
+  assert.equal(reason(await s.verifier.verifyPayment(s.req(old, { freshnessMs: 20 * 60_000 }))), 'ok');
+  await s.journal.close();
+});
+
+test('replayed_tx: same session, another session, concurrent proofs, and after a verifier restart', async () => {
+  const s = await setup();
+  const pay = (): Promise<string> => sendInstructions(f, s.buyer, paymentInstructions({
+    payer: s.buyer, to: s.seller.publicKey, mint: f.ledger.mint, amount: 300_000n, memos: [seedpayMemo(s.sessionHash)],
+  }));
+  const sig = await pay();
+  assert.equal(reason(await s.verifier.verifyPayment(s.req(sig))), 'ok');
+  assert.equal(reason(await s.verifier.verifyPayment(s.req(sig))), 'replayed_tx');
+  assert.equal(reason(await s.verifier.verifyPayment(s.req(sig, { sessionHash: newSessionHash() }))), 'replayed_tx');
+
+  // Two proofs of one fresh transaction at once: exactly one credit.
+  const sig2 = await pay();
+  const both = await Promise.all([s.verifier.verifyPayment(s.req(sig2)), s.verifier.verifyPayment(s.req(sig2))]);
+  assert.deepEqual(both.map(reason).sort(), ['ok', 'replayed_tx']);
+
+  // Restart: a new verifier on the reopened journal still refuses both.
+  const path = s.journal.path;
+  await s.journal.close();
+  const reopened = await Journal.open(path);
+  const v2 = new PaymentVerifier({ chain: f.chain, journal: reopened, retry: FAST_RETRY, notFoundRetries: 0 });
+  assert.equal(reason(await v2.verifyPayment(s.req(sig))), 'replayed_tx');
+  assert.equal(reason(await v2.verifyPayment(s.req(sig2))), 'replayed_tx');
+  assert.equal(reopened.summary().totals.earned, 600_000n);
+  await reopened.close();
+});
+
+test('rpc_unavailable: RPC answering 503, or dropping connections, after bounded retries; then recovers', async () => {
+  const s = await setup();
+  const sig = await sendInstructions(f, s.buyer, paymentInstructions({
+    payer: s.buyer, to: s.seller.publicKey, mint: f.ledger.mint, amount: 200_000n, memos: [seedpayMemo(s.sessionHash)],
+  }));
+  try {
+    f.ledger.setFailing('http503');
+    assert.equal(reason(await s.verifier.verifyPayment(s.req(sig))), 'rpc_unavailable');
+    f.ledger.setFailing('close');
+    assert.equal(reason(await s.verifier.verifyPayment(s.req(sig))), 'rpc_unavailable');
+  } finally {
+    f.ledger.setFailing(false);
+  }
+  // Nothing was credited meanwhile, so the same proof is accepted once the RPC is back.
+  assert.equal(reason(await s.verifier.verifyPayment(s.req(sig))), 'ok');
+  await s.journal.close();
+});
+
+test('rpc_unavailable: retries are bounded with exponential backoff', async () => {
+  const waits: number[] = [];
+  let calls = 0;
+  const down: Chain = {
+    genesisHash: () => Promise.reject(new Error('down')),
+    latestBlockhash: () => Promise.reject(new Error('down')),
+    blockHeight: () => Promise.reject(new Error('down')),
+    sendRawTransaction: () => Promise.reject(new Error('down')),
+    signatureStatus: () => Promise.reject(new Error('down')),
+    transaction: () => { calls++; return Promise.reject(new Error('fetch failed')); },
+    tokenAccount: () => Promise.reject(new Error('down')),
+    mint: () => Promise.reject(new Error('down')),
+  };
+  const journal = await openJournal(f);
+  const v = new PaymentVerifier({
+    chain: down, journal, retry: { attempts: 5, baseDelayMs: 100, maxDelayMs: 300 },
+    sleep: async (ms) => { waits.push(ms); },
+  });
+  const r = await v.verifyPayment({
+    signature: bs58.encode(crypto.randomBytes(64)), sessionHash: newSessionHash(), infoHash: newInfoHash(),
+    terms: { wallet: Keypair.generate().publicKey.toBase58(), mint: f.ledger.mint.toBase58(), minPrepay: 1n }, now: Date.now(),
+  });
+  assert.equal(reason(r), 'rpc_unavailable');
+  assert.equal(calls, 5);
+  assert.deepEqual(waits, [100, 200, 300, 300]);
+  await journal.close();
+});
+
+test('unconfirmed: a transaction the seller RPC only has at processed', async () => {
+  const processed: SignatureStatus = { slot: 5, confirmations: 0, err: null, confirmationStatus: 'processed' };
+  const chain: Chain = {
+    ...f.chain,
+    transaction: async (): Promise<VersionedTransactionResponse | null> => null,
+    signatureStatus: async () => processed,
+  };
+  const journal = await openJournal(f);
+  const v = new PaymentVerifier({ chain, journal, retry: FAST_RETRY, notFoundRetries: 1, notFoundDelayMs: 1 });
+  const r = await v.verifyPayment({
+    signature: bs58.encode(crypto.randomBytes(64)), sessionHash: newSessionHash(), infoHash: newInfoHash(),
+    terms: { wallet: Keypair.generate().publicKey.toBase58(), mint: f.ledger.mint.toBase58(), minPrepay: 1n }, now: Date.now(),
+  });
+  assert.equal(reason(r), 'unconfirmed');
+  await journal.close();
+});
+
+test('the claimed amount plays no part: the proof carries only a signature', async () => {
+  const s = await setup();
+  const sig = await sendInstructions(f, s.buyer, paymentInstructions({
+    payer: s.buyer, to: s.seller.publicKey, mint: f.ledger.mint, amount: 100_001n, memos: [seedpayMemo(s.sessionHash)],
+  }));
+  const r = await s.verifier.verifyPayment(s.req(sig));
+  assert.ok(r.ok);
+  assert.equal(r.credited, 100_001n);
+  assert.equal((await f.chain.tokenAccount(ata(f.ledger.mint, s.seller.publicKey)))?.amount, 100_001n);
+  await s.journal.close();
+});
