@@ -88,3 +88,11 @@ test('property: arbitrary strings never throw anything but MagnetError', () => {
     }
   }), { numRuns: 1000 });
 });
+
+test('a magnet made by libtorrent 2.0.8 make_magnet_uri (lower-case %-escapes)', () => {
+  const m = parseMagnet('magnet:?xt=urn:btih:4e4d7f0135f8d335ae754413c1c3a24d7f00596b&dn=pack&tr=http%3a%2f%2f127.0.0.1%3a1%2fannounce');
+  assert.equal(m.infoHashHex, '4e4d7f0135f8d335ae754413c1c3a24d7f00596b');
+  assert.equal(m.name, 'pack');
+  assert.deepEqual(m.trackers, ['http://127.0.0.1:1/announce']);
+  assert.deepEqual(m.peers, []);
+});

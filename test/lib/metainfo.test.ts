@@ -283,3 +283,34 @@ test('file map rejects out-of-range blocks with a typed error', () => {
   }
   assert.throws(() => new FileMap([1], 0), (e: unknown) => e instanceof FileMapError && e.code === 'BAD_GEOMETRY');
 });
+
+// ---------------------------------------------------------------------------------------
+// Torrents made by libtorrent 2.0.8 (python3-libtorrent, create_torrent + set_piece_hashes,
+// piece length 16 KiB) over: fx/b = "hello", fx/d/a = 40000 bytes (i*7+3) % 251.
+// Info hashes as reported by libtorrent's torrent_info.
+
+const LT_V1 = 'ZDEzOmNyZWF0aW9uIGRhdGVpMTc5NTQ4MzUwM2U0OmluZm9kNTpmaWxlc2xkNjpsZW5ndGhpNWU0OnBhdGhsMTpiZWVkNjpsZW5ndGhpNDAwMDBlNDpwYXRobDE6ZDE6YWVlZTQ6bmFtZTI6ZngxMjpwaWVjZSBsZW5ndGhpMTYzODRlNjpwaWVjZXM2MDoRNitewLT36hKLaAXyuCwqdr4zvA9RuCFBbRMnVS0gcoVFjyzb/28jnkuAJEKOJrQCZYcReOijKiaxUR1lZQ==';
+const LT_HYBRID = 'ZDEzOmNyZWF0aW9uIGRhdGVpMTc5NTQ4MzUwM2U0OmluZm9kOTpmaWxlIHRyZWVkMTpiZDA6ZDY6bGVuZ3RoaTVlMTE6cGllY2VzIHJvb3QzMjos8k26X7CjDiboOyrFueKeGxYeXB+nQl5zBDNik4uYJGVlMTpkZDE6YWQwOmQ2Omxlbmd0aGk0MDAwMGUxMTpwaWVjZXMgcm9vdDMyOn2fAboJHPs6hupzGbUxXMnqYudPZOzU+x1tA6RfzHw3ZWVlZTU6ZmlsZXNsZDY6bGVuZ3RoaTVlNDpwYXRobDE6YmVlZDQ6YXR0cjE6cDY6bGVuZ3RoaTE2Mzc5ZTQ6cGF0aGw0Oi5wYWQ1OjE2Mzc5ZWVkNjpsZW5ndGhpNDAwMDBlNDpwYXRobDE6ZDE6YWVlZDQ6YXR0cjE6cDY6bGVuZ3RoaTkxNTJlNDpwYXRobDQ6LnBhZDQ6OTE1MmVlZTEyOm1ldGEgdmVyc2lvbmkyZTQ6bmFtZTI6ZngxMjpwaWVjZSBsZW5ndGhpMTYzODRlNjpwaWVjZXM4MDr0tcojRHvcl/HxgoeObhxWxTyR7YLHNdS6AxVIfKmJljE4148zeMlGzKlPC7WhAk49LL4ZaLn5XOksYRX63hwfgBHXluXIR/6yEtqVYQMxT2UxMjpwaWVjZSBsYXllcnNkMzI6fZ8Bugkc+zqG6nMZtTFcyepi509k7NT7HW0DpF/MfDc5NjqQuDRma9mYBKrV8NMSqIYvkYcuY1/WBj1C/nh8Th2E7mYCwZHWy1Ni+R9E7EFWORXuGYRd9+ohhrKIzit1keUEDzVxi8dx5zVM9YdmaWin8f+FedhIIBA3JyVO7qyCLuNlZQ==';
+const fxA = Buffer.from(Array.from({ length: 40000 }, (_, i) => (i * 7 + 3) % 251));
+const fxB = Buffer.from('hello');
+
+test('libtorrent-made v1 torrent: same info hash, files, and our createTorrent reproduces it', () => {
+  const m = parseTorrent(Buffer.from(LT_V1, 'base64'));
+  assert.equal(m.infoHashHex, '2d2f24be58774e650d9386dab3fa523dd59a4e7a');
+  assert.deepEqual(m.files.map((f) => [f.path.join('/'), f.length]), [['fx/b', 5], ['fx/d/a', 40000]]);
+  assert.equal(m.creationDate, 1795483503);
+  const ours = createTorrent({ name: 'fx', pieceLength: 16384, files: [{ path: ['b'], length: 5 }, { path: ['d', 'a'], length: 40000 }] }, [fxB, fxA]);
+  assert.equal(ours.metainfo.infoHashHex, m.infoHashHex);
+});
+
+test('libtorrent-made hybrid torrent: v1 info hash, padding files, piece hashes over zero padding', () => {
+  const m = parseTorrent(Buffer.from(LT_HYBRID, 'base64'));
+  assert.equal(m.infoHashHex, '5ec352c513a992752292cdbb668cf7145e7628f0');
+  assert.equal(m.hybrid, true);
+  assert.deepEqual(m.files.map((f) => [f.path.join('/'), f.length, f.padding]),
+    [['fx/b', 5, false], ['fx/.pad/16379', 16379, true], ['fx/d/a', 40000, false], ['fx/.pad/9152', 9152, true]]);
+  const content = Buffer.concat([fxB, Buffer.alloc(16379), fxA, Buffer.alloc(9152)]);
+  for (let i = 0; i < m.pieceCount; i++) {
+    assert.equal(Buffer.from(pieceHash(m, i)).toString('hex'), sha1hex(content.subarray(i * 16384, (i + 1) * 16384)));
+  }
+});
