@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import npmBencode from 'bencode';
 import {
   BencodeError, decode, decodePrefix, decodeWithSpans, encode, rawValue,
   getInt, getBytes, getDict, getList, getString, getSafeInt, optInt, keyFromUtf8,
@@ -206,4 +207,22 @@ test('property: random and mutated bytes never throw anything but BencodeError',
     check(b);
     check(b.subarray(0, at % (b.length + 1)));
   }), { numRuns: 1000 });
+});
+
+test('differential: our encoding equals npm bencode@4 on values both model alike (ASCII keys, safe ints)', () => {
+  // npm bencode sorts keys by UTF-16 and takes numbers, so restrict to ASCII keys and safe integers.
+  const asciiKey = fc.string({ maxLength: 6 }).filter((k) => /^[\x20-\x7e]*$/.test(k));
+  const { v } = fc.letrec<{ v: unknown }>((tie) => ({
+    v: fc.oneof({ depthSize: 'small' },
+      fc.integer({ min: -(2 ** 40), max: 2 ** 40 }),
+      fc.uint8Array({ maxLength: 16 }),
+      fc.array(tie('v'), { maxLength: 4 }),
+      fc.dictionary(asciiKey, tie('v'), { maxKeys: 4 })),
+  }));
+  fc.assert(fc.property(v, (x) => {
+    const ours = encode(x as never);
+    const theirs = Buffer.from(npmBencode.encode(x));
+    assert.ok(ours.equals(theirs), `${ours.toString('latin1')} vs ${theirs.toString('latin1')}`);
+    assert.ok(Buffer.from(encode(decode(theirs) as never)).equals(theirs));
+  }), { numRuns: 300 });
 });
