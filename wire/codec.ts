@@ -27,6 +27,15 @@ const HAVE_NONE: Message = Object.freeze({ type: 'have_none' });
 /** Length of the piece message header: <len=9+n><id=7><index><begin>. */
 export const PIECE_HEADER_LENGTH = 13;
 
+/**
+ * A plain Uint8Array view of b[start, start+length). Cheaper than subarray()
+ * on a Node Buffer (which runs JS code and builds a Buffer); payload views are
+ * typed Uint8Array, so callers must not rely on Buffer methods.
+ */
+export function view(b: Uint8Array, start: number, length: number): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset + start, length);
+}
+
 /** Read a big-endian u32 at `o` as an unsigned number. */
 export function readU32(b: Uint8Array, o: number): number {
   return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
@@ -56,7 +65,7 @@ export function decodeFrame(b: Uint8Array, off: number, len: number): Message {
   // Most frames are pieces: test that first.
   if (id === 7) {
     if (len < 9) throw sizeError('piece', len, 9, false);
-    return { type: 'piece', index: readU32(b, off + 1), begin: readU32(b, off + 5), block: b.subarray(off + 9, off + len) };
+    return { type: 'piece', index: readU32(b, off + 1), begin: readU32(b, off + 5), block: view(b, off + 9, len - 9) };
   }
   switch (id) {
     case 0: if (len !== 1) throw sizeError('choke', len, 1, true); return CHOKE;
@@ -67,7 +76,7 @@ export function decodeFrame(b: Uint8Array, off: number, len: number): Message {
       if (len !== 5) throw sizeError('have', len, 5, true);
       return { type: 'have', index: readU32(b, off + 1) };
     case 5:
-      return { type: 'bitfield', bits: b.subarray(off + 1, off + len) };
+      return { type: 'bitfield', bits: view(b, off + 1, len - 1) };
     case 6:
       if (len !== 13) throw sizeError('request', len, 13, true);
       return { type: 'request', index: readU32(b, off + 1), begin: readU32(b, off + 5), length: readU32(b, off + 9) };
@@ -90,7 +99,7 @@ export function decodeFrame(b: Uint8Array, off: number, len: number): Message {
       return { type: 'allowed_fast', index: readU32(b, off + 1) };
     case 20:
       if (len < 2) throw sizeError('extended', len, 2, false);
-      return { type: 'extended', id: b[off + 1], payload: b.subarray(off + 2, off + len) };
+      return { type: 'extended', id: b[off + 1], payload: view(b, off + 2, len - 2) };
     default:
       throw new WireError('UNKNOWN_MESSAGE_ID', `unknown message id ${id}`);
   }

@@ -6,11 +6,13 @@
  * - `feed` never copies: it keeps the chunk as a view in a small queue.
  * - A frame wholly inside one chunk is decoded in place; its payload
  *   (piece block, bitfield, extended payload) is a `subarray` view of the chunk.
- * - A frame that straddles chunks is assembled in one buffer that is sized by
- *   the bytes that have ARRIVED (at least a 32 KiB floor, at most the frame
- *   length), growing geometrically; a frame that fits the first allocation —
- *   every 16 KiB piece — is copied exactly once. A claimed length alone never
- *   allocates anything.
+ * - A frame that straddles chunks is copied once into an assembly buffer:
+ *   frames up to a 16 KiB piece are carved from a 64 KiB slab (a kept block
+ *   view pins its slab, like Node's own Buffer pool); larger frames get a
+ *   buffer sized by the bytes that have ARRIVED (64 KiB floor, at most the
+ *   frame length) that grows geometrically, so only those are re-copied, and
+ *   at most twice on average. A claimed length alone never allocates more
+ *   than one floor-sized buffer.
  * - The length prefix is checked against the cap (and 2^31) as soon as its 4
  *   bytes are in, before any body byte is stored.
  *
@@ -29,8 +31,26 @@ import type { Message } from './messages.js';
 export const DEFAULT_MAX_MESSAGE_LENGTH = 0x100000 + 13;
 /** Lengths at or above 2^31 are refused whatever the cap (anacrolix, libtorrent). */
 const HARD_LIMIT = 0x7fffffff;
-/** Smallest assembly buffer for a straddling frame: one 16 KiB piece message fits. */
-const ASSEMBLY_FLOOR = 32 * 1024;
+/**
+ * Straddling frames up to one standard piece message (16 KiB block) are carved
+ * from a shared 64 KiB slab, like Node's own Buffer pool but larger: one
+ * allocation serves three pieces, and 64 KiB stays below malloc's mmap
+ * threshold, so slabs recycle heap memory instead of page-faulting fresh pages.
+ */
+const SLAB_MAX_FRAME = 16 * 1024 + 9;
+const SLAB_SIZE = 64 * 1024;
+/** Smallest assembly buffer for a larger straddling frame (then it grows by arrival). */
+const ASSEMBLY_FLOOR = 64 * 1024;
+
+/** A plain Uint8Array view (cheaper than Buffer#subarray, which runs JS). */
+function view(b: Uint8Array, start: number, length: number): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset + start, length);
+}
+
+/** An uninitialised (not zero-filled) plain Uint8Array: its contents are overwritten before use. */
+function allocRaw(n: number): Uint8Array {
+  return new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n);
+}
 
 export interface FramerOptions {
   /** Largest accepted frame length (the value of the length prefix). Default 1 MiB + 13. */
@@ -56,6 +76,9 @@ export class Framer {
   private need = -1;
   private partial: Uint8Array = EMPTY;
   private partialLen = 0;
+  /** Slab that small straddling frames are carved from, and its next free offset. */
+  private slab: Uint8Array = EMPTY;
+  private slabOff = 0;
   private error: WireError | null = null;
   private ended = false;
 
@@ -88,6 +111,14 @@ export class Framer {
     this._buffered += n;
     if (this.pos === this.cur.length) {
       // Invariant: the queue is empty whenever `cur` is exhausted.
+      if (this.need >= 0 && n < this.need - this.partialLen) {
+        // Middle of a straddling frame (the common case with small TCP reads):
+        // this is the frame's one copy, done now so the chunk is not kept.
+        if (this.partialLen + n > this.partial.length) this.grow(this.need);
+        this.partial.set(chunk, this.partialLen);
+        this.partialLen += n;
+        return;
+      }
       this.cur = chunk;
       this.pos = 0;
     } else {
@@ -176,6 +207,7 @@ export class Framer {
     this.cur = EMPTY;
     this.pos = 0;
     this.partial = EMPTY;
+    this.slab = EMPTY;
     return err;
   }
 
@@ -215,11 +247,22 @@ export class Framer {
         if (this.pos === cur.length) this.advance();
         return this.decode(cur, start, len);
       }
-      // 3. Body straddles chunks: allocate by what has arrived, not by `len`.
+      // 3. Body straddles chunks.
       this.need = len;
-      const arrived = this._buffered - 4;
-      this.partial = Buffer.allocUnsafe(Math.min(len, Math.max(arrived, ASSEMBLY_FLOOR)));
       this.partialLen = 0;
+      if (len <= SLAB_MAX_FRAME) {
+        // Small frame: carve it from the slab (a fixed-size allocation, whatever the claim).
+        if (this.slabOff + len > this.slab.length) {
+          this.slab = allocRaw(SLAB_SIZE);
+          this.slabOff = 0;
+        }
+        this.partial = view(this.slab, this.slabOff, len);
+        this.slabOff += len;
+      } else {
+        // Large frame: allocate by what has arrived, not by `len`, and grow as bytes come.
+        const arrived = this._buffered - 4;
+        this.partial = allocRaw(Math.min(len, Math.max(arrived, ASSEMBLY_FLOOR)));
+      }
     }
     // 4. Fill the assembly buffer from the queued chunks.
     while (this.partialLen < len) {
@@ -233,7 +276,7 @@ export class Framer {
         let o = this.partialLen;
         for (let i = pos; i < pos + n; i++) p[o++] = cur[i];
       } else {
-        this.partial.set(pos === 0 && n === cur.length ? cur : cur.subarray(pos, pos + n), this.partialLen);
+        this.partial.set(pos === 0 && n === cur.length ? cur : view(cur, pos, n), this.partialLen);
       }
       this.partialLen += n;
       this.pos = pos + n;
@@ -250,8 +293,8 @@ export class Framer {
   private grow(len: number): void {
     const arrived = this._buffered - 4;
     const cap = Math.min(len, Math.max(this.partial.length * 2, arrived));
-    const bigger = Buffer.allocUnsafe(cap);
-    bigger.set(this.partial.subarray(0, this.partialLen));
+    const bigger = allocRaw(cap);
+    bigger.set(view(this.partial, 0, this.partialLen));
     this.partial = bigger;
   }
 
