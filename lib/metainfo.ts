@@ -11,7 +11,7 @@
 import { open, readdir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import {
-  BencodeError, decodeWithSpans, encode, getBytes, getDict, getList, isBytes, isDict, isList,
+  BencodeError, decode, decodeWithSpans, encode, getBytes, getDict, getList, isBytes, isDict, isList,
   optBytes, optInt, type BDict, type Encodable,
 } from '../wire/bencode.js';
 import { FileMap } from './file-map.js';
@@ -153,7 +153,7 @@ export function parseInfo(infoBytes: Uint8Array, opts?: ParseOptions & { expecte
   if (opts?.expectedInfoHash !== undefined && !infoHash.equals(opts.expectedInfoHash)) {
     throw new MetainfoError('INFO_HASH_MISMATCH', `info hash ${infoHash.toString('hex')} does not match ${Buffer.from(opts.expectedInfoHash).toString('hex')}`);
   }
-  const { value } = wrap(() => decodeWithSpans(copy, { strict: false, maxItems: decodeItems(opts) }));
+  const value = wrap(() => decode(copy, { strict: false, maxItems: decodeItems(opts) }));
   if (!isDict(value)) throw new MetainfoError('WRONG_TYPE', 'info is not a dictionary');
   return buildFromInfo(value, copy, infoHash, undefined, opts);
 }

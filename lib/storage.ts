@@ -86,9 +86,10 @@ export class PieceStore {
     this.syncReads = opts?.syncReads ?? false;
     // Paths were validated by the metainfo parser; check again that none escapes the root,
     // because a layout may come from elsewhere.
+    const prefix = this.root.endsWith(sep) ? this.root : this.root + sep;
     this.paths = layout.files.map((f, i) => {
       const p = resolve(this.root, ...f.path);
-      if (f.path.length === 0 || !p.startsWith(this.root + sep)) throw new StorageError('BAD_PATH', `file ${i} path escapes ${this.root}`);
+      if (f.path.length === 0 || !p.startsWith(prefix)) throw new StorageError('BAD_PATH', `file ${i} path escapes ${this.root}`);
       return p;
     });
     if (layout.pieces.length !== layout.pieceCount * SHA1_LENGTH || layout.fileMap.pieceCount !== layout.pieceCount) {
