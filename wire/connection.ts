@@ -212,6 +212,8 @@ export class PeerConnection {
   private _peerPieces: Bitfield | null = null;
   private peerFirstWindow = true;
   private ourFirstWindow = true;
+  /** We have choked the peer after unchoking it at least once (see onRequest). */
+  private chokeCycled = false;
 
   private readonly outbound: OutboundRequests;
   private readonly inbound = new InboundRequests();
@@ -436,6 +438,7 @@ export class PeerConnection {
     this.assertOpen();
     if (this._amChoking) return [];
     this._amChoking = true;
+    this.chokeCycled = true;
     this.queueMessage({ type: 'choke' }, now);
     // BEP 6: choking no longer drops requests silently; each one not allowed-fast is rejected.
     // BEP 3 (no fast): the peer knows choke voids them all.
@@ -521,7 +524,7 @@ export class PeerConnection {
   /** Withdraw one of our requests. Under fast the peer answers with the piece or a reject. */
   cancel(index: number, begin: number, length: number, now: number): void {
     this.assertOpen();
-    if (!this.outbound.cancel(index, begin, length, now)) throw localError('cancel of a request not in flight');
+    if (!this.outbound.cancel(index, begin, length)) throw localError('cancel of a request not in flight');
     this.queueMessage({ type: 'cancel', index, begin, length }, now);
   }
 
@@ -689,7 +692,7 @@ export class PeerConnection {
       case 'choke': {
         this._peerChoking = true;
         // BEP 3: a choke voids our requests; under fast the peer rejects each itself.
-        const dropped = this.fastOn ? [] : this.outbound.dropAll(this.lastRecvAt);
+        const dropped = this.fastOn ? [] : this.outbound.dropAll();
         this.emit({ type: 'choke', dropped });
         return;
       }
@@ -770,7 +773,16 @@ export class PeerConnection {
     }
     if (this.inbound.has(index, begin, length)) return; // duplicate: still one pending
     if (this.inbound.size >= this.reqqLimit) {
-      if (!this.fastOn) throw new WireError('REQUEST_OVERFLOW', `more than ${this.reqqLimit} outstanding requests`);
+      if (!this.fastOn) {
+        // Without fast a peer cannot tell which of its requests crossed our choke: it
+        // counts them all as void, while those that reached us after our unchoke are
+        // live. So once we have choked and unchoked it, up to reqq more are honest.
+        const limit = this.chokeCycled ? 2 * this.reqqLimit : this.reqqLimit;
+        if (this.inbound.size >= limit) throw new WireError('REQUEST_OVERFLOW', `more than ${limit} outstanding requests (reqq ${this.reqqLimit})`);
+        this.inbound.add({ index, begin, length });
+        this.emit({ type: 'request', index, begin, length });
+        return;
+      }
       // libtorrent #5831, webtorrent #1995: push back instead of queueing without bound.
       this.queueMessage({ type: 'reject_request', index, begin, length }, this.lastRecvAt);
       return;

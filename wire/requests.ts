@@ -3,10 +3,13 @@
  *
  * Two books:
  *  - `OutboundRequests`: what WE asked the peer for. Each entry is in flight until a
- *    piece or reject answers it. A request we cancel (or that a non-fast peer
- *    dropped by choking us) moves to a "cancelled" set for one more timeout, so a
- *    piece that crossed our cancel on the wire is still recognised as requested
- *    (the BEP 3 cancel race) instead of being an error, and so the set stays bounded.
+ *    piece or reject answers it. A request we cancel (or that a non-fast peer voided
+ *    by choking us) still may get one answer — the piece that crossed our cancel on
+ *    the wire (BEP 3 race), or the reject that BEP 6 requires — so we count such
+ *    "owed answers" per block instead of treating them as unrequested. A non-fast
+ *    peer never answers a cancel it honoured, so the owed set is bounded by count
+ *    (oldest block forgotten first), not by time: a slow link must not turn a late
+ *    piece into a protocol error.
  *  - `InboundRequests`: what the PEER asked us for, bounded by the `reqq` we advertise.
  *
  * Keys are `index:begin:length` strings: a piece answers a request only when all
@@ -21,36 +24,37 @@ export function blockKey(index: number, begin: number, length: number): string {
   return `${index}:${begin}:${length}`;
 }
 
-type OutState = 'inflight' | 'cancelled' | 'done';
-
 interface OutEntry {
   readonly ref: BlockRef;
   readonly key: string;
   readonly sentAt: number;
-  state: OutState;
+  /** False once answered or cancelled (its deadline in the queue is then stale). */
+  live: boolean;
   /** The request-timeout event was already reported for this entry. */
   timedOut: boolean;
 }
 
-/** One deadline in the timeout queue. Deadlines are pushed in non-decreasing order of `now`. */
+/** One request-timeout deadline. Deadlines are pushed in non-decreasing order of `now`. */
 interface Deadline {
   readonly entry: OutEntry;
   readonly at: number;
-  /** What the deadline ends: the in-flight wait (report a timeout) or the cancelled grace period. */
-  readonly kind: 'inflight' | 'cancelled';
 }
+
+export type Settled = 'inflight' | 'cancelled' | null;
 
 export class OutboundRequests {
   private readonly inflight = new Map<string, OutEntry>();
-  private readonly cancelled = new Map<string, OutEntry>();
+  /** Block key → answers still owed for cancelled requests. Insertion-ordered: first = oldest. */
+  private readonly owed = new Map<string, number>();
   private queue: Deadline[] = [];
   private head = 0;
 
-  constructor(private readonly timeoutMs: number) {}
+  constructor(private readonly timeoutMs: number, private readonly maxOwed = 1024) {}
 
   /** Requests waiting for a piece or reject (cancelled ones excluded). */
   get size(): number { return this.inflight.size; }
-  get cancelledSize(): number { return this.cancelled.size; }
+  /** Distinct cancelled blocks that may still get a late answer. */
+  get cancelledSize(): number { return this.owed.size; }
 
   has(index: number, begin: number, length: number): boolean {
     return this.inflight.has(blockKey(index, begin, length));
@@ -58,43 +62,42 @@ export class OutboundRequests {
 
   add(ref: BlockRef, now: number): void {
     const key = blockKey(ref.index, ref.begin, ref.length);
-    // A re-request of a block we cancelled: the old cancelled entry is superseded.
-    const old = this.cancelled.get(key);
-    if (old) { old.state = 'done'; this.cancelled.delete(key); }
-    const e: OutEntry = { ref, key, sentAt: now, state: 'inflight', timedOut: false };
+    const e: OutEntry = { ref, key, sentAt: now, live: true, timedOut: false };
     this.inflight.set(key, e);
-    this.push({ entry: e, at: now + this.timeoutMs, kind: 'inflight' });
+    this.queue.push({ entry: e, at: now + this.timeoutMs });
   }
 
-  /** Move an in-flight request to the cancelled set; returns false if it was not in flight. */
-  cancel(index: number, begin: number, length: number, now: number): boolean {
+  /** Move an in-flight request to the owed set; returns false if it was not in flight. */
+  cancel(index: number, begin: number, length: number): boolean {
     const key = blockKey(index, begin, length);
     const e = this.inflight.get(key);
     if (!e) return false;
     this.inflight.delete(key);
-    this.toCancelled(e, now);
+    this.toOwed(e);
     return true;
   }
 
-  /** Every in-flight request becomes cancelled (a non-fast peer choked us); returns them. */
-  dropAll(now: number): BlockRef[] {
+  /** Every in-flight request becomes owed (a non-fast peer choked us); returns them. */
+  dropAll(): BlockRef[] {
     const out: BlockRef[] = [];
-    for (const e of this.inflight.values()) { out.push(e.ref); this.toCancelled(e, now); }
+    for (const e of this.inflight.values()) { out.push(e.ref); this.toOwed(e); }
     this.inflight.clear();
     return out;
   }
 
   /**
-   * A piece or reject arrived for (index, begin, length).
-   * 'inflight': it answered a live request; 'cancelled': a late answer to a cancelled one;
-   * null: we never asked (or already got it).
+   * A piece or reject arrived for (index, begin, length). A peer answers requests for
+   * one block in order, and a cancelled request is older than a live re-request of the
+   * same block, so an owed answer is settled first. (Without fast, a peer that honoured
+   * our cancel never answers it: then we over-count the live request until its
+   * timeout — the safe direction, since under-counting would overrun the peer's reqq.)
+   * 'inflight': it answered a live request; 'cancelled': a late answer to a cancelled
+   * one; null: we never asked (or every request for it was already answered).
    */
-  settle(index: number, begin: number, length: number): 'inflight' | 'cancelled' | null {
+  settle(index: number, begin: number, length: number): Settled {
     const key = blockKey(index, begin, length);
-    let e = this.inflight.get(key);
-    if (e) { this.inflight.delete(key); e.state = 'done'; return 'inflight'; }
-    e = this.cancelled.get(key);
-    if (e) { this.cancelled.delete(key); e.state = 'done'; return 'cancelled'; }
+    if (this.settleOwed(key)) return 'cancelled';
+    if (this.settleLive(key)) return 'inflight';
     return null;
   }
 
@@ -105,48 +108,55 @@ export class OutboundRequests {
 
   /**
    * Advance to `now`: returns the in-flight requests whose timeout just expired (each
-   * reported once; they stay in flight, the application decides to cancel or wait),
-   * and forgets cancelled entries whose grace period is over.
+   * reported once; they stay in flight, the application decides to cancel or wait).
    */
   expire(now: number): BlockRef[] {
     const out: BlockRef[] = [];
     while (this.head < this.queue.length) {
       const d = this.queue[this.head];
-      if (d.entry.state !== d.kind) { this.head++; continue; } // stale: settled or moved on
-      if (d.kind === 'inflight' && d.entry.timedOut) { this.head++; continue; }
+      if (!d.entry.live) { this.head++; continue; } // stale: answered or cancelled
       if (d.at > now) break;
       this.head++;
-      if (d.kind === 'inflight') {
-        d.entry.timedOut = true;
-        out.push(d.entry.ref);
-      } else {
-        d.entry.state = 'done';
-        this.cancelled.delete(d.entry.key);
-      }
+      d.entry.timedOut = true;
+      out.push(d.entry.ref);
     }
     this.compact();
     return out;
   }
 
-  /** The earliest deadline still pending, or null. Skips stale queue heads (amortised O(1)). */
+  /** The earliest request deadline still pending, or null. Skips stale heads (amortised O(1)). */
   nextDeadline(): number | null {
     while (this.head < this.queue.length) {
       const d = this.queue[this.head];
-      if (d.entry.state !== d.kind || (d.kind === 'inflight' && d.entry.timedOut)) { this.head++; continue; }
+      if (!d.entry.live || d.entry.timedOut) { this.head++; continue; }
       return d.at;
     }
     this.compact();
     return null;
   }
 
-  private toCancelled(e: OutEntry, now: number): void {
-    e.state = 'cancelled';
-    this.cancelled.set(e.key, e);
-    this.push({ entry: e, at: now + this.timeoutMs, kind: 'cancelled' });
+  private settleLive(key: string): boolean {
+    const e = this.inflight.get(key);
+    if (!e) return false;
+    this.inflight.delete(key);
+    e.live = false;
+    return true;
   }
 
-  private push(d: Deadline): void {
-    this.queue.push(d);
+  private settleOwed(key: string): boolean {
+    const n = this.owed.get(key);
+    if (n === undefined) return false;
+    if (n <= 1) this.owed.delete(key);
+    else this.owed.set(key, n - 1);
+    return true;
+  }
+
+  private toOwed(e: OutEntry): void {
+    e.live = false;
+    const n = this.owed.get(e.key) ?? 0;
+    this.owed.delete(e.key); // re-insert as the newest
+    this.owed.set(e.key, n + 1);
+    if (this.owed.size > this.maxOwed) this.owed.delete(this.owed.keys().next().value as string);
   }
 
   private compact(): void {

@@ -428,3 +428,26 @@ test('the peer extended handshake fields are typed, bad optional fields ignored'
   assert.equal(hs.uploadOnly, true);
   assert.equal(p.a.state, 'open');
 });
+
+test('without fast, requests that crossed a choke/unchoke are honest and tolerated up to 2×reqq', () => {
+  const p = openPair({ common: { fast: false, extended: false, reqq: 1, defaultPeerReqq: 1 } });
+  p.a.bitfield(fill(8, 0xff), p.now);
+  p.a.unchoke(p.now);
+  p.drive();
+  p.b.request(0, 0, 100, p.now); // b → a, not yet delivered
+  p.a.choke(p.now);
+  p.a.unchoke(p.now);
+  // a's choke + unchoke reach b first: b counts its request as void…
+  for (let c = p.a.pollTransmit(); c; c = p.a.pollTransmit()) p.b.receive(c, p.now);
+  for (let e = p.b.pollEvent(); e; e = p.b.pollEvent()) p.eventsB.push(e);
+  assert.equal(p.b.requestsInFlight, 0);
+  p.b.request(0, 100, 100, p.now); // …and sends another within its reqq of 1
+  p.drive();
+  // a received the first after its unchoke (live) and the second: 2 pending, no error.
+  assert.equal(p.a.state, 'open');
+  assert.equal(p.a.peerRequestCount, 2);
+  for (const r of p.take('a', 'request')) p.a.sendPiece(r.index, r.begin, fill(r.length, 1), p.now);
+  p.drive();
+  assert.deepEqual(p.take('b', 'piece').map((x) => x.late), [true, false]);
+  assert.equal(p.b.state, 'open');
+});

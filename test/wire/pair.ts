@@ -27,6 +27,8 @@ export interface PairOptions {
   start?: boolean;
   /** Split every chunk in transit at these many bytes (to exercise reassembly); 0 = whole. */
   splitAt?: number;
+  /** Sees every chunk in transit, in order (a wire tap for protocol-level assertions). */
+  onTransit?: (from: Side, chunk: Uint8Array) => void;
 }
 
 export function fill(n: number, v: number): Uint8Array {
@@ -50,12 +52,14 @@ export class Pair {
   private readonly autoAccept: boolean;
   private readonly bExtensions: readonly ExtensionHook[] | undefined;
   private readonly splitAt: number;
+  private readonly onTransit: ((from: Side, chunk: Uint8Array) => void) | undefined;
 
   constructor(o: PairOptions = {}) {
     this.numPieces = o.numPieces ?? 64;
     this.autoAccept = o.autoAccept ?? true;
     this.bExtensions = o.bExtensions;
     this.splitAt = o.splitAt ?? 0;
+    this.onTransit = o.onTransit;
     const infoHash = o.infoHash ?? INFO_HASH;
     this.a = new PeerConnection({
       ...o.common, ...o.a, role: 'initiator', peerId: PEER_A, now: this.now, infoHash, numPieces: this.numPieces,
@@ -126,6 +130,7 @@ export class Pair {
     for (let chunk = c.pollTransmit(); chunk !== null; chunk = c.pollTransmit()) {
       moved = true;
       if (side === 'a') this.bytesAtoB += chunk.length; else this.bytesBtoA += chunk.length;
+      this.onTransit?.(side, chunk);
       if (this.splitAt > 0) {
         for (let i = 0; i < chunk.length; i += this.splitAt) other.receive(chunk.subarray(i, i + this.splitAt), this.now);
       } else {
