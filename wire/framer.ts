@@ -93,6 +93,13 @@ export class Framer {
   /** Bytes fed that have not yet been returned as (part of) a message. */
   get buffered(): number { return this._buffered; }
 
+  /**
+   * Bytes of the buffer currently reserved for assembling a straddling frame
+   * (0 when none). Bounded by what has arrived (or one 64 KiB slab/floor),
+   * never by the length a peer claims; exposed for memory accounting and tests.
+   */
+  get assemblyBytes(): number { return this.need < 0 ? 0 : this.partial.length; }
+
   /** The largest frame length this framer accepts. */
   get maxMessageLength(): number { return this.max; }
 
@@ -208,6 +215,9 @@ export class Framer {
     this.pos = 0;
     this.partial = EMPTY;
     this.slab = EMPTY;
+    this.need = -1;
+    this.hdrLen = 0;
+    this._buffered = 0;
     return err;
   }
 
