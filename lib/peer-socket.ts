@@ -1,0 +1,230 @@
+/**
+ * Binds one sans-IO PeerConnection to a net.Socket: the only place where the
+ * peer wire meets real I/O and a real clock.
+ *
+ * - 'data' → `conn.receive(chunk, now())`, then events are pulled and handed to
+ *   the application's handler one by one.
+ * - Read backpressure: a handler may return a Promise; no further event is pulled
+ *   until it settles (so e.g. a disk write of a piece completes before the next one
+ *   is parsed). Meanwhile bytes keep arriving into the connection's buffer, and the
+ *   socket is paused once `conn.bufferedInbound` reaches `readHighWaterMark`,
+ *   resumed below half of it.
+ * - Write backpressure: queued chunks go to `socket.write` under cork/uncork (a piece
+ *   is its 13-byte header and the caller's block, written as two chunks: writev, no
+ *   concatenation). When `write` returns false, writing stops until 'drain'; then the
+ *   rest goes out and `onDrain` tells the application it may send more.
+ * - Time: one timer, armed for `conn.nextTimeout()`.
+ * - Errors: a connection error (typed WireError) destroys the socket with it; a socket
+ *   error ends the connection as 'SOCKET_ERROR'. `onClose` is called exactly once.
+ *
+ * Commands are issued on `conn` directly; call `flush()` afterwards when not inside
+ * a handler (handlers are followed by a flush automatically).
+ */
+
+import type { Socket } from 'node:net';
+import { PeerConnection, type ConnectionEvent } from '../wire/connection.js';
+import { WireError } from '../wire/errors.js';
+
+export type PeerEventHandler = (ev: ConnectionEvent, peer: PeerSocket) => void | Promise<void>;
+
+export interface PeerSocketOptions {
+  /** Called for every connection event, in order. May return a Promise (backpressure). */
+  onEvent: PeerEventHandler;
+  /** Called once when the socket is gone: null for a clean end, else the typed reason. */
+  onClose?: (reason: WireError | null, peer: PeerSocket) => void;
+  /** Called when the socket drained after `write` returned false. */
+  onDrain?: (peer: PeerSocket) => void;
+  /** Pause reading when this many received bytes wait to be parsed. Default 4 MiB. */
+  readHighWaterMark?: number;
+  /** The clock (ms). Default Date.now. */
+  now?: () => number;
+}
+
+export class PeerSocket {
+  readonly socket: Socket;
+  readonly conn: PeerConnection;
+  private readonly onEvent: PeerEventHandler;
+  private readonly onCloseCb: ((reason: WireError | null, peer: PeerSocket) => void) | undefined;
+  private readonly onDrainCb: ((peer: PeerSocket) => void) | undefined;
+  private readonly hwm: number;
+  private readonly clock: () => number;
+
+  private pumping = false;
+  /** A handler's Promise is pending: no more events are pulled. */
+  private waiting = false;
+  private readPaused = false;
+  private writeBlocked = false;
+  private closed = false;
+  private timer: NodeJS.Timeout | null = null;
+  private timerAt = Infinity;
+
+  constructor(socket: Socket, conn: PeerConnection, opts: PeerSocketOptions) {
+    this.socket = socket;
+    this.conn = conn;
+    this.onEvent = opts.onEvent;
+    this.onCloseCb = opts.onClose;
+    this.onDrainCb = opts.onDrain;
+    this.hwm = opts.readHighWaterMark ?? 4 * 1024 * 1024;
+    this.clock = opts.now ?? Date.now;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => {
+      if (this.closed) return;
+      this.conn.receive(chunk, this.clock());
+      this.pump();
+    });
+    socket.on('end', () => {
+      if (this.closed) return;
+      this.conn.receiveEnd();
+      this.pump();
+    });
+    socket.on('drain', () => {
+      if (this.closed) return;
+      this.writeBlocked = false;
+      this.flush();
+      if (!this.writeBlocked) this.onDrainCb?.(this);
+    });
+    socket.on('error', (err: Error) => {
+      this.finish(new WireError('SOCKET_ERROR', err.message));
+    });
+    socket.on('close', () => {
+      this.finish(this.conn.error ?? (this.conn.state === 'closed' ? null : new WireError('SOCKET_ERROR', 'socket closed')));
+    });
+    // Whatever the connection queued before binding (an initiator's handshake).
+    this.flush();
+    this.schedule();
+  }
+
+  /** True while `write` backpressure holds queued output in the connection. */
+  get writeBlockedNow(): boolean { return this.writeBlocked; }
+  get readPausedNow(): boolean { return this.readPaused; }
+  get isClosed(): boolean { return this.closed; }
+
+  /** Write what the connection has queued (stops at write backpressure). */
+  flush(): void {
+    if (this.closed || this.writeBlocked) return;
+    let chunk = this.conn.pollTransmit();
+    if (chunk === null) return;
+    const s = this.socket;
+    s.cork();
+    try {
+      while (chunk !== null) {
+        if (!s.write(chunk)) { this.writeBlocked = true; break; }
+        chunk = this.conn.pollTransmit();
+      }
+    } finally {
+      s.uncork();
+    }
+    this.schedule();
+  }
+
+  /** Gracefully close: write what is queued, then end the socket. */
+  close(): void {
+    if (this.closed) return;
+    // Drain the connection's queue into the socket regardless of backpressure: it is the last output.
+    for (let c = this.conn.pollTransmit(); c !== null; c = this.conn.pollTransmit()) this.socket.write(c);
+    this.conn.close();
+    this.socket.end();
+  }
+
+  /** Abort at once with a typed reason (the socket is destroyed). */
+  destroy(reason: WireError): void {
+    if (this.closed) return;
+    this.conn.close();
+    this.finish(reason);
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private pump(): void {
+    if (this.pumping || this.waiting || this.closed) return;
+    this.pumping = true;
+    try {
+      for (;;) {
+        const ev = this.conn.pollEvent();
+        if (ev === null) break;
+        let r: void | Promise<void>;
+        try {
+          r = this.onEvent(ev, this);
+        } catch (e) {
+          this.destroy(appError(e));
+          return;
+        }
+        if (ev.type === 'error') {
+          this.finish(ev.error);
+          return;
+        }
+        if (ev.type === 'end') {
+          this.flush();
+          this.socket.end();
+        }
+        if (r !== undefined && typeof (r as Promise<void>).then === 'function') {
+          this.waiting = true;
+          (r as Promise<void>).then(
+            () => { this.waiting = false; this.pump(); },
+            (e: unknown) => { this.waiting = false; this.destroy(appError(e)); },
+          );
+          break;
+        }
+      }
+    } finally {
+      this.pumping = false;
+    }
+    if (this.closed) return;
+    this.flush();
+    this.updateReadPause();
+    this.schedule();
+  }
+
+  private updateReadPause(): void {
+    const buffered = this.conn.bufferedInbound;
+    if (!this.readPaused && buffered >= this.hwm) {
+      this.readPaused = true;
+      this.socket.pause();
+    } else if (this.readPaused && buffered < this.hwm / 2) {
+      this.readPaused = false;
+      this.socket.resume();
+    }
+  }
+
+  /** Keep one timer armed no later than the connection's next deadline. */
+  private schedule(): void {
+    if (this.closed) return;
+    const t = this.conn.nextTimeout();
+    if (t === null) { this.clearTimer(); return; }
+    // Deadlines move later with every byte sent or received; a timer that fires early
+    // just re-arms, which is far cheaper than re-arming on every chunk.
+    if (this.timer !== null && this.timerAt <= t) return;
+    this.clearTimer();
+    this.timerAt = t;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.timerAt = Infinity;
+      if (this.closed) return;
+      this.conn.handleTimeout(this.clock());
+      this.pump();
+      this.schedule();
+    }, Math.max(0, t - this.clock()));
+    this.timer.unref?.();
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== null) { clearTimeout(this.timer); this.timer = null; this.timerAt = Infinity; }
+  }
+
+  private finish(reason: WireError | null): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.clearTimer();
+    if (reason !== null) this.conn.close();
+    if (!this.socket.destroyed) {
+      if (reason === null) this.socket.end();
+      else this.socket.destroy();
+    }
+    this.onCloseCb?.(reason, this);
+  }
+}
+
+function appError(e: unknown): WireError {
+  if (e instanceof WireError) return e;
+  return new WireError('ILLEGAL_STATE', `event handler failed: ${e instanceof Error ? e.message : String(e)}`, false);
+}
