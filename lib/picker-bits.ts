@@ -3,11 +3,24 @@
  * picker stores them, plus the one conversion from whatever the caller holds.
  */
 
-/** What a caller may hand in as "the pieces this peer has". */
+/**
+ * What a caller may hand in as "the pieces this peer has": packed bytes, an
+ * object that yields packed bytes (the wire's `Bitfield` has `toBytes()`), or a
+ * per-index test (a predicate, or an object with `get` or `has`).
+ */
 export type PieceSet =
   | Uint8Array
+  | { toBytes(): Uint8Array }
   | ((index: number) => boolean)
+  | { get(index: number): boolean }
   | { has(index: number): boolean };
+
+/** The packed bytes of a PieceSet that has them (no copy), else null. */
+export function packedOf(set: PieceSet): Uint8Array | null {
+  if (set instanceof Uint8Array) return set;
+  if (typeof set === 'object' && 'toBytes' in set && typeof set.toBytes === 'function') return set.toBytes();
+  return null;
+}
 
 export function bitfieldBytes(numPieces: number): number {
   return Math.ceil(numPieces / 8);
@@ -51,13 +64,18 @@ export function forEachSet(bits: Uint8Array, numPieces: number, fn: (i: number) 
 /** Normalises any PieceSet into a fresh packed copy of ceil(numPieces/8) bytes, spare bits cleared. */
 export function toPacked(set: PieceSet, numPieces: number): Uint8Array {
   const out = new Uint8Array(bitfieldBytes(numPieces));
-  if (set instanceof Uint8Array) {
-    out.set(set.subarray(0, out.length));
+  const packed = packedOf(set);
+  if (packed !== null) {
+    out.set(packed.subarray(0, out.length));
     const rem = numPieces & 7;
     if (rem !== 0 && out.length > 0) out[out.length - 1] &= 0xff << (8 - rem);
     return out;
   }
-  const has = typeof set === 'function' ? set : (i: number) => set.has(i);
+  let has: (i: number) => boolean;
+  if (typeof set === 'function') has = set;
+  else if ('get' in set && typeof set.get === 'function') has = (i) => set.get(i);
+  else if ('has' in set && typeof set.has === 'function') has = (i) => set.has(i);
+  else throw new TypeError('not a piece set');
   for (let i = 0; i < numPieces; i++) if (has(i)) setBit(out, i);
   return out;
 }

@@ -45,7 +45,7 @@
 import type { BlockRef } from '../wire/messages.js';
 import { AvailabilityBuckets } from './picker-buckets.js';
 import {
-  type PieceSet, bitfieldBytes, forEachSet, getBit, setBit, spareBitsClear, toPacked,
+  type PieceSet, bitfieldBytes, forEachSet, getBit, packedOf, setBit, spareBitsClear, toPacked,
 } from './picker-bits.js';
 
 export type { PieceSet } from './picker-bits.js';
@@ -802,11 +802,13 @@ export class PiecePicker {
   }
 
   private validBits(pieces: PieceSet, remote: boolean): Uint8Array {
-    if (pieces instanceof Uint8Array) {
-      if (pieces.length !== bitfieldBytes(this.numPieces)) {
-        throw new PickerError('bad_bitfield', `bitfield of ${pieces.length} bytes, expected ${bitfieldBytes(this.numPieces)}`, remote);
+    const packed = packedOf(pieces);
+    if (packed !== null) {
+      if (packed.length !== bitfieldBytes(this.numPieces)) {
+        throw new PickerError('bad_bitfield', `bitfield of ${packed.length} bytes, expected ${bitfieldBytes(this.numPieces)}`, remote);
       }
-      if (!spareBitsClear(pieces, this.numPieces)) throw new PickerError('bad_bitfield', 'bitfield has spare bits set', remote);
+      if (!spareBitsClear(packed, this.numPieces)) throw new PickerError('bad_bitfield', 'bitfield has spare bits set', remote);
+      return packed.slice(); // our own copy, whatever the source shares
     }
     return toPacked(pieces, this.numPieces);
   }

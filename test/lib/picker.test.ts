@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { PiecePicker, PickerError, type BlockRef, type PeerKey } from '../../lib/picker.js';
+import { Bitfield } from '../../wire/bitfield.js';
 
 /** Small deterministic PRNG (mulberry32) so tie-breaks are reproducible. */
 function rng(seed: number): () => number {
@@ -336,14 +337,24 @@ test('a repeated bitfield or have_none drops requests for disowned pieces', () =
   p.checkInvariants();
 });
 
-test('piece sets as predicate or has() object', () => {
+test('piece sets as predicate, has()/get() object, or the wire Bitfield', () => {
   const p = new PiecePicker(20, 16, 320, { blockSize: 16 });
   p.peerBitfield('f', (i) => i % 2 === 0);
   p.peerBitfield('o', { has: (i: number) => i < 5 });
+  p.peerBitfield('g', { get: (i: number) => i === 7 });
+  const wire = new Bitfield(20);
+  wire.set(7);
+  wire.set(19);
+  p.peerBitfield('w', wire);
   assert.equal(p.availability(0), 2);
   assert.equal(p.availability(1), 1);
   assert.equal(p.availability(6), 1);
-  assert.equal(p.availability(7), 0);
+  assert.equal(p.availability(7), 2);
+  assert.equal(p.availability(19), 1);
+  assert.equal(p.availability(9), 0);
+  wire.set(9); // the picker keeps its own copy
+  assert.equal(p.availability(9), 0);
+  assert.throws(() => p.peerBitfield('w2', new Bitfield(25)), (e: unknown) => e instanceof PickerError && e.code === 'bad_bitfield');
   p.checkInvariants();
 });
 
