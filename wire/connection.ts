@@ -326,7 +326,9 @@ export class PeerConnection {
   receiveEnd(): void {
     if (this.isDead() || this.ended) return;
     this.ended = true;
-    this.framer.end();
+    // Before the handshake is parsed, bytes still wait in the inbox: the framer is
+    // ended once they have been handed to it (stepHandshake).
+    if (this.hs.done) this.framer.end();
   }
 
   /** Next event, or null when more input (or an `accept`) is needed. */

@@ -5,6 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { Pair, openPair, fill, PEER_A, INFO_HASH } from './pair.js';
 import { encodeMessage } from '../../wire/codec.js';
 import { encode } from '../../wire/bencode.js';
@@ -450,4 +451,48 @@ test('without fast, requests that crossed a choke/unchoke are honest and tolerat
   p.drive();
   assert.deepEqual(p.take('b', 'piece').map((x) => x.late), [true, false]);
   assert.equal(p.b.state, 'open');
+});
+
+// ----------------------------------------------------------------- hostile input never escapes
+
+const u32 = fc.oneof(fc.integer({ min: 0, max: 70 }), fc.constantFrom(0x7fffffff, 0x80000000, 0xffffffff));
+const anyMessage: fc.Arbitrary<Message> = fc.oneof(
+  fc.constantFrom<Message>({ type: 'keep_alive' }, { type: 'choke' }, { type: 'unchoke' }, { type: 'interested' },
+    { type: 'not_interested' }, { type: 'have_all' }, { type: 'have_none' }),
+  fc.record({ type: fc.constant('have' as const), index: u32 }),
+  fc.record({ type: fc.constant('suggest_piece' as const), index: u32 }),
+  fc.record({ type: fc.constant('allowed_fast' as const), index: u32 }),
+  fc.record({ type: fc.constant('bitfield' as const), bits: fc.uint8Array({ maxLength: 10 }) }),
+  fc.record({ type: fc.constant('request' as const), index: u32, begin: u32, length: u32 }),
+  fc.record({ type: fc.constant('cancel' as const), index: u32, begin: u32, length: u32 }),
+  fc.record({ type: fc.constant('reject_request' as const), index: u32, begin: u32, length: u32 }),
+  fc.record({ type: fc.constant('piece' as const), index: u32, begin: u32, block: fc.uint8Array({ maxLength: 40 }) }),
+  fc.record({ type: fc.constant('port' as const), port: fc.integer({ min: 0, max: 65535 }) }),
+  fc.record({ type: fc.constant('extended' as const), id: fc.integer({ min: 0, max: 3 }), payload: fc.oneof(fc.uint8Array({ maxLength: 30 }), fc.constant(encode({ m: { x: 1 }, reqq: 3 }))) }),
+);
+
+test('property: any message sequence or byte soup from a peer yields events or one typed error, never a throw', () => {
+  fc.assert(
+    fc.property(
+      fc.boolean(),
+      fc.array(fc.oneof(anyMessage.map(frame), fc.uint8Array({ minLength: 1, maxLength: 12 })), { maxLength: 30 }),
+      fc.integer({ min: 1, max: 9 }),
+      (fast, parts, split) => {
+        const p = openPair({ numPieces: 60, common: { fast }, a: { extensions: [{ name: 'x' }] } });
+        const bytes = Buffer.concat(parts);
+        for (let i = 0; i < bytes.length; i += split) p.b.receive(bytes.subarray(i, i + split), p.now);
+        p.drive();
+        const errors = p.events('b').filter((e) => e.type === 'error');
+        assert.ok(errors.length <= 1);
+        if (errors.length === 1) {
+          assert.ok(errors[0].type === 'error' && errors[0].error instanceof WireError && errors[0].error.remote);
+          assert.equal(p.b.state, 'error');
+        } else {
+          assert.equal(p.b.state, 'open');
+        }
+        assert.ok(p.b.peerRequestCount <= p.b.reqq * 2);
+      },
+    ),
+    { numRuns: 400 },
+  );
 });

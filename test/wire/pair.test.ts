@@ -122,3 +122,18 @@ test('without BEP 10 or fast bits nothing extended is sent and fast stays off', 
   assert.equal(p.a.stats.protocolBytesOut, 68);
   assert.equal(p.a.stats.protocolBytesIn, 68);
 });
+
+test('a whole session that arrives with its end before any event is pulled is processed, then ends', () => {
+  const a = new PeerConnection({ role: 'initiator', peerId: PEER_A, now: 0, infoHash: INFO_HASH, numPieces: 64, extended: false });
+  const b = new PeerConnection({ role: 'acceptor', peerId: PEER_B, now: 0, extended: false });
+  a.sendHandshake(0);
+  for (let c = a.pollTransmit(); c; c = a.pollTransmit()) b.receive(c, 0);
+  b.receive(Uint8Array.from([0, 0, 0, 1, 2]), 0); // interested, glued behind the handshake
+  b.receiveEnd();
+  assert.equal(b.pollEvent()?.type, 'handshake_info_hash');
+  b.accept({ numPieces: 64 }, 0);
+  const types = [];
+  for (let e = b.pollEvent(); e; e = b.pollEvent()) types.push(e.type);
+  assert.deepEqual(types, ['handshake', 'interested', 'end']);
+  assert.equal(b.state, 'closed');
+});
