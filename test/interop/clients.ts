@@ -69,16 +69,17 @@ let scriptsDirCache: string | null = null;
  */
 export function scriptsDir(): string {
   if (scriptsDirCache !== null) return scriptsDirCache;
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const candidate = path.join(dir, 'test', 'interop', 'scripts');
-    if (existsSync(path.join(candidate, 'lt_peer.py'))) return (scriptsDirCache = candidate);
-    const local = path.join(dir, 'scripts');
-    if (existsSync(path.join(local, 'lt_peer.py'))) return (scriptsDirCache = local);
-    const up = path.dirname(dir);
-    if (up === dir) throw new InteropError('CLIENT_MISSING', 'cannot find test/interop/scripts above ' + fileURLToPath(import.meta.url));
-    dir = up;
+  // above this module first; then above the working directory, for a build emitted
+  // outside the checkout (`tsc --outDir /tmp/x`, run from the checkout)
+  for (const start of [path.dirname(fileURLToPath(import.meta.url)), process.cwd()]) {
+    for (let dir = start; ; dir = path.dirname(dir)) {
+      for (const candidate of [path.join(dir, 'scripts'), path.join(dir, 'test', 'interop', 'scripts')]) {
+        if (existsSync(path.join(candidate, 'lt_peer.py'))) return (scriptsDirCache = candidate);
+      }
+      if (path.dirname(dir) === dir) break;
+    }
   }
+  throw new InteropError('CLIENT_MISSING', `cannot find test/interop/scripts above ${fileURLToPath(import.meta.url)} or ${process.cwd()}`);
 }
 
 export function scriptPath(name: 'lt_peer.py' | 'mktorrent.py' | 'tr_start.sh' | 'qbt_profile.sh' | 'tr_rpc.py'): string {

@@ -1,0 +1,194 @@
+/**
+ * `npm run bench:transfer` (BENCH.md): loopback transfer of a 1 GiB torrent
+ * (512 KiB pieces, TCP, plaintext), medians of 3 runs, every pair alternating in
+ * one invocation. `--quick`: 64 MiB. `--json`: one JSON line per case on stdout.
+ * `--runs N` overrides the number of runs.
+ *
+ * Cases (issue 4 item 7):
+ *   libtorrent-to-libtorrent  reference: both peers python3-libtorrent (not our code)
+ *   ours-to-ours              our seeder → our leecher; baseline libtorrent→libtorrent
+ *   ours-to-libtorrent        our seeder → libtorrent leecher; same baseline
+ *   libtorrent-to-ours        libtorrent seeder → our leecher; same baseline
+ *   paid-vs-free              our pair with SeedPay metering; baseline our pair free
+ * MB/s is measured at the leecher, first payload byte → all pieces verified (see
+ * transfer-clients.ts). A case whose implementation does not exist yet is not run
+ * and not printed; it is named on stderr and the exit status is 1 (BENCH.md:
+ * non-zero when a case could not run).
+ */
+import { jsonMode, log, makeCase, median, quickMode, report } from './report.js';
+import {
+  MiB, ensureBenchData, libtorrentLeecher, libtorrentSeeder, measureTransfer,
+  type LeecherImpl, type SeederImpl, type TransferData, type TransferSample,
+} from './transfer-clients.js';
+import { clientStatus } from '../test/interop/clients.js';
+
+// ---------------------------------------------------------------------------
+// Extension point: our peer
+// ---------------------------------------------------------------------------
+
+/** A seeder and a leecher that talk to each other (and to libtorrent) over TCP. */
+export interface PeerPair {
+  seeder: SeederImpl;
+  leecher: LeecherImpl;
+}
+
+/** What our library provides to this benchmark. */
+export interface OurPeer {
+  /** Free seeding and downloading. Enables ours-to-ours, ours-to-libtorrent, libtorrent-to-ours. */
+  free: PeerPair;
+  /** The same with SeedPay metering and payments on the local ledger. Enables paid-vs-free. */
+  paid: PeerPair | null;
+}
+
+/**
+ * PLUG OUR PEER IN HERE once lib/ can seed and download over TCP: return
+ * `{ free: { seeder, leecher }, paid: … }` built on the SeederImpl / LeecherImpl
+ * interfaces of transfer-clients.ts. Run each side in its own child process so
+ * their CPU seconds (process.cpuUsage) and peak RSS (process.resourceUsage().maxRSS)
+ * are measured apart, as lt_peer.py does for libtorrent.
+ */
+function ourPeer(): OurPeer | null {
+  return null;
+}
+
+// ---------------------------------------------------------------------------
+
+type CaseName = 'libtorrent-to-libtorrent' | 'ours-to-ours' | 'ours-to-libtorrent' | 'libtorrent-to-ours' | 'paid-vs-free';
+
+interface CaseDef {
+  name: CaseName;
+  /** The pair measured as "ours", or null when it cannot run yet. */
+  ours: PeerPair | null;
+  /** The pair measured as the baseline in the same rounds, or null for none. */
+  baseline: PeerPair | null;
+  baselineName: string | null;
+  /** Why `ours` is null. */
+  missing?: string;
+}
+
+const BENCH = 'transfer';
+const PIECE_LENGTH = 512 * 1024;
+
+function parseRuns(): number {
+  const i = process.argv.indexOf('--runs');
+  if (i < 0) return 3;
+  const n = Number(process.argv[i + 1]);
+  if (!Number.isInteger(n) || n < 1) throw new Error('--runs needs a positive integer');
+  return n;
+}
+
+const pairKey = (p: PeerPair): string => `${p.seeder.name}→${p.leecher.name}`;
+const r2 = (x: number): number => Math.round(x * 100) / 100;
+const medianOf = (xs: TransferSample[], f: (s: TransferSample) => number | null): number | null => {
+  const v = xs.map(f).filter((x): x is number => x !== null);
+  return v.length === 0 ? null : r2(median(v));
+};
+
+async function main(): Promise<number> {
+  const sizeBytes = (quickMode ? 64 : 1024) * MiB;
+  const runs = parseRuns();
+  const timeoutMs = quickMode ? 120_000 : 600_000;
+
+  const lt = clientStatus('libtorrent');
+  if (!lt.available) {
+    log(`bench:transfer: the baseline needs libtorrent: ${lt.detail} (apt-get install python3-libtorrent)`);
+    return 1;
+  }
+  const ltVersion = /libtorrent (\S+)/.exec(lt.detail)?.[1] ?? '?';
+  const ltName = `libtorrent-${ltVersion}`;
+  const ltPair: PeerPair = { seeder: libtorrentSeeder(ltName), leecher: libtorrentLeecher(ltName) };
+  const ltPairName = `${ltName}→${ltName}`;
+
+  const ours = ourPeer();
+  const notYet = 'our peer cannot seed/download over TCP yet (bench/transfer.ts ourPeer() returns null)';
+  const cases: CaseDef[] = [
+    { name: 'libtorrent-to-libtorrent', ours: ltPair, baseline: null, baselineName: null },
+    { name: 'ours-to-ours', ours: ours?.free ?? null, baseline: ltPair, baselineName: ltPairName, missing: notYet },
+    { name: 'ours-to-libtorrent', ours: ours ? { seeder: ours.free.seeder, leecher: ltPair.leecher } : null, baseline: ltPair, baselineName: ltPairName, missing: notYet },
+    { name: 'libtorrent-to-ours', ours: ours ? { seeder: ltPair.seeder, leecher: ours.free.leecher } : null, baseline: ltPair, baselineName: ltPairName, missing: notYet },
+    { name: 'paid-vs-free', ours: ours?.paid ?? null, baseline: ours?.free ?? null, baselineName: ours ? `${pairKey(ours.free)} (free)` : null,
+      missing: ours ? 'our paid pair is not plugged in yet (OurPeer.paid is null)' : notYet },
+  ];
+  const runnable = cases.filter((c) => c.ours !== null);
+
+  // every distinct pair once per round, rounds alternating between them
+  const pairs = new Map<string, PeerPair>();
+  for (const c of runnable) {
+    for (const p of [c.ours, c.baseline]) if (p) pairs.set(pairKey(p), p);
+  }
+
+  const data: TransferData = await ensureBenchData(sizeBytes, PIECE_LENGTH, undefined, log);
+  log(`bench:transfer: ${sizeBytes / MiB} MiB, ${PIECE_LENGTH / 1024} KiB pieces (${data.torrent.numPieces}), TCP plaintext, ` +
+    `${runs} run(s) of ${[...pairs.keys()].join(', ')}; MB/s = 10^6 B/s at the leecher, first payload byte → all pieces verified`);
+
+  const samples = new Map<string, TransferSample[]>();
+  const failed = new Map<string, string>();
+  for (let round = 0; round < runs; round++) {
+    for (const [key, pair] of pairs) {
+      if (failed.has(key)) continue;
+      try {
+        const s = await measureTransfer(pair.seeder, pair.leecher, data, timeoutMs);
+        const list = samples.get(key) ?? [];
+        list.push(s);
+        samples.set(key, list);
+        log(`  run ${round + 1}/${runs} ${key}: ${s.mbps.toFixed(1)} MB/s (${s.firstByteToDoneS.toFixed(2)} s), ` +
+          `cpu seeder ${s.seeder.cpuS.toFixed(2)} s, leecher ${s.leecher.cpuS.toFixed(2)} s`);
+      } catch (e) {
+        failed.set(key, (e as Error).message);
+        log(`  run ${round + 1}/${runs} ${key}: FAILED ${(e as Error).message}`);
+      }
+    }
+  }
+
+  let status = 0;
+  for (const c of cases) {
+    if (c.ours === null) continue;
+    const oursKey = pairKey(c.ours);
+    const baseKey = c.baseline ? pairKey(c.baseline) : null;
+    const o = samples.get(oursKey) ?? [];
+    const b = baseKey ? samples.get(baseKey) ?? [] : [];
+    if (failed.has(oursKey) || o.length === 0 || (baseKey !== null && (failed.has(baseKey) || b.length === 0))) {
+      const why = failed.get(oursKey) ?? (baseKey !== null ? failed.get(baseKey) : undefined) ?? 'no samples';
+      log(`bench:transfer: case ${c.name} could not run: ${why}`);
+      status = 1;
+      continue;
+    }
+    const extra: Record<string, number | string | null> = {
+      size_MiB: sizeBytes / MiB,
+      piece_KiB: PIECE_LENGTH / 1024,
+      timing: 'leecher first byte → done',
+      pair: oursKey,
+      seeder_cpu_s: medianOf(o, (s) => s.seeder.cpuS),
+      leecher_cpu_s: medianOf(o, (s) => s.leecher.cpuS),
+      seeder_peak_rss_MiB: medianOf(o, (s) => (s.seeder.peakRssKiB === null ? null : s.seeder.peakRssKiB / 1024)),
+      leecher_peak_rss_MiB: medianOf(o, (s) => (s.leecher.peakRssKiB === null ? null : s.leecher.peakRssKiB / 1024)),
+    };
+    if (b.length > 0) {
+      extra.baseline_seeder_cpu_s = medianOf(b, (s) => s.seeder.cpuS);
+      extra.baseline_leecher_cpu_s = medianOf(b, (s) => s.leecher.cpuS);
+    }
+    report(makeCase({
+      bench: BENCH, case: c.name, unit: 'MB/s',
+      ours: o.map((s) => s.mbps),
+      baseline: b.length > 0 ? b.map((s) => s.mbps) : null,
+      baselineName: c.baselineName,
+      extra,
+    }));
+  }
+
+  const missing = cases.filter((c) => c.ours === null);
+  if (missing.length > 0) {
+    log(`bench:transfer: not implemented yet, not measured: ${missing.map((c) => c.name).join(', ')} — ${[...new Set(missing.map((c) => c.missing))].join('; ')}`);
+    status = 1;
+  }
+  if (!jsonMode) log(`bench:transfer: exit ${status}`);
+  return status;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    log(`bench:transfer: ${(e as Error).stack ?? String(e)}`);
+    process.exit(1);
+  },
+);
