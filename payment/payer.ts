@@ -122,11 +122,14 @@ export async function payPrepaid(req: PayRequest): Promise<PaymentProof> {
   if (mintInfo === null) throw new PayError('wrong_mint', `mint ${terms.mint} does not exist on this cluster`);
 
   const source = getAssociatedTokenAddressSync(mint, req.payer.publicKey, true, mintInfo.programId);
-  const held = await rpc('getAccountInfo(source)', () => chain.tokenAccount(source));
+  // Independent lookups: one round trip of latency instead of two.
+  const [held, { blockhash, lastValidBlockHeight }] = await Promise.all([
+    rpc('getAccountInfo(source)', () => chain.tokenAccount(source)),
+    rpc('getLatestBlockhash', () => chain.latestBlockhash()),
+  ]);
   const balance = held !== null && held.mint === terms.mint ? held.amount : 0n;
   if (balance < amount) throw new PayError('insufficient_funds', `token account holds ${balance}, payment needs ${amount}`);
 
-  const { blockhash, lastValidBlockHeight } = await rpc('getLatestBlockhash', () => chain.latestBlockhash());
   const tx = buildPaymentTransaction({
     payer: req.payer, wallet, mint, tokenProgram: mintInfo.programId, decimals: mintInfo.decimals, amount,
     memo: buildMemo(req.sessionHash, now()), recentBlockhash: blockhash,

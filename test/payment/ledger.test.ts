@@ -41,7 +41,7 @@ test('cluster identity, version, health, slot, block height, epoch info', async 
   assert.equal(typeof (await f.conn.getVersion())['solana-core'], 'string');
   assert.equal((await rpc('getHealth')).result, 'ok');
   const s0 = await f.conn.getSlot();
-  f.ledger.fundSol(Keypair.generate().publicKey, LAMPORTS_PER_SOL);
+  f.ledger.fundSol(Keypair.generate().publicKey, BigInt(LAMPORTS_PER_SOL));
   assert.equal(await f.conn.getSlot(), s0 + 1); // one slot per transaction
   assert.equal(await f.conn.getBlockHeight(), s0 + 1);
   const ei = await f.conn.getEpochInfo();
@@ -238,9 +238,9 @@ test('simulateTransaction answers without changing state', async () => {
 
 test('clock: block time follows the wall clock unless set', async () => {
   f.ledger.setClock(1_700_000_000);
-  const sig = f.ledger.fundSol(Keypair.generate().publicKey, LAMPORTS_PER_SOL);
+  const sig = f.ledger.fundSol(Keypair.generate().publicKey, BigInt(LAMPORTS_PER_SOL));
   f.ledger.setClock(null);
-  const sig2 = f.ledger.fundSol(Keypair.generate().publicKey, LAMPORTS_PER_SOL);
+  const sig2 = f.ledger.fundSol(Keypair.generate().publicKey, BigInt(LAMPORTS_PER_SOL));
   assert.equal((await f.conn.getTransaction(sig, { maxSupportedTransactionVersion: 0 }))?.blockTime, 1_700_000_000);
   const t2 = (await f.conn.getTransaction(sig2, { maxSupportedTransactionVersion: 0 }))?.blockTime ?? 0;
   assert.ok(Math.abs(t2 - Date.now() / 1000) < 5);
