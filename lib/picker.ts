@@ -265,6 +265,9 @@ export class PiecePicker {
 
   blockState(index: number, begin: number): BlockState {
     this.checkIndex(index, false);
+    if (!Number.isSafeInteger(begin) || begin < 0 || begin >= this.pieceSize(index)) {
+      throw new PickerError('bad_index', `offset ${begin} outside piece ${index}`, false);
+    }
     if (getBit(this.have, index)) return 'have';
     const d = this.downloading.get(index);
     if (d === undefined) return 'missing';
@@ -475,7 +478,8 @@ export class PiecePicker {
   pick(peer: PeerKey, maxBlocks: number, options: PickOptions = {}): BlockRef[] {
     const out: BlockRef[] = [];
     const ps = this.peers.get(peer);
-    if (ps === undefined || !(maxBlocks >= 1) || this.numHave === this.numPieces) return out;
+    const max = Math.floor(maxBlocks);
+    if (ps === undefined || !(max >= 1) || this.numHave === this.numPieces) return out;
     let allowed: Set<number> | null = null;
     if (options.choked === true) {
       if (ps.allowedFast === null || ps.allowedFast.size === 0) return out;
@@ -483,11 +487,11 @@ export class PiecePicker {
     }
     const sequential = options.sequential ?? this.sequentialDefault;
     if (ps.seed || ps.wanted > 0) {
-      if (sequential) this.pickSequential(peer, ps, maxBlocks, allowed, out);
-      else this.pickRarest(peer, ps, maxBlocks, allowed, out);
+      if (sequential) this.pickSequential(peer, ps, max, allowed, out);
+      else this.pickRarest(peer, ps, max, allowed, out);
     }
-    if (out.length < maxBlocks && options.endgame !== false && this.inEndgame()) {
-      this.pickDuplicates(peer, ps, maxBlocks, allowed, out);
+    if (out.length < max && options.endgame !== false && this.inEndgame()) {
+      this.pickDuplicates(peer, ps, max, allowed, out);
     }
     return out;
   }

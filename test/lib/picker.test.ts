@@ -306,6 +306,8 @@ test('unexpected blocks are refused: wrong piece state, off-grid, wrong length',
   assert.equal(p.blockReceived('a', 0, 32, 16).status, 'unexpected');
   assert.equal(p.blockReceived('a', 7, 0, 16).status, 'unexpected');
   assert.equal(p.blockReceived('a', -1, 0, 16).status, 'unexpected');
+  assert.throws(() => p.blockState(0, 32), PickerError);
+  assert.equal(p.pick('a', 1.9).length, 1, 'a fractional limit rounds down');
   p.checkInvariants();
 });
 
