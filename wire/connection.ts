@@ -381,6 +381,9 @@ export class PeerConnection {
   handleTimeout(now: number): void {
     if (this.isDead()) return;
     const o = this.opts;
+    // Bytes waiting to be parsed prove the peer alive: a stall in pulling events (an
+    // adapter that paused reading for a slow application) is ours, not the peer's.
+    if (this.bufferedInbound > 0 && now > this.lastRecvAt) this.lastRecvAt = now;
     if (this._state === 'handshaking' && now >= this.createdAt + (o.handshakeTimeout ?? CONNECTION_DEFAULTS.handshakeTimeout)) {
       this.fail(new WireError('HANDSHAKE_TIMEOUT', 'no complete handshake in time'));
       return;

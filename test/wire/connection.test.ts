@@ -496,3 +496,15 @@ test('property: any message sequence or byte soup from a peer yields events or o
     { numRuns: 400 },
   );
 });
+
+test('no idle timeout while received bytes wait for the application to pull them', () => {
+  const p = openPair({ common: { idleTimeout: 10_000, keepAliveInterval: 1e9 } });
+  p.b.receive(frame({ type: 'interested' }), p.now); // not pulled
+  p.now += 20_000;
+  p.b.handleTimeout(p.now);
+  assert.equal(p.b.state, 'open');
+  assert.equal(p.b.pollEvent()?.type, 'interested');
+  p.now += 10_000;
+  p.b.handleTimeout(p.now);
+  assert.equal(p.b.pollEvent()?.type === 'error' && p.b.error?.code, 'KEEPALIVE_TIMEOUT');
+});

@@ -171,3 +171,30 @@ test('loopback TCP: a non-BitTorrent client is dropped with a typed error', asyn
   await closed;
   assert.equal((reason as WireError | null)?.code, 'BAD_HANDSHAKE');
 });
+
+test('loopback TCP: a peer that goes silent is timed out by the adapter timer (KEEPALIVE_TIMEOUT)', async () => {
+  let reason: WireError | null = null;
+  const server = net.createServer((sock) => {
+    const conn = new PeerConnection({ role: 'acceptor', peerId: PEER_B, now: Date.now(), idleTimeout: 150 });
+    new PeerSocket(sock, conn, {
+      onEvent(ev, peer): void { if (ev.type === 'handshake_info_hash') peer.conn.accept({ numPieces: 4 }, Date.now()); },
+      onClose(r): void { reason = r; },
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const sock = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  const conn = new PeerConnection({ role: 'initiator', peerId: PEER_A, now: Date.now(), infoHash: INFO_HASH, numPieces: 4 });
+  conn.sendHandshake(Date.now());
+  const events: string[] = [];
+  const closed = new Promise<WireError | null>((resolve) => {
+    new PeerSocket(sock, conn, { onEvent(ev): void { events.push(ev.type); }, onClose(r): void { resolve(r); } });
+  });
+  const clientReason = await closed; // the server hangs up on us after ~150 ms of silence
+  server.close();
+  assert.equal((reason as WireError | null)?.code, 'KEEPALIVE_TIMEOUT');
+  assert.ok(events.includes('handshake'));
+  // To the client it is the peer closing cleanly at a message boundary.
+  assert.equal(clientReason, null);
+  assert.equal(events.at(-1), 'end');
+});
