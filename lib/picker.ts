@@ -36,7 +36,7 @@
  *    which that piece is open and found in step 1.
  *  - sequential mode: scans forward from the first piece we lack; O(distance to
  *    the next free piece the peer has).
- *  - endgame: O(blocks of open pieces) per pick; only the last pieces are open then.
+ *  - endgame: O(blocks in flight) per pick (bounded by peers × pipeline depth).
  *  - opening, closing, verifying a piece: O(P + availability) to keep the
  *    per-peer counters exact.
  * Memory: 12 bytes per piece (order, position, availability), n/8 bytes per
@@ -182,6 +182,8 @@ export class PiecePicker {
   private readonly withMissing = new Set<number>();
   /** Sum of `missing` over open pieces (endgame test in O(1)). */
   private missingInOpen = 0;
+  /** Keys of every REQUESTED block: what endgame may duplicate, without walking whole pieces. */
+  private readonly inFlight = new Set<number>();
 
   constructor(numPieces: number, pieceLength: number, totalLength: number, options: PiecePickerOptions = {}) {
     const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
@@ -601,18 +603,15 @@ export class PiecePicker {
     return -1;
   }
 
-  /** Endgame: blocks in flight to other peers, least-duplicated first. */
+  /** Endgame: blocks in flight to other peers, least-duplicated first. O(blocks in flight). */
   private pickDuplicates(peer: PeerKey, ps: PeerState, max: number, allowed: Set<number> | null, out: BlockRef[]): void {
     const cands: { index: number; block: number; n: number }[] = [];
-    for (const [index, d] of this.downloading) {
-      if (d.requested === 0 || !this.peerHas(ps, index)) continue;
-      if (allowed !== null && !allowed.has(index)) continue;
-      for (let b = 0; b < d.blocks; b++) {
-        const by = d.by[b];
-        if (d.state[b] === REQUESTED && by !== undefined && by.length < this.maxRequesters && !by.includes(peer)) {
-          cands.push({ index, block: b, n: by.length });
-        }
-      }
+    for (const k of this.inFlight) {
+      const index = Math.floor(k / this.blocksPerPiece);
+      if (!this.peerHas(ps, index) || (allowed !== null && !allowed.has(index))) continue;
+      const block = k - index * this.blocksPerPiece;
+      const by = this.downloading.get(index)!.by[block]!;
+      if (by.length < this.maxRequesters && !by.includes(peer)) cands.push({ index, block, n: by.length });
     }
     cands.sort((x, y) => x.n - y.n || x.index - y.index || x.block - y.block);
     for (const c of cands) {
@@ -635,6 +634,7 @@ export class PiecePicker {
   private request(peer: PeerKey, ps: PeerState, index: number, block: number, d: Downloading, out: BlockRef[]): void {
     if (d.state[block] === MISSING) {
       d.state[block] = REQUESTED;
+      this.inFlight.add(this.key(index, block));
       d.missing--;
       d.requested++;
       this.missingInOpen--;
@@ -691,6 +691,7 @@ export class PiecePicker {
     if (by.length > 0) return;
     d.by[block] = undefined;
     d.state[block] = MISSING;
+    this.inFlight.delete(this.key(index, block));
     d.requested--;
     d.missing++;
     this.missingInOpen++;
@@ -732,6 +733,7 @@ export class PiecePicker {
       }
       d.by[block] = undefined;
       d.requested--;
+      this.inFlight.delete(k);
     } else {
       d.missing--;
       this.missingInOpen--;
@@ -869,6 +871,13 @@ export class PiecePicker {
       missingInOpen += m;
     }
     for (const i of this.withMissing) if (!this.downloading.has(i)) fail(`withMissing has closed piece ${i}`);
+    let requested = 0;
+    for (const d of this.downloading.values()) requested += d.requested;
+    if (requested !== this.inFlight.size) fail(`inFlight has ${this.inFlight.size} keys, ${requested} blocks requested`);
+    for (const k of this.inFlight) {
+      const i = Math.floor(k / this.blocksPerPiece);
+      if (this.downloading.get(i)?.state[k - i * this.blocksPerPiece] !== REQUESTED) fail(`inFlight key ${k} not requested`);
+    }
     if (missingInOpen !== this.missingInOpen) fail(`missingInOpen ${this.missingInOpen} != ${missingInOpen}`);
     for (const [key, ps] of this.peers) {
       if (ps.seed && ps.bits !== null) fail(`seed ${key} keeps bits`);
