@@ -82,6 +82,8 @@ export class PeerSocket {
       this.writeBlocked = false;
       this.flush();
       if (!this.writeBlocked) this.onDrainCb?.(this);
+      // Parsing may have stopped on a full transmit queue (maxBufferedOutbound).
+      this.pump();
     });
     socket.on('error', (err: Error) => {
       this.finish(new WireError('SOCKET_ERROR', err.message));

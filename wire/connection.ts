@@ -55,6 +55,7 @@ export const CONNECTION_DEFAULTS = {
   keepAliveInterval: 60_000,
   requestTimeout: 60_000,
   maxAllowedFast: 256,
+  maxBufferedOutbound: 32 * 1024 * 1024,
 } as const;
 
 export interface ConnectionOptions {
@@ -90,6 +91,13 @@ export interface ConnectionOptions {
   requestTimeout?: number;
   /** Distinct allowed_fast pieces remembered from the peer; more are ignored. */
   maxAllowedFast?: number;
+  /**
+   * While more than this many bytes wait in the transmit queue, no more input is
+   * parsed: a peer that floods requests (each answered with a reject) but never reads
+   * cannot grow our memory. Far above what honest traffic queues (reqq × block size),
+   * so two peers seeding to each other cannot deadlock on it.
+   */
+  maxBufferedOutbound?: number;
   /** BEP 10 `v`. */
   clientVersion?: string;
   /** BEP 10 `p`: our listen port. */
@@ -331,7 +339,10 @@ export class PeerConnection {
     if (this.hs.done) this.framer.end();
   }
 
-  /** Next event, or null when more input (or an `accept`) is needed. */
+  /**
+   * Next event, or null when more input (or an `accept`) is needed — or while the
+   * transmit queue is over `maxBufferedOutbound` (drain it with `pollTransmit`).
+   */
   pollEvent(): ConnectionEvent | null {
     for (;;) {
       if (this.eventHead < this.events.length) {
@@ -341,6 +352,7 @@ export class PeerConnection {
         return ev;
       }
       if (this.isDead()) return null;
+      if (this.txBytes > (this.opts.maxBufferedOutbound ?? CONNECTION_DEFAULTS.maxBufferedOutbound)) return null;
       let progressed: boolean;
       try {
         progressed = this.step();

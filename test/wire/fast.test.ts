@@ -328,3 +328,26 @@ test('property: random legal commands on both sides keep the invariants and neve
     { numRuns: 300 },
   );
 });
+
+test('a peer flooding requests it never reads the rejects of cannot grow our transmit queue', () => {
+  const p = openPair({ common: { extended: false }, b: { reqq: 2, maxBufferedOutbound: 1000 } });
+  p.b.haveAll(p.now);
+  p.drive();
+  const flood = Buffer.concat(Array.from({ length: 500 }, (_, i) => frame({ type: 'request', index: 0, begin: i * 16, length: 16 })));
+  p.b.receive(flood, p.now);
+  // Nobody drains b's output: parsing stops once over the cap, the rest stays unparsed.
+  for (let e = p.b.pollEvent(); e; e = p.b.pollEvent()) p.eventsB.push(e);
+  assert.ok(p.b.bufferedOutbound <= 1000 + 17, `queued ${p.b.bufferedOutbound}`);
+  assert.ok(p.b.bufferedInbound > 0);
+  // Draining resumes parsing; every request is rejected in the end (b chokes a).
+  let rejects = 0;
+  for (;;) {
+    for (let e = p.b.pollEvent(); e; e = p.b.pollEvent()) p.eventsB.push(e);
+    let moved = false;
+    for (let c = p.b.pollTransmit(); c; c = p.b.pollTransmit()) { moved = true; rejects += c.length / 17; }
+    if (!moved) break;
+  }
+  assert.equal(rejects, 500);
+  assert.equal(p.b.bufferedInbound, 0);
+  assert.equal(p.b.state, 'open');
+});
