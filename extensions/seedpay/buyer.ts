@@ -1,0 +1,449 @@
+/**
+ * The buyer side of SeedPay on one connection, sans-IO (SEEDPAY.md §2–§4, §6).
+ * Messages in (`receive`), messages out (`pollTransmit`), events out (`pollEvent`);
+ * the payer's async work is requested with a 'pay' event and its result comes back
+ * through `paid(tx, amount)` / `payFailed(err)`.
+ *
+ * States: pending → not_selling (free / buyer-only / unusable terms) | refused
+ * (policy says no, or the session signature failed: never paid) | awaiting_ecdh →
+ * ready (paying) → stopped (no further payment: bad piece, a final rejection, budget
+ * or repeated failures) | ended (the seller broke the protocol).
+ *
+ * Risk bounds (money):
+ *  - at most ONE payment outstanding (being paid, or its proof awaiting an answer);
+ *  - the first payment covers `firstPaymentBytes`; later ones grow by `growth` only
+ *    if a piece from this seller passed its SHA-1 check since the previous payment,
+ *    capped at `maxPaymentBytes`, and always within the shared budgets (reserved
+ *    before the 'pay' event, so connections cannot overspend together);
+ *  - a top-up needs the estimated balance below the low-water mark AND data received
+ *    since the last confirmation (a seller that takes money and sends nothing gets one
+ *    increment, not a stream of them); the estimate is the seller's confirmed balance
+ *    minus the charge for bytes received after it, so the seller's `payment_required`
+ *    is a hint, never a bill;
+ *  - a confirmed balance below what the buyer's own conservative count allows, or a
+ *    credit below the amount paid, is cheating: stop paying.
+ */
+import { chargeFor, MIB } from '../../payment/amount.js';
+import {
+  buildTranscript, decodePublicKey58, deriveSession, generateEphemeral, verifyTranscript,
+  type EphemeralKeyPair,
+} from '../../payment/session.js';
+import type { Terms } from '../../payment/terms.js';
+import type { PeerExtendedHandshake } from '../../wire/extension-hooks.js';
+import { classifyPeer, type PeerClass } from './classify.js';
+import { SeedPayError, localError } from './errors.js';
+import { decodeMessage, isKnownReason, type DecodedMessage, type SeedPayMessage } from './messages.js';
+import { remainingOf, reserveAll, type BuyerPolicy } from './policy.js';
+
+export interface BuyerOptions {
+  /** The torrent's 20-byte info hash. */
+  infoHash: Uint8Array;
+  policy: BuyerPolicy;
+  /** Ephemeral key source (tests and vectors); default a fresh random key. */
+  ephemeral?: () => EphemeralKeyPair;
+}
+
+export type BuyerState = 'pending' | 'not_selling' | 'refused' | 'awaiting_ecdh' | 'ready' | 'stopped' | 'ended';
+
+/** Why a seller is never paid. */
+export type RefusalReason =
+  | 'no_prepaid_mode' | 'wrong_mint' | 'wrong_cluster' | 'price_too_high' | 'min_prepay_too_high'
+  | 'missing_signature' | 'bad_signature' | 'bad_session_key';
+
+/** Why payments to a seller stopped. */
+export type StopReason =
+  | 'bad_piece' | 'rejected' | 'retries_exhausted' | 'under_credited' | 'overcharged' | 'pay_failed';
+
+/** The payer's failure, as much as the state machine needs (payment/payer.ts PayError fits). */
+export interface PayFailure {
+  readonly code?: string;
+  /** Set when a transaction was submitted: it may have moved money. */
+  readonly signature?: string;
+  readonly message?: string;
+}
+
+export type BuyerEvent =
+  | { readonly type: 'classified'; readonly peer: PeerClass['kind'] }
+  /** This seller will never be paid on this connection. */
+  | { readonly type: 'refused'; readonly reason: RefusalReason }
+  | { readonly type: 'session'; readonly sessionHash: string }
+  /** Pay `amount` to the seller (payment/payer.ts), then call `paid` or `payFailed`. */
+  | { readonly type: 'pay'; readonly amount: bigint; readonly terms: Terms; readonly sessionHash: string }
+  | { readonly type: 'proof_sent'; readonly tx: string; readonly amount: bigint }
+  | { readonly type: 'confirmed'; readonly tx: string; readonly credited: bigint; readonly balance: bigint }
+  | { readonly type: 'rejected'; readonly tx: string; readonly reason: string; readonly final: boolean }
+  /** Call `retryProof(tx)` after `delayMs` (a transient rejection). */
+  | { readonly type: 'retry_proof'; readonly tx: string; readonly delayMs: number }
+  /** No further payment to this seller. */
+  | { readonly type: 'stopped'; readonly reason: StopReason; readonly detail: string }
+  /** A top-up is due but the budgets cannot cover even min_prepay (reported once; retried on the next trigger). */
+  | { readonly type: 'budget_exhausted'; readonly needed: bigint }
+  /** Close the connection (a bad piece: SEEDPAY.md §6). */
+  | { readonly type: 'disconnect'; readonly reason: 'bad_piece'; readonly index: number }
+  | { readonly type: 'ended'; readonly error: SeedPayError };
+
+/** Transient rejections: the same proof may be resent (bounded). */
+const RETRYABLE: ReadonlySet<string> = new Set(['rpc_unavailable', 'tx_not_found', 'unconfirmed']);
+/** Payer failures that will not go away by trying again with this seller. */
+const FATAL_PAY: ReadonlySet<string> = new Set(['insufficient_funds', 'wrong_cluster', 'wrong_mint', 'journal_failed', 'bad_amount']);
+
+type Outstanding =
+  | { phase: 'paying'; amount: bigint }
+  | { phase: 'proof'; tx: string; amount: bigint; retries: number }
+  | { phase: 'retry_wait'; tx: string; amount: bigint; retries: number };
+
+export class BuyerSession {
+  private readonly opts: BuyerOptions;
+  private readonly infoHash: Uint8Array;
+  private readonly policy: BuyerPolicy;
+  private readonly firstBytes: bigint;
+  private readonly maxBytes: bigint;
+  private readonly growth: bigint;
+  private readonly lowWaterBytes: bigint;
+
+  private _state: BuyerState = 'pending';
+  private _error: SeedPayError | null = null;
+  private _terms: Terms | null = null;
+  private termsBencoded: Uint8Array | null = null;
+  private ephemeral: EphemeralKeyPair | null = null;
+  private _sessionHash: string | null = null;
+
+  private outstanding: Outstanding | null = null;
+  private lastPaid = 0n;
+  private verifiedSinceLastPay = false;
+  private payFailures = 0;
+  private budgetSignalled = false;
+
+  /** Seller's balance in its last payment_confirmed (null before the first). */
+  private confirmedBalance: bigint | null = null;
+  private bytesSinceConfirm = 0n;
+  private _bytesReceived = 0n;
+  private _paidTotal = 0n;
+  private _creditedTotal = 0n;
+  private _piecesVerified = 0;
+
+  private readonly events: BuyerEvent[] = [];
+  private readonly out: SeedPayMessage[] = [];
+
+  constructor(o: BuyerOptions) {
+    if (!(o.infoHash instanceof Uint8Array) || o.infoHash.length !== 20) throw localError('infoHash must be 20 bytes');
+    const p = o.policy;
+    if (typeof p.maxPricePerMiB !== 'bigint' || p.maxPricePerMiB < 0n) throw localError('maxPricePerMiB must be a bigint >= 0');
+    this.opts = o;
+    this.infoHash = new Uint8Array(o.infoHash);
+    this.policy = p;
+    const first = p.firstPaymentBytes ?? MIB;
+    this.firstBytes = first < 64n * 1024n ? 64n * 1024n : first;
+    const max = p.maxPaymentBytes ?? 64n * MIB;
+    this.maxBytes = max < this.firstBytes ? this.firstBytes : max;
+    this.growth = p.growth !== undefined && p.growth >= 1n ? p.growth : 2n;
+    this.lowWaterBytes = p.lowWaterBytes ?? 2n * MIB;
+  }
+
+  get state(): BuyerState { return this._state; }
+  get error(): SeedPayError | null { return this._error; }
+  get terms(): Terms | null { return this._terms; }
+  get sessionHash(): string | null { return this._sessionHash; }
+  /** Base units paid to this seller (transactions that may have moved money included). */
+  get paidTotal(): bigint { return this._paidTotal; }
+  get creditedTotal(): bigint { return this._creditedTotal; }
+  get bytesReceived(): bigint { return this._bytesReceived; }
+  get piecesVerified(): number { return this._piecesVerified; }
+  /** Whether a payment is being made or its proof awaits an answer. */
+  get paymentOutstanding(): boolean { return this.outstanding !== null; }
+
+  /** The seller's balance as far as we can tell: last confirmed balance − charge for bytes since (null before any). */
+  get estimatedBalance(): bigint | null {
+    if (this.confirmedBalance === null || this._terms === null) return null;
+    return this.confirmedBalance - chargeFor(this.bytesSinceConfirm, this._terms.price);
+  }
+
+  pollEvent(): BuyerEvent | null { return this.events.shift() ?? null; }
+  pollTransmit(): SeedPayMessage | null { return this.out.shift() ?? null; }
+
+  /**
+   * The peer's extended handshake. Returns true iff this peer is a seller we will
+   * talk to (the hook keeps itself active only then). A re-sent handshake with other
+   * terms than the signed ones ends the paid session.
+   */
+  onPeerHandshake(hs: PeerExtendedHandshake): boolean {
+    if (this._state !== 'pending') {
+      if (this.termsBencoded !== null && this.isLive()) {
+        const c = classifyPeer(hs);
+        if (c.kind !== 'seller' || !bytesEqual(c.termsBencoded, this.termsBencoded)) {
+          this.end(new SeedPayError('TERMS_CHANGED', 'the seller re-sent its handshake with other terms'));
+        }
+      }
+      return this.isLive();
+    }
+    const c = classifyPeer(hs);
+    this.events.push({ type: 'classified', peer: c.kind });
+    if (c.kind !== 'seller') {
+      this._state = 'not_selling';
+      return false;
+    }
+    const t = c.terms;
+    const p = this.policy;
+    let why: RefusalReason | null = null;
+    if (!t.modes.includes('prepaid')) why = 'no_prepaid_mode';
+    else if (p.mint !== undefined && t.mint !== p.mint) why = 'wrong_mint';
+    else if (p.cluster !== undefined && t.cluster !== p.cluster) why = 'wrong_cluster';
+    else if (t.price > p.maxPricePerMiB) why = 'price_too_high';
+    else if (t.minPrepay > this.cap(t)) why = 'min_prepay_too_high';
+    this._terms = t;
+    this.termsBencoded = c.termsBencoded;
+    if (why !== null) {
+      this.refuse(why);
+      return false;
+    }
+    this.ephemeral = (this.opts.ephemeral ?? generateEphemeral)();
+    this._state = 'awaiting_ecdh';
+    this.out.push({ type: 'ecdh_init', pk: this.ephemeral.public });
+    return true;
+  }
+
+  /** One `seedpay` payload from the seller. Malformed input ends the paid session (never throws). */
+  receivePayload(payload: Uint8Array): void {
+    if (!this.isLive()) return;
+    let m: DecodedMessage;
+    try {
+      m = decodeMessage(payload);
+    } catch (e) {
+      this.end(e instanceof SeedPayError ? e : new SeedPayError('NOT_BENCODE', String(e)));
+      return;
+    }
+    this.receive(m);
+  }
+
+  receive(m: DecodedMessage): void {
+    if (!this.isLive() || m.type === 'unknown') return;
+    switch (m.type) {
+      case 'ecdh_init': return this.onEcdhInit(m.pk, m.sig);
+      case 'payment_confirmed': return this.onConfirmed(m.tx, m.credited, m.balance);
+      case 'payment_rejected': return this.onRejected(m.tx, m.reason);
+      case 'payment_required':
+        if (this._state === 'ready') this.maybePay();
+        return;
+      case 'payment_proof':
+        this.end(new SeedPayError('UNEXPECTED_MESSAGE', 'payment_proof is a buyer→seller message'));
+        return;
+      default: {
+        const never: never = m;
+        throw localError(`unhandled ${(never as { type: string }).type}`);
+      }
+    }
+  }
+
+  private onEcdhInit(sellerPk: Uint8Array, sig: Uint8Array | undefined): void {
+    if (this._state !== 'awaiting_ecdh') {
+      this.end(new SeedPayError('UNEXPECTED_MESSAGE', 'ecdh_init from the seller twice'));
+      return;
+    }
+    const eph = this.ephemeral!;
+    this.ephemeral = null;
+    try {
+      if (sig === undefined) return this.refuse('missing_signature');
+      const transcript = buildTranscript({
+        infoHash: this.infoHash, sellerPublic: sellerPk, buyerPublic: eph.public, termsBencoded: this.termsBencoded!,
+      });
+      let wallet: Uint8Array;
+      try { wallet = decodePublicKey58(this._terms!.wallet); } catch { return this.refuse('bad_signature'); }
+      if (!verifyTranscript(wallet, transcript, sig)) return this.refuse('bad_signature');
+      let sessionHash: string;
+      try {
+        sessionHash = deriveSession({ ownSecret: eph.secret, peerPublic: sellerPk, infoHash: this.infoHash }).sessionHash;
+      } catch {
+        return this.refuse('bad_session_key');
+      }
+      this._sessionHash = sessionHash;
+      this._state = 'ready';
+      this.events.push({ type: 'session', sessionHash });
+      if (this.policy.payOnConnect ?? true) this.maybePay();
+    } finally {
+      eph.secret.fill(0);
+    }
+  }
+
+  private onConfirmed(tx: string, credited: bigint, balance: bigint): void {
+    const o = this.outstanding;
+    if (this._state !== 'ready' || o === null || o.phase === 'paying' || o.tx !== tx) return; // not ours / late: ignore
+    this.outstanding = null;
+    this._creditedTotal += credited;
+    this.events.push({ type: 'confirmed', tx, credited, balance });
+    if (credited < o.amount) {
+      this.stop('under_credited', `paid ${o.amount}, credited ${credited}`);
+      return;
+    }
+    // Our own conservative count: everything received (free sample included) charged.
+    const own = this._creditedTotal - chargeFor(this._bytesReceived, this._terms!.price);
+    if (balance + 1n < own) {
+      this.stop('overcharged', `seller says balance ${balance}, our count allows at least ${own}`);
+      return;
+    }
+    this.confirmedBalance = balance;
+    this.bytesSinceConfirm = 0n;
+  }
+
+  private onRejected(tx: string, reason: string): void {
+    const o = this.outstanding;
+    if (this._state !== 'ready' || o === null || o.phase !== 'proof' || o.tx !== tx) return;
+    const retryable = RETRYABLE.has(reason);
+    if (retryable && o.retries < (this.policy.maxProofRetries ?? 3)) {
+      const delayMs = (this.policy.proofRetryDelayMs ?? 2000) * 2 ** o.retries;
+      this.outstanding = { phase: 'retry_wait', tx, amount: o.amount, retries: o.retries + 1 };
+      this.events.push({ type: 'rejected', tx, reason, final: false });
+      this.events.push({ type: 'retry_proof', tx, delayMs });
+      return;
+    }
+    this.outstanding = null;
+    this.events.push({ type: 'rejected', tx, reason, final: true });
+    // Every final rejection stops payments to this seller: our payer pays exactly per
+    // the signed terms and session, so the seller (or the path) is at fault, and an
+    // unknown reason is treated the same way. One loss per seller at most.
+    this.stop(retryable ? 'retries_exhausted' : 'rejected', isKnownReason(reason) ? reason : `unknown reason ${JSON.stringify(reason)}`);
+  }
+
+  /** Resend a proof after a 'retry_proof' delay. Ignored if no longer relevant. */
+  retryProof(tx: string): void {
+    const o = this.outstanding;
+    if (this._state !== 'ready' || o === null || o.phase !== 'retry_wait' || o.tx !== tx) return;
+    this.outstanding = { phase: 'proof', tx, amount: o.amount, retries: o.retries };
+    this.out.push({ type: 'payment_proof', tx, amount: o.amount });
+  }
+
+  /** The payer paid (and journaled) the requested amount. */
+  paid(tx: string, amount: bigint): void {
+    const o = this.outstanding;
+    if (o === null || o.phase !== 'paying') throw localError('paid() without a pay request outstanding');
+    if (amount !== o.amount) throw localError(`paid ${amount}, but ${o.amount} was requested`);
+    for (const b of this.policy.budgets) b.spend(amount);
+    this._paidTotal += amount;
+    this.lastPaid = amount;
+    this.verifiedSinceLastPay = false;
+    this.payFailures = 0;
+    if (this._state !== 'ready') {
+      // The session ended while the payment was on its way: the money is gone, do not send more messages.
+      this.outstanding = null;
+      return;
+    }
+    this.outstanding = { phase: 'proof', tx, amount, retries: 0 };
+    this.out.push({ type: 'payment_proof', tx, amount });
+    this.events.push({ type: 'proof_sent', tx, amount });
+  }
+
+  /** The payer failed. A submitted transaction (signature set) counts as spent. */
+  payFailed(err: PayFailure): void {
+    const o = this.outstanding;
+    if (o === null || o.phase !== 'paying') throw localError('payFailed() without a pay request outstanding');
+    this.outstanding = null;
+    if (err.signature !== undefined) {
+      for (const b of this.policy.budgets) b.spend(o.amount);
+      this._paidTotal += o.amount;
+    } else {
+      for (const b of this.policy.budgets) b.release(o.amount);
+    }
+    if (this._state !== 'ready') return;
+    this.payFailures++;
+    if ((err.code !== undefined && FATAL_PAY.has(err.code)) || this.payFailures >= (this.policy.maxPayFailures ?? 3) || err.signature !== undefined) {
+      // A submitted transaction of unknown fate: no further risk with this seller.
+      this.stop('pay_failed', `${err.code ?? 'error'}: ${err.message ?? ''}`.slice(0, 200));
+    }
+  }
+
+  /** A block of ours arrived from this seller. */
+  pieceReceived(length: number): void {
+    const n = BigInt(length);
+    this._bytesReceived += n;
+    this.bytesSinceConfirm += n;
+    if (this._state === 'ready') this.maybePay();
+  }
+
+  /** A piece this seller contributed to was hash-checked. A bad one stops all payment and asks to disconnect. */
+  pieceVerified(index: number, ok: boolean): void {
+    if (ok) {
+      this._piecesVerified++;
+      this.verifiedSinceLastPay = true;
+      return;
+    }
+    if (this._state === 'ready' || this._state === 'awaiting_ecdh') this.stop('bad_piece', `piece ${index} failed its hash check`);
+    this.events.push({ type: 'disconnect', reason: 'bad_piece', index });
+  }
+
+  /** Ask for a top-up now (e.g. the session sees requests rejected). Same rules as the automatic ones. */
+  topUp(): void {
+    if (this._state === 'ready') this.maybePay();
+  }
+
+  private cap(t: Terms): bigint {
+    const c = chargeFor(this.maxBytes, t.price);
+    return c > t.minPrepay ? c : t.minPrepay;
+  }
+
+  private lowWaterUnits(t: Terms): bigint {
+    const lw = chargeFor(this.lowWaterBytes, t.price);
+    const half = this.lastPaid / 2n;
+    return lw > half ? lw : half;
+  }
+
+  private maybePay(): void {
+    const t = this._terms!;
+    if (this.outstanding !== null || t.price === 0n) return; // one at a time; a free seller needs nothing
+    if (this.lastPaid > 0n || this.confirmedBalance !== null) {
+      if (this.bytesSinceConfirm === 0n) return; // nothing delivered since the last credit
+      const est = this.estimatedBalance ?? 0n;
+      if (est >= this.lowWaterUnits(t)) return;
+    }
+    let amount: bigint;
+    if (this.lastPaid === 0n) amount = chargeFor(this.firstBytes, t.price);
+    else amount = this.verifiedSinceLastPay ? this.lastPaid * this.growth : this.lastPaid;
+    const cap = this.cap(t);
+    if (amount > cap) amount = cap;
+    if (amount < t.minPrepay) amount = t.minPrepay;
+    if (!reserveAll(this.policy.budgets, amount)) {
+      const room = remainingOf(this.policy.budgets);
+      if (room !== null && room >= t.minPrepay && room > 0n && reserveAll(this.policy.budgets, room)) {
+        amount = room;
+      } else {
+        if (!this.budgetSignalled) {
+          this.budgetSignalled = true;
+          this.events.push({ type: 'budget_exhausted', needed: amount });
+        }
+        return;
+      }
+    }
+    this.outstanding = { phase: 'paying', amount };
+    this.events.push({ type: 'pay', amount, terms: t, sessionHash: this._sessionHash! });
+  }
+
+  private isLive(): boolean {
+    return this._state === 'pending' || this._state === 'awaiting_ecdh' || this._state === 'ready';
+  }
+
+  private refuse(reason: RefusalReason): void {
+    this._state = 'refused';
+    this.events.push({ type: 'refused', reason });
+  }
+
+  private stop(reason: StopReason, detail: string): void {
+    if (this._state === 'stopped' || this._state === 'ended') return;
+    this._state = 'stopped';
+    if (this.outstanding !== null && this.outstanding.phase !== 'paying') this.outstanding = null;
+    this.events.push({ type: 'stopped', reason, detail });
+  }
+
+  /** End the paid session (the seller broke the protocol). */
+  end(error: SeedPayError): void {
+    if (this._state === 'ended') return;
+    this._state = 'ended';
+    this._error = error;
+    if (this.ephemeral !== null) { this.ephemeral.secret.fill(0); this.ephemeral = null; }
+    if (this.outstanding !== null && this.outstanding.phase !== 'paying') this.outstanding = null;
+    this.events.push({ type: 'ended', error });
+  }
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

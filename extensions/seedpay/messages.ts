@@ -1,0 +1,244 @@
+/**
+ * Codec for the SeedPay messages of SEEDPAY.md §8: each payload of a BEP 10
+ * `seedpay` extended message is ONE bencoded dictionary whose `type` (a byte
+ * string) names the message. Binary values (keys, signatures) are raw byte
+ * strings; amounts are integers in token base units (bigint here, u64 on the wire).
+ *
+ * Hostile input: decoding is bounded (MAX_MESSAGE_BYTES, shallow nesting, few
+ * items), strict (canonical key order, no duplicates, exact lengths), and every
+ * failure is a SeedPayError with a code — it ends the paid session, nothing else.
+ *
+ * Decisions where the spec is silent (they protect money or bound work):
+ *  - unknown keys inside a known message are ignored (forward compatibility, as for
+ *    the terms); unknown `type` values decode to {type: 'unknown'} and are ignored by
+ *    the state machines; the names version 1 reserves for the `channel` mode (§9)
+ *    decode to {type: 'unknown', reserved: true}, also ignored;
+ *  - `balance` (payment_confirmed, payment_required) is credited − charged, which the
+ *    seller's meter keeps ≥ 0 by construction (it never serves beyond credit), so a
+ *    negative balance is malformed: all integers are u64;
+ *  - `tx` must be the canonical base58 spelling of exactly 64 bytes (an ed25519
+ *    transaction signature), at most 88 characters;
+ *  - `reason` is kept as a string when it is not one of the §4 reasons (a newer
+ *    seller may add some), but bounded to MAX_REASON_BYTES of UTF-8.
+ */
+import bs58 from 'bs58';
+import {
+  BencodeError, decode, encode, isBytes, isDict, isInt, type BDict, type Encodable,
+} from '../../wire/bencode.js';
+import { U64_MAX } from '../../payment/amount.js';
+import type { RejectReason } from '../../payment/verify-rules.js';
+import { SeedPayError, localError } from './errors.js';
+
+/** The BEP 10 extension name (the key in `m` and in the extended handshake). */
+export const EXTENSION_NAME = 'seedpay';
+
+/** Largest payload decoded. A real SeedPay message is < 200 bytes; room for newer, bigger ones. */
+export const MAX_MESSAGE_BYTES = 4096;
+const DECODE_OPTS = { maxBytes: MAX_MESSAGE_BYTES, maxDepth: 4, maxItems: 256, strict: true, maxIntegerDigits: 24 } as const;
+
+export const PK_BYTES = 32;
+export const SIG_BYTES = 64;
+/** base58 of 64 bytes is at most 88 characters. */
+export const MAX_TX_CHARS = 88;
+export const MAX_REASON_BYTES = 64;
+export const MAX_TYPE_BYTES = 64;
+
+/** The rejection reasons of SEEDPAY.md §4. */
+export const KNOWN_REASONS: readonly RejectReason[] = [
+  'tx_not_found', 'unconfirmed', 'tx_failed', 'wrong_recipient', 'wrong_mint', 'insufficient_amount',
+  'session_mismatch', 'expired', 'replayed_tx', 'rpc_unavailable',
+];
+const KNOWN_REASON_SET: ReadonlySet<string> = new Set(KNOWN_REASONS);
+
+/** Message names version 1 reserves for the later `channel` settlement mode (§9). */
+export const RESERVED_TYPES: readonly string[] = [
+  'channel_opened', 'channel_confirmed', 'channel_rejected', 'payment_check',
+  'payment_check_required', 'payment_check_rejected', 'channel_closed',
+];
+const RESERVED_SET: ReadonlySet<string> = new Set(RESERVED_TYPES);
+
+export interface EcdhInit {
+  readonly type: 'ecdh_init';
+  /** Ephemeral x25519 public key, 32 bytes. */
+  readonly pk: Uint8Array;
+  /** Seller only: ed25519 signature (64 bytes) by the wallet key over the transcript. */
+  readonly sig?: Uint8Array;
+}
+export interface PaymentProofMsg {
+  readonly type: 'payment_proof';
+  /** base58 transaction signature. */
+  readonly tx: string;
+  /** Base units the buyer says it paid (informational: the seller credits the on-chain gain). */
+  readonly amount: bigint;
+}
+export interface PaymentConfirmed {
+  readonly type: 'payment_confirmed';
+  readonly tx: string;
+  /** Base units credited for this transaction (the on-chain gain). */
+  readonly credited: bigint;
+  /** credited − charged over the whole session, after this credit. */
+  readonly balance: bigint;
+}
+export interface PaymentRejected {
+  readonly type: 'payment_rejected';
+  readonly tx: string;
+  /** One of KNOWN_REASONS, or a bounded string a newer seller sent. */
+  readonly reason: RejectReason | (string & {});
+}
+export interface PaymentRequired {
+  readonly type: 'payment_required';
+  readonly balance: bigint;
+  /** The smallest payment the seller asks for (base units). */
+  readonly required: bigint;
+}
+/** A message this version does not act on: ignored. */
+export interface UnknownMessage {
+  readonly type: 'unknown';
+  /** The `type` the peer sent (UTF-8, ≤ MAX_TYPE_BYTES). */
+  readonly name: string;
+  /** One of the names reserved for the `channel` mode. */
+  readonly reserved: boolean;
+}
+
+export type SeedPayMessage = EcdhInit | PaymentProofMsg | PaymentConfirmed | PaymentRejected | PaymentRequired;
+export type DecodedMessage = SeedPayMessage | UnknownMessage;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function text(b: Uint8Array): string | null {
+  try { return utf8.decode(b); } catch { return null; }
+}
+
+function bytesField(d: BDict, key: string, len: number, what: string): Uint8Array {
+  const v = d.get(key);
+  if (v === undefined) throw new SeedPayError('MISSING_KEY', `${what}: missing ${key}`);
+  if (!isBytes(v)) throw new SeedPayError('WRONG_TYPE', `${what}: ${key} must be a byte string`);
+  if (v.length !== len) throw new SeedPayError('BAD_LENGTH', `${what}: ${key} must be ${len} bytes, got ${v.length}`);
+  return v.slice(); // the payload is a view of the received frame: keep a copy
+}
+
+function u64Field(d: BDict, key: string, what: string): bigint {
+  const v = d.get(key);
+  if (v === undefined) throw new SeedPayError('MISSING_KEY', `${what}: missing ${key}`);
+  if (!isInt(v)) throw new SeedPayError('WRONG_TYPE', `${what}: ${key} must be an integer`);
+  if (v < 0n || v > U64_MAX) throw new SeedPayError('OUT_OF_RANGE', `${what}: ${key} ${v} outside u64`);
+  return v;
+}
+
+/** True iff `s` is the canonical base58 spelling of exactly 64 bytes. */
+export function isTxSignature(s: string): boolean {
+  if (typeof s !== 'string' || s.length < 64 || s.length > MAX_TX_CHARS) return false;
+  let raw: Uint8Array;
+  try { raw = bs58.decode(s); } catch { return false; }
+  return raw.length === SIG_BYTES && bs58.encode(raw) === s;
+}
+
+function txField(d: BDict, what: string): string {
+  const v = d.get('tx');
+  if (v === undefined) throw new SeedPayError('MISSING_KEY', `${what}: missing tx`);
+  if (!isBytes(v)) throw new SeedPayError('WRONG_TYPE', `${what}: tx must be a byte string`);
+  if (v.length > MAX_TX_CHARS) throw new SeedPayError('BAD_TX', `${what}: tx longer than ${MAX_TX_CHARS} characters`);
+  const s = text(v);
+  if (s === null || !isTxSignature(s)) throw new SeedPayError('BAD_TX', `${what}: tx is not a base58 64-byte signature`);
+  return s;
+}
+
+/**
+ * Decode one `seedpay` payload. Throws SeedPayError (remote) on malformed input;
+ * returns {type: 'unknown'} for a well-formed dictionary with an unknown `type`.
+ */
+export function decodeMessage(payload: Uint8Array): DecodedMessage {
+  if (payload.length > MAX_MESSAGE_BYTES) throw new SeedPayError('TOO_LARGE', `message of ${payload.length} bytes (max ${MAX_MESSAGE_BYTES})`);
+  let v;
+  try {
+    v = decode(payload, DECODE_OPTS);
+  } catch (e) {
+    const why = e instanceof BencodeError ? e.code : 'error';
+    throw new SeedPayError('NOT_BENCODE', `message is not valid bencode (${why})`);
+  }
+  if (!isDict(v)) throw new SeedPayError('NOT_A_DICT', 'message is not a dictionary');
+  const t = v.get('type');
+  if (t === undefined) throw new SeedPayError('BAD_TYPE', 'message without type');
+  if (!isBytes(t) || t.length === 0 || t.length > MAX_TYPE_BYTES) throw new SeedPayError('BAD_TYPE', 'type must be a short byte string');
+  const type = text(t);
+  if (type === null) throw new SeedPayError('BAD_TYPE', 'type is not UTF-8');
+  switch (type) {
+    case 'ecdh_init': {
+      const pk = bytesField(v, 'pk', PK_BYTES, type);
+      if (!v.has('sig')) return { type, pk };
+      return { type, pk, sig: bytesField(v, 'sig', SIG_BYTES, type) };
+    }
+    case 'payment_proof':
+      return { type, tx: txField(v, type), amount: u64Field(v, 'amount', type) };
+    case 'payment_confirmed':
+      return { type, tx: txField(v, type), credited: u64Field(v, 'credited', type), balance: u64Field(v, 'balance', type) };
+    case 'payment_rejected': {
+      const tx = txField(v, type);
+      const r = v.get('reason');
+      if (r === undefined) throw new SeedPayError('MISSING_KEY', `${type}: missing reason`);
+      if (!isBytes(r)) throw new SeedPayError('WRONG_TYPE', `${type}: reason must be a byte string`);
+      if (r.length === 0 || r.length > MAX_REASON_BYTES) throw new SeedPayError('BAD_REASON', `${type}: reason empty or longer than ${MAX_REASON_BYTES} bytes`);
+      const reason = text(r);
+      if (reason === null) throw new SeedPayError('BAD_REASON', `${type}: reason is not UTF-8`);
+      return { type, tx, reason };
+    }
+    case 'payment_required':
+      return { type, balance: u64Field(v, 'balance', type), required: u64Field(v, 'required', type) };
+    default:
+      return { type: 'unknown', name: type, reserved: RESERVED_SET.has(type) };
+  }
+}
+
+/** Whether `reason` is one of the §4 reasons. */
+export function isKnownReason(reason: string): reason is RejectReason {
+  return KNOWN_REASON_SET.has(reason);
+}
+
+function checkU64(v: bigint, what: string): bigint {
+  if (typeof v !== 'bigint' || v < 0n || v > U64_MAX) throw localError(`${what} must be a u64 bigint`);
+  return v;
+}
+
+function checkLen(b: Uint8Array, len: number, what: string): Uint8Array {
+  if (!(b instanceof Uint8Array) || b.length !== len) throw localError(`${what} must be ${len} bytes`);
+  return b;
+}
+
+function checkTx(tx: string): string {
+  if (!isTxSignature(tx)) throw localError('tx must be a base58 64-byte signature');
+  return tx;
+}
+
+/**
+ * Encode one message (canonical bencoding). Throws a local SeedPayError for values
+ * that the decoder would refuse, so we never send what we would not accept.
+ */
+export function encodeMessage(m: SeedPayMessage): Uint8Array {
+  let d: { [key: string]: Encodable };
+  switch (m.type) {
+    case 'ecdh_init':
+      d = { type: m.type, pk: checkLen(m.pk, PK_BYTES, 'pk') };
+      if (m.sig !== undefined) d.sig = checkLen(m.sig, SIG_BYTES, 'sig');
+      break;
+    case 'payment_proof':
+      d = { type: m.type, tx: checkTx(m.tx), amount: checkU64(m.amount, 'amount') };
+      break;
+    case 'payment_confirmed':
+      d = { type: m.type, tx: checkTx(m.tx), credited: checkU64(m.credited, 'credited'), balance: checkU64(m.balance, 'balance') };
+      break;
+    case 'payment_rejected': {
+      const n = typeof m.reason === 'string' ? Buffer.byteLength(m.reason, 'utf8') : 0;
+      if (n === 0 || n > MAX_REASON_BYTES) throw localError(`reason must be 1..${MAX_REASON_BYTES} bytes`);
+      d = { type: m.type, tx: checkTx(m.tx), reason: m.reason };
+      break;
+    }
+    case 'payment_required':
+      d = { type: m.type, balance: checkU64(m.balance, 'balance'), required: checkU64(m.required, 'required') };
+      break;
+    default: {
+      const never: never = m;
+      throw localError(`cannot encode message ${(never as { type: string }).type}`);
+    }
+  }
+  return new Uint8Array(encode(d));
+}

@@ -1,0 +1,89 @@
+/**
+ * Policies: what a buyer agrees to pay (SEEDPAY.md §6) and what a seller does with
+ * peers that do not speak SeedPay (§5). All money is bigint base units.
+ *
+ * Budgets are shared objects (one per torrent, one for the whole process) that every
+ * buyer connection reserves from BEFORE it asks the payer to pay, so concurrent
+ * connections can never together spend past a limit: reserve (all-or-nothing over
+ * the budgets involved) → spend on success, or release when nothing left the wallet.
+ */
+import { localError } from './errors.js';
+
+/** Seller policy for peers without SeedPay: serve them free, or never unchoke them. */
+export type NonSeedPayPolicy = 'free' | 'paid-only';
+
+export class Budget {
+  private _spent = 0n;
+  private _reserved = 0n;
+  constructor(readonly limit: bigint, readonly label = 'budget') {
+    if (typeof limit !== 'bigint' || limit < 0n) throw localError('budget limit must be a bigint >= 0');
+  }
+  get spent(): bigint { return this._spent; }
+  get reserved(): bigint { return this._reserved; }
+  /** What may still be reserved. */
+  get remaining(): bigint { return this.limit - this._spent - this._reserved; }
+  /** Reserve `amount` if it fits; false (nothing changed) otherwise. */
+  reserve(amount: bigint): boolean {
+    if (amount <= 0n || amount > this.remaining) return false;
+    this._reserved += amount;
+    return true;
+  }
+  /** A reservation became a payment (or may have: a submitted transaction with unknown fate). */
+  spend(amount: bigint): void {
+    this.take(amount);
+    this._spent += amount;
+  }
+  /** Nothing was paid: give the reservation back. */
+  release(amount: bigint): void { this.take(amount); }
+  private take(amount: bigint): void {
+    if (amount <= 0n || amount > this._reserved) throw localError(`${this.label}: ${amount} is not reserved`);
+    this._reserved -= amount;
+  }
+}
+
+/** Reserve `amount` in every budget, or in none. */
+export function reserveAll(budgets: readonly Budget[], amount: bigint): boolean {
+  const done: Budget[] = [];
+  for (const b of budgets) {
+    if (!b.reserve(amount)) {
+      for (const d of done) d.release(amount);
+      return false;
+    }
+    done.push(b);
+  }
+  return true;
+}
+
+/** The most that could be reserved right now across all budgets. */
+export function remainingOf(budgets: readonly Budget[]): bigint | null {
+  let r: bigint | null = null;
+  for (const b of budgets) if (r === null || b.remaining < r) r = b.remaining;
+  return r;
+}
+
+export interface BuyerPolicy {
+  /** Highest price accepted, base units per MiB. */
+  maxPricePerMiB: bigint;
+  /** Only this mint (base58) is paid; unset = the terms' mint (the payer may still refuse it). */
+  mint?: string;
+  /** Genesis hash (base58) our RPC reports; sellers settling elsewhere are refused. */
+  cluster?: string;
+  /** Budgets every payment must fit: typically [this torrent's, the process total]. */
+  budgets: readonly Budget[];
+  /** First payment covers this much data (default 1 MiB; at least 64 KiB). */
+  firstPaymentBytes?: bigint;
+  /** Later payments double while pieces verify, up to this much data (default 64 MiB). */
+  maxPaymentBytes?: bigint;
+  /** Growth factor per payment while pieces verify (default 2). */
+  growth?: bigint;
+  /** Top up when the estimated balance covers less than this (default 2 MiB) — or half the last payment, if more. */
+  lowWaterBytes?: bigint;
+  /** Resends of one proof after a transient rejection (rpc_unavailable, tx_not_found, unconfirmed). Default 3. */
+  maxProofRetries?: number;
+  /** First resend delay, doubling (default 2000 ms). */
+  proofRetryDelayMs?: number;
+  /** Failed payment attempts (before any transaction was sent) before giving up on this seller. Default 3. */
+  maxPayFailures?: number;
+  /** Pay the first increment as soon as the session is bound (default true). */
+  payOnConnect?: boolean;
+}

@@ -1,0 +1,374 @@
+/**
+ * The seller side of SeedPay on one connection, sans-IO (SEEDPAY.md §3–§5):
+ * bytes never appear here, only decoded messages in (`receive`), messages out
+ * (`pollTransmit`), events out (`pollEvent`), and the results of async work
+ * (`verified`) back in. The hook (hook.ts) ties it to a PeerConnection.
+ *
+ * States: pending (no extended handshake from the peer yet) → non_seedpay (the peer
+ * does not list seedpay: the NonSeedPayPolicy decides) | awaiting_ecdh → ready
+ * (session bound, proofs verified, blocks metered) → ended (the peer broke the paid
+ * protocol: nothing more is served on this connection).
+ *
+ * Proof handling is bounded so a flood costs O(1) work per message: one verification
+ * in flight, at most `maxQueuedProofs` waiting; a duplicate of a waiting or in-flight
+ * proof is ignored (it will be answered once); a proof of a tx this session already
+ * credited is answered `replayed_tx` without an RPC call; a proof that finds the queue
+ * full is answered `rpc_unavailable` ("cannot verify now, resend later" — the §4
+ * reason whose meaning is exactly that, so any conforming buyer retries later); after
+ * `maxRefusedProofs` such refusals the paid session ends with PROOF_FLOOD.
+ */
+import { chargeFor, MIB } from '../../payment/amount.js';
+import {
+  buildTranscript, deriveSession, generateEphemeral, signTranscript, walletFromSeed,
+  type EphemeralKeyPair, type WalletKeypair,
+} from '../../payment/session.js';
+import { encodeTerms, validateTerms, type Terms } from '../../payment/terms.js';
+import type { RejectReason } from '../../payment/verify-rules.js';
+import type { PeerExtendedHandshake } from '../../wire/extension-hooks.js';
+import { SeedPayError, localError } from './errors.js';
+import { Meter, type MeterStats } from './meter.js';
+import { decodeMessage, EXTENSION_NAME, type DecodedMessage, type SeedPayMessage } from './messages.js';
+import type { NonSeedPayPolicy } from './policy.js';
+
+/**
+ * Signs session transcripts with the seller's wallet key. Kept behind this interface
+ * so the wallet secret can stay outside the connection objects (or in a separate
+ * process / hardware signer later).
+ */
+export interface Signer {
+  /** The wallet address (base58) the terms name. */
+  readonly wallet: string;
+  /** ed25519 signature (64 bytes) over `message`. */
+  sign(message: Uint8Array): Uint8Array;
+}
+
+/** A Signer over an in-process wallet keypair. */
+export function walletSigner(w: WalletKeypair): Signer {
+  const seed = new Uint8Array(w.seed);
+  return { wallet: w.address, sign: (m) => signTranscript(seed, m) };
+}
+
+/** A Signer from a 32-byte seed. */
+export function seedSigner(seed: Uint8Array): Signer { return walletSigner(walletFromSeed(seed)); }
+
+/** What the payment verifier (payment/verifier.ts) concluded, reduced to what the session needs. */
+export type VerifyOutcome =
+  | { readonly ok: true; readonly credited: bigint }
+  | { readonly ok: false; readonly reason: RejectReason };
+
+export interface SellerOptions {
+  terms: Terms;
+  /** The torrent's 20-byte info hash (HKDF salt and transcript). */
+  infoHash: Uint8Array;
+  signer: Signer;
+  /** Peers without SeedPay: served free, or never unchoked (default 'free'). */
+  policy?: NonSeedPayPolicy;
+  /** Send payment_required when the balance covers less than this much data (default 4 MiB). */
+  lowWaterBytes?: bigint;
+  /** Free sample: piece indices announced with allowed_fast, and the most bytes served free. */
+  freePieces?: Iterable<number>;
+  freeBytes?: bigint;
+  /** Proofs waiting behind the one being verified (default 4). */
+  maxQueuedProofs?: number;
+  /** Proofs refused for a full queue before the paid session ends (default 64). */
+  maxRefusedProofs?: number;
+  /** Emit a 'charge' event every this many paid bytes (default 4 MiB). */
+  chargeEventBytes?: bigint;
+  /** Largest block a buyer asks for (for unchokeAllowed; default 16 KiB). */
+  maxBlockLength?: number;
+  /** Ephemeral key source (tests and vectors); default a fresh random key. */
+  ephemeral?: () => EphemeralKeyPair;
+}
+
+export type SellerState = 'pending' | 'non_seedpay' | 'awaiting_ecdh' | 'ready' | 'ended';
+
+export type SellerEvent =
+  /** The peer's first extended handshake classified it. */
+  | { readonly type: 'peer'; readonly seedpay: boolean }
+  /** ecdh_init answered: the paid session is bound. */
+  | { readonly type: 'session'; readonly sessionHash: string }
+  /** Verify this proof (payment/verifier.ts), then call `verified(tx, outcome)`. */
+  | { readonly type: 'verify'; readonly tx: string; readonly sessionHash: string }
+  | { readonly type: 'credited'; readonly tx: string; readonly credited: bigint; readonly balance: bigint }
+  | { readonly type: 'rejected'; readonly tx: string; readonly reason: RejectReason }
+  /** A confirmed payment left a positive balance: unchoke (service resumes at once). */
+  | { readonly type: 'resume'; readonly balance: bigint }
+  /**
+   * This pending request is not served: reject it (fast) or choke (no fast). Reported
+   * once per block per starvation episode.
+   */
+  | { readonly type: 'refuse'; readonly index: number; readonly begin: number; readonly length: number; readonly why: 'credit' | 'policy' | 'ended' }
+  /** Charges accrued (journal them): totals so far. */
+  | { readonly type: 'charge'; readonly charged: bigint; readonly paidBytes: bigint; readonly freeBytes: bigint; readonly credited: bigint }
+  /** The paid session ended (the peer broke the protocol); the connection may close. */
+  | { readonly type: 'ended'; readonly error: SeedPayError };
+
+const MAX_REFUSED_KEYS = 4096;
+
+export class SellerSession {
+  readonly terms: Terms;
+  readonly meter: Meter;
+  private readonly opts: SellerOptions;
+  private readonly infoHash: Uint8Array;
+  private readonly termsBencoded: Uint8Array;
+  private readonly policy: NonSeedPayPolicy;
+  private readonly lowWaterUnits: bigint;
+  private readonly maxQueued: number;
+  private readonly maxRefusedProofs: number;
+  private readonly chargeEventBytes: bigint;
+  private readonly maxBlock: number;
+
+  private _state: SellerState = 'pending';
+  private _sessionHash: string | null = null;
+  private _error: SeedPayError | null = null;
+
+  private inFlight: string | null = null;
+  private readonly queue: string[] = [];
+  private readonly credited = new Set<string>();
+  private refusedProofs = 0;
+
+  /** payment_required already sent for the current starvation / low-water episode. */
+  private starvedSignalled = false;
+  private lowWaterSignalled = false;
+  /** Blocks already reported with 'refuse' in this episode (dedup). */
+  private readonly refusedKeys = new Set<string>();
+  private lastChargeEventAt = 0n;
+
+  private readonly events: SellerEvent[] = [];
+  private readonly out: SeedPayMessage[] = [];
+
+  constructor(o: SellerOptions) {
+    validateTerms(o.terms);
+    if (!(o.infoHash instanceof Uint8Array) || o.infoHash.length !== 20) throw localError('infoHash must be 20 bytes');
+    if (o.signer.wallet !== o.terms.wallet) throw localError('the signer wallet is not the wallet in the terms');
+    this.opts = o;
+    this.terms = o.terms;
+    this.infoHash = new Uint8Array(o.infoHash);
+    this.termsBencoded = encodeTerms(o.terms);
+    this.policy = o.policy ?? 'free';
+    this.meter = new Meter({ price: o.terms.price, freePieces: o.freePieces, freeBytes: o.freeBytes });
+    this.lowWaterUnits = chargeFor(o.lowWaterBytes ?? 4n * MIB, o.terms.price);
+    this.maxQueued = o.maxQueuedProofs ?? 4;
+    this.maxRefusedProofs = o.maxRefusedProofs ?? 64;
+    this.chargeEventBytes = o.chargeEventBytes ?? 4n * MIB;
+    this.maxBlock = o.maxBlockLength ?? 16 * 1024;
+  }
+
+  get state(): SellerState { return this._state; }
+  get sessionHash(): string | null { return this._sessionHash; }
+  get error(): SeedPayError | null { return this._error; }
+  /** The proof being verified, if any, and how many wait. */
+  get verifying(): string | null { return this.inFlight; }
+  get queuedProofs(): number { return this.queue.length; }
+
+  pollEvent(): SellerEvent | null { return this.events.shift() ?? null; }
+  pollTransmit(): SeedPayMessage | null { return this.out.shift() ?? null; }
+
+  stats(): MeterStats { return this.meter.stats(); }
+
+  /** The peer's extended handshake (each one is reported; the first one classifies). */
+  onPeerHandshake(hs: PeerExtendedHandshake): void {
+    if (this._state !== 'pending') return; // no re-classification: a paid session cannot turn free
+    const seedpay = hs.m.has(EXTENSION_NAME);
+    this._state = seedpay ? 'awaiting_ecdh' : 'non_seedpay';
+    this.events.push({ type: 'peer', seedpay });
+  }
+
+  /** One `seedpay` payload from the peer. Malformed input ends the paid session (never throws). */
+  receivePayload(payload: Uint8Array): void {
+    if (this._state === 'ended') return;
+    let m: DecodedMessage;
+    try {
+      m = decodeMessage(payload);
+    } catch (e) {
+      this.end(e instanceof SeedPayError ? e : new SeedPayError('NOT_BENCODE', String(e)));
+      return;
+    }
+    this.receive(m);
+  }
+
+  /** One decoded message from the peer. */
+  receive(m: DecodedMessage): void {
+    if (this._state === 'ended' || m.type === 'unknown') return;
+    if (this._state === 'pending' || this._state === 'non_seedpay') {
+      this.end(new SeedPayError('NOT_NEGOTIATED', `${m.type} from a peer that did not list seedpay`));
+      return;
+    }
+    switch (m.type) {
+      case 'ecdh_init': return this.onEcdhInit(m.pk, m.sig);
+      case 'payment_proof': return this.onProof(m.tx);
+      default:
+        this.end(new SeedPayError('UNEXPECTED_MESSAGE', `${m.type} is a seller→buyer message`));
+    }
+  }
+
+  private onEcdhInit(buyerPk: Uint8Array, sig: Uint8Array | undefined): void {
+    if (this._state !== 'awaiting_ecdh') {
+      this.end(new SeedPayError('UNEXPECTED_MESSAGE', 'a second ecdh_init (a session is bound once per connection)'));
+      return;
+    }
+    if (sig !== undefined) {
+      this.end(new SeedPayError('UNEXPECTED_MESSAGE', 'ecdh_init with sig: the buyer does not sign'));
+      return;
+    }
+    const eph = (this.opts.ephemeral ?? generateEphemeral)();
+    let sessionHash: string;
+    try {
+      sessionHash = deriveSession({ ownSecret: eph.secret, peerPublic: buyerPk, infoHash: this.infoHash }).sessionHash;
+    } catch (e) {
+      this.end(new SeedPayError('BAD_SESSION_KEY', `ecdh_init: ${e instanceof Error ? e.message : String(e)}`));
+      return;
+    } finally {
+      eph.secret.fill(0); // the ephemeral secret is not needed past the derivation
+    }
+    const transcript = buildTranscript({
+      infoHash: this.infoHash, sellerPublic: eph.public, buyerPublic: buyerPk, termsBencoded: this.termsBencoded,
+    });
+    const signature = this.opts.signer.sign(transcript);
+    this._sessionHash = sessionHash;
+    this._state = 'ready';
+    this.out.push({ type: 'ecdh_init', pk: eph.public, sig: signature });
+    this.events.push({ type: 'session', sessionHash });
+  }
+
+  private onProof(tx: string): void {
+    if (this._state !== 'ready') {
+      this.end(new SeedPayError('UNEXPECTED_MESSAGE', 'payment_proof before the session is bound'));
+      return;
+    }
+    if (this.credited.has(tx)) {
+      this.reject(tx, 'replayed_tx');
+      return;
+    }
+    if (tx === this.inFlight || this.queue.includes(tx)) return; // will be answered once
+    if (this.inFlight !== null && this.queue.length >= this.maxQueued) {
+      if (++this.refusedProofs > this.maxRefusedProofs) {
+        this.end(new SeedPayError('PROOF_FLOOD', `more than ${this.maxRefusedProofs} proofs refused for a full queue`));
+        return;
+      }
+      this.reject(tx, 'rpc_unavailable');
+      return;
+    }
+    this.queue.push(tx);
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.inFlight !== null || this.queue.length === 0 || this._state !== 'ready') return;
+    const tx = this.queue.shift()!;
+    this.inFlight = tx;
+    this.events.push({ type: 'verify', tx, sessionHash: this._sessionHash! });
+  }
+
+  private reject(tx: string, reason: RejectReason): void {
+    this.out.push({ type: 'payment_rejected', tx, reason });
+    this.events.push({ type: 'rejected', tx, reason });
+  }
+
+  /**
+   * The verifier's answer for the proof in flight. A credit is counted even if the
+   * paid session ended meanwhile (the verifier journaled it; it is the seller's money).
+   */
+  verified(tx: string, outcome: VerifyOutcome): void {
+    if (tx !== this.inFlight) throw localError(`verified(${tx}): not the proof in flight`);
+    this.inFlight = null;
+    if (outcome.ok) {
+      if (typeof outcome.credited !== 'bigint' || outcome.credited < 0n) throw localError('credited must be a bigint >= 0');
+      this.credited.add(tx);
+      this.meter.credit(outcome.credited);
+      const balance = this.meter.balance;
+      this.out.push({ type: 'payment_confirmed', tx, credited: outcome.credited, balance });
+      this.events.push({ type: 'credited', tx, credited: outcome.credited, balance });
+      // A new episode: the next shortage (or low-water crossing) is signalled again.
+      this.starvedSignalled = false;
+      this.refusedKeys.clear();
+      if (balance >= this.lowWaterUnits) this.lowWaterSignalled = false;
+      if (this._state === 'ready' && balance > 0n) this.events.push({ type: 'resume', balance });
+    } else {
+      this.reject(tx, outcome.reason);
+    }
+    this.pump();
+  }
+
+  /** Would this block be served now? Pure (no events, no messages). */
+  wouldServe(index: number, length: number): boolean {
+    switch (this._state) {
+      case 'pending':
+      case 'non_seedpay':
+        return this.policy === 'free';
+      case 'ended':
+        return false;
+      default:
+        return this.meter.classify(index, length) !== 'uncovered';
+    }
+  }
+
+  /**
+   * The piece gate. When the answer is no, the block is reported once with a 'refuse'
+   * event and — in a bound session, once per episode — the buyer gets payment_required.
+   */
+  canSendPiece(index: number, begin: number, length: number): boolean {
+    if (this.wouldServe(index, length)) return true;
+    const why = this._state === 'ended' ? 'ended' : this._state === 'pending' || this._state === 'non_seedpay' ? 'policy' : 'credit';
+    const key = `${index}:${begin}:${length}`;
+    if (!this.refusedKeys.has(key)) {
+      if (this.refusedKeys.size >= MAX_REFUSED_KEYS) this.refusedKeys.clear();
+      this.refusedKeys.add(key);
+      this.events.push({ type: 'refuse', index, begin, length, why });
+    }
+    if (why === 'credit' && this._state === 'ready' && !this.starvedSignalled) {
+      this.starvedSignalled = true;
+      this.lowWaterSignalled = true;
+      this.out.push({ type: 'payment_required', balance: this.meter.balance, required: this.required(this.meter.shortfall(length)) });
+    }
+    return false;
+  }
+
+  /** A block went out (after canSendPiece said yes). */
+  sent(index: number, _begin: number, length: number): void {
+    if (this._state === 'pending' || this._state === 'non_seedpay') return; // policy 'free': not metered
+    if (this.meter.record(index, length) === 'free') return;
+    const paid = this.meter.paidBytes;
+    if (paid - this.lastChargeEventAt >= this.chargeEventBytes) {
+      this.lastChargeEventAt = paid;
+      const s = this.meter.stats();
+      this.events.push({ type: 'charge', charged: s.charged, paidBytes: s.paidBytes, freeBytes: s.freeBytes, credited: s.credited });
+    }
+    const balance = this.meter.balance;
+    if (this._state === 'ready' && balance < this.lowWaterUnits && !this.lowWaterSignalled) {
+      this.lowWaterSignalled = true;
+      this.out.push({ type: 'payment_required', balance, required: this.required(this.lowWaterUnits - balance) });
+    }
+  }
+
+  /** The smallest payment worth asking for: at least min_prepay (what the seller credits). */
+  private required(units: bigint): bigint {
+    return units > this.terms.minPrepay ? units : this.terms.minPrepay;
+  }
+
+  /**
+   * For the choker's filter: may this peer be unchoked now? Free peers by policy;
+   * SeedPay buyers only while their balance covers a full block (unchoking a buyer
+   * without credit would only make it request blocks to be refused).
+   */
+  unchokeAllowed(): boolean {
+    switch (this._state) {
+      case 'pending':
+      case 'non_seedpay':
+        return this.policy === 'free';
+      case 'ready':
+        return this.meter.covers(this.maxBlock);
+      default:
+        return false;
+    }
+  }
+
+  /** End the paid session (peer misbehaviour). Nothing more is served on credit. */
+  end(error: SeedPayError): void {
+    if (this._state === 'ended') return;
+    this._state = 'ended';
+    this._error = error;
+    this.queue.length = 0;
+    this.events.push({ type: 'ended', error });
+  }
+}
