@@ -235,6 +235,8 @@ export class PeerConnection {
   private readonly remoteExt = new Map<string, number>();
   private peerExtHandshake: PeerExtendedHandshake | null = null;
   private peerReqqValue: number;
+  /** How many requests we keep in flight at most (see `requestLimit`). */
+  private requestLimitValue: number;
 
   private readonly events: ConnectionEvent[] = [];
   private eventHead = 0;
@@ -267,6 +269,7 @@ export class PeerConnection {
     this.reqqLimit = positiveInt(opts.reqq ?? CONNECTION_DEFAULTS.reqq, 'reqq');
     this.maxRequestLength = positiveInt(opts.maxRequestLength ?? CONNECTION_DEFAULTS.maxRequestLength, 'maxRequestLength');
     this.peerReqqValue = positiveInt(opts.defaultPeerReqq ?? CONNECTION_DEFAULTS.defaultPeerReqq, 'defaultPeerReqq');
+    this.requestLimitValue = this.peerReqqValue;
     this.framer = new Framer({ maxMessageLength: opts.maxMessageLength ?? DEFAULT_MAX_MESSAGE_LENGTH });
     this.outbound = new OutboundRequests(opts.requestTimeout ?? CONNECTION_DEFAULTS.requestTimeout);
     this.createdAt = opts.now;
@@ -298,6 +301,14 @@ export class PeerConnection {
   get peerExtendedHandshake(): PeerExtendedHandshake | null { return this.peerExtHandshake; }
   /** How many requests we may have in flight: the peer's `reqq` (clamped) or the default. */
   get peerReqq(): number { return this.peerReqqValue; }
+  /**
+   * How many requests we keep in flight at most: the peer's advertised `reqq` minus
+   * one (clamped), or `defaultPeerReqq` when it named none. The one slot of headroom is
+   * measured, not folklore: Transmission 3.00 advertises reqq 512 but rejects the
+   * 512th outstanding request, and sends that reject only ~8 s later (its next pulse),
+   * stalling the last block of a pipeline filled exactly to reqq.
+   */
+  get requestLimit(): number { return this.requestLimitValue; }
   /** The `reqq` we advertise. */
   get reqq(): number { return this.reqqLimit; }
   get requestsInFlight(): number { return this.outbound.size; }
@@ -518,7 +529,7 @@ export class PeerConnection {
     return this._state === 'open'
       && this._peerPieces !== null && this._peerPieces.get(index)
       && (!this._peerChoking || (this.fastOn && this.allowedFastIn.has(index)))
-      && this.outbound.size < this.peerReqqValue;
+      && this.outbound.size < this.requestLimitValue;
   }
 
   request(index: number, begin: number, length: number, now: number): void {
@@ -532,7 +543,7 @@ export class PeerConnection {
     if (this._peerChoking && !(this.fastOn && this.allowedFastIn.has(index))) {
       throw localError(`the peer chokes us and piece ${index} is not allowed fast`);
     }
-    if (this.outbound.size >= this.peerReqqValue) throw localError(`already ${this.outbound.size} requests in flight (peer reqq ${this.peerReqqValue})`);
+    if (this.outbound.size >= this.requestLimitValue) throw localError(`already ${this.outbound.size} requests in flight (limit ${this.requestLimitValue}, peer reqq ${this.peerReqqValue})`);
     if (this.outbound.has(index, begin, length)) throw localError('duplicate request');
     this.outbound.add({ index, begin, length }, now);
     this.queueMessage({ type: 'request', index, begin, length }, now);
@@ -816,6 +827,7 @@ export class PeerConnection {
       for (const [name, rid] of hs.m) this.remoteExt.set(name, rid);
       if (hs.reqq !== undefined) {
         this.peerReqqValue = Math.min(hs.reqq, this.opts.maxPeerReqq ?? CONNECTION_DEFAULTS.maxPeerReqq);
+        this.requestLimitValue = Math.max(1, this.peerReqqValue - 1);
       }
       this.peerExtHandshake = hs;
       for (const s of this.hooks) {

@@ -122,24 +122,28 @@ test('local misuse throws a local error and changes nothing', () => {
   assert.equal(p.a.pollEvent(), null);
 });
 
-test('our in-flight requests are bounded by the reqq the peer advertised', () => {
+test('our in-flight requests stay below the reqq the peer advertised (one slot of headroom)', () => {
   const p = seeding({ b: { reqq: 5 } });
   assert.equal(p.a.peerReqq, 5);
-  for (let i = 0; i < 5; i++) p.a.request(0, i * 1024, 1024, p.now);
+  assert.equal(p.a.requestLimit, 4); // Transmission 3.00 rejects its reqq-th request
+  for (let i = 0; i < 4; i++) p.a.request(0, i * 1024, 1024, p.now);
   assert.equal(p.a.canRequest(0), false);
-  assertLocal(() => p.a.request(0, 5 * 1024, 1024, p.now), 'ILLEGAL_STATE');
+  assertLocal(() => p.a.request(0, 4 * 1024, 1024, p.now), 'ILLEGAL_STATE');
   p.drive();
   const [r] = p.take('b', 'request');
   p.b.sendPiece(r.index, r.begin, fill(r.length, 0), p.now);
   p.drive();
-  p.a.request(0, 5 * 1024, 1024, p.now); // a slot freed
+  p.a.request(0, 4 * 1024, 1024, p.now); // a slot freed
+  assert.equal(openPair({ b: { reqq: 1 } }).a.requestLimit, 1);
 });
 
 test('a hostile reqq is clamped; without BEP 10 the default of 250 applies', () => {
   const huge = openPair({ b: { reqq: 1_000_000 } });
   assert.equal(huge.a.peerReqq, 4096);
+  assert.equal(huge.a.requestLimit, 4095);
   const plain = openPair({ common: { extended: false } });
   assert.equal(plain.a.peerReqq, 250);
+  assert.equal(plain.a.requestLimit, 250);
 });
 
 test('without fast, requests beyond our reqq end the connection (REQUEST_OVERFLOW)', () => {
