@@ -3,14 +3,12 @@
  * session_uuid / session_hash by HKDF-SHA256, and the seller's ed25519 signature
  * with its Solana wallet key over the session transcript.
  *
- * Implementation choice (measured by bench/pay-crypto.ts on this machine):
- *  - ed25519 verify: node:crypto (OpenSSL) — several times faster than @noble/ed25519,
- *    and the buyer verifies one signature per seller connection.
- *  - ed25519 sign: node:crypto as well (on par with noble; one signature per connection).
- *  - x25519 agreement and key generation: node:crypto — faster than @noble/curves.
- *  - HKDF and SHA-256: node:crypto.
- * @noble/ed25519, @noble/curves and @noble/hashes remain the independent reference
- * implementation the tests and vectors check this module against.
+ * Implementation choice (bench/pay-crypto.ts, same run, alternating, on this machine
+ * under load): node:crypto (OpenSSL) for everything — ed25519 sign ~10x, ed25519
+ * signature check ~10x, x25519 agreement + HKDF ~10x, a whole seller session setup ~14x
+ * the @noble libraries, provided raw keys enter node:crypto as JWK (see importPrivate).
+ * @noble/ed25519, @noble/curves and @noble/hashes remain the independent reference the
+ * tests and vectors check this module against.
  *
  * Sans-IO except `loadWalletKeypairFile`, a thin file adapter for Solana keypair files.
  */
@@ -45,29 +43,53 @@ function need(bytes: Uint8Array, len: number, what: string, code: SessionErrorCo
   }
 }
 
-// Fixed DER prefixes: PKCS#8 / SPKI wrappers for raw 32-byte X25519 and Ed25519 keys
-// (RFC 8410). node:crypto takes raw keys only through these (or JWK).
-const X25519_PKCS8 = Buffer.from('302e020100300506032b656e04220420', 'hex');
-const X25519_SPKI = Buffer.from('302a300506032b656e032100', 'hex');
-const ED25519_PKCS8 = Buffer.from('302e020100300506032b657004220420', 'hex');
-const ED25519_SPKI = Buffer.from('302a300506032b6570032100', 'hex');
+// Raw 32-byte keys enter node:crypto as JWK: OpenSSL 3's DER decoders cost ~0.5 ms per
+// key here, about 10x the JWK path (measured; see bench/pay-crypto.ts). For a private
+// key Node derives the public half from `d` itself (EVP_PKEY_new_raw_private_key) and
+// ignores `x`, so `x` is left empty; should a Node version ever insist on `x`, the DER
+// form (RFC 8410 PKCS#8 / SPKI prefixes) is the fallback. The tests check every result
+// against @noble, so a change in either behaviour cannot pass unnoticed.
+// (crypto.generateKeyPairSync('x25519') is not used: it deadlocked in a loop on this
+// Node 20.20 build.)
+type Curve = 'X25519' | 'Ed25519';
+const PKCS8_PREFIX: Record<Curve, Buffer> = {
+  X25519: Buffer.from('302e020100300506032b656e04220420', 'hex'),
+  Ed25519: Buffer.from('302e020100300506032b657004220420', 'hex'),
+};
+const SPKI_PREFIX: Record<Curve, Buffer> = {
+  X25519: Buffer.from('302a300506032b656e032100', 'hex'),
+  Ed25519: Buffer.from('302a300506032b6570032100', 'hex'),
+};
+const b64u = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url');
+let jwkPrivateWorks = true;
 
-function x25519Private(secret: Uint8Array): crypto.KeyObject {
-  return crypto.createPrivateKey({ key: Buffer.concat([X25519_PKCS8, secret]), format: 'der', type: 'pkcs8' });
+function importPrivate(crv: Curve, secret: Uint8Array): crypto.KeyObject {
+  if (jwkPrivateWorks) {
+    try {
+      return crypto.createPrivateKey({ key: { kty: 'OKP', crv, d: b64u(secret), x: '' }, format: 'jwk' });
+    } catch {
+      jwkPrivateWorks = false;
+    }
+  }
+  return crypto.createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX[crv], secret]), format: 'der', type: 'pkcs8' });
 }
-function x25519Public(pub: Uint8Array): crypto.KeyObject {
-  return crypto.createPublicKey({ key: Buffer.concat([X25519_SPKI, pub]), format: 'der', type: 'spki' });
+function importPublic(crv: Curve, pub: Uint8Array): crypto.KeyObject {
+  try {
+    return crypto.createPublicKey({ key: { kty: 'OKP', crv, x: b64u(pub) }, format: 'jwk' });
+  } catch {
+    return crypto.createPublicKey({ key: Buffer.concat([SPKI_PREFIX[crv], pub]), format: 'der', type: 'spki' });
+  }
 }
-function ed25519Private(seed: Uint8Array): crypto.KeyObject {
-  return crypto.createPrivateKey({ key: Buffer.concat([ED25519_PKCS8, seed]), format: 'der', type: 'pkcs8' });
-}
-function ed25519Public(pub: Uint8Array): crypto.KeyObject {
-  return crypto.createPublicKey({ key: Buffer.concat([ED25519_SPKI, pub]), format: 'der', type: 'spki' });
-}
+const x25519Private = (secret: Uint8Array): crypto.KeyObject => importPrivate('X25519', secret);
+const x25519Public = (pub: Uint8Array): crypto.KeyObject => importPublic('X25519', pub);
+const ed25519Private = (seed: Uint8Array): crypto.KeyObject => importPrivate('Ed25519', seed);
+const ed25519Public = (pub: Uint8Array): crypto.KeyObject => importPublic('Ed25519', pub);
+
 function rawPublic(key: crypto.KeyObject): Uint8Array {
-  // SPKI DER of a 25519 key is the 12-byte prefix followed by the raw 32 bytes.
-  const der = key.export({ format: 'der', type: 'spki' });
-  return new Uint8Array(der.subarray(der.length - 32));
+  const x = key.export({ format: 'jwk' }).x;
+  const raw = typeof x === 'string' ? Buffer.from(x, 'base64url') : Buffer.alloc(0);
+  if (raw.length !== 32) throw new SessionError('BAD_KEY_LENGTH', 'node:crypto exported a public key that is not 32 bytes');
+  return new Uint8Array(raw);
 }
 
 /** An ephemeral x25519 key pair; the secret is kept only for the life of one connection. */
@@ -159,10 +181,34 @@ export function buildTranscript(args: {
   return out;
 }
 
+// Importing a seed into a KeyObject costs a scalar multiplication (OpenSSL derives the
+// public key), about as much as the signature itself. A seller signs every session with
+// the same wallet, so the last few wallet keys are kept imported (a process holds its
+// own wallet seed in memory anyway).
+const SIGN_KEY_CACHE_SIZE = 4;
+const signKeys: { seed: Buffer; key: crypto.KeyObject }[] = [];
+
+function walletSigningKey(seed: Uint8Array): crypto.KeyObject {
+  for (let i = 0; i < signKeys.length; i++) {
+    const e = signKeys[i];
+    if (crypto.timingSafeEqual(e.seed, seed)) {
+      if (i > 0) {
+        signKeys.splice(i, 1);
+        signKeys.unshift(e);
+      }
+      return e.key;
+    }
+  }
+  const key = ed25519Private(seed);
+  signKeys.unshift({ seed: Buffer.from(seed), key });
+  if (signKeys.length > SIGN_KEY_CACHE_SIZE) signKeys.pop();
+  return key;
+}
+
 /** ed25519 signature (64 bytes) by the wallet key (its 32-byte seed) over the transcript. */
 export function signTranscript(walletSeed: Uint8Array, transcript: Uint8Array): Uint8Array {
   need(walletSeed, 32, 'wallet seed');
-  return new Uint8Array(crypto.sign(null, transcript, ed25519Private(walletSeed)));
+  return new Uint8Array(crypto.sign(null, transcript, walletSigningKey(walletSeed)));
 }
 
 /**
