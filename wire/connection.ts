@@ -458,6 +458,7 @@ export class PeerConnection {
     if (this.isDead()) return;
     this._state = 'closed';
     this.tx = []; this.txHead = 0; this.txBytes = 0;
+    this.events.length = 0; this.eventHead = 0;
   }
 
   // ------------------------------------------------------------------ message commands

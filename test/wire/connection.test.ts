@@ -512,3 +512,16 @@ test('no idle timeout while received bytes wait for the application to pull them
   p.b.handleTimeout(p.now);
   assert.equal(p.b.pollEvent()?.type === 'error' && p.b.error?.code, 'KEEPALIVE_TIMEOUT');
 });
+
+test('close() stops everything: queued events and bytes are dropped, timers end', () => {
+  const p = openPair();
+  p.b.receive(frame({ type: 'interested' }), p.now);
+  p.b.receive(frame({ type: 'unchoke' }), p.now);
+  p.b.unchoke(p.now);
+  p.b.close();
+  assert.equal(p.b.pollEvent(), null);
+  assert.equal(p.b.pollTransmit(), null);
+  assert.equal(p.b.nextTimeout(), null);
+  assert.equal(p.b.state, 'closed');
+  assert.equal(p.b.error, null);
+});
