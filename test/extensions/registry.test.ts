@@ -236,7 +236,7 @@ test('registry property: any set of names on both sides gives consistent maps', 
     });
     nb.forEach((n, i) => assert.equal(extA.remoteId(n), i + 1));
     // A message from b reaches a's hook exactly when a kept it and b knows a's id.
-    for (const f of fb) if (na.includes(f.name)) f.made[0].ctx!.send(te.encode(f.name));
+    for (const f of fb) if ((na as string[]).includes(f.name)) f.made[0].ctx!.send(te.encode(f.name));
     p.drive();
     na.forEach((n, i) => {
       const expect = keepA[i] && nb.includes(n) ? [n] : [];
