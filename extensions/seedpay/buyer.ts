@@ -355,7 +355,8 @@ export class BuyerSession {
     const n = BigInt(length);
     this._bytesReceived += n;
     this.bytesSinceConfirm += n;
-    if (this._state === 'ready') this.maybePay();
+    // Before our first payment, data (a free sample) starts paying only if payOnConnect.
+    if (this._state === 'ready' && (this.lastPaid > 0n || (this.policy.payOnConnect ?? true))) this.maybePay();
   }
 
   /** A piece this seller contributed to was hash-checked. A bad one stops all payment and asks to disconnect. */

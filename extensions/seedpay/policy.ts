@@ -84,6 +84,6 @@ export interface BuyerPolicy {
   proofRetryDelayMs?: number;
   /** Failed payment attempts (before any transaction was sent) before giving up on this seller. Default 3. */
   maxPayFailures?: number;
-  /** Pay the first increment as soon as the session is bound (default true). */
+  /** Pay the first increment as soon as the session is bound (default true); false: only on payment_required or topUp(). */
   payOnConnect?: boolean;
 }

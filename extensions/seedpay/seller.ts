@@ -103,6 +103,7 @@ export type SellerEvent =
   /** The paid session ended (the peer broke the protocol); the connection may close. */
   | { readonly type: 'ended'; readonly error: SeedPayError };
 
+/** Refusals waiting to be polled; beyond this the session is not polling and more events would only grow memory. */
 const MAX_REFUSED_KEYS = 4096;
 
 export class SellerSession {
@@ -130,7 +131,11 @@ export class SellerSession {
   /** payment_required already sent for the current starvation / low-water episode. */
   private starvedSignalled = false;
   private lowWaterSignalled = false;
-  /** Blocks already reported with 'refuse' in this episode (dedup). */
+  /**
+   * Blocks with a 'refuse' event not yet polled: a session that probes the gate twice
+   * before acting gets one event, while a block requested again after its reject is
+   * reported again (it needs its own reject).
+   */
   private readonly refusedKeys = new Set<string>();
   private lastChargeEventAt = 0n;
 
@@ -161,7 +166,11 @@ export class SellerSession {
   get verifying(): string | null { return this.inFlight; }
   get queuedProofs(): number { return this.queue.length; }
 
-  pollEvent(): SellerEvent | null { return this.events.shift() ?? null; }
+  pollEvent(): SellerEvent | null {
+    const ev = this.events.shift() ?? null;
+    if (ev !== null && ev.type === 'refuse') this.refusedKeys.delete(`${ev.index}:${ev.begin}:${ev.length}`);
+    return ev;
+  }
   pollTransmit(): SeedPayMessage | null { return this.out.shift() ?? null; }
 
   stats(): MeterStats { return this.meter.stats(); }
@@ -281,7 +290,6 @@ export class SellerSession {
       this.events.push({ type: 'credited', tx, credited: outcome.credited, balance });
       // A new episode: the next shortage (or low-water crossing) is signalled again.
       this.starvedSignalled = false;
-      this.refusedKeys.clear();
       if (balance >= this.lowWaterUnits) this.lowWaterSignalled = false;
       if (this._state === 'ready' && balance > 0n) this.events.push({ type: 'resume', balance });
     } else {
@@ -304,15 +312,15 @@ export class SellerSession {
   }
 
   /**
-   * The piece gate. When the answer is no, the block is reported once with a 'refuse'
-   * event and — in a bound session, once per episode — the buyer gets payment_required.
+   * The piece gate. When the answer is no, the block is reported with a 'refuse' event
+   * (once until polled) and — in a bound session, once per starvation episode, which a
+   * new credit ends — the buyer gets payment_required.
    */
   canSendPiece(index: number, begin: number, length: number): boolean {
     if (this.wouldServe(index, length)) return true;
     const why = this._state === 'ended' ? 'ended' : this._state === 'pending' || this._state === 'non_seedpay' ? 'policy' : 'credit';
     const key = `${index}:${begin}:${length}`;
-    if (!this.refusedKeys.has(key)) {
-      if (this.refusedKeys.size >= MAX_REFUSED_KEYS) this.refusedKeys.clear();
+    if (!this.refusedKeys.has(key) && this.refusedKeys.size < MAX_REFUSED_KEYS) {
       this.refusedKeys.add(key);
       this.events.push({ type: 'refuse', index, begin, length, why });
     }
