@@ -161,23 +161,36 @@ function stop(s: Stopwatch): Elapsed {
 
 interface ParseResult { t: Elapsed; messages: number; pieces: number }
 
+/**
+ * One run of ours: one untimed warm-up pass, then `reps` timed passes. The
+ * warm-up lets the JIT, malloc and the GC's external-memory limits reach the
+ * steady state of a long-lived peer, and absorbs the GC debt left by the
+ * previous (other side's) run. (A forced full GC before each run would do the
+ * opposite: V8 then shrinks its external-memory limit and collects every few
+ * MB for a while, which punishes whichever side allocates assembly buffers.) The consumer reads each block's
+ * length, like the baseline's 'piece' listener below.
+ */
 function parseOurs(chunks: Uint8Array[], reps: number): ParseResult {
-  const t0 = start();
   const f = new Framer();
   let messages = 0;
   let pieces = 0;
-  for (let r = 0; r < reps; r++) {
+  let bytes = 0;
+  let t0: Stopwatch | null = null;
+  for (let r = -1; r < reps; r++) {
+    if (r === 0) { t0 = start(); messages = 0; pieces = 0; }
     for (let i = 0; i < chunks.length; i++) {
       f.feed(chunks[i]);
       let m: Message | null;
       while ((m = f.next()) !== null) {
         messages++;
-        if (m.type === 'piece') pieces++;
+        if (m.type === 'piece') { pieces++; bytes += m.block.length; }
       }
     }
   }
+  const t = stop(t0!);
   f.assertDrained();
-  return { t: stop(t0), messages, pieces };
+  if (bytes < 0) log('');
+  return { t, messages, pieces };
 }
 
 const noop = (): void => {};
@@ -189,16 +202,20 @@ function newBaseline(Wire: BaselineCtor): BaselineWire {
   return w;
 }
 
+/** One run of the baseline, same protocol as `parseOurs`. */
 function parseBaseline(Wire: BaselineCtor, chunks: Uint8Array[], reps: number): ParseResult {
   const w = newBaseline(Wire);
   let pieces = 0;
-  w.on('piece', () => { pieces++; });
-  const t0 = start();
-  for (let r = 0; r < reps; r++) {
+  let bytes = 0;
+  w.on('piece', (...args: unknown[]) => { pieces++; bytes += (args[2] as Uint8Array).length; });
+  let t0: Stopwatch | null = null;
+  for (let r = -1; r < reps; r++) {
+    if (r === 0) { t0 = start(); pieces = 0; }
     for (let i = 0; i < chunks.length; i++) w._write(chunks[i], noop);
   }
-  const t = stop(t0);
+  const t = stop(t0!);
   w.destroy();
+  if (bytes < 0) log('');
   return { t, messages: -1, pieces };
 }
 
@@ -322,6 +339,7 @@ async function main(): Promise<void> {
     for (let run = 0; run < RUNS; run++) {
       for (const who of run % 2 === 0 ? ['ours', 'base'] : ['base', 'ours']) {
         if (who === 'ours') {
+          for (let i = 0; i < 20000; i++) sink += encodePieceHeader(i, 0, BLOCK)[3]; // warm-up
           let s = start();
           for (let i = 0; i < ENCODE_COUNT; i++) sink += encodePieceHeader(i >>> 4, (i & 15) * BLOCK, BLOCK)[3];
           ours.add(ENCODE_COUNT, stop(s));
@@ -334,6 +352,7 @@ async function main(): Promise<void> {
           const w = new Wire();
           w.on('error', noop);
           w.on('data', noop); // flowing, as when piped to a socket
+          for (let i = 0; i < 2000; i++) w.piece(i, 0, block); // warm-up
           const s = start();
           for (let i = 0; i < ENCODE_COUNT; i++) w.piece(i >>> 4, (i & 15) * BLOCK, block);
           base.add(ENCODE_COUNT, stop(s));
