@@ -317,6 +317,10 @@ export class PeerConnection {
   /** The peer's requests waiting for us to serve or reject, in arrival order. */
   pendingPeerRequests(): BlockRef[] { return this.inbound.list(); }
   get peerRequestCount(): number { return this.inbound.size; }
+  /** Whether the peer has this exact block request pending with us (O(1)). */
+  hasPeerRequest(index: number, begin: number, length: number): boolean { return this.inbound.has(index, begin, length); }
+  /** Whether this exact block request of ours is in flight (O(1)). */
+  hasRequest(index: number, begin: number, length: number): boolean { return this.outbound.has(index, begin, length); }
   get stats(): Readonly<ConnectionStats> { return this._stats; }
   /** Received bytes not yet turned into events (for read backpressure). */
   get bufferedInbound(): number { return this.inboxBytes + this.framer.buffered; }

@@ -62,6 +62,9 @@ test('request → piece flow, with payload and protocol bytes counted apart', ()
   const reqs = p.take('b', 'request');
   assert.deepEqual(reqs.map((r) => [r.index, r.begin, r.length]), blocks.map((x) => [...x]));
   assert.equal(p.b.peerRequestCount, 3);
+  assert.equal(p.b.hasPeerRequest(0, 16384, 16384), true);
+  assert.equal(p.b.hasPeerRequest(0, 16384, 100), false);
+  assert.equal(p.a.hasRequest(5, 0, 100), true);
   for (const r of reqs) p.b.sendPiece(r.index, r.begin, fill(r.length, r.index + 1), p.now);
   assert.equal(p.b.peerRequestCount, 0);
   p.drive();
