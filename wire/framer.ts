@@ -3,9 +3,13 @@
  * out with `next()` (null = need more data). Sans-IO, no events, no timers.
  *
  * Memory and copying (why it is fast and safe against hostile peers):
- * - `feed` never copies: it keeps the chunk as a view in a small queue.
+ * - `feed` never concatenates: it keeps the chunk as a view in a small queue.
+ *   (Only when the chunk lies wholly inside a frame that is being assembled
+ *   does `feed` copy it straight into that frame's buffer: that is the
+ *   frame's one copy, and it keeps 1-byte chunks from piling up as objects.)
  * - A frame wholly inside one chunk is decoded in place; its payload
- *   (piece block, bitfield, extended payload) is a `subarray` view of the chunk.
+ *   (piece block, bitfield, extended payload) is a view of the chunk: a plain
+ *   `Uint8Array` (not a Buffer) over the chunk's memory.
  * - A frame that straddles chunks is copied once into an assembly buffer:
  *   frames up to a 16 KiB piece are carved from a 64 KiB slab (a kept block
  *   view pins its slab, like Node's own Buffer pool); larger frames get a
