@@ -1,11 +1,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { AmountError, MIB, U64_MAX, bytesCoveredBy, chargeFor, formatAmount, parseAmount } from '../../payment/amount.js';
 
 interface PriceExample { bytes: number; price: number; charge: number }
-const vectors = JSON.parse(readFileSync(new URL('./seedpay-vectors.json', import.meta.url), 'utf8')) as { price_examples: PriceExample[] };
+// Next to this file when run from source (tsx); when run compiled from dist/test/payment,
+// tsc has not copied the JSON, so read the source copy at <repo>/test/payment.
+function vectorsText(): string {
+  for (const rel of ['./seedpay-vectors.json', '../../../test/payment/seedpay-vectors.json']) {
+    const url = new URL(rel, import.meta.url);
+    if (existsSync(url)) return readFileSync(url, 'utf8');
+  }
+  throw new Error('seedpay-vectors.json not found next to the test or in <repo>/test/payment');
+}
+
+const vectors = JSON.parse(vectorsText()) as { price_examples: PriceExample[] };
 
 const u64 = fc.bigInt({ min: 0n, max: U64_MAX });
 

@@ -302,3 +302,53 @@ test('lock: a second open in a live process is refused; a stale lock is taken ov
     await t.done();
   }
 });
+
+test('SIGKILL during a stream of appends: every acknowledged record survives, the journal reopens', async () => {
+  const t = await tmp();
+  try {
+    // The child is this repo's journal module run in a fresh process (same loader as
+    // this test: tsx for .ts, plain node for the compiled .js).
+    const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+    const journalUrl = new URL(`../../payment/journal${ext}`, import.meta.url).href;
+    const code = `
+      const { Journal } = await import(${JSON.stringify(journalUrl)});
+      const j = await Journal.open(${JSON.stringify(t.path)});
+      const sig = (i) => String(i).replace(/0/g, 'z').padStart(88, 'A');
+      for (let i = 0; ; i += 8) {
+        await Promise.all(Array.from({ length: 8 }, (_, k) => j.append({
+          kind: 'credit', signature: sig(i + k), amount: BigInt(i + k) * 1000000000000n, payer: 'P'.repeat(44),
+          sessionHash: 'ab'.repeat(32), infoHash: 'cd'.repeat(20), seller: 'S'.repeat(44), time: i + k,
+        }).then(() => process.stdout.write((i + k) + '\\n'))));
+      }`;
+    const { spawn } = await import('node:child_process');
+    const execArgv = process.execArgv.filter((a) => !a.startsWith('--test'));
+    const child = spawn(process.execPath, [...execArgv, '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    const acked = await new Promise<number>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const lines = out.split('\n').filter((l) => l !== '');
+        if (lines.length >= 150) {
+          child.kill('SIGKILL'); // mid-stream: appends are in flight right now
+          resolve(Math.max(...lines.map(Number)));
+        }
+      });
+      child.on('exit', () => reject(new Error(`child exited early: ${err}`)));
+    });
+    await new Promise((r) => child.once('close', r));
+    const ackedNow = out.split('\n').filter((l) => l !== '').map(Number);
+    const k = await Journal.open(t.path); // the dead child's lock is stale and taken over
+    const times = k.records().map((r) => r.time);
+    // Contiguous from 0, and includes everything the child heard acknowledged.
+    assert.deepEqual(times, times.map((_, i) => i));
+    assert.ok(times.length > Math.max(acked, ...ackedNow), `loaded ${times.length}, acked up to ${acked}`);
+    const last = k.records()[times.length - 1];
+    assert.ok(last.kind === 'credit' && last.amount === BigInt(last.time) * 1_000_000_000_000n);
+    await k.append(credit());
+    await k.close();
+  } finally {
+    await t.done();
+  }
+});

@@ -1,10 +1,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { MAX_MEMO_BYTES, MemoError, buildMemo, buildMemoBytes, parseMemo, type MemoParseResult } from '../../payment/memo.js';
 
-const V = JSON.parse(readFileSync(new URL('./seedpay-vectors.json', import.meta.url), 'utf8')) as { memo_utf8: string; session_hash_hex: string };
+// Next to this file when run from source (tsx); when run compiled from dist/test/payment,
+// tsc has not copied the JSON, so read the source copy at <repo>/test/payment.
+function vectorsText(): string {
+  for (const rel of ['./seedpay-vectors.json', '../../../test/payment/seedpay-vectors.json']) {
+    const url = new URL(rel, import.meta.url);
+    if (existsSync(url)) return readFileSync(url, 'utf8');
+  }
+  throw new Error('seedpay-vectors.json not found next to the test or in <repo>/test/payment');
+}
+
+const V = JSON.parse(vectorsText()) as { memo_utf8: string; session_hash_hex: string };
 const HASH = V.session_hash_hex;
 
 const reason = (r: MemoParseResult): string => (r.ok ? 'ok' : r.reason);

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as ed from '@noble/ed25519';
 import { x25519 } from '@noble/curves/ed25519.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
@@ -22,7 +22,17 @@ import { decode, encode, type BDict } from '../../wire/bencode.js';
 
 ed.hashes.sha512 = sha512;
 
-const V = JSON.parse(readFileSync(new URL('./seedpay-vectors.json', import.meta.url), 'utf8')) as {
+// Next to this file when run from source (tsx); when run compiled from dist/test/payment,
+// tsc has not copied the JSON, so read the source copy at <repo>/test/payment.
+function vectorsText(): string {
+  for (const rel of ['./seedpay-vectors.json', '../../../test/payment/seedpay-vectors.json']) {
+    const url = new URL(rel, import.meta.url);
+    if (existsSync(url)) return readFileSync(url, 'utf8');
+  }
+  throw new Error('seedpay-vectors.json not found next to the test or in <repo>/test/payment');
+}
+
+const V = JSON.parse(vectorsText()) as {
   info_hash_hex: string; seller_ephemeral_secret_hex: string; seller_ephemeral_public_hex: string;
   buyer_ephemeral_secret_hex: string; buyer_ephemeral_public_hex: string; x25519_shared_hex: string;
   session_uuid_hex: string; session_hash_hex: string; wallet_seed_hex: string; wallet_public_hex: string;
