@@ -138,7 +138,8 @@ export class PeerSocket {
   // ------------------------------------------------------------------ internals
 
   private pump(): void {
-    if (this.pumping || this.waiting || this.closed) return;
+    if (this.pumping || this.closed) return;
+    if (this.waiting) { this.updateReadPause(); return; } // bytes pile up while the handler is busy
     this.pumping = true;
     try {
       for (;;) {

@@ -8,11 +8,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import { PeerConnection, type ConnectionEvent } from '../../wire/connection.js';
 import { PeerSocket } from '../../lib/peer-socket.js';
 import type { WireError } from '../../wire/errors.js';
-import { INFO_HASH, PEER_A, PEER_B } from './pair.js';
+import { INFO_HASH, PEER_A, PEER_B, openPair, fill } from './pair.js';
 
 const BLOCK = 16 * 1024;
 const PIECE = 256 * 1024;
@@ -198,3 +198,103 @@ test('loopback TCP: a peer that goes silent is timed out by the adapter timer (K
   assert.equal(clientReason, null);
   assert.equal(events.at(-1), 'end');
 });
+
+// ------------------------------------------------------------------ adapter against a scripted socket
+
+/** Just enough of net.Socket to watch what the adapter does with it. */
+class FakeSocket extends EventEmitter {
+  writes: Uint8Array[] = [];
+  corked = 0;
+  maxCorked = 0;
+  writeReturns = true;
+  paused = false;
+  ended = false;
+  destroyed = false;
+  writableLength = 0;
+  setNoDelay(): this { return this; }
+  cork(): void { this.corked++; this.maxCorked = Math.max(this.maxCorked, this.corked); }
+  uncork(): void { this.corked--; }
+  write(c: Uint8Array): boolean { this.writes.push(c); return this.writeReturns; }
+  pause(): this { this.paused = true; return this; }
+  resume(): this { this.paused = false; return this; }
+  end(): this { this.ended = true; return this; }
+  destroy(): this { this.destroyed = true; return this; }
+}
+
+test('adapter: a piece is written as header then the very block object, under cork; write backpressure holds the rest until drain', () => {
+  const p = openPair();
+  p.b.haveAll(p.now); p.b.unchoke(p.now); p.drive();
+  const fake = new FakeSocket();
+  const blocks = new Map<number, Uint8Array>();
+  let drains = 0;
+  const peer = new PeerSocket(fake as unknown as net.Socket, p.b, {
+    onEvent(ev, ps): void {
+      if (ev.type === 'request') {
+        const block = fill(ev.length, ev.begin / 1024);
+        blocks.set(ev.begin, block);
+        ps.conn.sendPiece(ev.index, ev.begin, block, p.now);
+      }
+    },
+    onDrain(): void { drains++; },
+  });
+  for (let i = 0; i < 3; i++) p.a.request(0, i * 1024, 1024, p.now);
+  fake.writeReturns = false; // the kernel buffer is "full" after the first write
+  for (let c = p.a.pollTransmit(); c; c = p.a.pollTransmit()) fake.emit('data', Buffer.from(c));
+  assert.equal(fake.writes.length, 1, 'stopped at the first write that returned false');
+  assert.equal(fake.writes[0].length, 13);
+  assert.equal(peer.writeBlockedNow, true);
+  assert.ok(p.b.bufferedOutbound > 0);
+  assert.equal(fake.corked, 0, 'cork/uncork balanced');
+  fake.writeReturns = true;
+  fake.emit('drain');
+  assert.equal(drains, 1);
+  assert.equal(p.b.bufferedOutbound, 0);
+  assert.equal(fake.writes.length, 6);
+  for (let i = 0; i < 3; i++) {
+    assert.equal(fake.writes[2 * i].length, 13, 'header');
+    assert.equal(fake.writes[2 * i + 1], blocks.get(i * 1024), 'the block itself, not a copy');
+  }
+});
+
+test('adapter: a pending handler promise stops event delivery; reading pauses at the high-water mark and resumes', async () => {
+  const p = openPair();
+  const fake = new FakeSocket();
+  let release: () => void = () => {};
+  const seen: string[] = [];
+  new PeerSocket(fake as unknown as net.Socket, p.b, {
+    readHighWaterMark: 40,
+    onEvent(ev): void | Promise<void> {
+      seen.push(ev.type);
+      if (ev.type === 'have' && ev.index === 0) return new Promise<void>((r) => { release = r; });
+    },
+  });
+  for (let i = 0; i < 10; i++) fake.emit('data', Buffer.from(encodeHave(i)));
+  assert.deepEqual(seen, ['have'], 'the handler is busy: nothing more is pulled');
+  assert.equal(fake.paused, true, '81 bytes buffered ≥ 40');
+  release();
+  await new Promise((r) => setImmediate(r));
+  assert.equal(seen.length, 10);
+  assert.equal(fake.paused, false);
+  assert.equal(p.b.bufferedInbound, 0);
+});
+
+test('adapter: a protocol error destroys the socket and reports the typed reason once', () => {
+  const p = openPair();
+  const fake = new FakeSocket();
+  const reasons: (WireError | null)[] = [];
+  const seen: string[] = [];
+  new PeerSocket(fake as unknown as net.Socket, p.b, {
+    onEvent(ev): void { seen.push(ev.type); },
+    onClose(r): void { reasons.push(r); },
+  });
+  fake.emit('data', Buffer.from([0, 0, 0, 5, 4, 0, 0, 0, 99])); // have 99 of 64 pieces
+  fake.emit('close');
+  assert.equal(fake.destroyed, true);
+  assert.deepEqual(seen, ['error']);
+  assert.equal(reasons.length, 1);
+  assert.equal(reasons[0]?.code, 'BAD_PIECE_INDEX');
+});
+
+function encodeHave(i: number): Uint8Array {
+  return Uint8Array.from([0, 0, 0, 5, 4, 0, 0, 0, i]);
+}
