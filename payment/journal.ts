@@ -62,6 +62,63 @@ export interface JournalOpenOptions {
   noLock?: boolean;
 }
 
+function emptySummary(): JournalSummary {
+  return {
+    earnedByPayer: new Map(), earnedBySession: new Map(), chargedBySession: new Map(), spentBySeller: new Map(),
+    totals: { earned: 0n, charged: 0n, spent: 0n, credits: 0, charges: 0, payments: 0 },
+  };
+}
+
+/** Fold one record into a summary (records in file order). */
+function addToSummary(s: JournalSummary, r: JournalRecord): void {
+  const add = (m: Map<string, bigint>, k: string, v: bigint): void => { m.set(k, (m.get(k) ?? 0n) + v); };
+  if (r.kind === 'credit') {
+    add(s.earnedByPayer, r.payer, r.amount);
+    add(s.earnedBySession, r.sessionHash, r.amount);
+    s.totals.earned += r.amount;
+    s.totals.credits++;
+  } else if (r.kind === 'payment') {
+    add(s.spentBySeller, r.seller, r.amount);
+    s.totals.spent += r.amount;
+    s.totals.payments++;
+  } else {
+    // Charges are cumulative per session: the latest record replaces the previous one.
+    const prev = s.chargedBySession.get(r.sessionHash);
+    s.totals.charged += r.units - (prev?.units ?? 0n);
+    s.chargedBySession.set(r.sessionHash, { bytes: r.bytes, units: r.units });
+    s.totals.charges++;
+  }
+}
+
+/** Summary of a list of records (pure). */
+export function summarize(records: readonly JournalRecord[]): JournalSummary {
+  const s = emptySummary();
+  for (const r of records) addToSummary(s, r);
+  return s;
+}
+
+/** A summary as plain JSON (amounts as decimal strings of base units), e.g. for a CLI. */
+export function summaryToJSON(s: JournalSummary): Record<string, unknown> {
+  const obj = (m: Map<string, bigint>): Record<string, string> => Object.fromEntries([...m].map(([k, v]) => [k, v.toString()]));
+  return {
+    earnedByPayer: obj(s.earnedByPayer),
+    earnedBySession: obj(s.earnedBySession),
+    chargedBySession: Object.fromEntries([...s.chargedBySession].map(([k, v]) => [k, { bytes: v.bytes.toString(), units: v.units.toString() }])),
+    spentBySeller: obj(s.spentBySeller),
+    totals: { ...s.totals, earned: s.totals.earned.toString(), charged: s.totals.charged.toString(), spent: s.totals.spent.toString() },
+  };
+}
+
+/**
+ * Read a journal without opening it for writing: no lock, no truncation of a torn tail
+ * (safe while the owning process runs, e.g. a CLI report). Damage before the tail still
+ * throws JournalError('CORRUPT').
+ */
+export async function readJournal(path: string): Promise<{ records: JournalRecord[]; summary: JournalSummary; tornBytes: number }> {
+  const scan = scanJournal(new Uint8Array(await readFile(path)));
+  return { records: scan.records, summary: summarize(scan.records), tornBytes: scan.tornBytes };
+}
+
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -123,10 +180,7 @@ export class Journal {
   private readonly paymentSigs = new Set<string>();
   /** Highest cumulative charge per session, including appends not yet synced. */
   private readonly reservedCharge = new Map<string, SessionCharge>();
-  private readonly sum: JournalSummary = {
-    earnedByPayer: new Map(), earnedBySession: new Map(), chargedBySession: new Map(), spentBySeller: new Map(),
-    totals: { earned: 0n, charged: 0n, spent: 0n, credits: 0, charges: 0, payments: 0 },
-  };
+  private readonly sum: JournalSummary = emptySummary();
   private queue: Pending[] = [];
   private flushing: Promise<void> | null = null;
   private failed: Error | null = null;
@@ -273,24 +327,8 @@ export class Journal {
   }
 
   private apply(r: JournalRecord): void {
-    const s = this.sum;
-    const add = (m: Map<string, bigint>, k: string, v: bigint): void => { m.set(k, (m.get(k) ?? 0n) + v); };
     this.all.push(r);
-    if (r.kind === 'credit') {
-      add(s.earnedByPayer, r.payer, r.amount);
-      add(s.earnedBySession, r.sessionHash, r.amount);
-      s.totals.earned += r.amount;
-      s.totals.credits++;
-    } else if (r.kind === 'payment') {
-      add(s.spentBySeller, r.seller, r.amount);
-      s.totals.spent += r.amount;
-      s.totals.payments++;
-    } else {
-      const prev = s.chargedBySession.get(r.sessionHash);
-      s.totals.charged += r.units - (prev?.units ?? 0n);
-      s.chargedBySession.set(r.sessionHash, { bytes: r.bytes, units: r.units });
-      s.totals.charges++;
-    }
+    addToSummary(this.sum, r);
   }
 
   private async flush(): Promise<void> {

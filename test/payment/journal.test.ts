@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import crypto from 'node:crypto';
 import bs58 from 'bs58';
 import {
-  Journal, JournalError, MAGIC, encodeFrame, scanJournal,
+  Journal, JournalError, MAGIC, encodeFrame, readJournal, scanJournal, summarize, summaryToJSON,
   type ChargeRecord, type CreditRecord, type PaymentRecord,
 } from '../../payment/journal.js';
 
@@ -348,6 +348,31 @@ test('SIGKILL during a stream of appends: every acknowledged record survives, th
     assert.ok(last.kind === 'credit' && last.amount === BigInt(last.time) * 1_000_000_000_000n);
     await k.append(credit());
     await k.close();
+  } finally {
+    await t.done();
+  }
+});
+
+test('readJournal: a CLI can read a live journal (no lock, no truncation); summaryToJSON is plain JSON', async () => {
+  const t = await tmp();
+  try {
+    const payer = key();
+    const j = await Journal.open(t.path);
+    const recs = [credit({ payer, amount: 1n << 60n }), credit({ payer, amount: 5n }), payment({ amount: 7n }), charge({ bytes: 3n, units: 1n })];
+    for (const r of recs) await j.append(r);
+    // Simulate a half-written append by another writer: readJournal reports it, leaves it.
+    const full = await readFile(t.path);
+    const torn = Buffer.concat([full, Buffer.from(encodeFrame(credit())).subarray(0, 20)]);
+    await writeFile(t.path, torn);
+    const r = await readJournal(t.path); // while `j` holds the lock
+    assert.deepEqual(r.records, recs);
+    assert.equal(r.tornBytes, 20);
+    assert.deepEqual(await readFile(t.path), torn, 'read-only: nothing truncated');
+    assert.deepEqual(r.summary, summarize(recs));
+    const json = JSON.parse(JSON.stringify(summaryToJSON(r.summary))) as { earnedByPayer: Record<string, string>; totals: Record<string, unknown> };
+    assert.equal(json.earnedByPayer[payer], ((1n << 60n) + 5n).toString());
+    assert.deepEqual(json.totals, { earned: ((1n << 60n) + 5n).toString(), charged: '1', spent: '7', credits: 2, charges: 1, payments: 1 });
+    await j.close();
   } finally {
     await t.done();
   }
