@@ -189,7 +189,8 @@ export class BuyerSession {
     else if (p.mint !== undefined && t.mint !== p.mint) why = 'wrong_mint';
     else if (p.cluster !== undefined && t.cluster !== p.cluster) why = 'wrong_cluster';
     else if (t.price > p.maxPricePerMiB) why = 'price_too_high';
-    else if (t.minPrepay > this.cap(t)) why = 'min_prepay_too_high';
+    // The seller's smallest payment must not exceed the most we risk at once.
+    else if (t.price > 0n && t.minPrepay > chargeFor(this.maxBytes, t.price)) why = 'min_prepay_too_high';
     this._terms = t;
     this.termsBencoded = c.termsBencoded;
     if (why !== null) {

@@ -1,0 +1,347 @@
+/**
+ * The buyer state machine against a real SellerSession, linked message by message
+ * through the codec (no sockets), with a fake chain: policy refusals, payment sizes
+ * (small first, growing only while pieces verify), top-ups, rejections and retries,
+ * cheating sellers, pay failures, and the shared budgets never exceeded (property).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { chargeFor, MIB } from '../../payment/amount.js';
+import { termsToWire, type Terms } from '../../payment/terms.js';
+import { encode, type Encodable } from '../../wire/bencode.js';
+import { parseExtendedHandshake } from '../../wire/extension-hooks.js';
+import { BuyerSession, type BuyerEvent, type PayFailure } from '../../extensions/seedpay/buyer.js';
+import { decodeMessage, encodeMessage } from '../../extensions/seedpay/messages.js';
+import { Budget, type BuyerPolicy } from '../../extensions/seedpay/policy.js';
+import { SeedPayError } from '../../extensions/seedpay/errors.js';
+import { SellerSession, walletSigner, type SellerEvent, type VerifyOutcome } from '../../extensions/seedpay/seller.js';
+import { BLOCK, CLUSTER, INFO, MINT, makeTerms, randomTx, seededWallet } from './seedpay-harness.js';
+
+const wallet = seededWallet(1);
+const HS_BUYER = parseExtendedHandshake(new Uint8Array(encode({ m: { seedpay: 1 } })));
+const sellerHs = (terms: Terms, extra: Record<string, Encodable> = {}) =>
+  parseExtendedHandshake(new Uint8Array(encode({ m: { seedpay: 1 }, seedpay: termsToWire(terms), ...extra })));
+
+/** A buyer and a seller linked through the codec, with a fake chain. */
+class Link {
+  readonly buyer: BuyerSession;
+  readonly seller: SellerSession;
+  readonly terms: Terms;
+  readonly chain = new Map<string, { amount: bigint; sessionHash: string }>();
+  readonly buyerEvents: BuyerEvent[] = [];
+  readonly sellerEvents: SellerEvent[] = [];
+  readonly payQueue: bigint[] = [];
+  readonly verifyQueue: string[] = [];
+  autoVerify = true;
+  verifyWith: ((tx: string) => VerifyOutcome) | null = null;
+  /** Rewrite what the seller says (a cheating seller). */
+  sellerFilter: ((m: ReturnType<typeof decodeMessage>) => ReturnType<typeof decodeMessage> | null) | null = null;
+  private offset = 0;
+
+  constructor(o: { policy?: Partial<BuyerPolicy>; terms?: Partial<Terms>; budgets?: Budget[] } = {}) {
+    this.terms = makeTerms(wallet.address, { price: 1_000_000n, minPrepay: 1_000n, ...o.terms });
+    this.seller = new SellerSession({ terms: this.terms, infoHash: INFO, signer: walletSigner(wallet), lowWaterBytes: 256n * 1024n });
+    this.buyer = new BuyerSession({
+      infoHash: INFO, policy: { maxPricePerMiB: 5_000_000n, budgets: o.budgets ?? [new Budget(10n ** 12n)], ...o.policy },
+    });
+  }
+
+  start(): boolean {
+    this.seller.onPeerHandshake(HS_BUYER);
+    const keep = this.buyer.onPeerHandshake(sellerHs(this.terms));
+    this.pump();
+    return keep;
+  }
+
+  pump(): void {
+    for (let moved = true; moved;) {
+      moved = false;
+      for (let m = this.buyer.pollTransmit(); m !== null; m = this.buyer.pollTransmit()) {
+        moved = true;
+        this.seller.receivePayload(encodeMessage(m));
+      }
+      for (let m = this.seller.pollTransmit(); m !== null; m = this.seller.pollTransmit()) {
+        moved = true;
+        let d: ReturnType<typeof decodeMessage> | null = decodeMessage(encodeMessage(m));
+        if (this.sellerFilter !== null) d = this.sellerFilter(d);
+        if (d !== null) this.buyer.receive(d);
+      }
+      for (let e = this.seller.pollEvent(); e !== null; e = this.seller.pollEvent()) {
+        moved = true;
+        this.sellerEvents.push(e);
+        if (e.type === 'verify') {
+          if (this.autoVerify) this.seller.verified(e.tx, this.verify(e.tx));
+          else this.verifyQueue.push(e.tx);
+        }
+      }
+      for (let e = this.buyer.pollEvent(); e !== null; e = this.buyer.pollEvent()) {
+        moved = true;
+        this.buyerEvents.push(e);
+        if (e.type === 'pay') this.payQueue.push(e.amount);
+      }
+    }
+  }
+
+  verify(tx: string): VerifyOutcome {
+    if (this.verifyWith !== null) return this.verifyWith(tx);
+    const t = this.chain.get(tx);
+    if (t === undefined) return { ok: false, reason: 'tx_not_found' };
+    if (t.sessionHash !== this.seller.sessionHash) return { ok: false, reason: 'session_mismatch' };
+    return { ok: true, credited: t.amount };
+  }
+
+  /** The payer succeeds for the oldest pay request. */
+  pay(): string {
+    const amount = this.payQueue.shift();
+    if (amount === undefined) throw new Error('no pay request');
+    const tx = randomTx();
+    this.chain.set(tx, { amount, sessionHash: this.buyer.sessionHash! });
+    this.buyer.paid(tx, amount);
+    this.pump();
+    return tx;
+  }
+
+  failPay(err: PayFailure): void {
+    const amount = this.payQueue.shift();
+    if (amount === undefined) throw new Error('no pay request');
+    if (err.signature !== undefined) this.chain.set(err.signature, { amount, sessionHash: 'unknown' });
+    this.buyer.payFailed(err);
+    this.pump();
+  }
+
+  /** The seller serves up to n blocks through its gate. Returns how many went out. */
+  serve(n: number): number {
+    let k = 0;
+    for (let i = 0; i < n; i++) {
+      if (!this.seller.canSendPiece(0, this.offset, BLOCK)) break;
+      this.seller.sent(0, this.offset, BLOCK);
+      this.offset += BLOCK;
+      this.buyer.pieceReceived(BLOCK);
+      k++;
+    }
+    this.pump();
+    return k;
+  }
+
+  pays(): bigint[] { return this.buyerEvents.flatMap((e) => (e.type === 'pay' ? [e.amount] : [])); }
+}
+
+test('policy: sellers outside the buyer policy are refused before anything is sent', () => {
+  const cases: [Partial<Terms>, Partial<BuyerPolicy>, string][] = [
+    [{ price: 6_000_000n }, {}, 'price_too_high'],
+    [{}, { mint: seededWallet(7).address }, 'wrong_mint'],
+    [{}, { cluster: seededWallet(8).address }, 'wrong_cluster'],
+    [{ modes: ['channel'] }, {}, 'no_prepaid_mode'],
+    [{ minPrepay: 10n ** 12n }, {}, 'min_prepay_too_high'],
+  ];
+  for (const [terms, policy, reason] of cases) {
+    const l = new Link({ terms, policy });
+    assert.equal(l.start(), false, reason);
+    assert.equal(l.buyer.state, 'refused');
+    assert.ok(l.buyerEvents.some((e) => e.type === 'refused' && e.reason === reason), reason);
+    assert.equal(l.seller.state, 'awaiting_ecdh', 'no ecdh_init was sent');
+  }
+  const ok = new Link({ policy: { mint: MINT, cluster: CLUSTER } });
+  assert.equal(ok.start(), true);
+  assert.equal(ok.buyer.state, 'ready');
+  // Free and buyer-only peers: not selling, the hook declines.
+  const b = new BuyerSession({ infoHash: INFO, policy: { maxPricePerMiB: 1n, budgets: [] } });
+  assert.equal(b.onPeerHandshake(HS_BUYER), false);
+  assert.equal(b.state, 'not_selling');
+});
+
+test('payments: a small first one, the same size until a piece verifies, then growing up to the cap', () => {
+  const l = new Link({ policy: { firstPaymentBytes: 256n * 1024n, maxPaymentBytes: MIB, lowWaterBytes: 64n * 1024n } });
+  l.start();
+  const first = chargeFor(256n * 1024n, l.terms.price);
+  assert.deepEqual(l.pays(), [first]);
+  l.pay();
+  assert.equal(l.buyer.creditedTotal, first);
+  // Serve most of it: the buyer tops up (low water) with the same amount: nothing verified yet.
+  l.serve(14);
+  assert.deepEqual(l.pays(), [first, first]);
+  l.pay();
+  l.buyer.pieceVerified(0, true);
+  l.serve(24);
+  assert.deepEqual(l.pays(), [first, first, 2n * first]);
+  l.pay();
+  l.buyer.pieceVerified(1, true);
+  l.serve(40);
+  l.pay();
+  l.buyer.pieceVerified(2, true);
+  l.serve(80);
+  const pays = l.pays();
+  assert.equal(pays[3], chargeFor(MIB, l.terms.price), 'capped at maxPaymentBytes');
+  assert.ok(pays.every((a) => a <= chargeFor(MIB, l.terms.price)));
+  // The seller's credit equals what the buyer paid and proved.
+  assert.equal(l.seller.stats().credited, l.buyer.creditedTotal);
+});
+
+test('a seller that takes money and sends nothing gets one increment, whatever it asks', () => {
+  const l = new Link();
+  l.start();
+  l.pay();
+  for (let i = 0; i < 10; i++) {
+    l.buyer.receive({ type: 'payment_required', balance: 0n, required: 10n ** 9n });
+    l.buyer.topUp();
+  }
+  l.pump();
+  assert.equal(l.pays().length, 1);
+});
+
+test('payment_required tops up before the balance runs out, and the transfer never stalls on credit', () => {
+  const l = new Link({ policy: { firstPaymentBytes: 512n * 1024n, lowWaterBytes: 256n * 1024n } });
+  l.start();
+  l.pay();
+  let served = 0;
+  for (let round = 0; round < 100 && served < 400; round++) {
+    const k = l.serve(4);
+    served += k;
+    if (l.payQueue.length > 0) l.pay();
+    if (k % 4 === 0 && k > 0 && served % 64 === 0) l.buyer.pieceVerified(served, true);
+    assert.ok(k === 4, `stalled at block ${served}`);
+  }
+  assert.ok(l.buyer.estimatedBalance! >= 0n);
+});
+
+test('rejections: transient ones retried with doubling delays then given up; final ones stop payments', () => {
+  const l = new Link({ policy: { maxProofRetries: 3, proofRetryDelayMs: 1000 } });
+  l.start();
+  l.verifyWith = () => ({ ok: false, reason: 'rpc_unavailable' });
+  const tx = l.pay();
+  const delays: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const r = l.buyerEvents.filter((e) => e.type === 'retry_proof');
+    if (r.length > delays.length) {
+      const last = r[r.length - 1];
+      assert.ok(last.type === 'retry_proof' && last.tx === tx);
+      delays.push(last.delayMs);
+      l.buyer.retryProof(tx);
+      l.pump();
+    }
+  }
+  assert.deepEqual(delays, [1000, 2000, 4000]);
+  assert.equal(l.buyer.state, 'stopped');
+  assert.ok(l.buyerEvents.some((e) => e.type === 'stopped' && e.reason === 'retries_exhausted'));
+
+  for (const reason of ['session_mismatch', 'expired', 'wrong_recipient', 'something_new'] as const) {
+    const m = new Link();
+    m.start();
+    m.verifyWith = () => ({ ok: false, reason: reason as 'expired' });
+    m.pay();
+    assert.equal(m.buyer.state, 'stopped', reason);
+    assert.ok(m.buyerEvents.some((e) => e.type === 'rejected' && e.final && e.reason === reason));
+    m.buyer.receive({ type: 'payment_required', balance: 0n, required: 1n });
+    m.buyer.pieceReceived(BLOCK);
+    m.buyer.topUp();
+    m.pump();
+    assert.equal(m.pays().length, 1, `${reason}: no further payment`);
+  }
+});
+
+test('cheating sellers: under-credit and an overstated charge stop payments', () => {
+  const under = new Link();
+  under.start();
+  under.verifyWith = (tx) => ({ ok: true, credited: under.chain.get(tx)!.amount - 1n });
+  under.pay();
+  assert.ok(under.buyerEvents.some((e) => e.type === 'stopped' && e.reason === 'under_credited'));
+
+  const over = new Link({ policy: { firstPaymentBytes: MIB } });
+  over.start();
+  over.pay();
+  over.serve(8);
+  // The seller claims a much lower balance than the bytes it sent can explain.
+  over.sellerFilter = (m) => (m.type === 'payment_confirmed' ? { ...m, balance: 0n } : m);
+  over.serve(40);
+  if (over.payQueue.length > 0) over.pay();
+  assert.ok(over.buyerEvents.some((e) => e.type === 'stopped' && e.reason === 'overcharged'));
+});
+
+test('pay failures: transient released and retried, fatal or submitted-but-unknown stop', () => {
+  const budget = new Budget(10n ** 9n);
+  const l = new Link({ budgets: [budget] });
+  l.start();
+  const amount = l.payQueue[0];
+  assert.equal(budget.reserved, amount);
+  l.failPay({ code: 'rpc_unavailable' });
+  assert.equal(budget.reserved, 0n);
+  assert.equal(budget.spent, 0n);
+  assert.equal(l.buyer.state, 'ready');
+  l.buyer.topUp(); l.pump();
+  assert.equal(l.payQueue.length, 1, 'retried on the next trigger');
+  l.failPay({ code: 'insufficient_funds' });
+  assert.equal(l.buyer.state, 'stopped');
+
+  const budget2 = new Budget(10n ** 9n);
+  const m = new Link({ budgets: [budget2] });
+  m.start();
+  const amt = m.payQueue[0];
+  m.failPay({ code: 'not_confirmed', signature: randomTx() });
+  assert.equal(budget2.spent, amt, 'a submitted transaction counts as spent');
+  assert.equal(m.buyer.paidTotal, amt);
+  assert.equal(m.buyer.state, 'stopped');
+  assert.throws(() => m.buyer.paid(randomTx(), 1n), (e: unknown) => e instanceof SeedPayError && !e.remote);
+});
+
+test('budgets shared by several connections are never exceeded (property)', () => {
+  const action = fc.oneof(
+    fc.record({ k: fc.constant('serve' as const), who: fc.nat(2), n: fc.integer({ min: 1, max: 24 }) }),
+    fc.record({ k: fc.constant('pay' as const), who: fc.nat(2) }),
+    fc.record({ k: fc.constant('fail' as const), who: fc.nat(2), submitted: fc.boolean() }),
+    fc.record({ k: fc.constant('verified' as const), who: fc.nat(2) }),
+    fc.record({ k: fc.constant('required' as const), who: fc.nat(2) }),
+  );
+  fc.assert(fc.property(
+    fc.bigInt({ min: 0n, max: 3_000_000n }), fc.bigInt({ min: 0n, max: 2_000_000n }), fc.array(action, { maxLength: 80 }),
+    (totalLimit, torrentLimit, actions) => {
+      const total = new Budget(totalLimit, 'total');
+      const torrents = [new Budget(torrentLimit), new Budget(torrentLimit), new Budget(torrentLimit)];
+      const links = torrents.map((t) => new Link({ budgets: [t, total], policy: { firstPaymentBytes: 128n * 1024n, lowWaterBytes: 64n * 1024n } }));
+      for (const l of links) l.start();
+      for (const a of actions) {
+        const l = links[a.who];
+        switch (a.k) {
+          case 'serve': l.serve(a.n); break;
+          case 'pay': if (l.payQueue.length > 0) l.pay(); break;
+          case 'fail': if (l.payQueue.length > 0) l.failPay(a.submitted ? { code: 'not_confirmed', signature: randomTx() } : { code: 'send_failed' }); break;
+          case 'verified': l.buyer.pieceVerified(0, true); break;
+          case 'required': l.buyer.receive({ type: 'payment_required', balance: 0n, required: 50_000n }); l.pump(); break;
+        }
+        for (const b of [total, ...torrents]) {
+          assert.ok(b.spent + b.reserved <= b.limit, `${b.label}: ${b.spent} + ${b.reserved} > ${b.limit}`);
+          assert.ok(b.spent >= 0n && b.reserved >= 0n);
+        }
+      }
+      let chainTotal = 0n;
+      links.forEach((l, i) => {
+        let mine = 0n;
+        for (const t of l.chain.values()) mine += t.amount;
+        assert.ok(mine <= torrents[i].limit, 'per-torrent budget');
+        assert.equal(mine, l.buyer.paidTotal);
+        chainTotal += mine;
+        // Whatever happened, the seller never served beyond its credit.
+        const s = l.seller.stats();
+        assert.ok(s.charged <= s.credited);
+      });
+      assert.ok(chainTotal <= totalLimit, 'total budget');
+      assert.equal(chainTotal, total.spent);
+    },
+  ), { numRuns: 200 });
+});
+
+test('a bad piece: stop paying at once (even with a payment in progress) and ask to disconnect', () => {
+  const l = new Link();
+  l.start();
+  l.pay();
+  l.serve(10);
+  l.buyer.pieceVerified(4, false);
+  l.pump();
+  assert.equal(l.buyer.state, 'stopped');
+  assert.ok(l.buyerEvents.some((e) => e.type === 'disconnect' && e.index === 4));
+  const before = l.pays().length;
+  l.serve(100);
+  l.buyer.topUp();
+  l.pump();
+  assert.equal(l.pays().length, before);
+});
