@@ -1,0 +1,222 @@
+/**
+ * The user-facing object: one TCP listener serving many torrents (the info hash in
+ * an incoming handshake picks the torrent), dialling peers, adding torrents from a
+ * .torrent (bytes, parsed metainfo or a file path) or a magnet link.
+ *
+ *   const client = new Client();
+ *   await client.listen(6881);
+ *   const t = await client.add('file.torrent', { dir: './data', peers: ['127.0.0.1:6882'] });
+ *   t.on('done', () => console.log('complete, seeding'));
+ *   ...
+ *   await client.close(); // every socket, file handle and timer released
+ */
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createServer, connect, type NetConnectOpts, type Server, type Socket } from 'node:net';
+import { CONNECTION_DEFAULTS } from '../wire/connection.js';
+import { parseMagnet, formatPeerAddress, type PeerAddress } from './magnet.js';
+import { parseTorrent, type Metainfo } from './metainfo.js';
+import { PeerSession, type SessionSettings } from './peer-session.js';
+import type { ServeOptions } from './serve-blocks.js';
+import { SlabPool } from './serve-pool.js';
+import { Torrent, type TorrentHost, type TorrentOptions } from './torrent.js';
+import { TypedEmitter } from './typed-emitter.js';
+
+export const CLIENT_VERSION = 'SeedPay 0.1.0';
+/** Hard cap on a served block, whatever the configuration (libtorrent and others use 16 KiB). */
+export const HARD_MAX_BLOCK_LENGTH = 128 * 1024;
+
+export interface ClientOptions {
+  /** 20-byte peer id; default "-SP0100-" + 12 random bytes. */
+  peerId?: Uint8Array;
+  /** Advertise the fast extension (BEP 6). Default true. */
+  fast?: boolean;
+  /** Advertise the extension protocol (BEP 10). Default true. */
+  extended?: boolean;
+  /** Largest block we serve: default 16 KiB, at most 128 KiB. */
+  maxBlockLength?: number;
+  /** Requests we queue per peer (advertised as `reqq`). Default 250. */
+  reqq?: number;
+  /** Requests we keep in flight per peer, at most its `reqq`. Default 250. */
+  maxPipeline?: number;
+  /** A request unanswered this long is cancelled and re-requested elsewhere. Default 30 s. */
+  requestTimeout?: number;
+  /** Serve reads synchronously (page-cache-hot data: ~3× faster, blocks on a cold disk). Default true. */
+  syncReads?: boolean;
+  /** Read slab size / count for serving (memory bound = size × count). Defaults 256 KiB × 64. */
+  slabSize?: number;
+  maxSlabs?: number;
+  /** Slabs one peer may hold. Default 8. */
+  maxSlabsPerPeer?: number;
+  /** Socket write buffer before backpressure. Default 1 MiB. */
+  socketHighWaterMark?: number;
+  /** The clock (ms). Default Date.now. */
+  now?: () => number;
+}
+
+export type TorrentSource = Uint8Array | Metainfo | string;
+
+export interface ClientEvents {
+  torrent: [torrent: Torrent];
+  error: [error: Error];
+}
+
+export class ClientError extends Error {
+  override readonly name = 'ClientError';
+  constructor(readonly code: 'BAD_OPTION' | 'DUPLICATE_TORRENT' | 'CLOSED' | 'LISTEN_FAILED' | 'BAD_SOURCE', message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
+  readonly peerId: Uint8Array;
+  readonly slabPool: SlabPool;
+  readonly serveOptions: ServeOptions;
+  readonly maxPipeline: number;
+  readonly syncReads: boolean;
+  private readonly settings: SessionSettings;
+  private readonly hwm: number;
+  private readonly clock: () => number;
+  private readonly torrents = new Map<string, Torrent>();
+  /** Accepted sockets not yet bound to a torrent. */
+  private readonly pending = new Set<PeerSession>();
+  private server: Server | null = null;
+  private listenPort: number | null = null;
+  private closed = false;
+
+  constructor(opts: ClientOptions = {}) {
+    super();
+    this.peerId = opts.peerId ?? Buffer.concat([Buffer.from('-SP0100-'), randomBytes(12)]);
+    if (this.peerId.length !== 20) throw new ClientError('BAD_OPTION', 'peerId must be 20 bytes');
+    const maxBlock = opts.maxBlockLength ?? 16 * 1024;
+    if (!(Number.isSafeInteger(maxBlock) && maxBlock >= 1 && maxBlock <= HARD_MAX_BLOCK_LENGTH)) {
+      throw new ClientError('BAD_OPTION', `maxBlockLength must be in [1, ${HARD_MAX_BLOCK_LENGTH}]`);
+    }
+    const slabSize = opts.slabSize ?? 256 * 1024;
+    if (slabSize < maxBlock) throw new ClientError('BAD_OPTION', 'slabSize must hold the largest block');
+    this.clock = opts.now ?? Date.now;
+    this.hwm = opts.socketHighWaterMark ?? 1024 * 1024;
+    this.maxPipeline = opts.maxPipeline ?? 250;
+    this.syncReads = opts.syncReads ?? true;
+    this.slabPool = new SlabPool(slabSize, opts.maxSlabs ?? 64);
+    this.serveOptions = { maxSlabsPerPeer: opts.maxSlabsPerPeer ?? 8 };
+    this.settings = {
+      connection: {
+        peerId: this.peerId,
+        fast: opts.fast ?? true,
+        extended: opts.extended ?? true,
+        reqq: opts.reqq ?? CONNECTION_DEFAULTS.reqq,
+        // The wire's cap is the hard maximum: longer requests are a protocol error;
+        // those between our configured size and the cap are refused one by one.
+        maxRequestLength: HARD_MAX_BLOCK_LENGTH,
+        requestTimeout: opts.requestTimeout ?? 30_000,
+        clientVersion: CLIENT_VERSION,
+      },
+      maxPipeline: this.maxPipeline,
+      maxBlockLength: maxBlock,
+      now: this.clock,
+    };
+  }
+
+  /** The listening port (null before `listen`). */
+  get port(): number | null { return this.listenPort; }
+
+  now(): number { return this.clock(); }
+
+  /** Accept peers on `host:port` (port 0: any free port). Resolves with the port. */
+  listen(port = 0, host = '127.0.0.1'): Promise<number> {
+    if (this.closed) return Promise.reject(new ClientError('CLOSED', 'client is closed'));
+    if (this.server !== null) return Promise.reject(new ClientError('LISTEN_FAILED', 'already listening'));
+    const server = createServer({ highWaterMark: this.hwm, noDelay: true }, (socket) => this.onIncoming(socket));
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', (e) => {
+        this.server = null;
+        reject(new ClientError('LISTEN_FAILED', `cannot listen on ${host}:${port}: ${e.message}`, { cause: e }));
+      });
+      server.listen(port, host, () => {
+        const a = server.address();
+        this.listenPort = typeof a === 'object' && a !== null ? a.port : port;
+        (this.settings.connection as { listenPort?: number }).listenPort = this.listenPort;
+        server.on('error', (e) => this.emit('error', e));
+        resolve(this.listenPort);
+      });
+    });
+  }
+
+  /**
+   * Add a torrent: .torrent bytes, a parsed Metainfo, a path to a .torrent file, or a
+   * magnet URI (its x.pe peers are dialled). Existing data in `dir` is rechecked first.
+   */
+  async add(src: TorrentSource, opts: TorrentOptions): Promise<Torrent> {
+    if (this.closed) throw new ClientError('CLOSED', 'client is closed');
+    let t: Torrent;
+    if (typeof src === 'string' && src.startsWith('magnet:')) {
+      const m = parseMagnet(src);
+      const peers = [...(opts.peers ?? []), ...m.peers];
+      t = new Torrent(this, { infoHash: m.infoHash, name: m.name }, { ...opts, peers });
+    } else {
+      let meta: Metainfo;
+      if (typeof src === 'string') meta = parseTorrent(await readFile(src));
+      else if (src instanceof Uint8Array) meta = parseTorrent(src);
+      else meta = src;
+      t = new Torrent(this, { metainfo: meta }, opts);
+    }
+    if (this.torrents.has(t.infoHashHex)) throw new ClientError('DUPLICATE_TORRENT', `torrent ${t.infoHashHex} already added`);
+    this.torrents.set(t.infoHashHex, t);
+    try {
+      await t.start();
+    } catch (e) {
+      await t.close();
+      throw e;
+    }
+    this.emit('torrent', t);
+    return t;
+  }
+
+  get(infoHash: Uint8Array | string): Torrent | null {
+    const hex = typeof infoHash === 'string' ? infoHash.toLowerCase() : Buffer.from(infoHash).toString('hex');
+    return this.torrents.get(hex) ?? null;
+  }
+
+  list(): Torrent[] { return [...this.torrents.values()]; }
+
+  /** Stop listening, close every torrent, connection and file. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const server = this.server;
+    this.server = null;
+    for (const s of this.pending) s.close('CLOSED');
+    this.pending.clear();
+    await Promise.all([...this.torrents.values()].map((t) => t.close()));
+    if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  // ------------------------------------------------------------------ TorrentHost
+
+  /** @internal */
+  dial(t: Torrent, addr: PeerAddress): PeerSession {
+    const opts: NetConnectOpts & { highWaterMark: number } = { host: addr.host, port: addr.port, highWaterMark: this.hwm, noDelay: true };
+    const socket = connect(opts);
+    return new PeerSession(socket, formatPeerAddress(addr), this.settings, { torrent: t });
+  }
+
+  /** @internal */
+  forget(t: Torrent): void {
+    if (this.torrents.get(t.infoHashHex) === t) this.torrents.delete(t.infoHashHex);
+  }
+
+  private onIncoming(socket: Socket): void {
+    if (this.closed) { socket.destroy(); return; }
+    const address = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+    const s: PeerSession = new PeerSession(socket, address, this.settings, {
+      resolve: (ih) => {
+        this.pending.delete(s);
+        return this.torrents.get(Buffer.from(ih).toString('hex')) ?? null;
+      },
+    });
+    this.pending.add(s);
+    socket.once('close', () => this.pending.delete(s));
+  }
+}

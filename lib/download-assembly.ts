@@ -1,0 +1,73 @@
+/**
+ * Pieces being downloaded, assembled in memory until all their blocks are in, then
+ * hashed and written. One buffer per open piece, taken from a small free list of
+ * full-size buffers (reused: no allocation per piece in steady state). The number of
+ * pieces open at once is capped (`maxPieces`), which bounds download memory to
+ * about maxPieces × pieceLength whatever the torrent size; the session does not open
+ * a new piece while the cap is reached.
+ */
+
+export class PieceAssembly {
+  readonly maxPieces: number;
+  private readonly pieceLength: number;
+  private readonly open = new Map<number, Buffer>();
+  private readonly spare: Buffer[] = [];
+  /** Buffers out of `open` (being hashed or written) still counted against the cap. */
+  private detached = 0;
+
+  constructor(pieceLength: number, maxPieces: number) {
+    this.pieceLength = pieceLength;
+    this.maxPieces = Math.max(1, maxPieces);
+  }
+
+  /** Pieces open or being written. */
+  get size(): number { return this.open.size + this.detached; }
+  get full(): boolean { return this.size >= this.maxPieces; }
+  has(index: number): boolean { return this.open.has(index); }
+
+  /** Open `index` (no-op if open). False when the cap is reached. */
+  openPiece(index: number): boolean {
+    if (this.open.has(index)) return true;
+    if (this.full) return false;
+    this.open.set(index, this.spare.pop() ?? Buffer.allocUnsafeSlow(this.pieceLength));
+    return true;
+  }
+
+  /** Copy a received block in; false if the piece is not open. */
+  write(index: number, begin: number, block: Uint8Array): boolean {
+    const b = this.open.get(index);
+    if (b === undefined || begin + block.length > b.length) return false;
+    b.set(block, begin);
+    return true;
+  }
+
+  /** Take a completed piece out (still counted until `release`). */
+  take(index: number, size: number): Buffer | null {
+    const b = this.open.get(index);
+    if (b === undefined) return null;
+    this.open.delete(index);
+    this.detached++;
+    return b.subarray(0, size);
+  }
+
+  /** Give back a buffer from `take`. */
+  release(b: Buffer): void {
+    this.detached--;
+    const full = b.buffer.byteLength === this.pieceLength && b.byteOffset === 0
+      ? b : null;
+    if (full !== null && this.spare.length < this.maxPieces) this.spare.push(Buffer.from(full.buffer, 0, this.pieceLength));
+  }
+
+  /** Drop an open piece (its blocks returned to the picker). */
+  discard(index: number): void {
+    const b = this.open.get(index);
+    if (b === undefined) return;
+    this.open.delete(index);
+    if (this.spare.length < this.maxPieces) this.spare.push(b);
+  }
+
+  clear(): void {
+    this.open.clear();
+    this.spare.length = 0;
+  }
+}

@@ -1,0 +1,388 @@
+/**
+ * One peer of one torrent: the glue between a PeerConnection running over a
+ * PeerSocket and the torrent's shared state (picker, choker, storage).
+ *
+ * Download half (here): announce interest from the picker's view of the peer,
+ * keep up to min(peer's reqq, `maxPipeline`) requests in flight, copy arriving
+ * blocks into the torrent's piece assembly, give blocks back to the picker on
+ * reject / choke / timeout (a timed-out request is cancelled and re-requested from
+ * anyone), and hand completed pieces to the torrent for hashing.
+ * Upload half: serve-blocks.ts (`BlockServer`), fed with the connection's admitted
+ * requests.
+ *
+ * Extension points (issue 5, SeedPay metering):
+ *  - `extensions`: this connection's hooks made by the torrent's extension factories
+ *    (`extensions.hook('seedpay')` reaches a hook's own API);
+ *  - a send refused by a hook (`conn.canSendPiece` false) is answered with
+ *    reject_request under fast, else the peer is choked and held choked
+ *    (`gateHeld`) until an extension calls `resume()`;
+ *  - the torrent's `onPeerEvent` option sees every connection event after it is handled.
+ */
+import type { Socket } from 'node:net';
+import { PeerConnection, type ConnectionEvent, type ConnectionOptions } from '../wire/connection.js';
+import { WireError, type WireErrorCode } from '../wire/errors.js';
+import type { ConnectionExtensions } from '../extensions/registry.js';
+import { PeerSocket } from './peer-socket.js';
+import { BlockServer, type ServeHost } from './serve-blocks.js';
+import type { Torrent } from './torrent.js';
+
+/** Why a peer connection ended. */
+export type PeerCloseCode =
+  /** The peer closed cleanly. */
+  | 'END'
+  /** We closed it: torrent or client closed. */
+  | 'CLOSED'
+  /** It sent data that failed the hash check. */
+  | 'BANNED'
+  /** Both sides have every piece. */
+  | 'NOT_NEEDED'
+  /** We connected to ourselves. */
+  | 'SELF'
+  /** A torrent we do not serve (acceptor). */
+  | 'UNKNOWN_TORRENT'
+  /** A request we will not serve, without the fast extension to refuse it. */
+  | 'BAD_REQUEST'
+  /** A disk read or write failed while serving this peer. */
+  | 'STORAGE'
+  /** The metadata phase of a magnet link is over: reconnect with the real piece count. */
+  | 'METADATA_DONE'
+  /** Any typed wire / socket error (protocol breach, timeout, socket failure). */
+  | WireErrorCode;
+
+export interface PeerCloseReason {
+  readonly code: PeerCloseCode;
+  /** The typed error behind it, if any. */
+  readonly error: Error | null;
+}
+
+/** Per-peer settings (from the client). */
+export interface SessionSettings {
+  readonly connection: Omit<ConnectionOptions, 'role' | 'now' | 'infoHash' | 'numPieces' | 'extensions'>;
+  readonly maxPipeline: number;
+  /** Largest block served. */
+  readonly maxBlockLength: number;
+  readonly now: () => number;
+}
+
+let nextSessionId = 1;
+
+export class PeerSession implements ServeHost {
+  /** The key of this peer in the picker and the choker. */
+  readonly id = nextSessionId++;
+  /** "host:port" (dialled address, or the remote end of an accepted socket). */
+  readonly address: string;
+  readonly role: 'initiator' | 'acceptor';
+  readonly conn: PeerConnection;
+  readonly socket: Socket;
+  readonly peerSocket: PeerSocket;
+  /** Null for an acceptor until the peer names a torrent we serve. */
+  torrent: Torrent | null;
+  /** This connection's extension hooks (null before the torrent is known). */
+  extensions: ConnectionExtensions | null = null;
+  /** An extension refused a block without fast: the peer stays choked until `resume()`. */
+  gateHeld = false;
+  /** Hash-check trust: +1 per good piece it contributed to, −2 per bad one. */
+  trust = 0;
+  /** Payload bytes. */
+  uploaded = 0;
+  downloaded = 0;
+  /** Set once the BitTorrent handshake is complete and the torrent registered us. */
+  registered = false;
+  readonly maxBlockLength: number;
+  private readonly settings: SessionSettings;
+  private server: BlockServer | null = null;
+  private closeReason: PeerCloseReason | null = null;
+  private flushQueued = false;
+  private pumpQueued = false;
+  private readonly resolveTorrent: ((infoHash: Uint8Array) => Torrent | null) | null;
+
+  /** Dial: `torrent` known. Accept: `resolve` picks the torrent from the peer's info hash. */
+  constructor(
+    socket: Socket, address: string, settings: SessionSettings,
+    target: { torrent: Torrent } | { resolve: (infoHash: Uint8Array) => Torrent | null },
+  ) {
+    this.socket = socket;
+    this.address = address;
+    this.settings = settings;
+    this.maxBlockLength = settings.maxBlockLength;
+    const now = settings.now();
+    if ('torrent' in target) {
+      const t = target.torrent;
+      this.role = 'initiator';
+      this.torrent = t;
+      this.resolveTorrent = null;
+      this.extensions = t.makeExtensions(this);
+      this.conn = new PeerConnection({
+        ...settings.connection, role: 'initiator', now, infoHash: t.infoHash,
+        numPieces: t.wireNumPieces, extensions: this.extensions.hooks,
+      });
+      this.conn.sendHandshake(now);
+    } else {
+      this.role = 'acceptor';
+      this.torrent = null;
+      this.resolveTorrent = target.resolve;
+      this.conn = new PeerConnection({ ...settings.connection, role: 'acceptor', now });
+    }
+    this.peerSocket = new PeerSocket(socket, this.conn, {
+      onEvent: (ev) => this.onEvent(ev),
+      onClose: (reason) => this.onClosed(reason),
+      onDrain: () => this.server?.pump(),
+      now: settings.now,
+    });
+  }
+
+  // ------------------------------------------------------------------ public API
+
+  get isClosed(): boolean { return this.peerSocket.isClosed; }
+  get writeBlocked(): boolean { return this.peerSocket.writeBlockedNow; }
+  /** The peer's id (after the handshake). */
+  get peerId(): Uint8Array | null { return this.conn.peerId; }
+  get reason(): PeerCloseReason | null { return this.closeReason; }
+
+  /**
+   * Extension point: the peer may be served again (e.g. SeedPay credit arrived).
+   * Lifts a gate hold, lets the choker unchoke it, and retries queued requests.
+   */
+  resume(): void {
+    if (this.isClosed) return;
+    this.gateHeld = false;
+    this.torrent?.refreshChoke();
+    this.pumpSoon();
+  }
+
+  /** End this connection with a local reason. */
+  close(code: PeerCloseCode, error: Error | null = null): void {
+    if (this.isClosed) return;
+    if (this.closeReason === null) this.closeReason = { code, error };
+    if (code === 'CLOSED' || code === 'NOT_NEEDED' || code === 'METADATA_DONE') this.peerSocket.close();
+    else this.peerSocket.destroy(error instanceof WireError ? error : new WireError('TORRENT_REJECTED', `${code}: ${error?.message ?? 'closed by us'}`, false));
+  }
+
+  /** Write what the connection queued, soon (coalesced: once per microtask). */
+  flushSoon(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    queueMicrotask(() => { this.flushQueued = false; this.peerSocket.flush(); });
+  }
+
+  // ------------------------------------------------------------------ ServeHost
+
+  now(): number { return this.settings.now(); }
+  pieceSize(index: number): number {
+    const t = this.torrent;
+    return t === null || t.metainfo === null || !(index >= 0 && index < t.metainfo.pieceCount) ? -1 : t.metainfo.fileMap.pieceSize(index);
+  }
+  hasPiece(index: number): boolean { return this.torrent?.picker?.hasPiece(index) ?? false; }
+  readBlock(index: number, begin: number, length: number, into: Buffer): Promise<Buffer> {
+    return this.torrent!.store!.readBlock(index, begin, length, into);
+  }
+  flush(): void { this.peerSocket.flush(); }
+
+  badRequest(index: number, begin: number, length: number, why: string): void {
+    if (this.conn.fastEnabled) {
+      this.conn.rejectRequest(index, begin, length, this.now());
+      this.flushSoon();
+    } else {
+      // BEP 3 has no way to refuse a request: silence would stall the peer, so a
+      // request we will never serve (we never announced the piece, or it lies outside
+      // it) ends the connection.
+      this.close('BAD_REQUEST', new WireError('BAD_REQUEST', `request ${index}:${begin}:${length}: ${why}`));
+    }
+  }
+
+  gateRefused(index: number, begin: number, length: number): void {
+    const now = this.now();
+    if (this.conn.fastEnabled) {
+      this.conn.rejectRequest(index, begin, length, now);
+    } else if (!this.conn.amChoking) {
+      this.gateHeld = true;
+      this.chokePeer();
+    }
+    this.flushSoon();
+    this.torrent?.notePeerRefused(this, index, begin, length);
+  }
+
+  served(bytes: number): void {
+    this.uploaded += bytes;
+    this.torrent?.noteUploaded(this, bytes);
+  }
+
+  readFailed(err: unknown): void {
+    const e = err instanceof Error ? err : new Error(String(err));
+    this.torrent?.reportError(e);
+    this.close('STORAGE', e);
+  }
+
+  // ------------------------------------------------------------------ used by the torrent
+
+  /** Choke the peer (choker decision or gate) and forget its dropped requests. */
+  chokePeer(): void {
+    if (this.conn.state !== 'open' || this.conn.amChoking) return;
+    this.conn.choke(this.now());
+    const fast = this.conn.fastEnabled;
+    this.server?.choked((i) => fast && this.conn.isAllowedFastForPeer(i));
+    this.flushSoon();
+  }
+
+  unchokePeer(): void {
+    if (this.conn.state !== 'open' || !this.conn.amChoking || this.gateHeld) return;
+    this.conn.unchoke(this.now());
+    this.flushSoon();
+  }
+
+  /** Send interested / not interested per the picker. */
+  updateInterest(): void {
+    const t = this.torrent;
+    if (t === null || this.conn.state !== 'open' || t.picker === null) return;
+    const want = !t.isComplete && t.picker.interesting(this.id);
+    if (want && !this.conn.amInterested) { this.conn.interested(this.now()); this.flushSoon(); } else if (!want && this.conn.amInterested) { this.conn.notInterested(this.now()); this.flushSoon(); }
+  }
+
+  /** Top up the request pipeline. */
+  fill(force = false): void {
+    const t = this.torrent;
+    const conn = this.conn;
+    if (t === null || t.picker === null || t.isComplete || conn.state !== 'open' || !this.registered) return;
+    const choked = conn.peerChoking;
+    if (choked && !conn.fastEnabled) return;
+    const depth = Math.min(conn.peerReqq, this.settings.maxPipeline);
+    const inFlight = conn.requestsInFlight;
+    const want = depth - inFlight;
+    if (want <= 0) return;
+    // Refill in batches: one pick of 16+ blocks costs about what one pick of 1 does.
+    if (!force && inFlight > 0 && want < Math.min(16, depth >> 2)) return;
+    const picks = t.picker.pick(this.id, want, { choked, sequential: t.sequential });
+    if (picks.length === 0) return;
+    const now = this.now();
+    for (const b of picks) {
+      if (!t.assembly!.openPiece(b.index)) { t.failRequest(this, b.index, b.begin); continue; }
+      try {
+        conn.request(b.index, b.begin, b.length, now);
+      } catch {
+        t.failRequest(this, b.index, b.begin);
+      }
+    }
+    this.flushSoon();
+  }
+
+  /** Endgame: another peer delivered this block first. */
+  cancelRequest(index: number, begin: number, length: number): void {
+    if (this.conn.state !== 'open') return;
+    try {
+      this.conn.cancel(index, begin, length, this.now());
+      this.flushSoon();
+    } catch {
+      // not in flight at the connection any more
+    }
+  }
+
+  // ------------------------------------------------------------------ events
+
+  private onEvent(ev: ConnectionEvent): void | Promise<void> {
+    let t = this.torrent;
+    let ret: void | Promise<void> = undefined;
+    switch (ev.type) {
+      case 'handshake_info_hash': {
+        const found = this.resolveTorrent?.(ev.infoHash) ?? null;
+        if (found === null || !found.acceptsPeer(this)) {
+          this.closeReason = { code: 'UNKNOWN_TORRENT', error: null };
+          this.conn.reject();
+          return;
+        }
+        this.torrent = t = found;
+        this.extensions = found.makeExtensions(this);
+        this.conn.accept({ numPieces: found.wireNumPieces, extensions: this.extensions.hooks }, this.now());
+        return;
+      }
+      case 'handshake':
+        if (t === null) return;
+        if (!t.registerPeer(this)) return;
+        this.registered = true;
+        if (t.metainfo !== null) {
+          this.server = new BlockServer(this, t.slabPool, t.serveOptions);
+        }
+        break;
+      case 'bitfield':
+        if (t === null || t.picker === null) break;
+        if (ev.source === 'have_all') t.picker.peerHaveAll(this.id);
+        else if (ev.source === 'have_none') t.picker.peerHaveNone(this.id);
+        else t.picker.peerBitfield(this.id, ev.pieces);
+        if (t.isComplete && ev.pieces.hasAll()) { this.close('NOT_NEEDED'); return; }
+        this.updateInterest();
+        this.fill();
+        break;
+      case 'have':
+        if (t === null || t.picker === null) break;
+        t.picker.peerHave(this.id, ev.index);
+        if (t.isComplete && this.conn.peerPieces?.hasAll()) { this.close('NOT_NEEDED'); return; }
+        this.updateInterest();
+        this.fill();
+        break;
+      case 'allowed_fast':
+        if (t === null || t.picker === null) break;
+        t.picker.peerAllowedFast(this.id, ev.index);
+        this.fill();
+        break;
+      case 'unchoke':
+        this.fill(true);
+        break;
+      case 'choke':
+        if (t !== null) {
+          for (const r of ev.dropped) t.failRequest(this, r.index, r.begin);
+          t.fillAll(this);
+        }
+        break;
+      case 'interested':
+      case 'not_interested':
+        t?.choker.setInterested(this.id, ev.type === 'interested');
+        t?.refreshChoke();
+        break;
+      case 'request':
+        this.server?.enqueue(ev.index, ev.begin, ev.length);
+        this.pumpSoon();
+        break;
+      case 'cancel':
+        this.server?.cancel(ev.index, ev.begin, ev.length);
+        break;
+      case 'piece':
+        if (t !== null) ret = t.onBlock(this, ev.index, ev.begin, ev.block);
+        break;
+      case 'reject':
+        // Not re-requested from this peer at once (it just refused); the torrent's
+        // tick or another arrival refills it.
+        t?.failRequest(this, ev.index, ev.begin);
+        t?.fillAll(this);
+        break;
+      case 'request_timeout':
+        if (t !== null) {
+          this.cancelRequest(ev.index, ev.begin, ev.length);
+          t.failRequest(this, ev.index, ev.begin);
+          t.fillAll(this);
+        }
+        break;
+      case 'end':
+        if (this.closeReason === null) this.closeReason = { code: 'END', error: null };
+        break;
+      default:
+        break;
+    }
+    t?.onPeerEvent(this, ev);
+    return ret;
+  }
+
+  private pumpSoon(): void {
+    if (this.pumpQueued) return;
+    this.pumpQueued = true;
+    // After the socket's batch of events: requests that arrived together are read together.
+    queueMicrotask(() => { this.pumpQueued = false; this.server?.pump(); });
+  }
+
+  private onClosed(reason: WireError | null): void {
+    if (this.closeReason === null) {
+      this.closeReason = reason === null ? { code: 'END', error: null } : { code: reason.code, error: reason };
+    }
+    this.server?.close();
+    this.extensions?.close();
+    this.torrent?.unregisterPeer(this);
+  }
+}

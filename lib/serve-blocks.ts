@@ -1,0 +1,271 @@
+/**
+ * Serving one peer's requests: the upload half of a peer session.
+ *
+ * Requests are queued as the connection admits them (it already enforces our `reqq`
+ * and its hard block-length cap). `pump()` then works in batches:
+ *  - consecutive requests for adjacent blocks of one piece are merged into one run
+ *    and read with ONE `readBlock` into one pooled slab (a peer asking for 16 KiB
+ *    blocks in order costs one disk read per slab, not one per block);
+ *  - up to `maxReadsPerBatch` runs are read concurrently, then every block is sent as
+ *    a view of its slab and the socket is flushed once;
+ *  - a slab returns to the pool only when the socket has written every byte queued
+ *    up to its last block: written = bytes queued in the connection − bytes still in
+ *    the connection's queue − `socket.writableLength`. A reused buffer is therefore
+ *    never overwritten while the kernel has yet to take it;
+ *  - at most `maxSlabsPerPeer` slabs are out per peer (reading or queued) and the
+ *    pool bounds them overall, so memory and concurrent disk reads are bounded per
+ *    peer and in total.
+ * Before a block is read and again before it is sent, `conn.canSendPiece` is asked:
+ * an extension hook (SeedPay metering) may refuse; the host answers that refusal
+ * (reject_request under fast, choke otherwise).
+ */
+import type { Socket } from 'node:net';
+import type { PeerConnection } from '../wire/connection.js';
+import type { SlabPool } from './serve-pool.js';
+
+/** What the serving half needs from its session. */
+export interface ServeHost {
+  readonly conn: PeerConnection;
+  readonly socket: Socket;
+  /** The socket is gone. */
+  readonly isClosed: boolean;
+  /** Socket write backpressure: wait for drain (the session calls `pump` then). */
+  readonly writeBlocked: boolean;
+  now(): number;
+  /** Size of piece `index`, whether we have it, and the reader. */
+  pieceSize(index: number): number;
+  hasPiece(index: number): boolean;
+  readBlock(index: number, begin: number, length: number, into: Buffer): Promise<Buffer>;
+  /** Largest block we serve (≤ the connection's hard cap). */
+  readonly maxBlockLength: number;
+  /** Write what the connection queued. */
+  flush(): void;
+  /** A request we will not serve (missing piece, out of range, too long). */
+  badRequest(index: number, begin: number, length: number, why: string): void;
+  /** An extension hook refused this block (canSendPiece false). */
+  gateRefused(index: number, begin: number, length: number): void;
+  /** Payload bytes queued to the peer. */
+  served(bytes: number): void;
+  /** A disk read failed (the requests of the batch are dropped). */
+  readFailed(err: unknown): void;
+}
+
+export interface ServeOptions {
+  /** Slabs a peer may hold (reading or waiting for the socket). Default 8. */
+  maxSlabsPerPeer?: number;
+  /** Runs read concurrently per batch. Default 4. */
+  maxReadsPerBatch?: number;
+}
+
+interface Req {
+  readonly index: number;
+  readonly begin: number;
+  readonly length: number;
+  /** Cancelled, dropped by our choke, or answered otherwise: skip it. */
+  dead: boolean;
+}
+
+interface Run {
+  readonly index: number;
+  readonly begin: number;
+  length: number;
+  readonly reqs: Req[];
+  readonly slab: Buffer;
+}
+
+type Verdict = 'ok' | 'bad' | 'gate' | 'dead';
+
+export class BlockServer {
+  private readonly host: ServeHost;
+  private readonly pool: SlabPool;
+  private readonly maxSlabs: number;
+  private readonly maxReads: number;
+  private q: Req[] = [];
+  private head = 0;
+  /** Slabs whose blocks are queued on the socket, with the byte position they end at. */
+  private readonly sent: { slab: Buffer; end: number }[] = [];
+  private sentHead = 0;
+  /** Slabs being read into. */
+  private reading = 0;
+  private busy = false;
+  private closed = false;
+  private pollI: NodeJS.Immediate | null = null;
+  private pollT: NodeJS.Timeout | null = null;
+  private readonly wake = (): void => { this.pollI = null; this.pollT = null; this.pump(); };
+
+  constructor(host: ServeHost, pool: SlabPool, opts: ServeOptions = {}) {
+    this.host = host;
+    this.pool = pool;
+    this.maxSlabs = Math.max(1, opts.maxSlabsPerPeer ?? 8);
+    this.maxReads = Math.max(1, opts.maxReadsPerBatch ?? 4);
+  }
+
+  /** Requests waiting (including dead ones not yet skipped). */
+  get queued(): number { return this.q.length - this.head; }
+  /** Slabs held by this peer. */
+  get slabsHeld(): number { return this.reading + this.sent.length - this.sentHead; }
+
+  /** A request admitted by the connection. */
+  enqueue(index: number, begin: number, length: number): void {
+    if (this.closed) return;
+    this.q.push({ index, begin, length, dead: false });
+  }
+
+  /** The peer cancelled (the connection already answered under fast). */
+  cancel(index: number, begin: number, length: number): void {
+    for (let i = this.head; i < this.q.length; i++) {
+      const r = this.q[i];
+      if (!r.dead && r.index === index && r.begin === begin && r.length === length) { r.dead = true; return; }
+    }
+  }
+
+  /** We choked the peer: the connection dropped every request except allowed-fast ones under fast. */
+  choked(keep: (index: number) => boolean): void {
+    for (let i = this.head; i < this.q.length; i++) if (!keep(this.q[i].index)) this.q[i].dead = true;
+  }
+
+  /** Serve what can be served now. Safe to call at any time, often. */
+  pump(): void {
+    if (this.closed || this.busy) return;
+    const host = this.host;
+    if (host.isClosed) return;
+    this.reclaim();
+    if (this.head === this.q.length) { this.q = []; this.head = 0; return; }
+    if (host.writeBlocked) return; // the session pumps again on drain
+    const runs: Run[] = [];
+    const slabSize = this.pool.slabSize;
+    while (runs.length < this.maxReads && this.head < this.q.length) {
+      if (this.slabsHeld + runs.length >= this.maxSlabs) { this.armPoll(); break; }
+      const r = this.q[this.head];
+      const v = this.verdict(r);
+      if (v !== 'ok') { this.head++; this.settle(r, v); continue; }
+      const slab = this.pool.acquire();
+      if (slab === null) { this.pool.whenFree(this.wake); break; }
+      this.head++;
+      const run: Run = { index: r.index, begin: r.begin, length: r.length, reqs: [r], slab };
+      while (this.head < this.q.length) {
+        const n = this.q[this.head];
+        if (n.dead) { this.head++; continue; }
+        if (n.index !== run.index || n.begin !== run.begin + run.length || run.length + n.length > slabSize) break;
+        if (this.verdict(n) !== 'ok') break;
+        run.reqs.push(n);
+        run.length += n.length;
+        this.head++;
+      }
+      runs.push(run);
+    }
+    if (runs.length === 0) return;
+    this.busy = true;
+    this.reading += runs.length;
+    const reads = runs.map((run) => host.readBlock(run.index, run.begin, run.length, run.slab));
+    const done = reads.length === 1 ? reads[0] : Promise.all(reads);
+    done.then(
+      () => { this.reading -= runs.length; this.busy = false; this.send(runs); },
+      (e: unknown) => {
+        this.reading -= runs.length;
+        this.busy = false;
+        for (const run of runs) this.pool.release(run.slab);
+        if (!this.closed) host.readFailed(e);
+      },
+    );
+  }
+
+  /** The session is gone: every slab goes back (the socket is destroyed, nothing more is written). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.q = []; this.head = 0;
+    for (let i = this.sentHead; i < this.sent.length; i++) this.pool.release(this.sent[i].slab);
+    this.sent.length = 0; this.sentHead = 0;
+    this.pool.cancelWait(this.wake);
+    if (this.pollI !== null) { clearImmediate(this.pollI); this.pollI = null; }
+    if (this.pollT !== null) { clearTimeout(this.pollT); this.pollT = null; }
+  }
+
+  // ---------------------------------------------------------------------------
+
+  private verdict(r: Req): Verdict {
+    if (r.dead) return 'dead';
+    const host = this.host;
+    const size = host.pieceSize(r.index);
+    if (size < 0 || r.begin + r.length > size || r.length > host.maxBlockLength || !host.hasPiece(r.index)) return 'bad';
+    if (!host.conn.canSendPiece(r.index, r.begin, r.length)) return 'gate';
+    return 'ok';
+  }
+
+  private settle(r: Req, v: Verdict): void {
+    if (v === 'dead' || r.dead) return;
+    r.dead = true;
+    const host = this.host;
+    if (host.conn.state !== 'open') return;
+    if (v === 'bad') {
+      const size = host.pieceSize(r.index);
+      const why = size < 0 ? 'no such piece'
+        : r.begin + r.length > size ? `block ${r.begin}+${r.length} outside the ${size}-byte piece`
+          : r.length > host.maxBlockLength ? `block length ${r.length} above ${host.maxBlockLength}`
+            : `piece ${r.index} not available`;
+      host.badRequest(r.index, r.begin, r.length, why);
+    } else {
+      host.gateRefused(r.index, r.begin, r.length);
+    }
+  }
+
+  private send(runs: Run[]): void {
+    const host = this.host;
+    if (this.closed || host.isClosed) {
+      for (const run of runs) this.pool.release(run.slab);
+      return;
+    }
+    const conn = host.conn;
+    const now = host.now();
+    let bytes = 0;
+    for (const run of runs) {
+      let any = false;
+      let off = 0;
+      for (const r of run.reqs) {
+        const o = off;
+        off += r.length;
+        if (r.dead || conn.state !== 'open') continue;
+        // The gate may have changed while reading (credit spent by another block).
+        if (!conn.canSendPiece(r.index, r.begin, r.length)) { this.settle(r, 'gate'); continue; }
+        r.dead = true;
+        conn.sendPiece(r.index, r.begin, run.slab.subarray(o, o + r.length), now);
+        bytes += r.length;
+        any = true;
+      }
+      if (any) {
+        const st = conn.stats;
+        this.sent.push({ slab: run.slab, end: st.protocolBytesOut + st.payloadBytesOut });
+      } else {
+        this.pool.release(run.slab);
+      }
+    }
+    if (bytes > 0) host.served(bytes);
+    host.flush();
+    this.pump();
+  }
+
+  /** Return slabs whose bytes the socket has fully written. */
+  private reclaim(): void {
+    if (this.sentHead === this.sent.length) return;
+    const conn = this.host.conn;
+    const st = conn.stats;
+    const written = st.protocolBytesOut + st.payloadBytesOut - conn.bufferedOutbound - this.host.socket.writableLength;
+    while (this.sentHead < this.sent.length && this.sent[this.sentHead].end <= written) {
+      this.pool.release(this.sent[this.sentHead].slab);
+      this.sentHead++;
+    }
+    if (this.sentHead === this.sent.length) { this.sent.length = 0; this.sentHead = 0; }
+  }
+
+  /**
+   * Per-peer quota hit while the socket still accepts writes (no 'drain' will come):
+   * check again on the next turn, or after 2 ms while the kernel holds a write back
+   * (a peer that stops reading must not make us spin).
+   */
+  private armPoll(): void {
+    if (this.pollI !== null || this.pollT !== null || this.host.writeBlocked) return;
+    if (this.host.socket.writableLength === 0) this.pollI = setImmediate(this.wake);
+    else this.pollT = setTimeout(this.wake, 2);
+  }
+}

@@ -1,0 +1,565 @@
+/**
+ * One torrent in a Client: storage, picker, choker, the piece assembly, its peers,
+ * and the events an embedder sees.
+ *
+ * Lifecycle: `Client.add` builds it, `start()` rechecks data already on disk
+ * (resume) and only then are peers connected. Verified pieces are written, announced
+ * with `have`; on completion every peer gets `not_interested`, peers that are seeds
+ * too are dropped, and the torrent keeps seeding. A torrent added from a magnet link
+ * first fetches its info dictionary with ut_metadata (BEP 9): see `wireNumPieces`.
+ *
+ * Hash failures: the picker names the peers that contributed blocks to the bad
+ * piece. A sole contributor is banned at once; otherwise each suspect loses trust
+ * (−2, +1 per good piece) and is banned below −6, so one bad peer among good ones is
+ * found without banning the good ones.
+ *
+ * Extension points for the paid layer (issue 5): `extensions` factories (one hook
+ * per connection via the BEP 10 registry), `chokeFilter` (e.g. paid-only), the
+ * `peer_piece` event (per-peer verified ok / bad for a buyer's policy), the
+ * `refused` event and `PeerSession.resume()` for metering, and `onPeerEvent`.
+ */
+import type { ConnectionEvent } from '../wire/connection.js';
+import { ExtensionRegistry, type ConnectionExtensions, type ExtensionFactory } from '../extensions/registry.js';
+import { UtMetadata } from '../extensions/ut-metadata.js';
+import { Choker, type ChokeDecision } from './choker.js';
+import { PieceAssembly } from './download-assembly.js';
+import { formatPeerAddress, parsePeerAddress, type PeerAddress } from './magnet.js';
+import type { Metainfo } from './metainfo.js';
+import type { PeerCloseReason, PeerSession } from './peer-session.js';
+import { PiecePicker } from './picker.js';
+import type { ServeOptions } from './serve-blocks.js';
+import type { SlabPool } from './serve-pool.js';
+import { PieceStore } from './storage.js';
+import { TypedEmitter } from './typed-emitter.js';
+
+export interface TorrentOptions {
+  /** Directory the torrent's files live in (created as needed). */
+  dir: string;
+  /** Download pieces in order (streaming) instead of rarest first. */
+  sequential?: boolean;
+  /** Trust the data on disk as complete without hashing it (a known-good seed). Default false: recheck. */
+  assumeComplete?: boolean;
+  /** Extension factories: one hook per connection (ut_metadata is always added). */
+  extensions?: readonly ExtensionFactory[];
+  /** Return false to keep a peer choked whatever the choker would do (e.g. paid-only seeding). */
+  chokeFilter?: (peer: PeerSession) => boolean;
+  /** Called after each connection event has been handled (extension drivers poll their hooks here). */
+  onPeerEvent?: (peer: PeerSession, ev: ConnectionEvent) => void;
+  /** Regular unchoke slots (plus one optimistic). Default 4. */
+  uploadSlots?: number;
+  /** Pieces assembled in memory at once. Default 64 (with 512 KiB pieces: 32 MiB). */
+  maxPiecesInMemory?: number;
+  /** Pieces hashed and waiting for their disk write before reading pauses. Default 16. */
+  maxPendingWrites?: number;
+  /** Peers to dial once started ("host:port"). */
+  peers?: readonly (string | PeerAddress)[];
+  /** Most connections for this torrent. Default 100. */
+  maxPeers?: number;
+}
+
+export interface TorrentStats {
+  /** Piece payload bytes sent / received. */
+  readonly uploaded: number;
+  readonly downloaded: number;
+  /** Everything else on the wire (handshakes, headers, control and extension messages). */
+  readonly protocolUploaded: number;
+  readonly protocolDownloaded: number;
+  /** Payload received that we did not need (endgame duplicates, late copies). */
+  readonly wasted: number;
+  readonly hashFailures: number;
+  readonly peers: number;
+}
+
+export interface TorrentProgress {
+  readonly have: number;
+  readonly total: number;
+  readonly bytesHave: number;
+  readonly bytesTotal: number;
+  readonly downloaded: number;
+  readonly uploaded: number;
+}
+
+export interface TorrentEvents {
+  /** A peer completed the handshake for this torrent. */
+  peer: [peer: PeerSession];
+  peer_closed: [peer: PeerSession, reason: PeerCloseReason];
+  /** A piece hashed correctly and is on disk. */
+  piece: [index: number];
+  /** A piece failed its hash; these peers contributed blocks to it. */
+  piece_failed: [index: number, suspects: readonly PeerSession[]];
+  /** Per peer: a piece it contributed to verified (ok) or failed (buyer policy). */
+  peer_piece: [peer: PeerSession, index: number, ok: boolean];
+  banned: [peer: PeerSession];
+  /** An extension hook refused to send this block to the peer (metering). */
+  refused: [peer: PeerSession, index: number, begin: number, length: number];
+  progress: [progress: TorrentProgress];
+  /** Every piece verified (also emitted at start for complete data). */
+  done: [];
+  /** The info dictionary arrived (magnet link). */
+  metadata: [metainfo: Metainfo];
+  error: [error: Error];
+}
+
+/** What a torrent needs from its client. */
+export interface TorrentHost {
+  readonly peerId: Uint8Array;
+  readonly slabPool: SlabPool;
+  readonly serveOptions: ServeOptions;
+  readonly maxPipeline: number;
+  readonly syncReads: boolean;
+  now(): number;
+  dial(t: Torrent, addr: PeerAddress): PeerSession;
+  forget(t: Torrent): void;
+}
+
+interface KnownPeer {
+  readonly addr: PeerAddress;
+  session: PeerSession | null;
+  failures: number;
+  nextAt: number;
+}
+
+const RECHOKE_MS = 10_000;
+const TICK_MS = 1_000;
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export class Torrent extends TypedEmitter<TorrentEvents> {
+  readonly infoHash: Buffer;
+  readonly infoHashHex: string;
+  readonly dir: string;
+  readonly sequential: boolean;
+  metainfo: Metainfo | null;
+  store: PieceStore | null = null;
+  picker: PiecePicker | null = null;
+  assembly: PieceAssembly | null = null;
+  readonly choker: Choker<number>;
+  readonly utMetadata: UtMetadata;
+  private readonly host: TorrentHost;
+  private readonly opts: TorrentOptions;
+  private readonly registry: ExtensionRegistry;
+  /** Every live session of this torrent (handshaking included). */
+  private readonly sessions = new Map<number, PeerSession>();
+  private readonly known = new Map<string, KnownPeer>();
+  private readonly bannedIds = new Set<string>();
+  private readonly bannedAddrs = new Set<string>();
+  private timer: NodeJS.Timeout | null = null;
+  private lastRechoke = -Infinity;
+  private refreshQueued = false;
+  private pendingWrites = 0;
+  private writeWaiters: (() => void)[] = [];
+  private started = false;
+  private closedFlag = false;
+  private doneFlag = false;
+  private counters = { uploaded: 0, downloaded: 0, protoUp: 0, protoDown: 0, wasted: 0, hashFailures: 0 };
+
+  /** @internal — use Client.add. */
+  constructor(host: TorrentHost, src: { metainfo: Metainfo } | { infoHash: Uint8Array; name?: string }, opts: TorrentOptions) {
+    super();
+    this.host = host;
+    this.opts = opts;
+    this.dir = opts.dir;
+    this.sequential = opts.sequential ?? false;
+    this.metainfo = 'metainfo' in src ? src.metainfo : null;
+    this.infoHash = Buffer.from('metainfo' in src ? src.metainfo.infoHash : src.infoHash);
+    this.infoHashHex = this.infoHash.toString('hex');
+    const now = host.now();
+    this.utMetadata = new UtMetadata(this.metainfo !== null
+      ? { infoHash: this.infoHash, now, infoBytes: this.metainfo.infoBytes }
+      : { infoHash: this.infoHash, now });
+    this.registry = new ExtensionRegistry([...(opts.extensions ?? []), this.utMetadata]);
+    const userFilter = opts.chokeFilter;
+    this.choker = new Choker<number>({
+      slots: opts.uploadSlots ?? 4,
+      filter: (id) => {
+        const s = this.sessions.get(id);
+        return s !== undefined && !s.gateHeld && (userFilter === undefined || userFilter(s));
+      },
+    });
+  }
+
+  get name(): string { return this.metainfo?.name ?? this.infoHashHex; }
+  get isComplete(): boolean { return this.picker !== null && this.picker.isComplete(); }
+  get isClosed(): boolean { return this.closedFlag; }
+  /** Piece count the wire uses: 0 while a magnet link's metadata is unknown. */
+  get wireNumPieces(): number { return this.metainfo?.pieceCount ?? 0; }
+  get slabPool(): SlabPool { return this.host.slabPool; }
+  get serveOptions(): ServeOptions { return this.host.serveOptions; }
+
+  /** Sessions that completed the handshake. */
+  peers(): PeerSession[] {
+    return [...this.sessions.values()].filter((s) => s.registered && !s.isClosed);
+  }
+
+  progress(): TorrentProgress {
+    const m = this.metainfo;
+    const have = this.picker?.haveCount ?? 0;
+    let bytesHave = 0;
+    if (m !== null && this.picker !== null) {
+      bytesHave = have * m.pieceLength;
+      const last = m.pieceCount - 1;
+      if (this.picker.hasPiece(last)) bytesHave -= m.pieceLength - m.fileMap.pieceSize(last);
+    }
+    return {
+      have, total: m?.pieceCount ?? 0, bytesHave, bytesTotal: m?.totalLength ?? 0,
+      downloaded: this.counters.downloaded, uploaded: this.counters.uploaded,
+    };
+  }
+
+  stats(): TorrentStats {
+    let pu = this.counters.protoUp;
+    let pd = this.counters.protoDown;
+    for (const s of this.sessions.values()) {
+      pu += s.conn.stats.protocolBytesOut;
+      pd += s.conn.stats.protocolBytesIn;
+    }
+    return {
+      uploaded: this.counters.uploaded, downloaded: this.counters.downloaded,
+      protocolUploaded: pu, protocolDownloaded: pd,
+      wasted: this.counters.wasted, hashFailures: this.counters.hashFailures,
+      peers: this.peers().length,
+    };
+  }
+
+  /** Dial a peer ("host:port"); while the download is incomplete it is redialled if it drops. */
+  addPeer(peer: string | PeerAddress): void {
+    if (this.closedFlag) return;
+    const addr = typeof peer === 'string' ? parsePeerAddress(peer) : peer;
+    const key = formatPeerAddress(addr);
+    let k = this.known.get(key);
+    if (k === undefined) {
+      k = { addr, session: null, failures: 0, nextAt: 0 };
+      this.known.set(key, k);
+    }
+    if (this.started && k.session === null) this.dialKnown(k);
+  }
+
+  /** Close every connection and file; the torrent is unusable afterwards. */
+  async close(): Promise<void> {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    if (this.timer !== null) { clearInterval(this.timer); this.timer = null; }
+    for (const s of [...this.sessions.values()]) s.close('CLOSED');
+    for (const w of this.writeWaiters) w();
+    this.writeWaiters = [];
+    this.host.forget(this);
+    this.assembly?.clear();
+    await this.store?.close();
+  }
+
+  // ------------------------------------------------------------------ internal: lifecycle
+
+  /** @internal Recheck, then connect. */
+  async start(): Promise<void> {
+    if (this.metainfo !== null) await this.setupStorage(this.metainfo);
+    if (this.closedFlag) return;
+    this.started = true;
+    this.timer = setInterval(() => this.tick(), TICK_MS);
+    this.timer.unref();
+    for (const p of this.opts.peers ?? []) this.addPeer(p);
+    for (const k of this.known.values()) if (k.session === null) this.dialKnown(k);
+    if (this.isComplete) this.finish();
+  }
+
+  private async setupStorage(m: Metainfo): Promise<void> {
+    const store = new PieceStore(m, this.opts.dir, { syncReads: this.host.syncReads });
+    let have: Uint8Array;
+    if (this.opts.assumeComplete) {
+      have = new Uint8Array(Math.ceil(m.pieceCount / 8)).fill(0xff);
+      if (m.pieceCount % 8 !== 0) have[have.length - 1] = (0xff << (8 - (m.pieceCount % 8))) & 0xff;
+    } else {
+      have = await store.recheck();
+    }
+    if (this.closedFlag) { await store.close(); return; }
+    this.store = store;
+    this.picker = new PiecePicker(m.pieceCount, m.pieceLength, m.totalLength, { sequential: this.sequential, have });
+    this.assembly = new PieceAssembly(m.pieceLength, this.opts.maxPiecesInMemory ?? 64);
+    this.choker.setSeeding(this.picker.isComplete());
+  }
+
+  private tick(): void {
+    if (this.closedFlag) return;
+    const now = this.host.now();
+    this.utMetadata.handleTimeout(now);
+    this.drainMetadataEvents();
+    if (now - this.lastRechoke >= RECHOKE_MS) {
+      this.lastRechoke = now;
+      this.applyChoke(this.choker.rechoke(now));
+    }
+    for (const s of this.sessions.values()) s.fill();
+    for (const k of this.known.values()) {
+      if (k.session === null && !this.isComplete && now >= k.nextAt) this.dialKnown(k);
+    }
+    if (this.picker !== null && !this.doneFlag) this.emit('progress', this.progress());
+  }
+
+  private dialKnown(k: KnownPeer): void {
+    const key = formatPeerAddress(k.addr);
+    if (this.closedFlag || this.bannedAddrs.has(key) || this.sessions.size >= (this.opts.maxPeers ?? 100)) return;
+    k.session = this.host.dial(this, k.addr);
+    this.sessions.set(k.session.id, k.session);
+  }
+
+  private finish(): void {
+    if (this.doneFlag) return;
+    this.doneFlag = true;
+    this.choker.setSeeding(true);
+    for (const s of this.sessions.values()) {
+      if (!s.registered) continue;
+      s.updateInterest();
+      if (s.conn.peerPieces?.hasAll()) s.close('NOT_NEEDED');
+    }
+    this.emit('progress', this.progress());
+    this.emit('done');
+  }
+
+  // ------------------------------------------------------------------ internal: sessions
+
+  /** @internal */
+  makeExtensions(s: PeerSession): ConnectionExtensions {
+    return this.registry.forConnection({
+      infoHash: this.infoHash, peer: s.address, role: s.role, flush: () => s.flushSoon(),
+    });
+  }
+
+  /** @internal An incoming peer named this torrent. */
+  acceptsPeer(s: PeerSession): boolean {
+    if (this.closedFlag || !this.started) return false;
+    if (this.sessions.size >= (this.opts.maxPeers ?? 100)) return false;
+    this.sessions.set(s.id, s);
+    return true;
+  }
+
+  /** @internal Handshake done: false if the peer was refused (and closed). */
+  registerPeer(s: PeerSession): boolean {
+    const conn = s.conn;
+    const pid = conn.peerId!;
+    if (bytesEqual(pid, this.host.peerId)) { s.close('SELF'); return false; }
+    if (this.bannedIds.has(Buffer.from(pid).toString('hex'))) { s.close('BANNED'); return false; }
+    const now = this.host.now();
+    this.choker.addPeer(s.id, now);
+    const p = this.picker;
+    if (p === null) {
+      if (conn.fastEnabled) conn.haveNone(now);
+    } else if (p.isComplete() && conn.fastEnabled) {
+      conn.haveAll(now);
+    } else if (p.haveCount > 0) {
+      conn.bitfield(p.haveBitfield(), now);
+    } else if (conn.fastEnabled) {
+      conn.haveNone(now);
+    }
+    s.flushSoon();
+    this.emit('peer', s);
+    return true;
+  }
+
+  /** @internal The session's socket is gone. */
+  unregisterPeer(s: PeerSession): void {
+    if (this.sessions.get(s.id) !== s) return;
+    this.sessions.delete(s.id);
+    const st = s.conn.stats;
+    this.counters.protoUp += st.protocolBytesOut;
+    this.counters.protoDown += st.protocolBytesIn;
+    for (const k of this.known.values()) {
+      if (k.session !== s) continue;
+      k.session = null;
+      if (!s.registered) k.failures++;
+      else k.failures = 0;
+      k.nextAt = this.host.now() + Math.min(30_000, 1000 * 2 ** Math.min(5, k.failures));
+    }
+    if (s.registered) {
+      this.choker.removePeer(s.id);
+      if (this.picker !== null) {
+        for (const b of this.picker.peerGone(s.id)) this.discardIfFree(b.index);
+      }
+      if (!this.closedFlag) {
+        this.refreshChoke();
+        this.fillAll(s);
+      }
+    }
+    if (!this.closedFlag) this.emit('peer_closed', s, s.reason ?? { code: 'END', error: null });
+  }
+
+  /** @internal */
+  onPeerEvent(s: PeerSession, ev: ConnectionEvent): void {
+    if (this.metainfo === null && (ev.type === 'extended_handshake' || ev.type === 'handshake')) this.drainMetadataEvents();
+    this.opts.onPeerEvent?.(s, ev);
+  }
+
+  /** @internal A block arrived. May return a Promise (backpressure while writes queue up). */
+  onBlock(s: PeerSession, index: number, begin: number, block: Uint8Array): void | Promise<void> {
+    const p = this.picker;
+    const len = block.length;
+    s.downloaded += len;
+    this.counters.downloaded += len;
+    this.choker.recordDownload(s.id, len);
+    if (p === null) return;
+    const r = p.blockReceived(s.id, index, begin, len);
+    for (const k of r.cancel) this.sessions.get(k as number)?.cancelRequest(index, begin, len);
+    if (r.status !== 'accepted') {
+      this.counters.wasted += len;
+      s.fill();
+      return;
+    }
+    this.assembly!.openPiece(index);
+    this.assembly!.write(index, begin, block);
+    let ret: void | Promise<void> = undefined;
+    if (r.pieceComplete) ret = this.pieceComplete(index);
+    s.fill();
+    return ret;
+  }
+
+  /** @internal A request to `s` ended without data (reject, choke, timeout, not sent). */
+  failRequest(s: PeerSession, index: number, begin: number): void {
+    const p = this.picker;
+    if (p === null) return;
+    p.requestFailed(s.id, index, begin);
+    this.discardIfFree(index);
+  }
+
+  /** @internal Refill every peer's pipeline (except `skip`). */
+  fillAll(skip?: PeerSession): void {
+    for (const s of this.sessions.values()) if (s !== skip) s.fill();
+  }
+
+  /** @internal Apply the choker's view soon (coalesced). */
+  refreshChoke(): void {
+    if (this.refreshQueued || this.closedFlag) return;
+    this.refreshQueued = true;
+    queueMicrotask(() => {
+      this.refreshQueued = false;
+      if (!this.closedFlag) this.applyChoke(this.choker.refresh(this.host.now()));
+    });
+  }
+
+  /** @internal */
+  noteUploaded(s: PeerSession, bytes: number): void {
+    this.counters.uploaded += bytes;
+    this.choker.recordUpload(s.id, bytes);
+  }
+
+  /** @internal */
+  notePeerRefused(s: PeerSession, index: number, begin: number, length: number): void {
+    this.emit('refused', s, index, begin, length);
+  }
+
+  /** @internal */
+  reportError(e: Error): void {
+    this.emit('error', e);
+  }
+
+  // ------------------------------------------------------------------ internal: pieces
+
+  private discardIfFree(index: number): void {
+    const p = this.picker;
+    if (p !== null && this.assembly !== null && this.assembly.has(index) && p.pieceState(index) === 'free') this.assembly.discard(index);
+  }
+
+  private pieceComplete(index: number): void | Promise<void> {
+    const store = this.store!;
+    const p = this.picker!;
+    const buf = this.assembly!.take(index, store.pieceSize(index));
+    if (buf === null) return;
+    const contributors = p.contributors(index);
+    if (!store.verifyPiece(index, buf)) {
+      this.assembly!.release(buf);
+      const suspects = p.pieceFailed(index);
+      this.counters.hashFailures++;
+      this.onHashFailure(index, suspects.map((k) => this.sessions.get(k as number)).filter((x): x is PeerSession => x !== undefined), suspects.length);
+      this.fillAll();
+      return;
+    }
+    this.pendingWrites++;
+    const written = store.writePiece(index, buf).then(
+      () => {
+        this.assembly?.release(buf);
+        if (this.closedFlag) return;
+        p.pieceVerified(index);
+        this.onPieceHave(index, contributors);
+      },
+      (e: unknown) => {
+        this.assembly?.release(buf);
+        if (this.closedFlag) return;
+        p.pieceFailed(index); // fetch it again
+        this.emit('error', e instanceof Error ? e : new Error(String(e)));
+        this.fillAll();
+      },
+    ).finally(() => {
+      this.pendingWrites--;
+      const w = this.writeWaiters.shift();
+      if (w !== undefined) w();
+    });
+    void written;
+    if (this.pendingWrites >= (this.opts.maxPendingWrites ?? 16)) {
+      return new Promise<void>((resolve) => this.writeWaiters.push(resolve));
+    }
+  }
+
+  private onHashFailure(index: number, suspects: PeerSession[], count: number): void {
+    this.emit('piece_failed', index, suspects);
+    for (const s of suspects) {
+      this.emit('peer_piece', s, index, false);
+      s.trust -= 2;
+      if (count === 1 || s.trust <= -7) this.ban(s);
+    }
+  }
+
+  private ban(s: PeerSession): void {
+    const pid = s.conn.peerId;
+    if (pid !== null) this.bannedIds.add(Buffer.from(pid).toString('hex'));
+    if (s.role === 'initiator') this.bannedAddrs.add(s.address);
+    this.emit('banned', s);
+    s.close('BANNED');
+  }
+
+  private onPieceHave(index: number, contributors: readonly (string | number)[]): void {
+    const now = this.host.now();
+    for (const k of contributors) {
+      const s = this.sessions.get(k as number);
+      if (s === undefined) continue;
+      s.trust = Math.min(s.trust + 1, 20);
+      this.emit('peer_piece', s, index, true);
+    }
+    for (const s of this.sessions.values()) {
+      if (!s.registered || s.conn.state !== 'open') continue;
+      if (!s.conn.peerPieces?.get(index)) { s.conn.have(index, now); s.flushSoon(); }
+      if (s.conn.amInterested) s.updateInterest();
+    }
+    this.emit('piece', index);
+    if (this.picker!.isComplete()) this.finish();
+  }
+
+  // ------------------------------------------------------------------ internal: metadata (magnet)
+
+  private drainMetadataEvents(): void {
+    for (let ev = this.utMetadata.pollEvent(); ev !== null; ev = this.utMetadata.pollEvent()) {
+      if (ev.type === 'complete' && this.metainfo === null) void this.onMetadata(ev.metainfo);
+      else if (ev.type === 'invalid') this.emit('error', ev.error);
+    }
+  }
+
+  private async onMetadata(m: Metainfo): Promise<void> {
+    this.metainfo = m;
+    this.emit('metadata', m);
+    try {
+      await this.setupStorage(m);
+    } catch (e) {
+      this.emit('error', e instanceof Error ? e : new Error(String(e)));
+      return;
+    }
+    if (this.closedFlag) return;
+    // Connections made without the piece count cannot carry bitfields: start over.
+    for (const s of [...this.sessions.values()]) s.close('METADATA_DONE');
+    for (const k of this.known.values()) { k.failures = 0; k.nextAt = 0; }
+    if (this.isComplete) this.finish();
+  }
+
+  private applyChoke(d: ChokeDecision<number>): void {
+    for (const id of d.choke) this.sessions.get(id)?.chokePeer();
+    for (const id of d.unchoke) this.sessions.get(id)?.unchokePeer();
+  }
+}
