@@ -66,8 +66,11 @@ export interface ConnectionOptions {
   now: number;
   /** Initiator: the torrent we dial for. Acceptor: learnt from the peer, chosen in `accept`. */
   infoHash?: Uint8Array;
-  /** Initiator: the torrent's piece count. Acceptor: given to `accept`. */
-  numPieces?: number;
+  /**
+   * Initiator: the torrent's piece count, or null when not known yet (a magnet link before
+   * the metadata arrived: call `setNumPieces` then). Acceptor: given to `accept`.
+   */
+  numPieces?: number | null;
   /** Reserved bits we advertise. Defaults: extended and fast on, dht off. */
   extended?: boolean;
   fast?: boolean;
@@ -109,7 +112,8 @@ export interface ConnectionOptions {
 }
 
 export interface AcceptOptions {
-  numPieces: number;
+  /** The torrent's piece count, or null when not known yet (see `setNumPieces`). */
+  numPieces: number | null;
   extensions?: readonly ExtensionHook[];
 }
 
@@ -218,6 +222,8 @@ export class PeerConnection {
   private _peerChoking = true;
   private _peerInterested = false;
   private _peerPieces: Bitfield | null = null;
+  /** Set while our piece count is unknown: what the peer announced meanwhile. */
+  private deferred: DeferredPeerPieces | null = null;
   private peerFirstWindow = true;
   private ourFirstWindow = true;
   /** We have choked the peer after unchoking it at least once (see onRequest). */
@@ -257,9 +263,14 @@ export class PeerConnection {
     this.opts = opts;
     if (opts.role === 'initiator') {
       if (!(opts.infoHash instanceof Uint8Array) || opts.infoHash.length !== 20) throw invalidArgument('initiator needs a 20-byte infoHash');
-      checkNumPieces(opts.numPieces);
       this.infoHashValue = opts.infoHash;
-      this.numPiecesValue = opts.numPieces!;
+      if (opts.numPieces === null) {
+        this.numPiecesValue = null;
+        this.deferred = new DeferredPeerPieces();
+      } else {
+        checkNumPieces(opts.numPieces);
+        this.numPiecesValue = opts.numPieces!;
+      }
     } else {
       this.infoHashValue = null;
       this.numPiecesValue = null;
@@ -442,12 +453,56 @@ export class PeerConnection {
   accept(a: AcceptOptions, now: number): void {
     this.assertAlive();
     if (this.role !== 'acceptor' || !this.awaitingAccept) throw localError('accept() only after a handshake_info_hash event');
-    checkNumPieces(a.numPieces);
-    this.numPiecesValue = a.numPieces;
+    if (a.numPieces === null) {
+      this.deferred = new DeferredPeerPieces();
+    } else {
+      checkNumPieces(a.numPieces);
+      this.numPiecesValue = a.numPieces;
+    }
     this.infoHashValue = this.hs.infoHash!;
     if (a.extensions) this.bindHooks(a.extensions);
     this.awaitingAccept = false;
     this.pushHandshake(now);
+  }
+
+  /**
+   * The piece count became known (a magnet link: the metadata arrived), for a connection
+   * opened with `numPieces: null`. What the peer announced meanwhile is checked now as it
+   * would have been on arrival (BEP 3 bitfield length and spare bits; have, allowed_fast
+   * and pending request indices below the count) and reported as ONE 'bitfield' event
+   * holding everything announced (source 'have_all' / 'have_none' when that is all it
+   * said, else 'bitfield'); nothing is reported if the peer announced nothing. One event
+   * rather than a 'have' per piece, so up to 2^22 stored haves never become 2^22 queued
+   * events. A violation ends the connection with its usual typed error ('error' event).
+   */
+  setNumPieces(numPieces: number): void {
+    this.assertAlive();
+    const d = this.deferred;
+    if (d === null) throw localError('setNumPieces() only once, for a connection opened with numPieces: null');
+    checkNumPieces(numPieces);
+    this.deferred = null;
+    this.numPiecesValue = numPieces;
+    if (this._state !== 'open') return; // nothing received yet: maybeOpen starts from the count
+    try {
+      const init = d.initial;
+      const pieces = init === null || init.source === 'have_none' ? new Bitfield(numPieces)
+        : init.source === 'have_all' ? Bitfield.full(numPieces)
+          : Bitfield.fromBytes(init.bits, numPieces); // BAD_BITFIELD_LENGTH, BITFIELD_SPARE_BITS
+      let added = false;
+      for (const i of d.haveIndices()) {
+        this.checkPeerIndex(i);
+        if (pieces.set(i)) added = true;
+      }
+      for (const i of this.allowedFastIn) this.checkPeerIndex(i);
+      for (const r of this.inbound.list()) this.checkPeerIndex(r.index);
+      this._peerPieces = pieces;
+      if (init !== null || added) {
+        const source = init !== null && init.source !== 'bitfield' && !added ? init.source : 'bitfield';
+        this.emit({ type: 'bitfield', source, pieces });
+      }
+    } catch (e) {
+      this.fail(toWireError(e));
+    }
   }
 
   /** Acceptor: refuse the info hash. The connection ends with a local 'TORRENT_REJECTED'. */
@@ -511,8 +566,9 @@ export class PeerConnection {
   bitfield(pieces: Bitfield | Uint8Array, now: number): void {
     this.assertOpen();
     this.assertFirstWindow('bitfield');
+    if (this.numPiecesValue === null) throw localError('the piece count is not known yet (setNumPieces)');
     const bits = pieces instanceof Bitfield ? pieces.toBytes() : pieces;
-    try { validateBitfield(bits, this.numPiecesValue!); } catch (e) { throw invalidArgument((e as Error).message); }
+    try { validateBitfield(bits, this.numPiecesValue); } catch (e) { throw invalidArgument((e as Error).message); }
     this.ourFirstWindow = false;
     this.queueMessage({ type: 'bitfield', bits }, now);
   }
@@ -693,7 +749,7 @@ export class PeerConnection {
     const peer = reservedFlags(this.peerReservedValue!);
     this.fastOn = this.ourFlags.fast && peer.fast;
     this.extendedOn = this.ourFlags.extended && peer.extended;
-    this._peerPieces = new Bitfield(this.numPiecesValue!);
+    this._peerPieces = this.numPiecesValue === null ? null : new Bitfield(this.numPiecesValue);
     this.emit({
       type: 'handshake', infoHash: this.infoHashValue!, peerId: this.peerIdValue!,
       reserved: this.peerReservedValue!, flags: peer, extended: this.extendedOn, fast: this.fastOn,
@@ -734,20 +790,25 @@ export class PeerConnection {
       case 'not_interested': this._peerInterested = false; this.emit({ type: 'not_interested' }); return;
       case 'have':
         this.checkPeerIndex(m.index);
+        if (this.deferred !== null) { this.deferred.addHave(m.index); return; } // reported by setNumPieces
         pieces.set(m.index);
         this.emit({ type: 'have', index: m.index });
         return;
       case 'bitfield': {
+        // Count unknown: keep a copy (bounded by the frame cap), checked by setNumPieces.
+        if (this.deferred !== null) { this.deferred.initial = { source: 'bitfield', bits: m.bits.slice() }; return; }
         const bf = Bitfield.fromBytes(m.bits, this.numPiecesValue!); // validates length and spare bits
         this._peerPieces = bf;
         this.emit({ type: 'bitfield', source: 'bitfield', pieces: bf });
         return;
       }
       case 'have_all':
+        if (this.deferred !== null) { this.deferred.initial = { source: 'have_all' }; return; }
         pieces.setAll();
         this.emit({ type: 'bitfield', source: 'have_all', pieces });
         return;
       case 'have_none':
+        if (this.deferred !== null) { this.deferred.initial = { source: 'have_none' }; return; }
         pieces.clearAll();
         this.emit({ type: 'bitfield', source: 'have_none', pieces });
         return;
@@ -939,14 +1000,50 @@ export class PeerConnection {
   }
 
   private checkIndex(index: number): void {
+    if (this.numPiecesValue === null) throw localError('the piece count is not known yet (setNumPieces)');
     if (!(Number.isInteger(index) && index >= 0 && index < this.numPiecesValue!)) {
       throw invalidArgument(`piece index ${index} outside [0, ${this.numPiecesValue})`);
     }
   }
 
   private checkPeerIndex(index: number): void {
-    if (!(index < this.numPiecesValue!)) {
-      throw new WireError('BAD_PIECE_INDEX', `piece index ${index} outside [0, ${this.numPiecesValue})`);
+    // Count unknown (magnet): indices are only bounded, and checked again by setNumPieces.
+    const limit = this.numPiecesValue ?? MAX_DEFERRED_PIECES;
+    if (!(index < limit)) {
+      throw new WireError('BAD_PIECE_INDEX', `piece index ${index} outside [0, ${limit})`);
+    }
+  }
+}
+
+/**
+ * Largest piece count whose indices a peer may announce while ours is unknown (a magnet
+ * link before the metadata): 2^22 pieces (4 TiB in 1 MiB pieces), so the have store is
+ * at most 512 KiB whatever the peer sends. A raw bitfield is bounded by the frame cap.
+ */
+export const MAX_DEFERRED_PIECES = 1 << 22;
+
+/** What the peer announced about its pieces before we knew how many there are. */
+class DeferredPeerPieces {
+  /** Its bitfield (a copy), have_all or have_none; null if it sent none. */
+  initial: { readonly source: 'bitfield'; readonly bits: Uint8Array } | { readonly source: 'have_all' | 'have_none' } | null = null;
+  /** Indices from have messages, packed; grown on demand up to MAX_DEFERRED_PIECES bits. */
+  private haves = new Uint8Array(0);
+
+  addHave(index: number): void {
+    const byte = index >>> 3;
+    if (byte >= this.haves.length) {
+      const grown = new Uint8Array(Math.min(MAX_DEFERRED_PIECES >>> 3, Math.max(byte + 1, this.haves.length * 2, 64)));
+      grown.set(this.haves);
+      this.haves = grown;
+    }
+    this.haves[byte] |= 0x80 >>> (index & 7);
+  }
+
+  *haveIndices(): IterableIterator<number> {
+    const h = this.haves;
+    for (let i = 0; i < h.length; i++) {
+      if (h[i] === 0) continue;
+      for (let j = 0; j < 8; j++) if (h[i] & (0x80 >>> j)) yield (i << 3) + j;
     }
   }
 }
