@@ -9,7 +9,7 @@
  * understood; otherwise a future seller adding a key would fail every signature check,
  * and a man in the middle could add keys that no signature covers.
  */
-import { encode, isBytes, isDict, isInt, isList, type BDict, type BValue, type Encodable } from '../wire/bencode.js';
+import { decode, encode, isBytes, isDict, isInt, isList, type BDict, type BValue, type Encodable } from '../wire/bencode.js';
 import { U64_MAX } from './amount.js';
 import { decodePublicKey58, sha256 } from './session.js';
 
@@ -35,6 +35,7 @@ export const MAX_MODE_LENGTH = 32;
 
 export type TermsErrorCode =
   | 'NOT_A_DICT'
+  | 'BAD_BENCODE' // decodeTerms: the bytes are not one strict bencoded value
   | 'MISSING_KEY'
   | 'WRONG_TYPE'
   | 'UNSUPPORTED_VERSION'
@@ -177,6 +178,20 @@ export function parseTerms(value: BValue | undefined): ParsedTerms {
     throw new TermsError('NOT_A_DICT', 'terms: dictionary cannot be re-encoded');
   }
   return { terms, bencoded };
+}
+
+/** Largest bencoded terms dict decodeTerms accepts (real terms are ~250 bytes). */
+export const MAX_TERMS_BYTES = 4096;
+
+/** Parse terms from their bencoded bytes (strict bencode, bounded). */
+export function decodeTerms(bytes: Uint8Array): ParsedTerms {
+  let value: BValue;
+  try {
+    value = decode(bytes, { maxBytes: MAX_TERMS_BYTES, maxDepth: 4, maxItems: 256 });
+  } catch {
+    throw new TermsError('BAD_BENCODE', 'terms: not one strict bencoded value');
+  }
+  return parseTerms(value);
 }
 
 /** Same terms? (compares every field; bigint-safe). */

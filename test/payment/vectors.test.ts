@@ -11,11 +11,12 @@ import { x25519 } from '@noble/curves/ed25519.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 as nobleSha256, sha512 } from '@noble/hashes/sha2.js';
 import bs58 from 'bs58';
+import fc from 'fast-check';
 import {
   buildTranscript, deriveSession, ed25519PublicKey, sessionFromShared, sha256, signTranscript, verifyTranscript,
   walletFromSecretKey, walletFromSeed, x25519PublicKey, x25519Shared,
 } from '../../payment/session.js';
-import { TermsError, encodeTerms, parseTerms, termsDigest, termsEqual, termsToWire, type Terms } from '../../payment/terms.js';
+import { TermsError, decodeTerms, encodeTerms, parseTerms, termsDigest, termsEqual, termsToWire, type Terms } from '../../payment/terms.js';
 import { buildMemo, parseMemo } from '../../payment/memo.js';
 import { chargeFor } from '../../payment/amount.js';
 import { decode, encode, type BDict } from '../../wire/bencode.js';
@@ -197,4 +198,31 @@ test('terms: encodeTerms refuses invalid terms built in code', () => {
   assert.throws(() => encodeTerms({ ...vTerms, modes: [] }), (e: unknown) => e instanceof TermsError && e.code === 'BAD_MODES');
   assert.deepEqual(Object.keys(termsToWire(vTerms)).sort(), ['chain', 'cluster', 'min_prepay', 'mint', 'modes', 'price', 'v', 'wallet']);
   assert.equal(hx(sha256(encodeTerms(vTerms))), V.terms_sha256_hex);
+});
+
+test('terms: decodeTerms from bytes; hostile bytes and values give TermsError only', () => {
+  assert.ok(termsEqual(decodeTerms(h(V.terms_bencoded_hex)).terms, vTerms));
+  assert.throws(() => decodeTerms(utf8('d1:vi1e')), (e: unknown) => e instanceof TermsError && e.code === 'BAD_BENCODE');
+  assert.throws(() => decodeTerms(new Uint8Array(5000).fill(0x6c)), (e: unknown) => e instanceof TermsError && e.code === 'BAD_BENCODE');
+  const good = h(V.terms_bencoded_hex);
+  fc.assert(fc.property(fc.integer({ min: 0, max: good.length - 1 }), fc.integer({ min: 0, max: 255 }), (i, b) => {
+    const bad = good.slice();
+    bad[i] = b;
+    try {
+      decodeTerms(bad);
+    } catch (e) {
+      assert.ok(e instanceof TermsError, String(e));
+    }
+  }), { numRuns: 400 });
+  const leaf = fc.oneof(fc.bigInt({ min: -(1n << 70n), max: 1n << 70n }), fc.uint8Array({ maxLength: 50 }), fc.constantFrom(...['solana', 'prepaid', V.terms.wallet, V.terms.mint].map(utf8)));
+  const keys = fc.constantFrom('v', 'chain', 'cluster', 'mint', 'wallet', 'price', 'min_prepay', 'modes', 'x');
+  fc.assert(fc.property(fc.array(fc.tuple(keys, fc.oneof(leaf, fc.array(leaf, { maxLength: 3 }))), { maxLength: 10 }), (entries) => {
+    const d = wireDict();
+    for (const [k, v] of entries) d.set(k, v);
+    try {
+      parseTerms(d);
+    } catch (e) {
+      assert.ok(e instanceof TermsError, String(e));
+    }
+  }), { numRuns: 400 });
 });
