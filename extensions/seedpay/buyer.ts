@@ -189,8 +189,9 @@ export class BuyerSession {
     else if (p.mint !== undefined && t.mint !== p.mint) why = 'wrong_mint';
     else if (p.cluster !== undefined && t.cluster !== p.cluster) why = 'wrong_cluster';
     else if (t.price > p.maxPricePerMiB) why = 'price_too_high';
-    // The seller's smallest payment must not exceed the most we risk at once.
-    else if (t.price > 0n && t.minPrepay > chargeFor(this.maxBytes, t.price)) why = 'min_prepay_too_high';
+    // A seller's min_prepay sets the smallest payment, whatever data it buys: a policy
+    // may cap it (money at risk before the first piece verifies). Budgets cap it anyway.
+    else if (p.maxMinPrepay !== undefined && t.minPrepay > p.maxMinPrepay) why = 'min_prepay_too_high';
     this._terms = t;
     this.termsBencoded = c.termsBencoded;
     if (why !== null) {

@@ -24,8 +24,10 @@ interface Machine {
 }
 
 /** Send whatever the state machine queued. A send the connection refuses ends the paid session. */
-function flush(m: Machine, ctx: ExtensionContext | null): void {
+function flush(m: Machine, ctx: ExtensionContext | null, onOutput?: () => void): void {
+  let sent = false;
   for (let msg = m.pollTransmit(); msg !== null; msg = m.pollTransmit()) {
+    sent = true;
     try {
       if (ctx === null) throw new Error('hook not attached');
       ctx.send(encodeMessage(msg));
@@ -36,6 +38,17 @@ function flush(m: Machine, ctx: ExtensionContext | null): void {
       return;
     }
   }
+  if (sent && onOutput !== undefined) onOutput();
+}
+
+/** Options of the hooks on top of the state machines'. */
+export interface HookOutput {
+  /**
+   * Called after the hook queued messages from outside the connection's own event
+   * handling (an answer from the verifier or the payer): the I/O adapter should write
+   * (the registry's `flush`).
+   */
+  onOutput?: () => void;
 }
 
 /** The seller's hook: terms in the handshake, session binding, proofs, and the piece gate. */
@@ -44,7 +57,12 @@ export class SellerHook implements ExtensionHook {
   readonly seller: SellerSession;
   private ctx: ExtensionContext | null = null;
 
-  constructor(opts: SellerOptions) { this.seller = new SellerSession(opts); }
+  private readonly onOutput: (() => void) | undefined;
+
+  constructor(opts: SellerOptions & HookOutput) {
+    this.seller = new SellerSession(opts);
+    this.onOutput = opts.onOutput;
+  }
 
   attach(ctx: ExtensionContext): void { this.ctx = ctx; }
 
@@ -75,7 +93,7 @@ export class SellerHook implements ExtensionHook {
   /** The verifier's answer for a 'verify' event. */
   verified(tx: string, outcome: VerifyOutcome): void {
     this.seller.verified(tx, outcome);
-    flush(this.seller, this.ctx);
+    flush(this.seller, this.ctx, this.onOutput);
   }
 
   /** For the choker's filter (policy 'paid-only', buyers without credit). */
@@ -92,7 +110,12 @@ export class BuyerHook implements ExtensionHook {
   readonly buyer: BuyerSession;
   private ctx: ExtensionContext | null = null;
 
-  constructor(opts: BuyerOptions) { this.buyer = new BuyerSession(opts); }
+  private readonly onOutput: (() => void) | undefined;
+
+  constructor(opts: BuyerOptions & HookOutput) {
+    this.buyer = new BuyerSession(opts);
+    this.onOutput = opts.onOutput;
+  }
 
   attach(ctx: ExtensionContext): void { this.ctx = ctx; }
 
@@ -113,13 +136,53 @@ export class BuyerHook implements ExtensionHook {
     flush(this.buyer, this.ctx);
   }
 
-  paid(tx: string, amount: bigint): void { this.buyer.paid(tx, amount); flush(this.buyer, this.ctx); }
-  payFailed(err: PayFailure): void { this.buyer.payFailed(err); flush(this.buyer, this.ctx); }
-  pieceVerified(index: number, ok: boolean): void { this.buyer.pieceVerified(index, ok); flush(this.buyer, this.ctx); }
-  retryProof(tx: string): void { this.buyer.retryProof(tx); flush(this.buyer, this.ctx); }
-  topUp(): void { this.buyer.topUp(); flush(this.buyer, this.ctx); }
+  // Called from outside the connection's event handling (payer results, timers, the
+  // piece checker): tell the adapter to write.
+  paid(tx: string, amount: bigint): void { this.buyer.paid(tx, amount); flush(this.buyer, this.ctx, this.onOutput); }
+  payFailed(err: PayFailure): void { this.buyer.payFailed(err); flush(this.buyer, this.ctx, this.onOutput); }
+  pieceVerified(index: number, ok: boolean): void { this.buyer.pieceVerified(index, ok); flush(this.buyer, this.ctx, this.onOutput); }
+  retryProof(tx: string): void { this.buyer.retryProof(tx); flush(this.buyer, this.ctx, this.onOutput); }
+  topUp(): void { this.buyer.topUp(); flush(this.buyer, this.ctx, this.onOutput); }
 
   pollEvent(): BuyerEvent | null { return this.buyer.pollEvent(); }
+}
+
+/** What the registry (extensions/registry.ts) tells a factory about a connection; structurally its ExtensionConnectionInfo. */
+export interface SeedPayConnectionInfo {
+  readonly infoHash: Uint8Array;
+  readonly flush?: () => void;
+}
+
+/**
+ * A registry factory for the seller side of one torrent: a fresh SellerHook (fresh
+ * session, fresh ephemeral key) per connection. `hooks` sees each one (the session
+ * keeps them to poll events and answer verifications).
+ */
+export function sellerExtension(
+  opts: Omit<SellerOptions, 'infoHash'>, hooks?: (hook: SellerHook, info: SeedPayConnectionInfo) => void,
+): { readonly name: string; create(info: SeedPayConnectionInfo): SellerHook } {
+  return {
+    name: EXTENSION_NAME,
+    create(info) {
+      const hook = new SellerHook({ ...opts, infoHash: info.infoHash, onOutput: info.flush });
+      hooks?.(hook, info);
+      return hook;
+    },
+  };
+}
+
+/** A registry factory for the buyer side of one torrent (budgets in `opts.policy` are shared by all its connections). */
+export function buyerExtension(
+  opts: Omit<BuyerOptions, 'infoHash'>, hooks?: (hook: BuyerHook, info: SeedPayConnectionInfo) => void,
+): { readonly name: string; create(info: SeedPayConnectionInfo): BuyerHook } {
+  return {
+    name: EXTENSION_NAME,
+    create(info) {
+      const hook = new BuyerHook({ ...opts, infoHash: info.infoHash, onOutput: info.flush });
+      hooks?.(hook, info);
+      return hook;
+    },
+  };
 }
 
 /**

@@ -70,6 +70,13 @@ export interface BuyerPolicy {
   cluster?: string;
   /** Budgets every payment must fit: typically [this torrent's, the process total]. */
   budgets: readonly Budget[];
+  /**
+   * Refuse sellers whose min_prepay (the smallest payment they credit) is above this
+   * (base units). Unset: only the budgets limit it. A payment is always at least
+   * min_prepay, so with a high min_prepay at a low price even the first payment buys
+   * more data than `firstPaymentBytes`.
+   */
+  maxMinPrepay?: bigint;
   /** First payment covers this much data (default 1 MiB; at least 64 KiB). */
   firstPaymentBytes?: bigint;
   /** Later payments double while pieces verify, up to this much data (default 64 MiB). */

@@ -133,7 +133,7 @@ test('policy: sellers outside the buyer policy are refused before anything is se
     [{}, { mint: seededWallet(7).address }, 'wrong_mint'],
     [{}, { cluster: seededWallet(8).address }, 'wrong_cluster'],
     [{ modes: ['channel'] }, {}, 'no_prepaid_mode'],
-    [{ minPrepay: 10n ** 12n }, {}, 'min_prepay_too_high'],
+    [{ minPrepay: 2_000_000n }, { maxMinPrepay: 1_000_000n }, 'min_prepay_too_high'],
   ];
   for (const [terms, policy, reason] of cases) {
     const l = new Link({ terms, policy });

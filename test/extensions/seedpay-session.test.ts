@@ -316,3 +316,39 @@ function frameExtended(id: number, payload: Uint8Array): Uint8Array {
   out.set(payload, 6);
   return out;
 }
+
+test('registry factories: a hook per connection, the piece gate through the registry wrapper, output flushed after async answers', async () => {
+  const { ExtensionRegistry } = await import('../../extensions/registry.js');
+  const { sellerExtension, buyerExtension } = await import('../../extensions/seedpay/hook.js');
+  const w = seededWallet(1);
+  const terms: Terms = { v: 1, chain: 'solana', cluster: V.terms.cluster, mint: V.terms.mint, wallet: w.address, price: 1_000_000n, minPrepay: 1_000n, modes: ['prepaid'] };
+  const sellers: SellerHook[] = [];
+  const buyers: BuyerHook[] = [];
+  let flushes = 0;
+  const sellerReg = new ExtensionRegistry([sellerExtension({ terms, signer: walletSigner(w) }, (h) => sellers.push(h))]);
+  const buyerReg = new ExtensionRegistry([buyerExtension({ policy: { maxPricePerMiB: 10n ** 7n, budgets: [new Budget(10n ** 9n)] } }, (h) => buyers.push(h))]);
+  const infoHash = fill(20, 9);
+  const a = buyerReg.forConnection({ infoHash, peer: 'b', role: 'initiator', flush: () => { flushes++; } });
+  const b = sellerReg.forConnection({ infoHash, peer: 'a', role: 'acceptor' });
+  const p = new Pair({ infoHash, numPieces: 4, a: { extensions: a.hooks }, bExtensions: b.hooks });
+  p.drive();
+  assert.equal(sellers.length, 1);
+  assert.equal(buyers.length, 1);
+  assert.equal(buyers[0].buyer.sessionHash, sellers[0].seller.sessionHash);
+  const pay = (() => { for (let e = buyers[0].pollEvent(); e !== null; e = buyers[0].pollEvent()) if (e.type === 'pay') return e; return null; })();
+  assert.ok(pay !== null);
+  buyers[0].paid(randomTx(), pay.amount);
+  assert.equal(flushes, 1, 'the adapter is told to write the proof');
+  p.drive();
+  const verify = (() => { for (let e = sellers[0].pollEvent(); e !== null; e = sellers[0].pollEvent()) if (e.type === 'verify') return e; return null; })();
+  assert.ok(verify !== null);
+  sellers[0].verified(verify.tx, { ok: true, credited: pay.amount });
+  p.drive();
+  p.b.haveAll(p.now); p.a.interested(p.now); p.drive();
+  p.b.unchoke(p.now); p.drive();
+  p.a.request(0, 0, BLOCK, p.now); p.drive();
+  assert.equal(p.b.canSendPiece(0, 0, BLOCK), true, 'covered by the credit');
+  p.b.sendPiece(0, 0, fill(BLOCK, 0), p.now); p.drive();
+  assert.equal(sellers[0].stats().paidBytes, BigInt(BLOCK), 'metered through the registry wrapper');
+  assert.equal(buyers[0].buyer.bytesReceived, BigInt(BLOCK));
+});
