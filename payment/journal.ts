@@ -18,12 +18,13 @@
  *    both credit it. Same for a buyer's payment signatures.
  *  - After a failed write or sync the journal refuses further appends (JOURNAL_FAILED):
  *    the file tail is unknown until it is reopened and rescanned.
- *  - One process per journal: a `<path>.lock` file holding the owner's pid; a lock left
- *    by a dead process is taken over.
+ *  - One writer per journal: a `<path>.lock` file holding the owner's pid (a lock left by
+ *    a dead process, or by an earlier process that had our pid, is taken over), and an
+ *    in-process set so the same process cannot open it twice.
  */
 import { constants as FS } from 'node:fs';
 import { open, readFile, unlink, writeFile, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import {
   JournalError, MAGIC, checkRecord, encodeFrame, scanJournal,
   type ChargeRecord, type CreditRecord, type JournalRecord, type PaymentRecord,
@@ -128,6 +129,9 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/** Journals open in this process (absolute paths): the lock file cannot tell, see takeLock. */
+const openInProcess = new Set<string>();
+
 async function takeLock(lockPath: string): Promise<void> {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
@@ -138,10 +142,11 @@ async function takeLock(lockPath: string): Promise<void> {
     }
     const owner = Number.parseInt(await readFile(lockPath, 'utf8').catch(() => ''), 10);
     if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && pidAlive(owner)) {
-      throw new JournalError('LOCKED', `journal is in use by process ${owner} (${lockPath})`);
+      throw new JournalError('LOCKED', `journal is in use by process ${owner} (remove ${lockPath} if that is wrong)`);
     }
-    if (owner === process.pid) throw new JournalError('LOCKED', `journal already open in this process (${lockPath})`);
-    await unlink(lockPath).catch(() => undefined); // stale lock of a dead process
+    // A lock naming a dead process, or our own pid while this process has not opened the
+    // journal (a container restarts with the same pid), is stale.
+    await unlink(lockPath).catch(() => undefined);
   }
   throw new JournalError('LOCKED', `could not take ${lockPath}`);
 }
@@ -172,6 +177,7 @@ export class Journal {
   /** Bytes of torn tail removed on open (0 if the file was clean). */
   readonly recoveredBytes: number;
 
+  private readonly absPath: string;
   private fh: FileHandle | null;
   private readonly lockPath: string | null;
   private end: number;
@@ -186,8 +192,9 @@ export class Journal {
   private failed: Error | null = null;
   private closed = false;
 
-  private constructor(path: string, fh: FileHandle, lockPath: string | null, end: number, recovered: number) {
+  private constructor(path: string, abs: string, fh: FileHandle, lockPath: string | null, end: number, recovered: number) {
     this.path = path;
+    this.absPath = abs;
     this.fh = fh;
     this.lockPath = lockPath;
     this.end = end;
@@ -196,6 +203,18 @@ export class Journal {
 
   /** Open (creating if absent) and recover a journal file. */
   static async open(path: string, opts: JournalOpenOptions = {}): Promise<Journal> {
+    const abs = resolve(path);
+    if (openInProcess.has(abs)) throw new JournalError('LOCKED', `journal already open in this process (${abs})`);
+    openInProcess.add(abs);
+    try {
+      return await Journal.openUnguarded(path, abs, opts);
+    } catch (e) {
+      openInProcess.delete(abs);
+      throw e;
+    }
+  }
+
+  private static async openUnguarded(path: string, abs: string, opts: JournalOpenOptions): Promise<Journal> {
     const lockPath = opts.noLock ? null : path + '.lock';
     if (lockPath) await takeLock(lockPath);
     let fh: FileHandle | undefined;
@@ -223,7 +242,7 @@ export class Journal {
         await fh.sync();
       }
       if (created) await fsyncDir(dirname(path));
-      const j = new Journal(path, fh, lockPath, end, scan.tornBytes);
+      const j = new Journal(path, abs, fh, lockPath, end, scan.tornBytes);
       for (const r of scan.records) {
         j.reserve(r, true);
         j.apply(r);
@@ -302,8 +321,12 @@ export class Journal {
     while (this.flushing) await this.flushing;
     const fh = this.fh;
     this.fh = null;
-    await fh?.close();
-    if (this.lockPath) await unlink(this.lockPath).catch(() => undefined);
+    try {
+      await fh?.close();
+      if (this.lockPath) await unlink(this.lockPath).catch(() => undefined);
+    } finally {
+      openInProcess.delete(this.absPath);
+    }
   }
 
   private reserve(r: JournalRecord, loading: boolean): void {

@@ -297,6 +297,11 @@ test('lock: a second open in a live process is refused; a stale lock is taken ov
     const k = await Journal.open(t.path);
     await k.append(credit());
     await k.close();
+    await writeFile(t.path + '.lock', String(process.pid)); // a previous incarnation with our pid
+    const k2 = await Journal.open(t.path);
+    await rejectsCode(Journal.open(join(t.dir, '.', 'journal')), 'LOCKED'); // same file, other spelling
+    await k2.close();
+    await assert.rejects(readFile(t.path + '.lock'), 'lock released on close');
     await truncate(t.path, MAGIC.length);
   } finally {
     await t.done();
