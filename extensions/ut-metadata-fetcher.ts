@@ -411,8 +411,9 @@ export class MetadataFetcher {
   }
 
   private ban(src: MetadataSource): void {
-    const st = this.sources.get(src);
-    if (st !== undefined) {
+    // Every connection under the same label (a reconnect that overlaps the old one).
+    for (const [s, st] of this.sources) {
+      if (s !== src && s.peer !== src.peer) continue;
       this.voidRequests(st);
       st.banned = true;
       st.failures++;
