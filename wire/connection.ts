@@ -485,9 +485,9 @@ export class PeerConnection {
     if (this._state !== 'open') return; // nothing received yet: maybeOpen starts from the count
     try {
       const init = d.initial;
-      const pieces = init === null || init.source === 'have_none' ? new Bitfield(numPieces)
-        : init.source === 'have_all' ? Bitfield.full(numPieces)
-          : Bitfield.fromBytes(init.bits, numPieces); // BAD_BITFIELD_LENGTH, BITFIELD_SPARE_BITS
+      const pieces = init === null ? new Bitfield(numPieces)
+        : init.source === 'bitfield' ? Bitfield.fromBytes(init.bits, numPieces) // BAD_BITFIELD_LENGTH, BITFIELD_SPARE_BITS
+          : init.source === 'have_all' ? Bitfield.full(numPieces) : new Bitfield(numPieces);
       let added = false;
       for (const i of d.haveIndices()) {
         this.checkPeerIndex(i);
