@@ -15,7 +15,10 @@
  * credited is answered `replayed_tx` without an RPC call; a proof that finds the queue
  * full is answered `rpc_unavailable` ("cannot verify now, resend later" — the §4
  * reason whose meaning is exactly that, so any conforming buyer retries later); after
- * `maxRefusedProofs` such refusals the paid session ends with PROOF_FLOOD.
+ * `maxRefusedProofs` proofs refused without a verification (queue full, replays) or
+ * `maxFailedProofs` verifications that credited nothing, the paid session ends with
+ * PROOF_FLOOD: an honest buyer needs a handful of each, a flood of made-up signatures
+ * must not keep the verifier (and its RPC) busy for the life of the connection.
  */
 import { chargeFor, MIB } from '../../payment/amount.js';
 import {
@@ -70,8 +73,10 @@ export interface SellerOptions {
   freeBytes?: bigint;
   /** Proofs waiting behind the one being verified (default 4). */
   maxQueuedProofs?: number;
-  /** Proofs refused for a full queue before the paid session ends (default 64). */
+  /** Proofs refused without verification (queue full, replays) before the paid session ends (default 64). */
   maxRefusedProofs?: number;
+  /** Verifications that credited nothing before the paid session ends (default 32). */
+  maxFailedProofs?: number;
   /** Emit a 'charge' event every this many paid bytes (default 4 MiB). */
   chargeEventBytes?: bigint;
   /** Largest block a buyer asks for (for unchokeAllowed; default 16 KiB). */
@@ -116,6 +121,7 @@ export class SellerSession {
   private readonly lowWaterUnits: bigint;
   private readonly maxQueued: number;
   private readonly maxRefusedProofs: number;
+  private readonly maxFailedProofs: number;
   private readonly chargeEventBytes: bigint;
   private readonly maxBlock: number;
 
@@ -127,6 +133,7 @@ export class SellerSession {
   private readonly queue: string[] = [];
   private readonly credited = new Set<string>();
   private refusedProofs = 0;
+  private failedProofs = 0;
 
   /** payment_required already sent for the current starvation / low-water episode. */
   private starvedSignalled = false;
@@ -155,6 +162,7 @@ export class SellerSession {
     this.lowWaterUnits = chargeFor(o.lowWaterBytes ?? 4n * MIB, o.terms.price);
     this.maxQueued = o.maxQueuedProofs ?? 4;
     this.maxRefusedProofs = o.maxRefusedProofs ?? 64;
+    this.maxFailedProofs = o.maxFailedProofs ?? 32;
     this.chargeEventBytes = o.chargeEventBytes ?? 4n * MIB;
     this.maxBlock = o.maxBlockLength ?? 16 * 1024;
   }
@@ -245,17 +253,14 @@ export class SellerSession {
       this.end(new SeedPayError('UNEXPECTED_MESSAGE', 'payment_proof before the session is bound'));
       return;
     }
-    if (this.credited.has(tx)) {
-      this.reject(tx, 'replayed_tx');
-      return;
-    }
     if (tx === this.inFlight || this.queue.includes(tx)) return; // will be answered once
-    if (this.inFlight !== null && this.queue.length >= this.maxQueued) {
+    const replay = this.credited.has(tx);
+    if (replay || (this.inFlight !== null && this.queue.length >= this.maxQueued)) {
       if (++this.refusedProofs > this.maxRefusedProofs) {
-        this.end(new SeedPayError('PROOF_FLOOD', `more than ${this.maxRefusedProofs} proofs refused for a full queue`));
+        this.end(new SeedPayError('PROOF_FLOOD', `more than ${this.maxRefusedProofs} proofs refused without verification`));
         return;
       }
-      this.reject(tx, 'rpc_unavailable');
+      this.reject(tx, replay ? 'replayed_tx' : 'rpc_unavailable');
       return;
     }
     this.queue.push(tx);
@@ -294,6 +299,9 @@ export class SellerSession {
       if (this._state === 'ready' && balance > 0n) this.events.push({ type: 'resume', balance });
     } else {
       this.reject(tx, outcome.reason);
+      if (++this.failedProofs > this.maxFailedProofs && this._state !== 'ended') {
+        this.end(new SeedPayError('PROOF_FLOOD', `more than ${this.maxFailedProofs} proofs credited nothing`));
+      }
     }
     this.pump();
   }

@@ -345,3 +345,12 @@ test('a bad piece: stop paying at once (even with a payment in progress) and ask
   l.pump();
   assert.equal(l.pays().length, before);
 });
+
+test('a min_prepay above the first increment makes the first payment min_prepay (never less than the seller credits)', () => {
+  const l = new Link({ terms: { price: 100n, minPrepay: 10_000n } });
+  l.start();
+  assert.deepEqual(l.pays(), [10_000n]);
+  l.pay();
+  assert.equal(l.seller.stats().credited, 10_000n);
+  assert.equal(l.serve(64), 64, '100 MiB worth of credit serves freely');
+});

@@ -156,6 +156,28 @@ test('proof flood: one verification in flight, a bounded queue, cheap refusals, 
   assert.equal(s.wouldServe(0, BLOCK), false, 'nothing served after the session ended');
 });
 
+test('made-up proofs that verify to nothing: bounded verifications, then the paid session ends', () => {
+  const s = readySeller({ maxFailedProofs: 5 });
+  let verifications = 0;
+  for (let i = 0; i < 100; i++) {
+    s.receive({ type: 'payment_proof', tx: randomTx(), amount: 1n });
+    for (const e of drain(() => s.pollEvent())) {
+      if (e.type === 'verify') { verifications++; s.verified(e.tx, { ok: false, reason: 'tx_not_found' }); }
+    }
+  }
+  assert.equal(verifications, 6);
+  assert.equal(s.state, 'ended');
+  assert.equal(s.error?.code, 'PROOF_FLOOD');
+  // Replays of a credited tx count as refusals too.
+  const r = readySeller({ maxRefusedProofs: 3 });
+  const tx = randomTx();
+  r.receive({ type: 'payment_proof', tx, amount: 1n });
+  r.verified(tx, { ok: true, credited: 1n });
+  for (let i = 0; i < 10; i++) r.receive({ type: 'payment_proof', tx, amount: 1n });
+  assert.equal(drain(() => r.pollTransmit()).filter((m) => m.type === 'payment_rejected' && m.reason === 'replayed_tx').length, 3);
+  assert.equal(r.error?.code, 'PROOF_FLOOD');
+});
+
 test('proofs: queued in order, duplicates ignored, credited tx replayed → replayed_tx without an RPC', () => {
   const s = readySeller({ maxQueuedProofs: 2 });
   const [a, b, c, d] = [randomTx(), randomTx(), randomTx(), randomTx()];
