@@ -19,7 +19,7 @@ import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { log, makeCase, quickMode, report, type BenchCase } from './report.js';
 import {
-  buildTranscript, deriveSession, generateEphemeral, signTranscript, verifyTranscript, walletFromSeed,
+  buildTranscript, deriveSession, generateEphemeral, signTranscript, verifyTranscript, walletFromSeed, x25519Shared,
 } from '../payment/session.js';
 
 ed.hashes.sha512 = sha512;
@@ -42,6 +42,7 @@ function rate(op: (i: number) => void, ms: number): number {
 
 function pair(args: {
   name: string; ours: (i: number) => void; base: (i: number) => void; baseName: string; runs: number; ms: number;
+  extra?: Record<string, string>;
 }): BenchCase {
   // Warm up both (JIT, lazy tables in noble) before measuring.
   rate(args.ours, 30);
@@ -58,13 +59,13 @@ function pair(args: {
       ours.push(rate(args.ours, args.ms));
     }
   }
-  return makeCase({ bench: 'pay', case: args.name, unit: 'ops/s', ours, baseline: base, baselineName: args.baseName });
+  return makeCase({ bench: 'pay', case: args.name, unit: 'ops/s', ours, baseline: base, baselineName: args.baseName, extra: args.extra });
 }
 
 export async function payCryptoCases(opts: { quick?: boolean } = {}): Promise<BenchCase[]> {
   const quick = opts.quick ?? quickMode;
   const runs = quick ? 3 : 7;
-  const ms = quick ? 60 : 250;
+  const ms = quick ? 60 : 200;
   const K = 64; // distinct inputs, cycled, so no call sees the same bytes twice in a row
   const infoHash = new Uint8Array(crypto.randomBytes(20));
   const wallet = walletFromSeed(new Uint8Array(crypto.randomBytes(32)));
@@ -80,15 +81,21 @@ export async function payCryptoCases(opts: { quick?: boolean } = {}): Promise<Be
   const cases: BenchCase[] = [];
   log('pay-crypto: ed25519 sign');
   cases.push(pair({
-    name: 'ed25519-sign', runs, ms, baseName: NOBLE_ED,
+    name: 'ed25519-sign', runs, ms, baseName: NOBLE_ED, extra: { ours_impl: 'node:crypto, wallet KeyObject cached' },
     ours: (i) => { sink ^= signTranscript(wallet.seed, transcripts[i % K])[0]; },
     base: (i) => { sink ^= ed.sign(transcripts[i % K], wallet.seed)[0]; },
   }));
   log('pay-crypto: ed25519 signature check');
   cases.push(pair({
-    name: 'ed25519-sigcheck', runs, ms, baseName: NOBLE_ED,
+    name: 'ed25519-sigcheck', runs, ms, baseName: NOBLE_ED, extra: { ours_impl: 'node:crypto, key imported per call' },
     ours: (i) => { if (!verifyTranscript(wallet.publicKey, transcripts[i % K], sigs[i % K])) throw new Error('bad sig'); },
     base: (i) => { if (!ed.verify(sigs[i % K], transcripts[i % K], wallet.publicKey)) throw new Error('bad sig'); },
+  }));
+  log('pay-crypto: x25519 agreement');
+  cases.push(pair({
+    name: 'x25519-agree', runs, ms, baseName: NOBLE_CURVES, extra: { ours_impl: 'node:crypto' },
+    ours: (i) => { sink ^= x25519Shared(secrets[i % K].secret, peers[i % K])[0]; },
+    base: (i) => { sink ^= x25519.getSharedSecret(secrets[i % K].secret, peers[i % K])[0]; },
   }));
   log('pay-crypto: x25519 agreement + HKDF (session derivation)');
   cases.push(pair({
