@@ -117,7 +117,6 @@ type MutableHook = { -readonly [K in keyof ExtensionHook]: ExtensionHook[K] };
 
 interface Entry {
   readonly inner: ClosableExtensionHook;
-  readonly wrapper: ExtensionHook;
   localId: number;
   state: 'active' | 'declined' | 'closed';
 }
@@ -132,15 +131,12 @@ export class ConnectionExtensions {
   private lastHandshake: PeerExtendedHandshake | null = null;
 
   constructor(inner: readonly ClosableExtensionHook[]) {
-    const wrappers: ExtensionHook[] = [];
-    inner.forEach((h, i) => {
-      const entry: Entry = { inner: h, wrapper: undefined as unknown as ExtensionHook, localId: i + 1, state: 'active' };
-      (entry as { wrapper: ExtensionHook }).wrapper = this.wrap(entry);
+    this.hooks = inner.map((h, i) => {
+      const entry: Entry = { inner: h, localId: i + 1, state: 'active' };
       this.entries.set(h.name, entry);
       this.byLocalId.set(i + 1, h.name);
-      wrappers.push(entry.wrapper);
+      return this.wrap(entry);
     });
-    this.hooks = wrappers;
   }
 
   /** Names of the hooks made for this connection, in local id order. */

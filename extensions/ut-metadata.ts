@@ -191,7 +191,10 @@ export class UtMetadataHook implements ClosableExtensionHook, MetadataSource {
     try {
       this.ctx.send(encodeMetadataRequest(piece));
     } catch {
-      this.close(); // dead or no longer negotiated
+      // Dead or no longer negotiated. The fetcher drops us on `false` (calling back into
+      // it from here would re-enter its request loop).
+      this.closed = true;
+      this.joined = false;
       return false;
     }
     if (this.depth === 0) this.info.flush?.();

@@ -19,7 +19,7 @@ import { sha1 } from '../../lib/sha1.js';
 import { MetainfoError } from '../../lib/metainfo.js';
 import { ExtensionRegistry, type ExtensionFactory } from '../../extensions/registry.js';
 import { UtMetadata, UtMetadataHook } from '../../extensions/ut-metadata.js';
-import type { MetadataFetchEvent } from '../../extensions/ut-metadata-fetcher.js';
+import { MetadataFetcher, METADATA_FETCH_DEFAULTS, type MetadataFetchEvent, type MetadataSource } from '../../extensions/ut-metadata-fetcher.js';
 import {
   METADATA_PIECE_LENGTH, UtMetadataError, decodeUtMetadata, encodeMetadataData, encodeMetadataReject,
   encodeMetadataRequest, metadataPieceCount, metadataPieceLength, type UtMetadataErrorReason, type UtMetadataMessage,
@@ -587,4 +587,46 @@ test('property: any metadata size (1 byte .. several pieces, exact multiples of 
       }
       for (const k of links) assert.equal(k.p.a.state, 'open');
     }), { numRuns: 40 });
+});
+
+// ----------------------------------------------------------------- the fetcher alone
+
+/** A source that records what it is asked and can be told to fail sending. */
+function fakeSource(peer: string): MetadataSource & { asked: number[]; dead: boolean } {
+  const s = { peer, asked: [] as number[], dead: false, sendRequest(piece: number): boolean { if (s.dead) return false; s.asked.push(piece); return true; } };
+  return s;
+}
+
+test('fetcher: a re-handshake with another size voids requests in flight; their late answers are ignored', () => {
+  const info = infoOfSize(2 * METADATA_PIECE_LENGTH);
+  const f = new MetadataFetcher({ infoHash: sha1(info), now: 0, maxRequestsPerPeer: 2 });
+  const a = fakeSource('a');
+  f.addSource(a, info.length);
+  assert.deepEqual(a.asked, [0, 1]);
+  f.addSource(a, 999); // the peer now claims another size: a new attempt of that size
+  assert.equal(f.attemptSize, 999);
+  assert.deepEqual(a.asked, [0, 1, 0]);
+  f.onData(a, 1, info.length, info.subarray(METADATA_PIECE_LENGTH)); // late answer for the old size: ignored
+  assert.equal(f.progress.received, 0);
+  assert.throws(() => f.onData(a, 1, info.length, info.subarray(METADATA_PIECE_LENGTH)), (e: unknown) => e instanceof UtMetadataError && e.reason === 'UNREQUESTED_METADATA');
+  assert.equal(f.sourceCount, 0);
+});
+
+test('fetcher: a source whose connection cannot send is dropped and its piece goes elsewhere; stop() ends it', () => {
+  const info = infoOfSize(METADATA_PIECE_LENGTH);
+  const f = new MetadataFetcher({ infoHash: sha1(info), now: 0 });
+  const dead = fakeSource('dead'); dead.dead = true;
+  const live = fakeSource('live');
+  f.addSource(dead, info.length);
+  assert.equal(f.sourceCount, 0, 'dropped at its first failed send');
+  f.addSource(live, info.length);
+  assert.deepEqual(live.asked, [0]);
+  assert.equal(f.nextTimeout(), METADATA_FETCH_DEFAULTS.requestTimeout);
+  f.stop();
+  assert.equal(f.state, 'stopped');
+  assert.equal(f.nextTimeout(), null);
+  f.onData(live, 0, info.length, info); // answer to a request we gave up on: ignored
+  assert.equal(f.metainfo, null);
+  assert.throws(() => new MetadataFetcher({ infoHash: new Uint8Array(3), now: 0 }), /20 bytes/);
+  assert.throws(() => new MetadataFetcher({ infoHash: sha1(info), now: 0, maxRequestsPerPeer: 0 }), /positive/);
 });
