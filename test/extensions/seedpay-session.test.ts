@@ -18,7 +18,14 @@ import { Budget } from '../../extensions/seedpay/policy.js';
 import { seedSigner, walletSigner } from '../../extensions/seedpay/seller.js';
 import { BLOCK, Harness, randomTx, seededWallet } from './seedpay-harness.js';
 
-const V = JSON.parse(readFileSync(new URL('../payment/seedpay-vectors.json', import.meta.url), 'utf8')) as Record<string, string> & {
+/** The vectors sit in <repo>/test/payment; compiled tests run from dist/test/extensions (tsc does not copy JSON). */
+function vectorsText(): string {
+  for (const rel of ['../payment/seedpay-vectors.json', '../../../test/payment/seedpay-vectors.json']) {
+    try { return readFileSync(new URL(rel, import.meta.url), 'utf8'); } catch { /* try the next place */ }
+  }
+  throw new Error('seedpay-vectors.json not found next to the tests or in <repo>/test/payment');
+}
+const V = JSON.parse(vectorsText()) as Record<string, string> & {
   terms: { cluster: string; mint: string; wallet: string; price: number; min_prepay: number; modes: string[] };
 };
 const h = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
