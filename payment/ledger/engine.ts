@@ -138,6 +138,7 @@ export class LedgerEngine {
   private readonly mintDecimals = new Map<string, number>();
   private readonly now: () => number;
   private frozenUnixSeconds: number | null = null;
+  private readonly listeners: ((rec: TxRecord) => void)[] = [];
   private currentSlot = 1;
   private txCount = 0;
 
@@ -202,6 +203,11 @@ export class LedgerEngine {
     return { lamports, owner: new PublicKey(a.owner()), data: a.data(), executable: a.executable(), rentEpoch: a.rentEpoch() };
   }
 
+  /** Called after each recorded transaction (websocket signature notifications). */
+  onRecorded(listener: (rec: TxRecord) => void): void {
+    this.listeners.push(listener);
+  }
+
   getTransaction(signature: string): TxRecord | undefined {
     return this.history.get(signature);
   }
@@ -259,6 +265,7 @@ export class LedgerEngine {
     };
     this.record(rec);
     this.advanceSlot();
+    for (const l of this.listeners) l(rec);
     return signature;
   }
 

@@ -29,7 +29,11 @@ export class LocalLedger {
   private readonly http: LedgerHttpServer;
   private stopped = false;
 
-  private constructor(readonly engine: LedgerEngine, readonly url: string, http: LedgerHttpServer, mint: PublicKey, mintAuthority: Keypair) {
+  /** PubSub websocket (signatureSubscribe); also served on the HTTP port + 1 when that was free. */
+  readonly wsUrl: string;
+
+  private constructor(readonly engine: LedgerEngine, readonly url: string, wsUrl: string, http: LedgerHttpServer, mint: PublicKey, mintAuthority: Keypair) {
+    this.wsUrl = wsUrl;
     this.http = http;
     this.mint = mint;
     this.mintAuthority = mintAuthority;
@@ -39,10 +43,10 @@ export class LocalLedger {
   static async start(opts: LedgerOptions = {}): Promise<LocalLedger> {
     const engine = new LedgerEngine(opts);
     const http = new LedgerHttpServer(engine);
-    const url = await http.listen(opts.port ?? 0, opts.host ?? '127.0.0.1');
+    const { url, wsUrl } = await http.listen(opts.port ?? 0, opts.host ?? '127.0.0.1');
     const authority = Keypair.generate();
     const mint = createMintOn(engine, authority, opts.decimals ?? 6);
-    return new LocalLedger(engine, url, http, mint, authority);
+    return new LocalLedger(engine, url, wsUrl, http, mint, authority);
   }
 
   get genesisHash(): string { return this.engine.genesisHash; }
@@ -73,6 +77,15 @@ export class LocalLedger {
   /** Freeze block time at `unixSeconds` (tests), or follow the wall clock again with null. */
   setClock(unixSeconds: number | null): void {
     this.engine.setClock(unixSeconds);
+  }
+
+  /**
+   * Live websocket signature subscriptions. web3.js reconnects forever if its socket
+   * closes while a subscription is still being torn down; stop the ledger after this
+   * drops to 0.
+   */
+  get websocketSubscriptions(): number {
+    return this.http.subscriptionCount;
   }
 
   /** Test-only fault switch: make the RPC answer 503 or drop connections; false heals it. */

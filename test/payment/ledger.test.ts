@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fc from 'fast-check';
 import {
-  Keypair, LAMPORTS_PER_SOL, SendTransactionError, SystemProgram, Transaction, TransactionMessage, VersionedTransaction,
+  Connection, Keypair, LAMPORTS_PER_SOL, SendTransactionError, SystemProgram, Transaction, TransactionMessage, VersionedTransaction,
+  sendAndConfirmTransaction,
 } from '@solana/web3.js';
 import { getAccount, getMint } from '@solana/spl-token';
 import bs58 from 'bs58';
@@ -220,6 +221,30 @@ test('blockhashes: resending is AlreadyProcessed, an unknown or expired blockhas
   f.ledger.engine.expireAllBlockhashes();
   assert.equal(await f.conn.isBlockhashValid(blockhash).then((r) => r.value), false);
   await assert.rejects(f.conn.sendRawTransaction(make(blockhash, 1_000_002)), /Blockhash not found/);
+});
+
+test('websocket confirmation: sendAndConfirmTransaction and confirmTransaction run unchanged', async () => {
+  // Its own ledger: stopping it closes the websockets normally (1000), so web3.js does
+  // not try to reconnect after the test.
+  const ledger = await LocalLedger.start();
+  try {
+    const conn = new Connection(ledger.url, 'confirmed'); // default ws endpoint: HTTP port + 1
+    const payer = Keypair.generate();
+    ledger.fundSol(payer.publicKey, BigInt(LAMPORTS_PER_SOL));
+    const to = Keypair.generate().publicKey;
+    const tx = new Transaction().add(SystemProgram.transfer({ fromPubkey: payer.publicKey, toPubkey: to, lamports: LAMPORTS_PER_SOL / 4 }));
+    const sig = await sendAndConfirmTransaction(conn, tx, [payer], { commitment: 'confirmed' });
+    assert.equal(await conn.getBalance(to), LAMPORTS_PER_SOL / 4);
+    const viaWsUrl = new Connection(ledger.url, { commitment: 'confirmed', wsEndpoint: ledger.wsUrl });
+    const latest = await viaWsUrl.getLatestBlockhash();
+    const r = await viaWsUrl.confirmTransaction({ signature: sig, ...latest }, 'confirmed');
+    assert.equal(r.value.err, null);
+    // Let web3.js finish unsubscribing before the ledger goes away (see websocketSubscriptions).
+    for (let i = 0; i < 200 && ledger.websocketSubscriptions > 0; i++) await new Promise((res) => setTimeout(res, 5));
+    assert.equal(ledger.websocketSubscriptions, 0);
+  } finally {
+    await ledger.stop();
+  }
 });
 
 test('simulateTransaction answers without changing state', async () => {
