@@ -354,3 +354,39 @@ test('a min_prepay above the first increment makes the first payment min_prepay 
   assert.equal(l.seller.stats().credited, 10_000n);
   assert.equal(l.serve(64), 64, '100 MiB worth of credit serves freely');
 });
+
+test('hostile seller messages: the buyer never throws and never pays more than one increment without confirmations (property)', () => {
+  const txs = Array.from({ length: 4 }, () => randomTx());
+  const msg = fc.oneof(
+    fc.record({ type: fc.constant('ecdh_init' as const), pk: fc.uint8Array({ minLength: 32, maxLength: 32 }), sig: fc.uint8Array({ minLength: 64, maxLength: 64 }) }),
+    fc.record({ type: fc.constant('payment_confirmed' as const), tx: fc.constantFrom(...txs), credited: fc.bigInt({ min: 0n, max: 10n ** 7n }), balance: fc.bigInt({ min: 0n, max: 10n ** 7n }) }),
+    fc.record({ type: fc.constant('payment_rejected' as const), tx: fc.constantFrom(...txs), reason: fc.constantFrom('rpc_unavailable', 'expired', 'zzz') }),
+    fc.record({ type: fc.constant('payment_required' as const), balance: fc.bigInt({ min: 0n, max: 10n ** 7n }), required: fc.bigInt({ min: 0n, max: 10n ** 9n }) }),
+    fc.record({ type: fc.constant('payment_proof' as const), tx: fc.constantFrom(...txs), amount: fc.constant(1n) }),
+  );
+  const step = fc.oneof(
+    msg.map((m) => ({ k: 'msg' as const, m })),
+    fc.record({ k: fc.constant('bytes' as const), b: fc.uint8Array({ maxLength: 40 }) }),
+    fc.record({ k: fc.constant('recv' as const), n: fc.integer({ min: 1, max: 10 * BLOCK }) }),
+    fc.record({ k: fc.constant('pay' as const), tx: fc.constantFrom(...txs) }),
+    fc.record({ k: fc.constant('verified' as const), ok: fc.boolean() }),
+  );
+  fc.assert(fc.property(fc.array(step, { maxLength: 60 }), (steps) => {
+    // The buyer talks to a real seller for the handshake, then gets hostile input.
+    const l = new Link();
+    l.start();
+    let pays = l.pays().length;
+    for (const st of steps) {
+      if (st.k === 'msg') l.buyer.receive({ ...st.m });
+      else if (st.k === 'bytes') l.buyer.receivePayload(st.b);
+      else if (st.k === 'recv') l.buyer.pieceReceived(st.n);
+      else if (st.k === 'verified') l.buyer.pieceVerified(1, st.ok);
+      else if (l.payQueue.length > 0) { l.buyer.paid(st.tx, l.payQueue.shift()!); }
+      for (let e = l.buyer.pollEvent(); e !== null; e = l.buyer.pollEvent()) if (e.type === 'pay') { l.payQueue.push(e.amount); pays++; }
+      while (l.buyer.pollTransmit() !== null) { /* the seller is not listening */ }
+      assert.ok(l.payQueue.length <= 1, 'one payment outstanding at most');
+    }
+    // Without a single genuine confirmation, payments stay bounded by the confirmations the seller could fake:
+    assert.ok(pays <= 1 + steps.filter((s) => s.k === 'msg' && s.m.type === 'payment_confirmed').length);
+  }), { numRuns: 300 });
+});

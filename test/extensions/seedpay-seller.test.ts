@@ -251,3 +251,34 @@ test('policy, unchoke filter and charge events', () => {
   assert.equal(charges.length, 2, 'a charge event per 64 KiB of paid data');
   assert.ok(charges[1].type === 'charge' && charges[1].paidBytes === 128n * 1024n && charges[1].charged === chargeFor(128n * 1024n, 1_000_000n));
 });
+
+test('hostile message sequences: the seller never throws, never serves beyond credit, and its queues stay bounded (property)', () => {
+  const txs = Array.from({ length: 6 }, () => randomTx());
+  const msg = fc.oneof(
+    fc.record({ type: fc.constant('ecdh_init' as const), pk: fc.uint8Array({ minLength: 32, maxLength: 32 }) }),
+    fc.record({ type: fc.constant('payment_proof' as const), tx: fc.constantFrom(...txs), amount: fc.bigInt({ min: 0n, max: 10n ** 9n }) }),
+    fc.record({ type: fc.constant('payment_required' as const), balance: fc.bigInt({ min: 0n, max: 9n }), required: fc.bigInt({ min: 0n, max: 9n }) }),
+    fc.record({ type: fc.constant('unknown' as const), name: fc.constant('channel_opened'), reserved: fc.constant(true) }),
+  );
+  const step = fc.oneof(
+    msg.map((m) => ({ k: 'msg' as const, m })),
+    fc.record({ k: fc.constant('bytes' as const), b: fc.uint8Array({ maxLength: 40 }) }),
+    fc.record({ k: fc.constant('answer' as const), ok: fc.boolean(), credited: fc.bigInt({ min: 0n, max: 100_000n }) }),
+    fc.record({ k: fc.constant('block' as const), length: fc.integer({ min: 1, max: BLOCK }) }),
+  );
+  fc.assert(fc.property(fc.boolean(), fc.array(step, { maxLength: 60 }), (seedpay, steps) => {
+    const s = new SellerSession({ terms: makeTerms(wallet.address), infoHash: INFO, signer: walletSigner(wallet), maxQueuedProofs: 2 });
+    s.onPeerHandshake(seedpay ? HS_SEEDPAY : HS_FREE);
+    for (const st of steps) {
+      if (st.k === 'msg') s.receive({ ...st.m });
+      else if (st.k === 'bytes') s.receivePayload(st.b);
+      else if (st.k === 'answer') { if (s.verifying !== null) s.verified(s.verifying, st.ok ? { ok: true, credited: st.credited } : { ok: false, reason: 'expired' }); }
+      else if (s.canSendPiece(0, 0, st.length)) s.sent(0, 0, st.length);
+      assert.ok(s.queuedProofs <= 2);
+      const m = s.stats();
+      if (seedpay) assert.ok(m.charged <= m.credited);
+    }
+    drain(() => s.pollEvent());
+    drain(() => s.pollTransmit());
+  }), { numRuns: 300 });
+});

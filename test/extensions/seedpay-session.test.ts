@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { chargeFor, MIB } from '../../payment/amount.js';
 import type { Terms } from '../../payment/terms.js';
-import { decode, encode, isDict, type BDict, type Encodable } from '../../wire/bencode.js';
+import { encode, type Encodable } from '../../wire/bencode.js';
 import { Pair, fill } from '../wire/pair.js';
 import { BuyerHook, SellerHook } from '../../extensions/seedpay/hook.js';
 import { decodeMessage, encodeMessage } from '../../extensions/seedpay/messages.js';
@@ -312,7 +312,6 @@ test('a re-sent seller handshake with other terms ends the buyer paid session', 
   hs.run();
   assert.equal(hs.buyer.buyer.state, 'ended');
   assert.equal(hs.buyer.buyer.error?.code, 'TERMS_CHANGED');
-  void decode; void isDict; void ({} as BDict); void randomTx;
 });
 
 function frameExtended(id: number, payload: Uint8Array): Uint8Array {
