@@ -630,3 +630,37 @@ test('fetcher: a source whose connection cannot send is dropped and its piece go
   assert.throws(() => new MetadataFetcher({ infoHash: new Uint8Array(3), now: 0 }), /20 bytes/);
   assert.throws(() => new MetadataFetcher({ infoHash: sha1(info), now: 0, maxRequestsPerPeer: 0 }), /positive/);
 });
+
+test('property: any sequence of ut_metadata payloads from a peer leaves the leecher open or ended by one typed error', () => {
+  const info = infoOfSize(2 * METADATA_PIECE_LENGTH + 300);
+  const size = info.length;
+  const msg = fc.oneof(
+    fc.nat(4).map((piece) => encodeMetadataRequest(piece)),
+    fc.nat(4).map((piece) => encodeMetadataReject(piece)),
+    fc.record({ piece: fc.nat(4), total: fc.constantFrom(size, size + 1, 1), len: fc.constantFrom(METADATA_PIECE_LENGTH, 300, 0, 5) })
+      .map(({ piece, total, len }) => encodeMetadataData(piece, total, info.subarray(piece * METADATA_PIECE_LENGTH, piece * METADATA_PIECE_LENGTH + len))),
+    fc.uint8Array({ maxLength: 40 }),
+    fc.constant(encode({ msg_type: 7, piece: 0 })),
+  );
+  fc.assert(fc.property(fc.array(msg, { maxLength: 12 }), fc.boolean(), (msgs, timeouts) => {
+    const l = leecher(sha1(info), { requestTimeout: 10, retryAfter: 5 });
+    const pup = new Puppet(size);
+    const link = connect(l.reg, [pup.factory()], sha1(info), 'fuzz');
+    driveAll([link]);
+    let t = 0;
+    for (const m of msgs) {
+      if (link.p.a.state !== 'open') break;
+      pup.send(m);
+      driveAll([link]);
+      if (timeouts) { t += 7; l.ut.handleTimeout(t); driveAll([link]); }
+    }
+    if (link.p.a.state === 'error') {
+      assert.ok(link.p.a.error instanceof UtMetadataError, link.p.a.error?.message);
+      assert.equal(l.ut.fetcher!.sourceCount, 0, 'the fetcher forgot the peer that broke the protocol');
+    } else {
+      assert.equal(link.p.a.state, 'open');
+    }
+    for (const e of events(l.ut)) assert.ok(e.type === 'complete' || e.type === 'verify_failed' || e.type === 'peer_banned', e.type);
+    if (l.ut.fetcher!.state === 'done') assert.ok(Buffer.from(l.ut.infoBytes!).equals(Buffer.from(info)));
+  }), { numRuns: 200 });
+});
