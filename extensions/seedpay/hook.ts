@@ -194,8 +194,7 @@ export function applyRefusal(
 ): 'rejected' | 'choked' | 'none' {
   if (conn.state !== 'open') return 'none';
   if (conn.fastEnabled) {
-    const pending = conn.pendingPeerRequests().some((r) => r.index === ev.index && r.begin === ev.begin && r.length === ev.length);
-    if (!pending) return 'none';
+    if (!conn.hasPeerRequest(ev.index, ev.begin, ev.length)) return 'none';
     conn.rejectRequest(ev.index, ev.begin, ev.length, now);
     return 'rejected';
   }
