@@ -44,8 +44,6 @@ export type PeerCloseCode =
   | 'BAD_REQUEST'
   /** A disk read or write failed while serving this peer. */
   | 'STORAGE'
-  /** The metadata phase of a magnet link is over: reconnect with the real piece count. */
-  | 'METADATA_DONE'
   /** Any typed wire / socket error (protocol breach, timeout, socket failure). */
   | WireErrorCode;
 
@@ -154,7 +152,7 @@ export class PeerSession implements ServeHost {
   close(code: PeerCloseCode, error: Error | null = null): void {
     if (this.isClosed) return;
     if (this.closeReason === null) this.closeReason = { code, error };
-    if (code === 'CLOSED' || code === 'NOT_NEEDED' || code === 'METADATA_DONE') this.peerSocket.close();
+    if (code === 'CLOSED' || code === 'NOT_NEEDED') this.peerSocket.close();
     else this.peerSocket.destroy(error instanceof WireError ? error : new WireError('TORRENT_REJECTED', `${code}: ${error?.message ?? 'closed by us'}`, false));
   }
 
@@ -245,7 +243,8 @@ export class PeerSession implements ServeHost {
     if (t === null || t.picker === null || t.isComplete || conn.state !== 'open' || !this.registered) return;
     const choked = conn.peerChoking;
     if (choked && !conn.fastEnabled) return;
-    const depth = Math.min(conn.peerReqq, this.settings.maxPipeline);
+    // requestLimit: the peer's reqq less one (Transmission rejects its reqq-th request).
+    const depth = Math.min(conn.requestLimit, this.settings.maxPipeline);
     const inFlight = conn.requestsInFlight;
     const want = depth - inFlight;
     if (want <= 0) return;
@@ -262,6 +261,32 @@ export class PeerSession implements ServeHost {
         t.failRequest(this, b.index, b.begin);
       }
     }
+    this.flushSoon();
+  }
+
+  /**
+   * A magnet link's metadata arrived: give the connection its piece count (it checks
+   * what the peer announced meanwhile), feed the peer's pieces to the new picker and
+   * start serving.
+   */
+  metadataArrived(pieceCount: number): void {
+    const t = this.torrent;
+    const conn = this.conn;
+    if (t === null || t.picker === null || this.isClosed) return;
+    if (conn.numPieces === null) conn.setNumPieces(pieceCount);
+    if (conn.state === 'handshaking') return; // the handshake event registers it later
+    if (conn.state !== 'open' || !this.registered) return;
+    // The merged 'bitfield' event follows on the next pump; applying it now too is idempotent.
+    const pp = conn.peerPieces;
+    if (pp !== null) {
+      if (pp.hasAll()) t.picker.peerHaveAll(this.id);
+      else if (pp.count > 0) t.picker.peerBitfield(this.id, pp);
+    }
+    if (this.server === null) this.server = new BlockServer(this, t.slabPool, t.serveOptions);
+    const now = this.now();
+    for (let i = 0; i < pieceCount; i++) if (t.picker.hasPiece(i)) conn.have(i, now);
+    this.updateInterest();
+    this.fill();
     this.flushSoon();
   }
 

@@ -47,10 +47,10 @@ export interface TorrentOptions {
   onPeerEvent?: (peer: PeerSession, ev: ConnectionEvent) => void;
   /** Regular unchoke slots (plus one optimistic). Default 4. */
   uploadSlots?: number;
-  /** Pieces assembled in memory at once. Default 64 (with 512 KiB pieces: 32 MiB). */
-  maxPiecesInMemory?: number;
-  /** Pieces hashed and waiting for their disk write before reading pauses. Default 16. */
-  maxPendingWrites?: number;
+  /** Bytes of pieces assembled in memory at once (at least 4 pieces). Default 32 MiB. */
+  maxAssemblyBytes?: number;
+  /** Bytes of verified pieces waiting for their disk write before reading pauses (at least 2 pieces). Default 16 MiB. */
+  maxPendingWriteBytes?: number;
   /** Peers to dial once started ("host:port"). */
   peers?: readonly (string | PeerAddress)[];
   /** Most connections for this torrent. Default 100. */
@@ -151,6 +151,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   private lastRechoke = -Infinity;
   private refreshQueued = false;
   private pendingWrites = 0;
+  private maxPendingWrites = 2;
   private writeWaiters: (() => void)[] = [];
   private started = false;
   private closedFlag = false;
@@ -185,8 +186,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   get name(): string { return this.metainfo?.name ?? this.infoHashHex; }
   get isComplete(): boolean { return this.picker !== null && this.picker.isComplete(); }
   get isClosed(): boolean { return this.closedFlag; }
-  /** Piece count the wire uses: 0 while a magnet link's metadata is unknown. */
-  get wireNumPieces(): number { return this.metainfo?.pieceCount ?? 0; }
+  /** Piece count the wire uses: null while a magnet link's metadata is unknown. */
+  get wireNumPieces(): number | null { return this.metainfo?.pieceCount ?? null; }
   get slabPool(): SlabPool { return this.host.slabPool; }
   get serveOptions(): ServeOptions { return this.host.serveOptions; }
 
@@ -277,7 +278,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (this.closedFlag) { await store.close(); return; }
     this.store = store;
     this.picker = new PiecePicker(m.pieceCount, m.pieceLength, m.totalLength, { sequential: this.sequential, have });
-    this.assembly = new PieceAssembly(m.pieceLength, this.opts.maxPiecesInMemory ?? 64);
+    this.assembly = new PieceAssembly(m.pieceLength, Math.max(4, Math.floor((this.opts.maxAssemblyBytes ?? 32 * 1024 * 1024) / m.pieceLength)));
+    this.maxPendingWrites = Math.max(2, Math.floor((this.opts.maxPendingWriteBytes ?? 16 * 1024 * 1024) / m.pieceLength));
     this.choker.setSeeding(this.picker.isComplete());
   }
 
@@ -386,7 +388,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
 
   /** @internal */
   onPeerEvent(s: PeerSession, ev: ConnectionEvent): void {
-    if (this.metainfo === null && (ev.type === 'extended_handshake' || ev.type === 'handshake')) this.drainMetadataEvents();
+    // ut_metadata messages raise no connection event of their own: look after each one.
+    if (this.metainfo === null) this.drainMetadataEvents();
     this.opts.onPeerEvent?.(s, ev);
   }
 
@@ -494,7 +497,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       if (w !== undefined) w();
     });
     void written;
-    if (this.pendingWrites >= (this.opts.maxPendingWrites ?? 16)) {
+    if (this.pendingWrites >= this.maxPendingWrites) {
       return new Promise<void>((resolve) => this.writeWaiters.push(resolve));
     }
   }
@@ -552,9 +555,9 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       return;
     }
     if (this.closedFlag) return;
-    // Connections made without the piece count cannot carry bitfields: start over.
-    for (const s of [...this.sessions.values()]) s.close('METADATA_DONE');
-    for (const k of this.known.values()) { k.failures = 0; k.nextAt = 0; }
+    // Connections opened without the piece count learn it now (the wire checks what
+    // their peers announced meanwhile) and start downloading.
+    for (const s of [...this.sessions.values()]) s.metadataArrived(m.pieceCount);
     if (this.isComplete) this.finish();
   }
 

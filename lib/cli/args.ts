@@ -1,0 +1,70 @@
+/**
+ * Small, strict argument parsing for the CLI: flags with values, repeated flags,
+ * positionals. Any misuse is a CliError (one line for the user, exit status 2).
+ */
+
+export class CliError extends Error {
+  override readonly name = 'CliError';
+  /** Process exit status: 2 for usage errors, 1 for everything else. */
+  constructor(message: string, readonly exitCode = 1) { super(message); }
+}
+
+export interface ParsedArgs {
+  readonly positionals: string[];
+  /** Last value of each flag (booleans hold 'true'). */
+  readonly flags: Map<string, string>;
+  /** Every value of repeatable flags, in order. */
+  readonly repeated: Map<string, string[]>;
+}
+
+export interface FlagSpec {
+  /** Flags taking a value, with aliases: { '-o': '--out' }. */
+  readonly values: readonly string[];
+  readonly booleans?: readonly string[];
+  readonly aliases?: Readonly<Record<string, string>>;
+}
+
+export function parseArgs(argv: readonly string[], spec: FlagSpec): ParsedArgs {
+  const positionals: string[] = [];
+  const flags = new Map<string, string>();
+  const repeated = new Map<string, string[]>();
+  for (let i = 0; i < argv.length; i++) {
+    let a = argv[i];
+    if (a === '--') { positionals.push(...argv.slice(i + 1)); break; }
+    if (!a.startsWith('-') || a === '-') { positionals.push(a); continue; }
+    let inline: string | undefined;
+    const eq = a.indexOf('=');
+    if (a.startsWith('--') && eq > 0) { inline = a.slice(eq + 1); a = a.slice(0, eq); }
+    a = spec.aliases?.[a] ?? a;
+    if (spec.booleans?.includes(a)) {
+      if (inline !== undefined) throw new CliError(`${a} takes no value`, 2);
+      flags.set(a, 'true');
+      continue;
+    }
+    if (!spec.values.includes(a)) throw new CliError(`unknown option ${a}`, 2);
+    const v = inline ?? argv[++i];
+    if (v === undefined) throw new CliError(`${a} needs a value`, 2);
+    flags.set(a, v);
+    const list = repeated.get(a);
+    if (list === undefined) repeated.set(a, [v]);
+    else list.push(v);
+  }
+  return { positionals, flags, repeated };
+}
+
+/** "64M", "1G", "512K", "1000" → bytes. */
+export function parseSize(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?$/i.exec(s.trim());
+  if (m === null) throw new CliError(`bad size '${s}' (examples: 64M, 1G, 512K)`, 2);
+  const unit = (m[2] ?? '').toLowerCase()[0];
+  const mult = unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1;
+  const n = Math.round(Number(m[1]) * mult);
+  if (!(Number.isSafeInteger(n) && n > 0)) throw new CliError(`bad size '${s}'`, 2);
+  return n;
+}
+
+export function parsePort(s: string): number {
+  const n = Number(s);
+  if (!(Number.isInteger(n) && n >= 0 && n <= 65535)) throw new CliError(`bad port '${s}'`, 2);
+  return n;
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+/**
+ * `seedpay` command line. Every failure the user can cause ends with ONE line on
+ * stderr ("seedpay: …") and a non-zero status (2: usage, 1: anything else); stack
+ * traces only with SEEDPAY_DEBUG=1.
+ */
+import { CliError } from './args.js';
+import { USAGE, cmdCreate, cmdDemo, cmdGet, cmdSeed } from './commands.js';
+
+const COMMANDS: Record<string, (argv: string[], io: { out: NodeJS.WritableStream; err: NodeJS.WriteStream }) => Promise<number>> = {
+  create: cmdCreate,
+  seed: cmdSeed,
+  get: cmdGet,
+  demo: cmdDemo,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') {
+    (cmd === undefined ? process.stderr : process.stdout).write(`${USAGE}\n`);
+    return cmd === undefined ? 2 : 0;
+  }
+  const run = COMMANDS[cmd];
+  if (run === undefined) throw new CliError(`unknown command '${cmd}' (try: seedpay help)`, 2);
+  return run(rest, { out: process.stdout, err: process.stderr });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (e: unknown) => {
+    if (process.env.SEEDPAY_DEBUG === '1') console.error(e);
+    const msg = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`seedpay: ${msg.split('\n')[0]}\n`);
+    process.exitCode = e instanceof CliError ? e.exitCode : 1;
+  },
+);
