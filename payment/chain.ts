@@ -4,7 +4,9 @@
  * ledger, a validator, devnet or mainnet. Only plain RPC requests: no websocket
  * subscriptions (confirmation is polled), so any HTTP JSON-RPC endpoint works.
  */
-import { unpackAccount, unpackMint, TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID } from '@solana/spl-token';
+import {
+  getAssociatedTokenAddressSync, unpackAccount, unpackMint, TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID,
+} from '@solana/spl-token';
 import {
   Connection, PublicKey, type SignatureStatus, type VersionedTransactionResponse,
 } from '@solana/web3.js';
@@ -41,6 +43,23 @@ export interface Chain {
 export interface ConnectionChainOptions {
   /** Give up on one HTTP request after this long (web3.js itself never times out). */
   requestTimeoutMs?: number;
+}
+
+// Deriving an associated token account is a PDA search (SHA-256 + curve checks,
+// ~0.7 ms in JS); buyers and sellers derive the same few over and over.
+const ataCache = new Map<string, PublicKey>();
+const ATA_CACHE_MAX = 1024;
+
+/** The associated token account of `owner` for `mint` (owner may be off-curve), memoised. */
+export function associatedTokenAddress(mint: PublicKey, owner: PublicKey, tokenProgram: PublicKey = TOKEN_PROGRAM_ID): PublicKey {
+  const k = `${mint.toBase58()}:${owner.toBase58()}:${tokenProgram.toBase58()}`;
+  let a = ataCache.get(k);
+  if (a === undefined) {
+    a = getAssociatedTokenAddressSync(mint, owner, true, tokenProgram);
+    if (ataCache.size >= ATA_CACHE_MAX) ataCache.clear();
+    ataCache.set(k, a);
+  }
+  return a;
 }
 
 function isTokenProgram(owner: PublicKey): boolean {

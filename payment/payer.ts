@@ -10,13 +10,11 @@
  *  - the terms' mint is not the one the buyer accepts, or is no mint there (wrong_mint);
  *  - the buyer's token account holds less than the amount (insufficient_funds).
  */
-import {
-  createAssociatedTokenAccountIdempotentInstruction, createTransferCheckedInstruction, getAssociatedTokenAddressSync,
-} from '@solana/spl-token';
+import { createAssociatedTokenAccountIdempotentInstruction, createTransferCheckedInstruction } from '@solana/spl-token';
 import { createMemoInstruction } from '@solana/spl-memo';
 import { Keypair, PublicKey, TransactionMessage, VersionedTransaction } from '@solana/web3.js';
 import { U64_MAX } from './amount.js';
-import type { Chain } from './chain.js';
+import { associatedTokenAddress, type Chain } from './chain.js';
 import type { Journal, PaymentRecord } from './journal.js';
 import { buildMemo } from './memo.js';
 import type { Terms } from './terms.js';
@@ -81,8 +79,8 @@ export function buildPaymentTransaction(args: {
   amount: bigint; memo: string; recentBlockhash: string;
 }): VersionedTransaction {
   const { payer, wallet, mint, tokenProgram } = args;
-  const from = getAssociatedTokenAddressSync(mint, payer.publicKey, true, tokenProgram);
-  const to = getAssociatedTokenAddressSync(mint, wallet, true, tokenProgram);
+  const from = associatedTokenAddress(mint, payer.publicKey, tokenProgram);
+  const to = associatedTokenAddress(mint, wallet, tokenProgram);
   const msg = new TransactionMessage({
     payerKey: payer.publicKey,
     recentBlockhash: args.recentBlockhash,
@@ -121,7 +119,7 @@ export async function payPrepaid(req: PayRequest): Promise<PaymentProof> {
   const mintInfo = await rpc('getAccountInfo(mint)', () => chain.mint(mint));
   if (mintInfo === null) throw new PayError('wrong_mint', `mint ${terms.mint} does not exist on this cluster`);
 
-  const source = getAssociatedTokenAddressSync(mint, req.payer.publicKey, true, mintInfo.programId);
+  const source = associatedTokenAddress(mint, req.payer.publicKey, mintInfo.programId);
   // Independent lookups: one round trip of latency instead of two.
   const [held, { blockhash, lastValidBlockHeight }] = await Promise.all([
     rpc('getAccountInfo(source)', () => chain.tokenAccount(source)),

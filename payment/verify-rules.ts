@@ -18,9 +18,9 @@
  *  4. block time (memo nonce when the node has no block time) within the
  *     freshness window, and not in the future beyond a small skew → expired
  */
-import { getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { PublicKey, type TokenBalance, type VersionedTransactionResponse } from '@solana/web3.js';
 import bs58 from 'bs58';
+import { associatedTokenAddress } from './chain.js';
 import { parseMemo } from './memo.js';
 
 export const MEMO_PROGRAM_IDS: readonly string[] = [
@@ -133,22 +133,6 @@ function checkSession(datas: Uint8Array[], sessionHash: string): { ok: true; non
   return { ok: true, nonce: found.nonce };
 }
 
-// Deriving an ATA is a PDA search (SHA-256 + curve checks, ~0.7 ms in JS); a seller
-// checks the same (wallet, mint) over and over, so remember the last few.
-const ataCache = new Map<string, PublicKey>();
-const ATA_CACHE_MAX = 256;
-
-function sellerAta(mint: PublicKey, wallet: PublicKey, program: PublicKey | undefined): PublicKey {
-  const k = `${mint.toBase58()}:${wallet.toBase58()}:${program?.toBase58() ?? ''}`;
-  let a = ataCache.get(k);
-  if (a === undefined) {
-    a = getAssociatedTokenAddressSync(mint, wallet, true, program);
-    if (ataCache.size >= ATA_CACHE_MAX) ataCache.clear();
-    ataCache.set(k, a);
-  }
-  return a;
-}
-
 export function checkTransaction(tx: VersionedTransactionResponse, ctx: RuleContext): RuleResult {
   const meta = tx.meta;
   if (meta === null) return reject('tx_failed', 'transaction has no status meta');
@@ -164,7 +148,7 @@ export function checkTransaction(tx: VersionedTransactionResponse, ctx: RuleCont
     const key = keys[e.index];
     const program = e.programId === undefined ? undefined : new PublicKey(e.programId);
     // Only the associated token account counts (§4): it is where the buyer was told to pay.
-    if (key && key.equals(sellerAta(mint, wallet, program))) gain += e.gain;
+    if (key && key.equals(associatedTokenAddress(mint, wallet, program))) gain += e.gain;
   }
   if (gain <= 0n) {
     const otherMint = g.some((e) => e.owner === ctx.wallet && e.mint !== ctx.mint && e.gain > 0n);
