@@ -144,7 +144,10 @@ export class PeerSession implements ServeHost {
   resume(): void {
     if (this.isClosed) return;
     this.gateHeld = false;
-    this.torrent?.refreshChoke();
+    const t = this.torrent;
+    // The gate choked it behind the choker's back: if its slot is still held, unchoke now.
+    if (t !== null && t.choker.isUnchoked(this.id)) this.unchokePeer();
+    t?.refreshChoke();
     this.pumpSoon();
   }
 
@@ -152,7 +155,11 @@ export class PeerSession implements ServeHost {
   close(code: PeerCloseCode, error: Error | null = null): void {
     if (this.isClosed) return;
     if (this.closeReason === null) this.closeReason = { code, error };
-    if (code === 'CLOSED' || code === 'NOT_NEEDED') this.peerSocket.close();
+    if (code === 'CLOSED' || code === 'NOT_NEEDED') {
+      this.peerSocket.close();
+      // Do not wait for the peer's FIN: release the socket once our last bytes are out.
+      this.socket.destroySoon();
+    }
     else this.peerSocket.destroy(error instanceof WireError ? error : new WireError('TORRENT_REJECTED', `${code}: ${error?.message ?? 'closed by us'}`, false));
   }
 
