@@ -225,7 +225,7 @@ export class LedgerEngine {
     if (this.history.has(signature)) throw preflightError('AlreadyProcessed', [], 0);
     if (!this.isBlockhashValid(vtx.message.recentBlockhash)) throw preflightError('BlockhashNotFound', [], 0);
     const keys = this.resolveKeys(vtx);
-    const kitTx = this.decoder.decode(raw);
+    const kitTx = this.decodeForSvm(raw);
     this.applyClock();
     if (!opts.skipPreflight) {
       const sim = this.svm.simulateTransaction(kitTx);
@@ -279,7 +279,7 @@ export class LedgerEngine {
     const sigVerify = opts.sigVerify === true;
     if (!sigVerify) this.native.setSigverify(false);
     try {
-      const sim = this.svm.simulateTransaction(this.decoder.decode(raw));
+      const sim = this.svm.simulateTransaction(this.decodeForSvm(raw));
       const failed = 'err' in sim;
       const m = (failed ? sim.meta() : sim.meta()) as unknown as NativeMeta;
       return {
@@ -321,6 +321,14 @@ export class LedgerEngine {
       return vtx;
     } catch (e) {
       throw new LedgerRpcError(RPC_INVALID_PARAMS, `failed to deserialize solana_transaction::versioned::VersionedTransaction: ${(e as Error).message}`);
+    }
+  }
+
+  private decodeForSvm(raw: Uint8Array): ReturnType<LedgerEngine['decoder']['decode']> {
+    try {
+      return this.decoder.decode(raw);
+    } catch (e) {
+      throw new LedgerRpcError(RPC_INVALID_PARAMS, `failed to deserialize transaction: ${(e as Error).message}`);
     }
   }
 

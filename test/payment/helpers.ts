@@ -89,11 +89,13 @@ export function seedpayMemo(sessionHash: string, nonce = Date.now()): string {
 }
 
 /** Sign and send through the RPC; confirmed at once on the local ledger. */
-export async function sendInstructions(f: Fixture, payer: Keypair, ixs: TransactionInstruction[], opts: { skipPreflight?: boolean } = {}): Promise<string> {
+export async function sendInstructions(
+  f: Fixture, payer: Keypair, ixs: TransactionInstruction[], opts: { skipPreflight?: boolean; extraSigners?: Keypair[] } = {},
+): Promise<string> {
   const { blockhash } = await f.conn.getLatestBlockhash();
   const msg = new TransactionMessage({ payerKey: payer.publicKey, recentBlockhash: blockhash, instructions: ixs }).compileToV0Message();
   const tx = new VersionedTransaction(msg);
-  tx.sign([payer]);
+  tx.sign([payer, ...(opts.extraSigners ?? [])]);
   return f.conn.sendRawTransaction(tx.serialize(), { skipPreflight: opts.skipPreflight === true });
 }
 

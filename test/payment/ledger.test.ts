@@ -15,6 +15,7 @@ import bs58 from 'bs58';
 import { formatAmount } from '../../payment/amount.js';
 import { LocalLedger } from '../../payment/ledger/ledger.js';
 import { decimalString } from '../../payment/ledger/token-accounts.js';
+import { supportedMethods } from '../../payment/ledger/rpc.js';
 import {
   USDC, ata, fundedWallet, newSessionHash, paymentInstructions, seedpayMemo, sendInstructions, startFixture, type Fixture,
 } from './helpers.js';
@@ -288,3 +289,36 @@ test('property: uiAmountString equals the project formatter for every u64 and de
     assert.equal(decimalString(amount, decimals), formatAmount(amount, decimals));
   }), { numRuns: 2000 });
 });
+
+test('property: hostile JSON-RPC requests get a JSON-RPC answer and never break the ledger', async () => {
+  const methods = [...supportedMethods, 'nope', '__proto__', 'constructor'];
+  await fc.assert(fc.asyncProperty(
+    fc.constantFrom(...methods),
+    fc.oneof(fc.array(fc.anything(), { maxLength: 4 }), fc.anything()),
+    async (method, params) => {
+      let body: string;
+      try {
+        body = JSON.stringify({ jsonrpc: '2.0', id: 1, method, params });
+      } catch {
+        return; // not representable as JSON (e.g. bigint): nothing to send
+      }
+      if (method === 'requestAirdrop') return; // would move faucet funds on valid input; covered above
+      const res = await fetch(f.ledger.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      assert.equal(res.status, 200);
+      const out = await res.json() as { result?: unknown; error?: { code: unknown } };
+      assert.ok('result' in out || typeof out.error?.code === 'number');
+      assert.notEqual(out.error?.code, -32603, `internal error for ${body}: ${JSON.stringify(out.error)}`); // every refusal is typed
+    },
+  ), { numRuns: 300 });
+  assert.equal(typeof (await f.conn.getSlot()), 'number');
+  // Batches too, including an oversized one.
+  const batch = await rpcBatch(Array.from({ length: 3 }, (_, i) => ({ jsonrpc: '2.0', id: i, method: 'getSlot' })));
+  assert.equal(batch.length, 3);
+  const tooMany = await fetch(f.ledger.url, { method: 'POST', body: JSON.stringify(Array.from({ length: 101 }, (_, i) => ({ jsonrpc: '2.0', id: i, method: 'getSlot' }))) });
+  assert.equal(((await tooMany.json()) as { error: { code: number } }).error.code, -32600);
+});
+
+async function rpcBatch(reqs: unknown[]): Promise<unknown[]> {
+  const res = await fetch(f.ledger.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(reqs) });
+  return await res.json() as unknown[];
+}

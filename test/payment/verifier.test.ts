@@ -6,7 +6,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import bs58 from 'bs58';
-import { Keypair, type SignatureStatus, type VersionedTransactionResponse } from '@solana/web3.js';
+import { ACCOUNT_SIZE, TOKEN_PROGRAM_ID, createInitializeAccount3Instruction, createTransferCheckedInstruction } from '@solana/spl-token';
+import { createMemoInstruction } from '@solana/spl-memo';
+import { Keypair, SystemProgram, type SignatureStatus, type VersionedTransactionResponse } from '@solana/web3.js';
 import type { Chain } from '../../payment/chain.js';
 import { Journal } from '../../payment/journal.js';
 import { payPrepaid } from '../../payment/payer.js';
@@ -104,6 +106,22 @@ test('wrong_recipient: paid someone else with the right memo', async () => {
   const sig = await sendInstructions(f, s.buyer, paymentInstructions({
     payer: s.buyer, to: other.publicKey, mint: f.ledger.mint, amount: USDC, memos: [seedpayMemo(s.sessionHash)],
   }));
+  assert.equal(reason(await s.verifier.verifyPayment(s.req(sig))), 'wrong_recipient');
+  await s.journal.close();
+});
+
+test("wrong_recipient: paid a token account the seller owns that is not its associated one", async () => {
+  const s = await setup();
+  const side = Keypair.generate();
+  const rent = await f.conn.getMinimumBalanceForRentExemption(ACCOUNT_SIZE);
+  const sig = await sendInstructions(f, s.buyer, [
+    SystemProgram.createAccount({ fromPubkey: s.buyer.publicKey, newAccountPubkey: side.publicKey, lamports: rent, space: ACCOUNT_SIZE, programId: TOKEN_PROGRAM_ID }),
+    createInitializeAccount3Instruction(side.publicKey, f.ledger.mint, s.seller.publicKey),
+    createTransferCheckedInstruction(ata(f.ledger.mint, s.buyer.publicKey), f.ledger.mint, side.publicKey, s.buyer.publicKey, USDC, 6),
+    createMemoInstruction(seedpayMemo(s.sessionHash)),
+  ], { extraSigners: [side] });
+  const tx = await f.conn.getTransaction(sig, { maxSupportedTransactionVersion: 0 });
+  assert.ok(tx?.meta?.postTokenBalances?.some((b) => b.owner === s.seller.publicKey.toBase58() && b.uiTokenAmount.amount === '1000000'));
   assert.equal(reason(await s.verifier.verifyPayment(s.req(sig))), 'wrong_recipient');
   await s.journal.close();
 });
