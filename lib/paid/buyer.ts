@@ -1,0 +1,304 @@
+/**
+ * PaidBuyer: downloads with a Client and pays SeedPay sellers (SEEDPAY.md §3, §4, §6, §7).
+ *
+ *   const buyer = await PaidBuyer.open({ chain, payer, journalPath, maxPricePerMiB: 200n, budget: 1_000_000n });
+ *   const torrent = await buyer.add(client, 'file.torrent', { dir: './dl', peers: ['127.0.0.1:6881'] });
+ *
+ * Binds the sans-IO buyer hooks (extensions/seedpay) to the client's sessions:
+ *  - the hook's policy: price ≤ max price, the RPC's cluster and the mint, budgets
+ *    (per torrent and in total, shared by all connections: reserved before paying);
+ *    it pays only a seller whose session signature verified against its wallet;
+ *  - a 'pay' request goes to payment/payer.ts, which journals the payment (fsync)
+ *    before the proof is sent; one payment outstanding per seller; the first covers
+ *    a small amount of data and later ones grow while pieces verify;
+ *  - transient rejections (rpc_unavailable, tx_not_found, unconfirmed) are retried
+ *    on a timer; a top-up goes out before the balance runs out (low-water mark or the
+ *    seller's payment_required);
+ *  - per-peer piece verdicts (the torrent's `peer_piece` event) feed the hook: a
+ *    seller that sent a bad piece is never paid again and is disconnected;
+ *  - after a payment is confirmed the request pipeline is refilled at once (a seller
+ *    out of credit rejected our requests).
+ */
+import { Budget, type BuyerPolicy } from '../../extensions/seedpay/policy.js';
+import type { ExtensionFactory } from '../../extensions/registry.js';
+import type { Chain } from '../../payment/chain.js';
+import type { Terms } from '../../payment/terms.js';
+import { Journal } from '../../payment/journal.js';
+import { payPrepaid, PayError } from '../../payment/payer.js';
+import type { Keypair } from '@solana/web3.js';
+import type { ConnectionEvent } from '../../wire/connection.js';
+import type { Client, TorrentSource } from '../client.js';
+import type { PeerSession } from '../peer-session.js';
+import type { Torrent, TorrentOptions } from '../torrent.js';
+import { TypedEmitter } from '../typed-emitter.js';
+import { PaidBuyerHook } from './hooks.js';
+import { NeedBudget } from './need-budget.js';
+
+export interface PaidBuyerOptions {
+  chain: Chain;
+  /** The buyer's wallet (pays from its associated token account for the terms' mint). */
+  payer: Keypair;
+  /** The buyer's journal of payments (created if absent). */
+  journalPath: string;
+  /** Highest price accepted, base units per MiB. */
+  maxPricePerMiB: bigint;
+  /** Most this buyer pays per torrent (base units). */
+  budget: bigint;
+  /** Most paid in total by this buyer across torrents (default: `budget`). A Budget may be shared between buyers. */
+  totalBudget?: bigint | Budget;
+  /** The only mint paid (base58); default: any mint the payer can pay in. */
+  mint?: string;
+  /** Policy knobs of extensions/seedpay BuyerPolicy (payment sizes, low water, retries). */
+  policy?: Partial<Omit<BuyerPolicy, 'maxPricePerMiB' | 'budgets' | 'cluster' | 'mint'>>;
+  /** Payer confirmation polling (default 400 ms, a Solana slot). */
+  pollIntervalMs?: number;
+  confirmTimeoutMs?: number;
+}
+
+export interface BuyerPeerInfo {
+  readonly peer: string;
+  readonly sessionHash: string | null;
+}
+
+export interface PaymentMade {
+  readonly tx: string;
+  readonly amount: bigint;
+  readonly seller: string;
+  readonly peer: string;
+  readonly infoHash: string;
+}
+
+export interface PaidBuyerEvents {
+  /** The seller's signature verified: a paid session is bound. */
+  session: [peer: BuyerPeerInfo];
+  /** This seller will never be paid (policy, bad signature). */
+  refused: [peer: BuyerPeerInfo, reason: string];
+  /** A payment landed on chain and was journaled; its proof goes out now. */
+  paid: [peer: BuyerPeerInfo, payment: PaymentMade];
+  confirmed: [peer: BuyerPeerInfo, tx: string, credited: bigint, balance: bigint];
+  rejected: [peer: BuyerPeerInfo, tx: string, reason: string, final: boolean];
+  /** A payment attempt failed (nothing proven to the seller). */
+  pay_failed: [peer: BuyerPeerInfo, error: Error];
+  /** No further payment to this seller. */
+  stopped: [peer: BuyerPeerInfo, reason: string, detail: string];
+  budget_exhausted: [peer: BuyerPeerInfo, needed: bigint];
+  /** Disconnected for a bad piece. */
+  disconnected: [peer: BuyerPeerInfo, index: number];
+  ended: [peer: BuyerPeerInfo, error: Error];
+  error: [error: Error];
+}
+
+export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
+  readonly journal: Journal;
+  readonly cluster: string;
+  readonly totalBudget: Budget;
+  private readonly opts: PaidBuyerOptions;
+  private readonly hooks = new Set<PaidBuyerHook>();
+  private readonly torrentBudgets = new Map<string, Budget>();
+  private readonly torrents = new Set<Torrent>();
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly made: PaymentMade[] = [];
+  private closed = false;
+
+  private constructor(opts: PaidBuyerOptions, cluster: string, journal: Journal) {
+    super();
+    this.opts = opts;
+    this.cluster = cluster;
+    this.journal = journal;
+    const tb = opts.totalBudget;
+    this.totalBudget = tb instanceof Budget ? tb : new Budget(tb ?? opts.budget, 'total');
+  }
+
+  /** Learn the RPC's cluster (sellers settling elsewhere are refused) and open the journal. */
+  static async open(opts: PaidBuyerOptions): Promise<PaidBuyer> {
+    const cluster = await opts.chain.genesisHash();
+    const journal = await Journal.open(opts.journalPath);
+    return new PaidBuyer(opts, cluster, journal);
+  }
+
+  /** Add a torrent to `client`, paying its sellers within this buyer's policy. */
+  async add(client: Client, src: TorrentSource, opts: TorrentOptions): Promise<Torrent> {
+    const t = await client.add(src, { ...opts, ...this.torrentOptions(opts) });
+    this.attach(t);
+    return t;
+  }
+
+  /** Options that make a torrent's connections pay (for embedders calling `client.add`); then call `attach`. */
+  torrentOptions(base: Pick<TorrentOptions, 'extensions' | 'onPeerEvent'> = {}): Pick<TorrentOptions, 'extensions' | 'onPeerEvent'> {
+    const userEvent = base.onPeerEvent;
+    return {
+      extensions: [...(base.extensions ?? []), this.factory()],
+      onPeerEvent: (peer, ev) => { this.onPeerEvent(peer, ev); userEvent?.(peer, ev); },
+    };
+  }
+
+  /** Feed the torrent's per-peer piece verdicts to the hooks. */
+  attach(t: Torrent): void {
+    if (this.torrents.has(t)) return;
+    this.torrents.add(t);
+    t.on('peer_piece', (peer, index, ok) => {
+      const h = this.hookOf(peer);
+      if (h === null) return;
+      h.session ??= peer;
+      h.pieceVerified(index, ok);
+      this.drain(h);
+    });
+  }
+
+  /** Payments made by this process, in order. */
+  payments(): PaymentMade[] { return [...this.made]; }
+
+  /** Base units this process paid. */
+  get spent(): bigint { return this.made.reduce((s, p) => s + p.amount, 0n); }
+
+  hookOf(peer: PeerSession): PaidBuyerHook | null {
+    const h = peer.extensions?.hook('seedpay');
+    return h instanceof PaidBuyerHook ? h : null;
+  }
+
+  /** Wait for payments in flight (they are journaled either way), close the journal. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    for (const h of this.hooks) h.close();
+    await this.journal.close();
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private budgetFor(infoHashHex: string): Budget {
+    let b = this.torrentBudgets.get(infoHashHex);
+    if (b === undefined) {
+      b = new Budget(this.opts.budget, `torrent ${infoHashHex.slice(0, 8)}`);
+      this.torrentBudgets.set(infoHashHex, b);
+    }
+    return b;
+  }
+
+  private factory(): ExtensionFactory {
+    return {
+      name: 'seedpay',
+      create: (info) => {
+        if (this.closed) return null;
+        const ih = Buffer.from(info.infoHash).toString('hex');
+        // Filled in below: the need budget reads the hook's own estimate.
+        let self: PaidBuyerHook | null = null;
+        const need = new NeedBudget(
+          () => this.missingBytes(ih),
+          () => ({ terms: self?.buyer.terms ?? null, estimatedBalance: self?.buyer.estimatedBalance ?? null }),
+        );
+        const policy: BuyerPolicy = {
+          ...this.opts.policy,
+          maxPricePerMiB: this.opts.maxPricePerMiB,
+          cluster: this.cluster,
+          budgets: [this.budgetFor(ih), this.totalBudget, need],
+          ...(this.opts.mint !== undefined ? { mint: this.opts.mint } : {}),
+        };
+        const hook = self = new PaidBuyerHook({ infoHash: info.infoHash, policy, onOutput: info.flush }, {
+          wake: (h) => this.drain(h),
+          closed: (h) => { this.drain(h); this.hooks.delete(h); },
+        });
+        this.hooks.add(hook);
+        return hook;
+      },
+    };
+  }
+
+  /** Bytes the torrent still misses (null while its size is unknown). */
+  private missingBytes(infoHashHex: string): number | null {
+    for (const t of this.torrents) {
+      if (t.infoHashHex !== infoHashHex) continue;
+      const p = t.progress();
+      return t.metainfo === null ? null : p.bytesTotal - p.bytesHave;
+    }
+    return null;
+  }
+
+  private onPeerEvent(peer: PeerSession, ev: ConnectionEvent): void {
+    const h = this.hookOf(peer);
+    if (h === null) return;
+    h.session ??= peer;
+    if (ev.type === 'reject' && h.buyer.state === 'ready') {
+      // The seller is out of our credit: a top-up if the policy allows one.
+      h.topUp();
+    }
+    this.drain(h);
+  }
+
+  private sessionOf(h: PaidBuyerHook): PeerSession | null {
+    if (h.session !== null) return h.session;
+    for (const t of this.torrents) {
+      for (const s of t.peers()) if (s.extensions?.hook('seedpay') === h) { h.session = s; return s; }
+    }
+    return null;
+  }
+
+  private info(h: PaidBuyerHook): BuyerPeerInfo {
+    return { peer: h.session?.address ?? '?', sessionHash: h.buyer.sessionHash };
+  }
+
+  private drain(h: PaidBuyerHook): void {
+    for (let ev = h.pollEvent(); ev !== null; ev = h.pollEvent()) {
+      switch (ev.type) {
+        case 'session': this.emit('session', this.info(h)); break;
+        case 'refused': this.emit('refused', this.info(h), ev.reason); break;
+        case 'pay': this.pay(h, ev.amount, ev.terms, ev.sessionHash); break;
+        case 'confirmed': {
+          this.emit('confirmed', this.info(h), ev.tx, ev.credited, ev.balance);
+          const s = this.sessionOf(h);
+          s?.fill(true);
+          break;
+        }
+        case 'rejected': this.emit('rejected', this.info(h), ev.tx, ev.reason, ev.final); break;
+        case 'retry_proof': {
+          if (h.isClosed) break;
+          const tx = ev.tx;
+          const timer = setTimeout(() => {
+            h.timers.delete(timer);
+            if (h.isClosed) return;
+            h.retryProof(tx);
+            this.drain(h);
+          }, ev.delayMs);
+          timer.unref();
+          h.timers.add(timer);
+          break;
+        }
+        case 'stopped': this.emit('stopped', this.info(h), ev.reason, ev.detail); break;
+        case 'budget_exhausted': this.emit('budget_exhausted', this.info(h), ev.needed); break;
+        case 'disconnect':
+          this.emit('disconnected', this.info(h), ev.index);
+          this.sessionOf(h)?.close('BANNED');
+          break;
+        case 'ended':
+          this.emit('ended', this.info(h), ev.error);
+          this.sessionOf(h)?.close('CLOSED', ev.error);
+          break;
+        default: break;
+      }
+    }
+  }
+
+  private pay(h: PaidBuyerHook, amount: bigint, terms: Terms, sessionHash: string): void {
+    const p = payPrepaid({
+      chain: this.opts.chain, payer: this.opts.payer, terms, sessionHash, infoHash: h.infoHashHex, amount,
+      journal: this.journal, acceptedMint: this.opts.mint,
+      pollIntervalMs: this.opts.pollIntervalMs, confirmTimeoutMs: this.opts.confirmTimeoutMs,
+    }).then(
+      (proof) => {
+        const made: PaymentMade = { tx: proof.tx, amount: proof.amount, seller: terms.wallet, peer: h.session?.address ?? '?', infoHash: h.infoHashHex };
+        this.made.push(made);
+        this.emit('paid', this.info(h), made);
+        h.paid(proof.tx, proof.amount);
+      },
+      (e: unknown) => {
+        const err = e instanceof Error ? e : new Error(String(e));
+        this.emit('pay_failed', this.info(h), err);
+        const pe = e instanceof PayError ? e : null;
+        h.payFailed({ code: pe?.code ?? 'send_failed', signature: pe?.signature, message: err.message });
+      },
+    ).then(() => this.drain(h));
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p));
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * A per-connection Budget that never lets a buyer prepay for more than the torrent
+ * still needs. Prepaid credit is per session (it does not carry across reconnects),
+ * so credit left when the download completes is money the buyer loses: a payment is
+ * capped at charge(bytes still missing) − this seller's estimated balance, and never
+ * below min_prepay while anything is missing (or the last bytes could never be bought).
+ *
+ * It works through the buyer state machine's own fallback: when the planned payment
+ * does not fit the budgets, it pays what does fit, if that is at least min_prepay.
+ */
+import { Budget } from '../../extensions/seedpay/policy.js';
+import { chargeFor } from '../../payment/amount.js';
+import type { Terms } from '../../payment/terms.js';
+
+/** Larger than any payment (u64 max). */
+const UNBOUNDED = (1n << 64n) - 1n;
+
+export class NeedBudget extends Budget {
+  constructor(
+    /** Bytes the torrent still misses (0 when complete; null while unknown, e.g. magnet before metadata). */
+    private readonly missingBytes: () => number | null,
+    /** The seller's terms and our estimate of its balance for us (null before its first confirmation). */
+    private readonly seller: () => { terms: Terms | null; estimatedBalance: bigint | null },
+  ) {
+    super(UNBOUNDED, 'need');
+  }
+
+  override get remaining(): bigint {
+    const base = super.remaining;
+    const missing = this.missingBytes();
+    const { terms, estimatedBalance } = this.seller();
+    if (missing === null || terms === null) return base;
+    if (missing <= 0) return 0n;
+    let need = chargeFor(BigInt(missing), terms.price) - (estimatedBalance !== null && estimatedBalance > 0n ? estimatedBalance : 0n);
+    if (need <= 0n) return 0n;
+    if (need < terms.minPrepay) need = terms.minPrepay;
+    return need < base ? need : base;
+  }
+}
