@@ -38,6 +38,9 @@ const SMALL_STREAM_BYTES = quickMode ? 2 << 20 : 8 << 20;
 const SMALL_TOTAL = quickMode ? 8 << 20 : 64 << 20;
 const ENCODE_COUNT = quickMode ? 50_000 : 300_000;
 const BLOCK = 16384;
+const WARMUP_PASSES = quickMode ? 1 : 3;
+/** Untimed passes at the start of every run (see parseOurs). */
+const RUN_WARMUP_PASSES = quickMode ? 1 : 2;
 
 // ------------------------------------------------------------------ baseline
 
@@ -162,7 +165,7 @@ function stop(s: Stopwatch): Elapsed {
 interface ParseResult { t: Elapsed; messages: number; pieces: number }
 
 /**
- * One run of ours: one untimed warm-up pass, then `reps` timed passes. The
+ * One run of ours: RUN_WARMUP_PASSES untimed passes, then `reps` timed passes. The
  * warm-up lets the JIT, malloc and the GC's external-memory limits reach the
  * steady state of a long-lived peer, and absorbs the GC debt left by the
  * previous (other side's) run. (A forced full GC before each run would do the
@@ -176,7 +179,7 @@ function parseOurs(chunks: Uint8Array[], reps: number): ParseResult {
   let pieces = 0;
   let bytes = 0;
   let t0: Stopwatch | null = null;
-  for (let r = -1; r < reps; r++) {
+  for (let r = -RUN_WARMUP_PASSES; r < reps; r++) {
     if (r === 0) { t0 = start(); messages = 0; pieces = 0; }
     for (let i = 0; i < chunks.length; i++) {
       f.feed(chunks[i]);
@@ -209,7 +212,7 @@ function parseBaseline(Wire: BaselineCtor, chunks: Uint8Array[], reps: number): 
   let bytes = 0;
   w.on('piece', (...args: unknown[]) => { pieces++; bytes += (args[2] as Uint8Array).length; });
   let t0: Stopwatch | null = null;
-  for (let r = -1; r < reps; r++) {
+  for (let r = -RUN_WARMUP_PASSES; r < reps; r++) {
     if (r === 0) { t0 = start(); pieces = 0; }
     for (let i = 0; i < chunks.length; i++) w._write(chunks[i], noop);
   }
@@ -264,7 +267,9 @@ function emit(name: string, unit: string, ours: Samples, base: Samples, extra: R
   report(makeCase({
     bench: 'wire', case: name, unit, ours: ours.cpu, baseline: base.cpu, baselineName: BASELINE_NAME,
     extra: { ...extra, clock: 'cpu', wall_ours: Math.round(wallOurs), wall_baseline: Math.round(wallBase),
-      wall_ratio: Math.round((wallOurs / wallBase) * 100) / 100 },
+      wall_ratio: Math.round((wallOurs / wallBase) * 100) / 100,
+      // Runs are paired (alternating), so the median of per-pair ratios is robust to load drifting during the bench.
+      paired_ratio_median: Math.round(median(ours.cpu.map((x, i) => x / base.cpu[i])) * 100) / 100 },
   }));
 }
 
@@ -283,6 +288,10 @@ async function main(): Promise<void> {
   for (const [name, size] of [['parse-1KiB', 1024], ['parse-16KiB', 16384], ['parse-64KiB', 65536]] as const) {
     const chunks = chunked(real.data, size);
     verifySameMessages(Wire, chunks, real.messages, name);
+    // Untimed warm-up runs of both sides: settle the JIT and the GC's heap and
+    // external-memory limits after building this case's chunks.
+    parseOurs(chunks, WARMUP_PASSES);
+    parseBaseline(Wire, chunks, WARMUP_PASSES);
     const ours = new Samples();
     const base = new Samples();
     const mb = (reps * real.data.length) / 1e6;
@@ -309,6 +318,8 @@ async function main(): Promise<void> {
     const sreps = Math.ceil(SMALL_TOTAL / small.data.length);
     const chunks = chunked(small.data, 65536);
     verifySameMessages(Wire, chunks, small.messages, 'decode-small');
+    parseOurs(chunks, WARMUP_PASSES);
+    parseBaseline(Wire, chunks, WARMUP_PASSES);
     const ours = new Samples();
     const base = new Samples();
     const n = small.messages * sreps;

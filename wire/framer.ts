@@ -12,7 +12,7 @@
  *   `Uint8Array` (not a Buffer) over the chunk's memory.
  * - A frame that straddles chunks is copied once into an assembly buffer:
  *   frames up to a 16 KiB piece are carved from a 64 KiB slab (a kept block
- *   view pins its slab, like Node's own Buffer pool); larger frames get a
+ *   view pins its slab, like Node's own Buffer pool; tiny frames use the V8 heap); larger frames get a
  *   buffer sized by the bytes that have ARRIVED (64 KiB floor, at most the
  *   frame length) that grows geometrically, so only those are re-copied, and
  *   at most twice on average. A claimed length alone never allocates more
@@ -37,12 +37,15 @@ export const DEFAULT_MAX_MESSAGE_LENGTH = 0x100000 + 13;
 const HARD_LIMIT = 0x7fffffff;
 /**
  * Straddling frames up to one standard piece message (16 KiB block) are carved
- * from a shared 64 KiB slab, like Node's own Buffer pool but larger: one
- * allocation serves three pieces, and 64 KiB stays below malloc's mmap
- * threshold, so slabs recycle heap memory instead of page-faulting fresh pages.
+ * from a shared slab, like Node's own Buffer pool but larger. The slab holds
+ * exactly four such frames (no slack: every external byte V8 sees brings the
+ * next scavenge closer) and stays below malloc's 128 KiB mmap threshold, so
+ * slabs recycle heap memory instead of page-faulting fresh pages.
  */
 const SLAB_MAX_FRAME = 16 * 1024 + 9;
-const SLAB_SIZE = 64 * 1024;
+const SLAB_SIZE = 4 * SLAB_MAX_FRAME;
+/** Frames this small are assembled in an on-heap typed array (V8 keeps ≤ 64 bytes in its heap). */
+const ON_HEAP_FRAME = 64;
 /** Smallest assembly buffer for a larger straddling frame (then it grows by arrival). */
 const ASSEMBLY_FLOOR = 64 * 1024;
 
@@ -264,7 +267,9 @@ export class Framer {
       // 3. Body straddles chunks.
       this.need = len;
       this.partialLen = 0;
-      if (len <= SLAB_MAX_FRAME) {
+      if (len <= ON_HEAP_FRAME) {
+        this.partial = new Uint8Array(len);
+      } else if (len <= SLAB_MAX_FRAME) {
         // Small frame: carve it from the slab (a fixed-size allocation, whatever the claim).
         if (this.slabOff + len > this.slab.length) {
           this.slab = allocRaw(SLAB_SIZE);
