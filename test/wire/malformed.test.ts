@@ -177,3 +177,19 @@ test('a claimed length never allocates: 1 MiB claim with 10 body bytes reserves 
   assert.ok(f.assemblyBytes > 0 && f.assemblyBytes <= 64 * 1024, `reserved ${f.assemblyBytes}`);
   assert.equal(f.buffered, 14);
 });
+
+test('assembly memory grows with what arrives, not with the claim (2^31-1 claim, bytes trickling in)', () => {
+  const f = new Framer({ maxMessageLength: 0x7fffffff });
+  f.feed(u32be(0x7fffffff));
+  f.feed(new Uint8Array([5])); // a bitfield, the largest legal claim
+  assert.equal(f.next(), null);
+  let arrived = 1;
+  const chunk = new Uint8Array(997).fill(0xff);
+  for (let i = 0; i < 300; i++) {
+    f.feed(i % 2 === 0 ? chunk : chunk.subarray(0, 1));
+    arrived += i % 2 === 0 ? chunk.length : 1;
+    assert.equal(f.next(), null);
+    assert.ok(f.assemblyBytes <= Math.max(64 * 1024, 2 * arrived), `reserved ${f.assemblyBytes} after ${arrived} bytes`);
+  }
+  assert.equal(f.buffered, 4 + arrived);
+});
