@@ -280,10 +280,9 @@ export class LedgerEngine {
     if (!sigVerify) this.native.setSigverify(false);
     try {
       const sim = this.svm.simulateTransaction(this.decodeForSvm(raw));
-      const failed = 'err' in sim;
-      const m = (failed ? sim.meta() : sim.meta()) as unknown as NativeMeta;
+      const m = sim.meta() as unknown as NativeMeta;
       return {
-        err: failed ? txErrorToJson(sim.err()) : null,
+        err: 'err' in sim ? txErrorToJson(sim.err()) : null,
         logs: m.logs(),
         unitsConsumed: Number(m.computeUnitsConsumed()),
         replacementBlockhash,
