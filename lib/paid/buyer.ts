@@ -23,6 +23,7 @@ import { Budget, type BuyerPolicy } from '../../extensions/seedpay/policy.js';
 import type { ExtensionFactory } from '../../extensions/registry.js';
 import type { Chain } from '../../payment/chain.js';
 import type { Terms } from '../../payment/terms.js';
+import { MIB } from '../../payment/amount.js';
 import { Journal } from '../../payment/journal.js';
 import { payPrepaid, PayError } from '../../payment/payer.js';
 import type { Keypair } from '@solana/web3.js';
@@ -186,9 +187,12 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
         let self: PaidBuyerHook | null = null;
         const need = new NeedBudget(
           () => this.missingBytes(ih),
-          () => ({ terms: self?.buyer.terms ?? null, estimatedBalance: self?.buyer.estimatedBalance ?? null }),
+          () => ({ terms: self?.buyer.terms ?? null, bytesReceived: self?.buyer.bytesReceived ?? 0n, credited: self?.buyer.creditedTotal ?? 0n }),
         );
         const policy: BuyerPolicy = {
+          // The first payment must outlast the low-water mark, or every top-up fires
+          // before a piece could verify and payments never grow.
+          firstPaymentBytes: 4n * MIB, lowWaterBytes: 2n * MIB,
           ...this.opts.policy,
           maxPricePerMiB: this.opts.maxPricePerMiB,
           cluster: this.cluster,
@@ -209,8 +213,12 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
   private missingBytes(infoHashHex: string): number | null {
     for (const t of this.torrents) {
       if (t.infoHashHex !== infoHashHex) continue;
+      if (t.metainfo === null) return null;
+      // Bytes received but not yet hash-checked are not missing (do not pay twice for them).
       const p = t.progress();
-      return t.metainfo === null ? null : p.bytesTotal - p.bytesHave;
+      const st = t.stats();
+      const got = Math.max(p.bytesHave, st.downloaded - st.wasted);
+      return Math.max(0, p.bytesTotal - got);
     }
     return null;
   }

@@ -2,8 +2,11 @@
  * A per-connection Budget that never lets a buyer prepay for more than the torrent
  * still needs. Prepaid credit is per session (it does not carry across reconnects),
  * so credit left when the download completes is money the buyer loses: a payment is
- * capped at charge(bytes still missing) − this seller's estimated balance, and never
- * below min_prepay while anything is missing (or the last bytes could never be bought).
+ * capped at what this seller would charge for everything it sent us plus everything
+ * still missing, minus what it already credited — the seller's own cumulative
+ * arithmetic (ceil once over the total), so rounding never triggers a needless
+ * min_prepay payment — and never below min_prepay while anything is missing (or the
+ * last bytes could never be bought).
  *
  * It works through the buyer state machine's own fallback: when the planned payment
  * does not fit the budgets, it pays what does fit, if that is at least min_prepay.
@@ -19,8 +22,8 @@ export class NeedBudget extends Budget {
   constructor(
     /** Bytes the torrent still misses (0 when complete; null while unknown, e.g. magnet before metadata). */
     private readonly missingBytes: () => number | null,
-    /** The seller's terms and our estimate of its balance for us (null before its first confirmation). */
-    private readonly seller: () => { terms: Terms | null; estimatedBalance: bigint | null },
+    /** The seller's terms, piece bytes received from it, and what it credited us. */
+    private readonly seller: () => { terms: Terms | null; bytesReceived: bigint; credited: bigint },
   ) {
     super(UNBOUNDED, 'need');
   }
@@ -28,10 +31,10 @@ export class NeedBudget extends Budget {
   override get remaining(): bigint {
     const base = super.remaining;
     const missing = this.missingBytes();
-    const { terms, estimatedBalance } = this.seller();
+    const { terms, bytesReceived, credited } = this.seller();
     if (missing === null || terms === null) return base;
     if (missing <= 0) return 0n;
-    let need = chargeFor(BigInt(missing), terms.price) - (estimatedBalance !== null && estimatedBalance > 0n ? estimatedBalance : 0n);
+    let need = chargeFor(bytesReceived + BigInt(missing), terms.price) - credited;
     if (need <= 0n) return 0n;
     if (need < terms.minPrepay) need = terms.minPrepay;
     return need < base ? need : base;

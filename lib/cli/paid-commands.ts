@@ -1,0 +1,216 @@
+/**
+ * The paid CLI commands: `seed` and `get` with a wallet (SeedPay), `ledger`,
+ * `earnings`, `spending`. Without --wallet, `seed` and `get` are the free commands
+ * (commands.ts). Amounts are typed and shown in USDC; money stays bigint base units.
+ */
+import { PublicKey } from '@solana/web3.js';
+import { Client } from '../client.js';
+import { MagnetError, parseMagnet, parsePeerAddress } from '../magnet.js';
+import type { Metainfo } from '../metainfo.js';
+import { PaidBuyer } from '../paid/buyer.js';
+import { PaidSeller } from '../paid/seller.js';
+import { readJournal, type JournalRecord, type JournalSummary } from '../../payment/journal.js';
+import { LocalLedger } from '../../payment/ledger/ledger.js';
+import { CliError, parseArgs, parsePort } from './args.js';
+import { cmdGet, cmdSeed } from './commands.js';
+import {
+  connectRpc, DEFAULT_LEDGER_PORT, defaultJournal, ensureStateDir, loadTorrent, parseUsdc, resolveMint, RPC_FLAGS,
+  untilSignal, usdc, writeLedgerRecord, type Out,
+} from './paid-common.js';
+import { formatBytes, ProgressBar } from './progress.js';
+import { loadWallet } from './wallet.js';
+
+function peersOf(list: readonly string[] | undefined): string[] {
+  return (list ?? []).map((p) => {
+    try {
+      parsePeerAddress(p);
+      return p;
+    } catch (e) {
+      throw new CliError(`bad --peer '${p}': ${(e as Error).message}`, 2);
+    }
+  });
+}
+
+function journalError(path: string, e: unknown): CliError {
+  return new CliError(`cannot open journal ${path}: ${(e as Error).message}`);
+}
+
+// ---------------------------------------------------------------------------- seed
+
+export async function cmdPaidSeed(argv: string[], io: Out): Promise<number> {
+  if (!argv.some((x) => x === '--wallet' || x.startsWith('--wallet='))) return cmdSeed(argv, io);
+  const a = parseArgs(argv, {
+    values: ['--dir', '--port', '--host', '--peer', '--wallet', '--price', '--min-prepay', '--journal', ...RPC_FLAGS],
+    booleans: ['--paid-only'],
+  });
+  if (a.positionals.length !== 1) throw new CliError('seed needs exactly one <file.torrent>', 2);
+  const price = parseUsdc('--price', a.flags.get('--price'))!;
+  const minPrepay = parseUsdc('--min-prepay', a.flags.get('--min-prepay'), false);
+  const port = parsePort(a.flags.get('--port') ?? '6881');
+  const host = a.flags.get('--host') ?? '0.0.0.0';
+  const peers = peersOf(a.repeated.get('--peer'));
+  const { wallet } = await loadWallet(a.flags.get('--wallet'));
+  const meta = await loadTorrent(a.positionals[0]);
+  const rpc = await connectRpc(a);
+  const mint = await resolveMint(a, rpc);
+  const journalPath = a.flags.get('--journal') ?? defaultJournal('seller');
+  if (a.flags.get('--journal') === undefined) await ensureStateDir();
+  const seller = await PaidSeller.open({
+    chain: rpc.chain, wallet, journalPath, price, mint, minPrepay, policy: a.flags.has('--paid-only') ? 'paid-only' : 'free',
+  }).catch((e: unknown) => { throw journalError(journalPath, e); });
+  const client = new Client();
+  try {
+    const bound = await client.listen(port, host).catch((e: unknown) => { throw new CliError((e as Error).message); });
+    const dir = a.flags.get('--dir') ?? '.';
+    io.err.write(`checking ${meta.name} in ${dir}…\n`);
+    const t = await seller.add(client, meta, { dir, peers });
+    if (!t.isComplete) io.err.write(`warning: only ${t.progress().have}/${t.progress().total} pieces of ${meta.name} on disk in ${dir}\n`);
+    io.err.write(`selling ${meta.name} (${meta.infoHashHex}) on ${host}:${bound} at ${usdc(price)} per MiB to wallet ${wallet.address}`
+      + `${a.flags.has('--paid-only') ? ', paid-only' : ', free for peers without SeedPay'}\n`);
+    seller.on('credited', (p, tx, credited, balance) => io.err.write(`+${usdc(credited)} from ${p.peer} (tx ${tx}), balance ${usdc(balance)}\n`));
+    seller.on('rejected', (p, tx, reason) => io.err.write(`payment ${tx} from ${p.peer} rejected: ${reason}\n`));
+    seller.on('error', (e) => io.err.write(`error: ${e.message}\n`));
+    await untilSignal();
+    const tot = seller.totals();
+    io.err.write(`earned ${usdc(tot.credited)}, served ${formatBytes(Number(tot.paidBytes))} paid + ${formatBytes(Number(tot.freeBytes))} free\n`);
+  } finally {
+    await client.close();
+    await seller.close();
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------- get
+
+export async function cmdPaidGet(argv: string[], io: Out): Promise<number> {
+  if (!argv.some((x) => x === '--wallet' || x.startsWith('--wallet='))) return cmdGet(argv, io);
+  const a = parseArgs(argv, {
+    values: ['--dir', '--port', '--peer', '--wallet', '--max-price', '--budget', '--journal', ...RPC_FLAGS],
+  });
+  if (a.positionals.length !== 1) throw new CliError('get needs exactly one <file.torrent|magnet>', 2);
+  const maxPrice = parseUsdc('--max-price', a.flags.get('--max-price'))!;
+  const budget = parseUsdc('--budget', a.flags.get('--budget'))!;
+  const src = a.positionals[0];
+  const peers = peersOf(a.repeated.get('--peer'));
+  let source: Metainfo | string;
+  if (src.startsWith('magnet:')) {
+    let m;
+    try { m = parseMagnet(src); } catch (e) { throw new CliError(`bad magnet link: ${e instanceof MagnetError ? e.message : String(e)}`, 2); }
+    if (peers.length === 0 && m.peers.length === 0) throw new CliError('get needs --peer host:port', 2);
+    source = src;
+  } else {
+    if (peers.length === 0) throw new CliError('get needs --peer host:port', 2);
+    source = await loadTorrent(src);
+  }
+  const { keypair, wallet } = await loadWallet(a.flags.get('--wallet'));
+  const rpc = await connectRpc(a);
+  const mint = a.flags.has('--mint') ? await resolveMint(a, rpc) : undefined;
+  const journalPath = a.flags.get('--journal') ?? defaultJournal('buyer');
+  if (a.flags.get('--journal') === undefined) await ensureStateDir();
+  const buyer = await PaidBuyer.open({ chain: rpc.chain, payer: keypair, journalPath, maxPricePerMiB: maxPrice, budget, mint })
+    .catch((e: unknown) => { throw journalError(journalPath, e); });
+  const dir = a.flags.get('--dir') ?? '.';
+  const client = new Client();
+  const bar = new ProgressBar(io.err);
+  let timer: NodeJS.Timeout | null = null;
+  try {
+    if (a.flags.has('--port')) await client.listen(parsePort(a.flags.get('--port')!), '0.0.0.0').catch((e: unknown) => { throw new CliError((e as Error).message); });
+    // A user-level failure (price, funds, budget) ends the download with one line.
+    let fail: (e: CliError) => void = () => undefined;
+    const failed = new Promise<never>((_, rej) => { fail = rej; });
+    failed.catch(() => undefined);
+    buyer.on('refused', (p, reason) => {
+      if (reason === 'price_too_high') fail(new CliError(`seller ${p.peer} asks more than --max-price ${usdc(maxPrice)} per MiB: not paying`));
+      else fail(new CliError(`seller ${p.peer} refused: ${reason.replace(/_/g, ' ')} (not paying it)`));
+    });
+    buyer.on('pay_failed', (p, e) => {
+      const code = (e as { code?: string }).code;
+      if (code === 'insufficient_funds') fail(new CliError(`insufficient funds in wallet ${wallet.address}: ${e.message}`));
+      else if (code === 'wrong_cluster' || code === 'wrong_mint') fail(new CliError(`cannot pay ${p.peer}: ${e.message}`));
+      else io.err.write(`payment to ${p.peer} failed: ${e.message}\n`);
+    });
+    buyer.on('budget_exhausted', (_p, needed) => fail(new CliError(`budget ${usdc(budget)} exhausted (next payment ${usdc(needed)}); raise --budget`)));
+    buyer.on('stopped', (p, reason, detail) => io.err.write(`stopped paying ${p.peer}: ${reason} (${detail})\n`));
+    const t = await buyer.add(client, source, { dir, peers });
+    timer = setInterval(() => bar.update(t), 200);
+    const started = Date.now();
+    await Promise.race([failed, new Promise<void>((res) => { if (t.isComplete) res(); else t.once('done', () => res()); })]);
+    bar.update(t, true);
+    bar.done();
+    const secs = (Date.now() - started) / 1000;
+    const pays = buyer.payments();
+    io.out.write(`${t.name}: ${formatBytes(t.metainfo!.totalLength)} complete in ${dir} in ${secs.toFixed(2)} s; paid ${usdc(buyer.spent)} in ${pays.length} payment(s)\n`);
+    for (const p of pays) io.out.write(`  ${usdc(p.amount)} to ${p.seller} tx ${p.tx}\n`);
+  } finally {
+    if (timer !== null) clearInterval(timer);
+    await client.close();
+    await buyer.close();
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------- ledger
+
+export async function cmdLedger(argv: string[], io: Out): Promise<number> {
+  const a = parseArgs(argv, { values: ['--port', '--fund', '--amount'] });
+  if (a.positionals.length !== 0) throw new CliError(`ledger takes no arguments (got '${a.positionals[0]}')`, 2);
+  const port = parsePort(a.flags.get('--port') ?? String(DEFAULT_LEDGER_PORT));
+  const amount = parseUsdc('--amount', a.flags.get('--amount') ?? '100')!;
+  const owners: PublicKey[] = [];
+  for (const f of a.repeated.get('--fund') ?? []) {
+    let pk: PublicKey | null = null;
+    try { pk = new PublicKey(f); } catch { pk = null; }
+    owners.push(pk ?? new PublicKey((await loadWallet(f, '--fund')).wallet.address));
+  }
+  let ledger: LocalLedger;
+  try {
+    ledger = await LocalLedger.start({ port });
+  } catch (e) {
+    throw new CliError(`cannot start the local ledger on 127.0.0.1:${port}: ${(e as Error).message}`);
+  }
+  try {
+    for (const o of owners) {
+      ledger.fundSol(o, 1_000_000_000n);
+      ledger.fundTokens(o, amount);
+      io.err.write(`funded ${o.toBase58()} with ${usdc(amount)} and 1 SOL\n`);
+    }
+    await writeLedgerRecord({ url: ledger.url, genesisHash: ledger.genesisHash, mint: ledger.mint.toBase58() });
+    io.out.write(`${ledger.url}\n`);
+    io.err.write(`local ledger: genesis ${ledger.genesisHash}, USDC-like mint ${ledger.mint.toBase58()} (6 decimals); Ctrl-C to stop\n`);
+    await untilSignal();
+  } finally {
+    await ledger.stop();
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------- reports
+
+async function readReport(path: string): Promise<{ records: JournalRecord[]; summary: JournalSummary }> {
+  try {
+    return await readJournal(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new CliError(code === 'ENOENT' ? `no journal at ${path}` : `cannot read journal ${path}: ${(e as Error).message}`);
+  }
+}
+
+export async function cmdEarnings(argv: string[], io: Out): Promise<number> {
+  const a = parseArgs(argv, { values: ['--journal'] });
+  if (a.positionals.length !== 0) throw new CliError('earnings takes no arguments', 2);
+  const path = a.flags.get('--journal') ?? defaultJournal('seller');
+  const { summary: s } = await readReport(path);
+  io.out.write(`earned ${usdc(s.totals.earned)} in ${s.totals.credits} payment(s); charged ${usdc(s.totals.charged)} for data served (${path})\n`);
+  for (const [payer, units] of s.earnedByPayer) io.out.write(`  ${usdc(units)} from ${payer}\n`);
+  return 0;
+}
+
+export async function cmdSpending(argv: string[], io: Out): Promise<number> {
+  const a = parseArgs(argv, { values: ['--journal'] });
+  if (a.positionals.length !== 0) throw new CliError('spending takes no arguments', 2);
+  const path = a.flags.get('--journal') ?? defaultJournal('buyer');
+  const { summary: s } = await readReport(path);
+  io.out.write(`spent ${usdc(s.totals.spent)} in ${s.totals.payments} payment(s) (${path})\n`);
+  for (const [seller, units] of s.spentBySeller) io.out.write(`  ${usdc(units)} to ${seller}\n`);
+  return 0;
+}

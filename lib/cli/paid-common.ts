@@ -1,0 +1,141 @@
+/**
+ * What the paid CLI commands share: the RPC (`--rpc URL`, default $SEEDPAY_RPC or the
+ * local ledger's http://127.0.0.1:8899), the token mint (`--mint`, else the known
+ * USDC mint of the cluster, else the mint the local ledger recorded), amounts typed
+ * in USDC, the state directory ($SEEDPAY_HOME, default ~/.seedpay) with the default
+ * journals, and loading .torrent files with one-line errors.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { Connection, PublicKey } from '@solana/web3.js';
+import { AmountError, formatAmount, parseAmount } from '../../payment/amount.js';
+import { connectionChain, type Chain } from '../../payment/chain.js';
+import { MetainfoError, parseTorrent, type Metainfo } from '../metainfo.js';
+import { CliError, type ParsedArgs } from './args.js';
+
+export type Out = { out: NodeJS.WritableStream; err: NodeJS.WriteStream };
+
+export const RPC_FLAGS = ['--rpc', '--mint'] as const;
+
+/** Known clusters' USDC mints, by genesis hash. */
+export const KNOWN_USDC: Readonly<Record<string, string>> = {
+  // mainnet-beta
+  '5eykt4UsFv8P8NJdTREpY1vzqKqZKvdpKuc147dw2N9d': 'EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v',
+  // devnet (Circle's devnet USDC)
+  EtWTRABZaYq6iMfeYKouRu166VU2xqa1wcaWoxPkrZBG: '4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU',
+};
+
+export const DEFAULT_LEDGER_PORT = 8899;
+
+export function stateDir(): string {
+  return process.env.SEEDPAY_HOME ?? join(homedir(), '.seedpay');
+}
+
+export function defaultJournal(kind: 'seller' | 'buyer'): string {
+  return join(stateDir(), kind === 'seller' ? 'earnings.journal' : 'spending.journal');
+}
+
+export async function ensureStateDir(): Promise<void> {
+  await mkdir(stateDir(), { recursive: true, mode: 0o700 });
+}
+
+/** What `seedpay ledger` records so other commands find the local mint. */
+export interface LedgerRecord { url: string; genesisHash: string; mint: string }
+
+export async function writeLedgerRecord(r: LedgerRecord): Promise<void> {
+  await ensureStateDir();
+  await writeFile(join(stateDir(), 'ledger.json'), JSON.stringify(r, null, 2));
+}
+
+async function readLedgerRecord(): Promise<LedgerRecord | null> {
+  try {
+    const r = JSON.parse(await readFile(join(stateDir(), 'ledger.json'), 'utf8')) as LedgerRecord;
+    return typeof r.genesisHash === 'string' && typeof r.mint === 'string' ? r : null;
+  } catch {
+    return null;
+  }
+}
+
+export interface Rpc {
+  url: string;
+  connection: Connection;
+  chain: Chain;
+  genesisHash: string;
+}
+
+/** Connect and ask the genesis hash: an unreachable RPC is one clear line. */
+export async function connectRpc(a: ParsedArgs): Promise<Rpc> {
+  const url = a.flags.get('--rpc') ?? process.env.SEEDPAY_RPC ?? `http://127.0.0.1:${DEFAULT_LEDGER_PORT}`;
+  let parsed: URL;
+  try { parsed = new URL(url); } catch { throw new CliError(`bad --rpc URL '${url}'`, 2); }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new CliError(`bad --rpc URL '${url}' (http or https)`, 2);
+  const connection = new Connection(url, {
+    commitment: 'confirmed',
+    disableRetryOnRateLimit: true,
+    fetch: (input, init) => fetch(input as string, { ...(init as RequestInit), signal: AbortSignal.timeout(10_000) }) as never,
+  });
+  const chain = connectionChain(connection);
+  let genesisHash: string;
+  try {
+    genesisHash = await chain.genesisHash();
+  } catch (e) {
+    const why = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
+    throw new CliError(`cannot reach RPC ${url}: ${why}${url.includes('127.0.0.1:8899') ? ' (start one: seedpay ledger)' : ''}`);
+  }
+  return { url, connection, chain, genesisHash };
+}
+
+/** The mint paid in: --mint, else USDC of a known cluster, else the local ledger's. */
+export async function resolveMint(a: ParsedArgs, rpc: Rpc): Promise<string> {
+  const m = a.flags.get('--mint');
+  if (m !== undefined) {
+    try { return new PublicKey(m).toBase58(); } catch { throw new CliError(`bad --mint '${m}'`, 2); }
+  }
+  const known = KNOWN_USDC[rpc.genesisHash];
+  if (known !== undefined) return known;
+  const rec = await readLedgerRecord();
+  if (rec !== null && rec.genesisHash === rpc.genesisHash) return rec.mint;
+  throw new CliError(`no known USDC mint on cluster ${rpc.genesisHash}: pass --mint <address>`, 2);
+}
+
+/** An amount in USDC typed by the user → base units. */
+export function parseUsdc(flag: string, text: string | undefined, required = true): bigint | undefined {
+  if (text === undefined) {
+    if (required) throw new CliError(`${flag} <USDC> is required`, 2);
+    return undefined;
+  }
+  try {
+    return parseAmount(text, 6);
+  } catch (e) {
+    throw new CliError(`bad ${flag} '${text}': ${e instanceof AmountError ? e.message : String(e)}`, 2);
+  }
+}
+
+export function usdc(units: bigint): string {
+  return `${formatAmount(units)} USDC`;
+}
+
+export async function loadTorrent(p: string): Promise<Metainfo> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(p);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new CliError(code === 'ENOENT' ? `no such torrent file: ${p}` : `cannot read torrent ${p}: ${code ?? (e as Error).message}`);
+  }
+  try {
+    return parseTorrent(bytes);
+  } catch (e) {
+    throw new CliError(`${p} is not a valid torrent: ${e instanceof MetainfoError ? `${e.code}: ${e.message}` : (e as Error).message}`);
+  }
+}
+
+/** Resolve when SIGINT/SIGTERM arrives. */
+export function untilSignal(): Promise<void> {
+  return new Promise((res) => {
+    const f = (): void => { process.off('SIGINT', f); process.off('SIGTERM', f); res(); };
+    process.on('SIGINT', f);
+    process.on('SIGTERM', f);
+  });
+}

@@ -1,0 +1,156 @@
+/**
+ * `seedpay demo`: everything at once, offline — the embedded local ledger (real SPL
+ * Token, ATA and Memo programs), two funded wallets, a random sample file, a paid
+ * seller and a paying buyer on loopback, a paid transfer with a progress bar, then a
+ * receipt (bytes, price, USDC paid, transaction signatures, verified hash).
+ * `--free` runs the unpaid loopback demo instead.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { getAssociatedTokenAddressSync } from '@solana/spl-token';
+import { Keypair } from '@solana/web3.js';
+import { chargeFor } from '../../payment/amount.js';
+import { chainFromUrl } from '../../payment/chain.js';
+import { LocalLedger } from '../../payment/ledger/ledger.js';
+import { walletFromSecretKey } from '../../payment/session.js';
+import { Client } from '../client.js';
+import { createTorrentFromPath, defaultPieceLength } from '../metainfo.js';
+import { PaidBuyer } from '../paid/buyer.js';
+import { PaidSeller } from '../paid/seller.js';
+import { CliError, parseArgs, parseSize } from './args.js';
+import { cmdDemo } from './commands.js';
+import { parseUsdc, usdc, type Out } from './paid-common.js';
+import { formatBytes, ProgressBar } from './progress.js';
+
+async function sha256Of(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+async function writeRandomFile(path: string, size: number): Promise<void> {
+  const fh = await open(path, 'w');
+  try {
+    for (let off = 0; off < size;) {
+      const n = Math.min(1024 * 1024, size - off);
+      await fh.write(randomBytes(n), 0, n, off);
+      off += n;
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function cmdPaidDemo(argv: string[], io: Out): Promise<number> {
+  if (argv.includes('--free')) return cmdDemo(argv.filter((x) => x !== '--free'), io);
+  const a = parseArgs(argv, { values: ['--size', '--price'], booleans: ['--keep'] });
+  if (a.positionals.length !== 0) throw new CliError(`demo takes no arguments (got '${a.positionals[0]}')`, 2);
+  const size = parseSize(a.flags.get('--size') ?? '64M');
+  const price = parseUsdc('--price', a.flags.get('--price') ?? '0.001')!;
+  const root = await mkdtemp(join(tmpdir(), 'seedpay-demo-'));
+  const seedDir = join(root, 'seller');
+  const leechDir = join(root, 'buyer');
+  await mkdir(seedDir);
+  const file = join(seedDir, 'sample.bin');
+  let ledger: LocalLedger | null = null;
+  let seller: PaidSeller | null = null;
+  let buyer: PaidBuyer | null = null;
+  const seedClient = new Client();
+  const leechClient = new Client();
+  let timer: NodeJS.Timeout | null = null;
+  try {
+    io.err.write('starting the local Solana ledger (litesvm: SPL Token, ATA, Memo)…\n');
+    ledger = await LocalLedger.start();
+    const chain = chainFromUrl(ledger.url, { requestTimeoutMs: 5000 });
+    const mint = ledger.mint.toBase58();
+    const sellerKey = Keypair.generate();
+    const buyerKey = Keypair.generate();
+    const funds = 10_000_000n; // 10 USDC
+    ledger.fundSol(sellerKey.publicKey, 1_000_000_000n);
+    ledger.fundSol(buyerKey.publicKey, 1_000_000_000n);
+    ledger.fundTokens(buyerKey.publicKey, funds);
+    io.err.write(`  RPC ${ledger.url}, USDC-like mint ${mint}\n  seller wallet ${sellerKey.publicKey.toBase58()}\n  buyer wallet  ${buyerKey.publicKey.toBase58()} (${usdc(funds)})\n`);
+
+    io.err.write(`making a ${formatBytes(size)} sample file…\n`);
+    await writeRandomFile(file, size);
+    const { metainfo } = await createTorrentFromPath(file, { createdBy: 'seedpay demo', pieceLength: Math.max(defaultPieceLength(size), 256 * 1024) });
+
+    seller = await PaidSeller.open({
+      chain, wallet: walletFromSecretKey(sellerKey.secretKey), journalPath: join(root, 'seller.journal'), price, mint,
+    });
+    const port = await seedClient.listen(0, '127.0.0.1');
+    await seller.add(seedClient, metainfo, { dir: seedDir, assumeComplete: true });
+    io.err.write(`seller on 127.0.0.1:${port} asks ${usdc(price)} per MiB (min prepay ${usdc(seller.terms.minPrepay)})\n`);
+
+    buyer = await PaidBuyer.open({
+      chain, payer: buyerKey, journalPath: join(root, 'buyer.journal'), maxPricePerMiB: price * 2n, budget: funds, mint, pollIntervalMs: 50,
+    });
+    let firstPaidAt = 0;
+    const t0 = Date.now();
+    buyer.on('session', (p) => io.err.write(`buyer: ${p.peer} signed the session with its wallet key (session ${p.sessionHash?.slice(0, 16)}…)\n`));
+    let fail: (e: CliError) => void = () => undefined;
+    const failed = new Promise<never>((_, rej) => { fail = rej; });
+    failed.catch(() => undefined);
+    buyer.on('refused', (p, reason) => fail(new CliError(`buyer refused ${p.peer}: ${reason}`)));
+    buyer.on('pay_failed', (_p, e) => fail(new CliError(`payment failed: ${e.message}`)));
+    seller.on('error', (e) => fail(new CliError(`seller: ${e.message}`)));
+    const t = await buyer.add(leechClient, metainfo, { dir: leechDir, peers: [`127.0.0.1:${port}`] });
+    t.once('piece', () => { firstPaidAt = Date.now(); });
+    const bar = new ProgressBar(io.err);
+    timer = setInterval(() => bar.update(t), 200);
+    const result = await Promise.race([
+      failed,
+      new Promise<'done' | Error>((res) => {
+        if (t.isComplete) res('done');
+        t.once('done', () => res('done'));
+        t.once('error', (e) => res(e));
+      }),
+    ]);
+    clearInterval(timer);
+    timer = null;
+    if (result !== 'done') throw new CliError(`transfer failed: ${result.message}`);
+    bar.update(t, true);
+    bar.done();
+    const end = Date.now();
+    // The proof of the last payment may still be in flight: wait (bounded) for every credit.
+    const deadline = Date.now() + 10_000;
+    const creditedAll = (): boolean => buyer!.payments().every((p) => seller!.totals().payments.some((c) => c.tx === p.tx));
+    while (!creditedAll() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const [src, got] = await Promise.all([sha256Of(file), sha256Of(join(leechDir, 'sample.bin'))]);
+    if (src !== got) throw new CliError(`verification failed: sha256 ${got} differs from the source ${src}`);
+    const st = t.stats();
+    const tot = seller.totals();
+    const pays = buyer.payments();
+    const onChain = (await chain.tokenAccount(getAssociatedTokenAddressSync(ledger.mint, sellerKey.publicKey, true)))?.amount ?? 0n;
+    const secs = Math.max(0.001, (end - t0) / 1000);
+    const lines = [
+      '',
+      'receipt',
+      `  file        sample.bin, ${formatBytes(size)} (${metainfo.pieceCount} pieces of ${formatBytes(metainfo.pieceLength)})`,
+      `  bytes       ${st.downloaded} piece bytes received (${tot.paidBytes} paid, ${tot.freeBytes} free) + ${st.protocolDownloaded} protocol`,
+      `  price       ${usdc(price)} per MiB`,
+      `  charged     ${usdc(tot.charged)} = ceil(${tot.paidBytes} × ${price} / 2^20) base units${tot.charged === chargeFor(tot.paidBytes, price) ? '' : ' (MISMATCH)'}`,
+      `  paid        ${usdc(buyer.spent)} in ${pays.length} payment(s); seller credited ${usdc(tot.credited)}, its token account holds ${usdc(onChain)}`,
+      `  unspent     ${usdc(tot.credited - tot.charged)} of credit left with the seller (credit is per connection)`,
+      ...pays.map((p, i) => `  tx ${String(i + 1).padStart(2)}       ${p.tx}  ${usdc(p.amount)}`),
+      `  time        ${secs.toFixed(2)} s connect to done (first piece after ${((firstPaidAt || end) - t0)} ms), ${(size / 1e6 / secs).toFixed(1)} MB/s`,
+      `  sha256      ${got}`,
+      '  verified    yes (matches the source file)',
+      '',
+    ];
+    io.out.write(lines.join('\n'));
+  } finally {
+    if (timer !== null) clearInterval(timer);
+    await leechClient.close();
+    await seedClient.close();
+    await buyer?.close();
+    await seller?.close();
+    await ledger?.stop();
+    if (a.flags.has('--keep')) io.err.write(`files kept in ${root}\n`);
+    else await rm(root, { recursive: true, force: true });
+  }
+  return 0;
+}
