@@ -4,7 +4,7 @@
  * `Connection.confirmTransaction` and `sendAndConfirmTransaction` run unchanged
  * against the local ledger. SeedPay's own payer polls instead (works on any RPC).
  *
- * Bounded: text frames up to 64 KiB, no fragmentation, 256 subscriptions per socket.
+ * Bounded: 128 sockets, text frames up to 64 KiB, no fragmentation, 256 subscriptions per socket.
  */
 import crypto from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -14,6 +14,7 @@ import type { LedgerEngine, TxRecord } from './engine.js';
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const MAX_FRAME = 64 * 1024;
 const MAX_SUBS_PER_SOCKET = 256;
+const MAX_CONNECTIONS = 128;
 
 interface Sub { id: number; signature: string; socket: WsConn }
 
@@ -118,6 +119,10 @@ export class LedgerPubSub {
     const key = req.headers['sec-websocket-key'];
     if (typeof key !== 'string' || (req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
       socket.end('HTTP/1.1 400 Bad Request\r\n\r\n');
+      return;
+    }
+    if (this.conns.size >= MAX_CONNECTIONS) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\n\r\n');
       return;
     }
     const accept = crypto.createHash('sha1').update(key + WS_GUID).digest('base64');
