@@ -5,19 +5,27 @@
  * traces only with SEEDPAY_DEBUG=1.
  */
 import { CliError } from './args.js';
-import { USAGE, cmdCreate, cmdDemo, cmdGet, cmdSeed } from './commands.js';
+import { USAGE, cmdCreate } from './commands.js';
+import { PAID_USAGE, cmdEarnings, cmdLedger, cmdPaidGet, cmdPaidSeed, cmdSpending } from './paid-commands.js';
+import { cmdPaidDemo } from './paid-demo.js';
+import { cmdWallet } from './wallet.js';
 
+// seed / get are paid with --wallet (free without); demo is the paid demo (--free: unpaid).
 const COMMANDS: Record<string, (argv: string[], io: { out: NodeJS.WritableStream; err: NodeJS.WriteStream }) => Promise<number>> = {
   create: cmdCreate,
-  seed: cmdSeed,
-  get: cmdGet,
-  demo: cmdDemo,
+  seed: cmdPaidSeed,
+  get: cmdPaidGet,
+  demo: cmdPaidDemo,
+  wallet: cmdWallet,
+  ledger: cmdLedger,
+  earnings: cmdEarnings,
+  spending: cmdSpending,
 };
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') {
-    (cmd === undefined ? process.stderr : process.stdout).write(`${USAGE}\n`);
+    (cmd === undefined ? process.stderr : process.stdout).write(`${USAGE}\n${PAID_USAGE}\n`);
     return cmd === undefined ? 2 : 0;
   }
   const run = COMMANDS[cmd];

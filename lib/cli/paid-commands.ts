@@ -20,6 +20,14 @@ import {
 import { formatBytes, ProgressBar } from './progress.js';
 import { loadWallet } from './wallet.js';
 
+export const PAID_USAGE = `paid (SeedPay, amounts in USDC; --rpc URL settles on any cluster, default the local ledger):
+  seedpay seed <file.torrent> --wallet <keypair.json> --price 0.0001 [--paid-only] [--dir D] [--port N] [--min-prepay U] [--rpc URL] [--mint M]
+  seedpay get <file.torrent|magnet> --peer host:port --wallet <keypair.json> --max-price 0.001 --budget 1 [--dir D] [--rpc URL] [--mint M]
+  seedpay wallet new|show|balance <keypair.json> [--rpc URL] [--mint M]
+  seedpay ledger [--port 8899] [--fund <keypair.json|address>]... [--amount 100]
+  seedpay earnings [--journal F]      seedpay spending [--journal F]
+  seedpay demo [--size 64M] [--price 0.001] [--keep] [--free]`;
+
 function peersOf(list: readonly string[] | undefined): string[] {
   return (list ?? []).map((p) => {
     try {
