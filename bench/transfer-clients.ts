@@ -13,12 +13,13 @@
  * - Every transfer's result is compared by sha256 with the source.
  */
 import { existsSync, statSync } from 'node:fs';
+import type { OurPeerResult } from './our-peer.js';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  InteropError, InteropScope, createTorrent, makeRandomFile, nextLoopbackAddress, sha256File,
-  type Endpoint, type TorrentInfo,
+  InteropError, InteropScope, createTorrent, endpointString, makeRandomFile, nextLoopbackAddress, sha256File,
+  type Endpoint, type ManagedProcess, type TorrentInfo,
 } from '../test/interop/clients.js';
 
 export const MiB = 1 << 20;
@@ -200,6 +201,99 @@ export function libtorrentLeecher(name = 'libtorrent'): LeecherImpl {
       const r = await peer.result(ctx.timeoutMs + 30_000);
       if (!r.complete || r.first_byte_to_done_s === null || r.first_byte_to_done_s <= 0) {
         throw new InteropError('TIMEOUT', `libtorrent leecher did not complete: ${JSON.stringify(r)}`);
+      }
+      return {
+        outputPath: path.join(ctx.saveDir, ctx.data.torrent.name),
+        firstByteToDoneS: r.first_byte_to_done_s,
+        peerToDoneS: r.peer_to_done_s,
+        cpuS: r.cpu_transfer_s,
+        peakRssKiB: r.peak_rss_kib,
+      };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Our implementations (bench/our-peer.ts, one Node process per side)
+// ---------------------------------------------------------------------------
+
+/**
+ * How to run bench/our-peer next to this module: the compiled .js with node, or the
+ * .ts source through tsx (when the benchmark itself runs under tsx).
+ */
+export function ourPeerCommand(): { cmd: string; args: string[] } {
+  const here = fileURLToPath(import.meta.url);
+  const ext = path.extname(here);
+  const script = path.join(path.dirname(here), `our-peer${ext}`);
+  if (!existsSync(script)) throw new InteropError('CLIENT_MISSING', `no ${script}`);
+  return ext === '.ts' ? { cmd: process.execPath, args: ['--import', 'tsx', script] } : { cmd: process.execPath, args: [script] };
+}
+
+export interface OurPeerSettings {
+  /** Advertise the fast extension (default true). */
+  fast?: boolean;
+}
+
+function ourPeerArgs(mode: 'seed' | 'leech', torrent: string, dir: string, bind: string, connect: readonly Endpoint[], timeoutS: number, o: OurPeerSettings): string[] {
+  const args = [mode, torrent, dir, '--bind', bind, '--timeout', String(timeoutS)];
+  for (const c of connect) args.push('--connect', endpointString(c));
+  if (o.fast === false) args.push('--no-fast');
+  return args;
+}
+
+function ourResult(proc: ManagedProcess): OurPeerResult | null {
+  const line = proc.lines().find((l) => l.startsWith('RESULT '));
+  if (line === undefined) return null;
+  try {
+    return JSON.parse(line.slice('RESULT '.length)) as OurPeerResult;
+  } catch (e) {
+    throw new InteropError('BAD_OUTPUT', `unparsable ${line}: ${(e as Error).message}`);
+  }
+}
+
+async function startOurPeer(scope: InteropScope, label: string, args: string[], readyTimeoutMs: number): Promise<{ proc: ManagedProcess; port: number }> {
+  const { cmd, args: pre } = ourPeerCommand();
+  const proc = scope.spawn(label, cmd, [...pre, ...args]);
+  const ready = await proc.waitForLine((l) => l.startsWith('READY '), readyTimeoutMs, 'READY line');
+  const port = Number(/port=(\d+)/.exec(ready)?.[1] ?? 0);
+  if (!(port > 0)) throw new InteropError('BAD_OUTPUT', `our-peer did not listen: ${ready}\n${proc.tail()}`);
+  return { proc, port };
+}
+
+export function ourSeeder(name = 'seedpay', o: OurPeerSettings = {}): SeederImpl {
+  return {
+    name,
+    async start(ctx) {
+      // our seeder rechecks the data before READY, like the libtorrent seeder
+      const { proc, port } = await startOurPeer(ctx.scope, `ours-seed@${ctx.bind}`,
+        ourPeerArgs('seed', ctx.data.torrent.torrentPath, ctx.data.dataDir, ctx.bind, [], 3600, o), 600_000);
+      if (proc.lines().some((l) => l.startsWith('WARN seeder is not complete'))) {
+        throw new InteropError('BAD_OUTPUT', `our seeder does not have the data in ${ctx.data.dataDir}\n${proc.tail()}`);
+      }
+      return {
+        endpoint: { host: ctx.bind, port },
+        async stop() {
+          await proc.stop(10_000);
+          const r = ourResult(proc);
+          if (r === null) throw new InteropError('BAD_OUTPUT', `our seeder printed no RESULT\n${proc.tail()}`);
+          return { cpuS: r.cpu_transfer_s, peakRssKiB: r.peak_rss_kib };
+        },
+      };
+    },
+  };
+}
+
+export function ourLeecher(name = 'seedpay', o: OurPeerSettings = {}): LeecherImpl {
+  return {
+    name,
+    async run(ctx) {
+      const { proc } = await startOurPeer(ctx.scope, `ours-leech@${ctx.bind}`,
+        ourPeerArgs('leech', ctx.data.torrent.torrentPath, ctx.saveDir, ctx.bind, [ctx.seeder], Math.ceil(ctx.timeoutMs / 1000) + 5, o), 120_000);
+      await proc.waitForLine((l) => l.startsWith('RESULT '), ctx.timeoutMs + 30_000, 'RESULT line');
+      await proc.waitExit(30_000);
+      const r = ourResult(proc)!;
+      if (!r.complete || r.first_byte_to_done_s === null || r.first_byte_to_done_s <= 0) {
+        throw new InteropError('TIMEOUT', `our leecher did not complete: ${JSON.stringify(r)}\n${proc.tail()}`);
       }
       return {
         outputPath: path.join(ctx.saveDir, ctx.data.torrent.name),

@@ -2,14 +2,21 @@
  * `npm run bench:transfer` (BENCH.md): loopback transfer of a 1 GiB torrent
  * (512 KiB pieces, TCP, plaintext), medians of 3 runs, every pair alternating in
  * one invocation. `--quick`: 64 MiB. `--json`: one JSON line per case on stdout.
- * `--runs N` overrides the number of runs.
+ * `--runs N` overrides the number of runs. `--rss`: also one ours→ours transfer of a
+ * torrent 4× larger (4 GiB; 256 MiB with --quick) for the memory case.
  *
  * Cases (issue 4 item 7):
  *   libtorrent-to-libtorrent  reference: both peers python3-libtorrent (not our code)
  *   ours-to-ours              our seeder → our leecher; baseline libtorrent→libtorrent
  *   ours-to-libtorrent        our seeder → libtorrent leecher; same baseline
  *   libtorrent-to-ours        libtorrent seeder → our leecher; same baseline
+ *   ours-peak-rss-<size>      MiB, lower is better: our leecher's peak RSS in ours-to-ours;
+ *                             baseline the libtorrent leecher's in libtorrent→libtorrent
+ *   ours-peak-rss-<4×size>    (--rss) our leecher's peak RSS for the 4× torrent; baseline
+ *                             our own leecher at <size> in the same run (≈1 = bounded)
  *   paid-vs-free              our pair with SeedPay metering; baseline our pair free
+ * Our peers run as separate Node processes (bench/our-peer.ts), like libtorrent's
+ * (lt_peer.py), so CPU seconds and peak RSS are per process.
  * MB/s is measured at the leecher, first payload byte → all pieces verified (see
  * transfer-clients.ts). A case whose implementation does not exist yet is not run
  * and not printed; it is named on stderr and the exit status is 1 (BENCH.md:
@@ -17,10 +24,12 @@
  */
 import { jsonMode, log, makeCase, median, quickMode, report } from './report.js';
 import {
-  MiB, ensureBenchData, libtorrentLeecher, libtorrentSeeder, measureTransfer,
+  MiB, ensureBenchData, libtorrentLeecher, libtorrentSeeder, measureTransfer, ourLeecher, ourSeeder,
   type LeecherImpl, type SeederImpl, type TransferData, type TransferSample,
 } from './transfer-clients.js';
 import { clientStatus } from '../test/interop/clients.js';
+import { rm } from 'node:fs/promises';
+import os from 'node:os';
 
 // ---------------------------------------------------------------------------
 // Extension point: our peer
@@ -41,14 +50,12 @@ export interface OurPeer {
 }
 
 /**
- * PLUG OUR PEER IN HERE once lib/ can seed and download over TCP: return
- * `{ free: { seeder, leecher }, paid: … }` built on the SeederImpl / LeecherImpl
- * interfaces of transfer-clients.ts. Run each side in its own child process so
- * their CPU seconds (process.cpuUsage) and peak RSS (process.resourceUsage().maxRSS)
- * are measured apart, as lt_peer.py does for libtorrent.
+ * Our seeder and leecher: bench/our-peer.ts in child processes, so their CPU seconds
+ * (process.cpuUsage) and peak RSS (process.resourceUsage().maxRSS) are measured
+ * apart, as lt_peer.py does for libtorrent. `paid` comes with the SeedPay layer.
  */
 function ourPeer(): OurPeer | null {
-  return null;
+  return { free: { seeder: ourSeeder('seedpay'), leecher: ourLeecher('seedpay') }, paid: null };
 }
 
 // ---------------------------------------------------------------------------
@@ -67,6 +74,25 @@ interface CaseDef {
 }
 
 const BENCH = 'transfer';
+const rssMode = process.argv.includes('--rss');
+
+/**
+ * One transfer of a `bytes` torrent for the memory case. Its data (random file and
+ * torrent) is created for this run and removed after it: at 4 GiB it is too large to
+ * leave in the cache dir of a shared machine.
+ */
+async function measureBig(pair: PeerPair, bytes: number, timeoutMs: number): Promise<TransferSample> {
+  const free = os.freemem();
+  log(`bench:transfer: --rss: ${bytes / MiB} MiB torrent (needs ~${(2 * bytes / 2 ** 30).toFixed(0)} GiB of disk; ${(free / 2 ** 30).toFixed(1)} GiB RAM free)`);
+  const data = await ensureBenchData(bytes, PIECE_LENGTH, undefined, log);
+  try {
+    return await measureTransfer(pair.seeder, pair.leecher, data, timeoutMs);
+  } finally {
+    await rm(data.dataDir, { recursive: true, force: true });
+    await rm(data.torrent.torrentPath, { force: true });
+    await rm(`${data.torrent.torrentPath}.json`, { force: true });
+  }
+}
 const PIECE_LENGTH = 512 * 1024;
 
 function parseRuns(): number {
@@ -78,6 +104,8 @@ function parseRuns(): number {
 }
 
 const pairKey = (p: PeerPair): string => `${p.seeder.name}→${p.leecher.name}`;
+const sizeName = (bytes: number): string => (bytes % (1024 * MiB) === 0 ? `${bytes / (1024 * MiB)}GiB` : `${bytes / MiB}MiB`);
+const rssMiB = (kib: number | null): number | null => (kib === null ? null : kib / 1024);
 const r2 = (x: number): number => Math.round(x * 100) / 100;
 const medianOf = (xs: TransferSample[], f: (s: TransferSample) => number | null): number | null => {
   const v = xs.map(f).filter((x): x is number => x !== null);
@@ -176,12 +204,64 @@ async function main(): Promise<number> {
     }));
   }
 
+  // Memory: our leecher's peak RSS in ours-to-ours vs libtorrent's in libtorrent→libtorrent.
+  const oursFree = ours?.free ?? null;
+  const oursSamples = oursFree ? samples.get(pairKey(oursFree)) ?? [] : [];
+  const ltSamples = samples.get(pairKey(ltPair)) ?? [];
+  const oursLeechRss = oursSamples.map((x) => rssMiB(x.leecher.peakRssKiB)).filter((x): x is number => x !== null);
+  if (oursFree !== null && oursLeechRss.length > 0) {
+    const ltLeechRss = ltSamples.map((x) => rssMiB(x.leecher.peakRssKiB)).filter((x): x is number => x !== null);
+    report(makeCase({
+      bench: BENCH, case: `ours-peak-rss-${sizeName(sizeBytes)}`, unit: 'MiB', better: 'lower',
+      ours: oursLeechRss,
+      baseline: ltLeechRss.length > 0 ? ltLeechRss : null,
+      baselineName: `${ltName} leecher`,
+      extra: {
+        size_MiB: sizeBytes / MiB,
+        what: 'leecher peak RSS (VmHWM) during ours-to-ours / libtorrent-to-libtorrent',
+        seeder_peak_rss_MiB: medianOf(oursSamples, (x) => rssMiB(x.seeder.peakRssKiB)),
+        baseline_seeder_peak_rss_MiB: medianOf(ltSamples, (x) => rssMiB(x.seeder.peakRssKiB)),
+      },
+    }));
+  } else if (oursFree !== null) {
+    log(`bench:transfer: case ours-peak-rss-${sizeName(sizeBytes)} could not run: no ours-to-ours sample`);
+    status = 1;
+  }
+
+  if (rssMode && oursFree !== null) {
+    const big = 4 * sizeBytes;
+    const name = `ours-peak-rss-${sizeName(big)}`;
+    try {
+      const s = await measureBig(oursFree, big, timeoutMs * 4);
+      const leech = rssMiB(s.leecher.peakRssKiB);
+      if (leech === null) throw new Error('no peak RSS reported');
+      log(`  ${name}: ${s.mbps.toFixed(1)} MB/s, leecher peak RSS ${leech.toFixed(1)} MiB, seeder ${(rssMiB(s.seeder.peakRssKiB) ?? NaN).toFixed(1)} MiB`);
+      report(makeCase({
+        bench: BENCH, case: name, unit: 'MiB', better: 'lower',
+        ours: [leech],
+        baseline: oursLeechRss.length > 0 ? [median(oursLeechRss)] : null,
+        baselineName: `${pairKey(oursFree)} leecher, ${sizeName(sizeBytes)} torrent (same run)`,
+        extra: {
+          size_MiB: big / MiB,
+          what: 'our leecher peak RSS for a 4x larger torrent; ratio ~1 = memory bounded by torrent size',
+          seeder_peak_rss_MiB: r2(rssMiB(s.seeder.peakRssKiB) ?? NaN),
+          mbps: r2(s.mbps),
+          seeder_cpu_s: r2(s.seeder.cpuS),
+          leecher_cpu_s: r2(s.leecher.cpuS),
+        },
+      }));
+    } catch (e) {
+      log(`bench:transfer: case ${name} could not run: ${(e as Error).message}`);
+      status = 1;
+    }
+  }
+
   const missing = cases.filter((c) => c.ours === null);
   if (missing.length > 0) {
     log(`bench:transfer: not implemented yet, not measured: ${missing.map((c) => c.name).join(', ')} — ${[...new Set(missing.map((c) => c.missing))].join('; ')}`);
     status = 1;
   }
-  if (!jsonMode) log(`bench:transfer: exit ${status}`);
+  if (!jsonMode) log(`bench:transfer: exit ${status}; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   return status;
 }
 

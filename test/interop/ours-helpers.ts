@@ -53,6 +53,11 @@ function describe(s: PeerSession): PeerSeen {
   };
 }
 
+/** A Client that listens where you say (`listen(port, host)`) and dials from `localAddress`. */
+export function boundClient(opts: ClientOptions, localAddress: string): Client {
+  return new BoundClient(opts, localAddress);
+}
+
 export interface OurPeerOptions extends ClientOptions {
   /** Loopback address to listen on AND dial from (INTEROP.md rule 3). Default: a fresh 127.0.0.x. */
   bind?: string;
@@ -100,7 +105,7 @@ export class OurPeer {
 
   static async start(t: { after(fn: () => Promise<void>): void }, opts: OurPeerOptions = {}): Promise<OurPeer> {
     const { bind = nextLoopbackAddress(), ...clientOpts } = opts;
-    const client = new BoundClient(clientOpts, bind);
+    const client = boundClient(clientOpts, bind);
     t.after(() => client.close());
     const port = await client.listen(0, bind);
     return new OurPeer(client, { host: bind, port });

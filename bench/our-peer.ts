@@ -1,0 +1,176 @@
+/**
+ * Our peer as a process of its own for `bench:transfer`, the counterpart of
+ * test/interop/scripts/lt_peer.py: seed or leech one torrent over TCP on loopback,
+ * so that CPU seconds and peak RSS are this process's alone (an in-process peer
+ * would share both with the benchmark driver and with the other side).
+ *
+ *   node our-peer.js seed|leech TORRENT DIR --bind 127.0.0.x [--connect HOST:PORT]…
+ *        [--no-fast] [--timeout S] [--quiet]
+ *
+ * Prints `READY port=N pid=P cpu_s=C` once listening with the data checked (a seeder
+ * rechecks DIR first; that is start-up, not transfer), progress lines, and one
+ * `RESULT {json}` line (fields below) — a leecher when it holds every verified piece,
+ * a seeder when SIGTERM/SIGINT stops it. Exit status 0, or 2 when a leecher timed out.
+ */
+import { readFile } from 'node:fs/promises';
+import { parseTorrent } from '../lib/metainfo.js';
+import type { PeerSession } from '../lib/peer-session.js';
+import { boundClient } from '../test/interop/ours-helpers.js';
+
+/** The RESULT line: the fields lt_peer.py prints that the benchmark reads, same names. */
+export interface OurPeerResult {
+  mode: 'seed' | 'leech';
+  complete: boolean;
+  total_bytes: number;
+  /** READY → done (leecher) or stop (seeder). */
+  wall_s: number;
+  /** First connection with the peer → done. */
+  peer_to_done_s: number | null;
+  /** First payload byte received → every piece verified and written. */
+  first_byte_to_done_s: number | null;
+  payload_down: number;
+  payload_up: number;
+  wasted: number;
+  hash_failures: number;
+  /** Peer client names (extended handshake `v`). */
+  peers: string[];
+  /** CPU seconds (user + system, all threads) of the whole process / from READY on. */
+  cpu_s: number;
+  cpu_transfer_s: number;
+  /** Peak resident set of the process, KiB (getrusage ru_maxrss). */
+  peak_rss_kib: number;
+  /** Peak V8 heap used and external (Buffer) memory seen by the 1 s sampler, KiB. */
+  peak_heap_kib: number;
+  peak_external_kib: number;
+}
+
+interface Args {
+  mode: 'seed' | 'leech';
+  torrent: string;
+  dir: string;
+  bind: string;
+  connect: string[];
+  fast: boolean;
+  timeoutS: number;
+  quiet: boolean;
+}
+
+function parseArgs(argv: readonly string[]): Args {
+  const pos: string[] = [];
+  const a: Omit<Args, 'mode' | 'torrent' | 'dir'> = { bind: '127.0.0.1', connect: [], fast: true, timeoutS: 600, quiet: false };
+  for (let i = 0; i < argv.length; i++) {
+    const x = argv[i];
+    if (x === '--bind') a.bind = argv[++i];
+    else if (x === '--connect') a.connect.push(argv[++i]);
+    else if (x === '--no-fast') a.fast = false;
+    else if (x === '--timeout') a.timeoutS = Number(argv[++i]);
+    else if (x === '--quiet') a.quiet = true;
+    else if (x.startsWith('--')) throw new Error(`unknown option ${x}`);
+    else pos.push(x);
+  }
+  if (pos.length !== 3 || (pos[0] !== 'seed' && pos[0] !== 'leech')) {
+    throw new Error('usage: our-peer seed|leech TORRENT DIR --bind HOST [--connect HOST:PORT]... [--no-fast] [--timeout S] [--quiet]');
+  }
+  if (!(a.timeoutS > 0)) throw new Error('--timeout needs a positive number of seconds');
+  return { mode: pos[0], torrent: pos[1], dir: pos[2], ...a };
+}
+
+const cpuS = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+const r3 = (x: number): number => Math.round(x * 1000) / 1000;
+
+async function main(): Promise<number> {
+  const a = parseArgs(process.argv.slice(2));
+  const meta = parseTorrent(await readFile(a.torrent));
+  const client = boundClient({ fast: a.fast }, a.bind);
+  const port = await client.listen(0, a.bind);
+
+  let firstByte: number | null = null;
+  let firstPeer: number | null = null;
+  let tDone: number | null = null;
+  const peers: PeerSession[] = [];
+  const tor = await client.add(meta, {
+    dir: a.dir,
+    peers: a.mode === 'leech' ? a.connect : [],
+    onPeerEvent: (_s, ev) => {
+      if (firstByte === null && ev.type === 'piece') firstByte = performance.now();
+    },
+  });
+  tor.on('peer', (s) => {
+    if (firstPeer === null) firstPeer = performance.now();
+    peers.push(s);
+  });
+  tor.on('error', (e) => process.stdout.write(`ERROR ${e.message}\n`));
+  if (a.mode === 'seed') {
+    if (!tor.isComplete) process.stdout.write(`WARN seeder is not complete (${tor.progress().have}/${tor.progress().total}) - wrong dir?\n`);
+    for (const c of a.connect) tor.addPeer(c);
+  }
+
+  let peakHeap = 0;
+  let peakExt = 0;
+  const sample = (): void => {
+    const m = process.memoryUsage();
+    peakHeap = Math.max(peakHeap, m.heapUsed);
+    peakExt = Math.max(peakExt, m.external + m.arrayBuffers);
+  };
+  const tReady = performance.now();
+  const cpuReady = cpuS();
+  process.stdout.write(`READY port=${port} pid=${process.pid} cpu_s=${r3(cpuReady)} complete=${tor.isComplete}\n`);
+
+  const sampler = setInterval(() => {
+    sample();
+    if (a.quiet) return;
+    const p = tor.progress();
+    const st = tor.stats();
+    process.stdout.write(`t=${((performance.now() - tReady) / 1000).toFixed(1)}s have=${p.have}/${p.total} down=${st.downloaded} up=${st.uploaded} peers=${st.peers}\n`);
+  }, 1000);
+
+  const outcome = await new Promise<'done' | 'stopped' | 'timeout'>((resolve) => {
+    const timer = setTimeout(() => resolve('timeout'), a.timeoutS * 1000);
+    const stop = (): void => { clearTimeout(timer); resolve('stopped'); };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+    if (a.mode === 'leech') {
+      const done = (): void => { clearTimeout(timer); tDone = performance.now(); resolve('done'); };
+      if (tor.isComplete) done();
+      else tor.once('done', done);
+    }
+  });
+  const tEnd = tDone ?? performance.now();
+  sample();
+  clearInterval(sampler);
+  const st = tor.stats();
+  const res: OurPeerResult = {
+    mode: a.mode,
+    complete: tor.isComplete,
+    total_bytes: meta.totalLength,
+    wall_s: r3((tEnd - tReady) / 1000),
+    peer_to_done_s: firstPeer === null ? null : r3((tEnd - firstPeer) / 1000),
+    first_byte_to_done_s: firstByte === null ? null : r3((tEnd - firstByte) / 1000),
+    payload_down: st.downloaded,
+    payload_up: st.uploaded,
+    wasted: st.wasted,
+    hash_failures: st.hashFailures,
+    peers: peers.map((s) => s.conn.peerExtendedHandshake?.v ?? '?'),
+    cpu_s: r3(cpuS()),
+    cpu_transfer_s: r3(cpuS() - cpuReady),
+    peak_rss_kib: process.resourceUsage().maxRSS,
+    peak_heap_kib: Math.round(peakHeap / 1024),
+    peak_external_kib: Math.round(peakExt / 1024),
+  };
+  // RESULT before close: the data is on disk already (a piece is 'have' once written)
+  process.stdout.write(`RESULT ${JSON.stringify(res)}\n`);
+  if (outcome === 'timeout') process.stdout.write('TIMEOUT\n');
+  await client.close();
+  return outcome === 'timeout' ? 2 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stdout.write(`FATAL ${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  },
+);
