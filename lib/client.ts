@@ -50,6 +50,8 @@ export interface ClientOptions {
   maxSlabsPerPeer?: number;
   /** Socket write buffer before backpressure. Default 1 MiB. */
   socketHighWaterMark?: number;
+  /** Accepted connections still handshaking (not yet bound to a torrent). Default 64. */
+  maxPendingConnections?: number;
   /** The clock (ms). Default Date.now. */
   now?: () => number;
 }
@@ -83,6 +85,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
   private server: Server | null = null;
   private listenPort: number | null = null;
   private closed = false;
+  private readonly maxPending: number;
 
   constructor(opts: ClientOptions = {}) {
     super();
@@ -95,6 +98,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
     const slabSize = opts.slabSize ?? 256 * 1024;
     if (slabSize < maxBlock) throw new ClientError('BAD_OPTION', 'slabSize must hold the largest block');
     this.clock = opts.now ?? Date.now;
+    this.maxPending = opts.maxPendingConnections ?? 64;
     this.hwm = opts.socketHighWaterMark ?? 1024 * 1024;
     this.maxPipeline = opts.maxPipeline ?? 250;
     this.syncReads = opts.syncReads ?? true;
@@ -208,7 +212,8 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
   }
 
   private onIncoming(socket: Socket): void {
-    if (this.closed) { socket.destroy(); return; }
+    // A flood of connections that never handshake must not hold unbounded sockets.
+    if (this.closed || this.pending.size >= this.maxPending) { socket.destroy(); return; }
     const address = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
     const s: PeerSession = new PeerSession(socket, address, this.settings, {
       resolve: (ih) => {

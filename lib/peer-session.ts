@@ -91,6 +91,7 @@ export class PeerSession implements ServeHost {
   private server: BlockServer | null = null;
   private closeReason: PeerCloseReason | null = null;
   private flushQueued = false;
+  private closing = false;
   private pumpQueued = false;
   private readonly resolveTorrent: ((infoHash: Uint8Array) => Torrent | null) | null;
 
@@ -131,7 +132,8 @@ export class PeerSession implements ServeHost {
 
   // ------------------------------------------------------------------ public API
 
-  get isClosed(): boolean { return this.peerSocket.isClosed; }
+  /** Closed, or closing at our request. */
+  get isClosed(): boolean { return this.closing || this.peerSocket.isClosed; }
   get writeBlocked(): boolean { return this.peerSocket.writeBlockedNow; }
   /** The peer's id (after the handshake). */
   get peerId(): Uint8Array | null { return this.conn.peerId; }
@@ -154,6 +156,7 @@ export class PeerSession implements ServeHost {
   /** End this connection with a local reason. */
   close(code: PeerCloseCode, error: Error | null = null): void {
     if (this.isClosed) return;
+    this.closing = true;
     if (this.closeReason === null) this.closeReason = { code, error };
     if (code === 'CLOSED' || code === 'NOT_NEEDED') {
       this.peerSocket.close();

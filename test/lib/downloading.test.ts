@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, open, truncate } from 'node:fs/promises';
+import { cp, open, readFile, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Client } from '../../lib/client.js';
@@ -160,6 +160,68 @@ test('close() releases every socket, server, timer and file handle', async () =>
     }
     assert.deepEqual([...after].sort(), [...before].sort());
   } finally {
+    await fx.cleanup();
+  }
+});
+
+test('sequential option: pieces are requested in index order (rarest-first otherwise)', async () => {
+  const fx = await makeFixture({ files: [['a.bin', 40 * 16384]], pieceLength: 16384 });
+  const data = await readFile(join(fx.seedDir, ...fx.meta.files[0].path));
+  const orders: number[][] = [];
+  const seeder = await RawPeer.listen({
+    numPieces: fx.meta.pieceCount,
+    onEvent: (ev, p) => {
+      const now = Date.now();
+      if (ev.type === 'handshake') { p.conn.haveAll(now); p.conn.unchoke(now); orders.push([]); }
+      if (ev.type === 'request') {
+        orders[orders.length - 1].push(ev.index);
+        p.conn.sendPiece(ev.index, ev.begin, data.subarray(ev.index * 16384 + ev.begin, ev.index * 16384 + ev.begin + ev.length), now);
+      }
+    },
+  });
+  try {
+    for (const sequential of [true, false]) {
+      const leecher = new Client();
+      try {
+        const lt = await leecher.add(fx.torrent, { dir: join(fx.root, `l-${sequential}`), sequential, peers: [`127.0.0.1:${seeder.port}`] });
+        await whenDone(lt);
+        assert.deepEqual(await checkFiles(fx, join(fx.root, `l-${sequential}`)), []);
+      } finally {
+        await leecher.close();
+      }
+    }
+    const [seq, rarest] = orders;
+    assert.deepEqual(seq, [...seq].sort((a, b) => a - b), 'in order');
+    assert.notDeepEqual(rarest, [...rarest].sort((a, b) => a - b), 'rarest first breaks ties at random');
+  } finally {
+    for (const p of seeder.peers) p.close();
+    seeder.server.close();
+    await fx.cleanup();
+  }
+});
+
+test('a finished downloader keeps seeding: a second leecher gets the torrent from it alone', async () => {
+  const fx = await makeFixture({ files: [['x/a.bin', 500_000], ['x/b.bin', 300_001]], pieceLength: 32768 });
+  const seeder = new Client();
+  const first = new Client();
+  const second = new Client();
+  try {
+    const sport = await seeder.listen(0);
+    const fport = await first.listen(0);
+    await seeder.add(fx.torrent, { dir: fx.seedDir });
+    const t1 = await first.add(fx.torrent, { dir: join(fx.root, 'first'), peers: [`127.0.0.1:${sport}`] });
+    await whenDone(t1);
+    const seederPeer = t1.peers().find((s) => s.address === `127.0.0.1:${sport}`);
+    assert.equal(seederPeer, undefined, 'two seeds do not stay connected');
+    await seeder.close();
+    const t2 = await second.add(fx.torrent, { dir: join(fx.root, 'second'), peers: [`127.0.0.1:${fport}`] });
+    await whenDone(t2);
+    assert.deepEqual(await checkFiles(fx, join(fx.root, 'second')), []);
+    assert.equal(t1.stats().uploaded, fx.meta.totalLength);
+  } finally {
+    await second.close();
+    await first.close();
+    await seeder.close();
     await fx.cleanup();
   }
 });
