@@ -1,0 +1,20 @@
+/** Every fuzz target, in the order the runner visits them. */
+import type { FuzzTarget } from '../target.js';
+import { framerTarget } from './framer.js';
+import { connectionTarget } from './connection.js';
+import { handshakeTarget } from './handshake.js';
+import { extHandshakeTarget } from './ext-handshake.js';
+import { bencodeTarget } from './bencode.js';
+import { utMetadataTarget } from './ut-metadata.js';
+import { seedpayTarget } from './seedpay.js';
+import { metainfoTarget } from './metainfo.js';
+import { magnetTarget } from './magnet.js';
+
+export const TARGETS: readonly FuzzTarget[] = [
+  framerTarget, connectionTarget, handshakeTarget, extHandshakeTarget, bencodeTarget,
+  utMetadataTarget, seedpayTarget, metainfoTarget, magnetTarget,
+];
+
+export function targetByName(name: string): FuzzTarget | undefined {
+  return TARGETS.find((t) => t.name === name);
+}
