@@ -4,7 +4,9 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import {
   Connection, Keypair, LAMPORTS_PER_SOL, SendTransactionError, SystemProgram, Transaction, TransactionMessage, VersionedTransaction,
@@ -322,3 +324,31 @@ async function rpcBatch(reqs: unknown[]): Promise<unknown[]> {
   const res = await fetch(f.ledger.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(reqs) });
   return await res.json() as unknown[];
 }
+
+test('main: the ledger command prints its URL, serves RPC, stops on SIGTERM', async () => {
+  const here = new URL(import.meta.url);
+  const ext = here.pathname.endsWith('.ts') ? '.ts' : '.js';
+  const main = fileURLToPath(new URL(`../../payment/ledger/main${ext}`, here));
+  // Under tsx the loader flags are in execArgv; compiled, there are none that matter.
+  const flags = process.execArgv.filter((a) => !a.startsWith('--test'));
+  const child = spawn(process.execPath, [...flags, main, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const line = out.split('\n')[0];
+        if (out.includes('\n')) resolve(line);
+      });
+      child.on('exit', (code) => reject(new Error(`ledger command exited ${code}`)));
+    });
+    assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    const conn = new Connection(url, 'confirmed');
+    assert.equal(bs58.decode(await conn.getGenesisHash()).length, 32);
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+});
