@@ -62,6 +62,16 @@ function allocRaw(n: number): Uint8Array {
 export interface FramerOptions {
   /** Largest accepted frame length (the value of the length prefix). Default 1 MiB + 13. */
   maxMessageLength?: number;
+  /**
+   * Borrowed payloads (opt-in, for consumers that copy blocks synchronously,
+   * like a piece-assembly buffer): a frame that straddles chunks is assembled
+   * in one scratch buffer reused for the next straddling frame, so steady
+   * state allocates nothing and GC has nothing to collect. The price: a
+   * payload view (piece block, bitfield, extended payload) is valid only
+   * until the next call to `next()`. Default false: every payload stays valid
+   * for as long as the caller keeps it (and does not overwrite fed chunks).
+   */
+  reuseAssemblyBuffer?: boolean;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -88,6 +98,9 @@ export class Framer {
   private slabOff = 0;
   private error: WireError | null = null;
   private ended = false;
+  private readonly reuse: boolean;
+  /** reuseAssemblyBuffer mode: the scratch buffer straddling frames are assembled in. */
+  private scratch: Uint8Array = EMPTY;
 
   constructor(opts?: FramerOptions) {
     const max = opts?.maxMessageLength ?? DEFAULT_MAX_MESSAGE_LENGTH;
@@ -95,6 +108,7 @@ export class Framer {
       throw invalidArgument(`maxMessageLength must be an integer in [0, 2^31), got ${max}`);
     }
     this.max = max;
+    this.reuse = opts?.reuseAssemblyBuffer === true;
   }
 
   /** Bytes fed that have not yet been returned as (part of) a message. */
@@ -222,6 +236,7 @@ export class Framer {
     this.pos = 0;
     this.partial = EMPTY;
     this.slab = EMPTY;
+    this.scratch = EMPTY;
     this.need = -1;
     this.hdrLen = 0;
     this._buffered = 0;
@@ -267,7 +282,11 @@ export class Framer {
       // 3. Body straddles chunks.
       this.need = len;
       this.partialLen = 0;
-      if (len <= ON_HEAP_FRAME) {
+      if (this.reuse && len <= SLAB_MAX_FRAME) {
+        // Borrowed mode: the previous frame's payload is released by this call.
+        if (this.scratch.length === 0) this.scratch = allocRaw(SLAB_MAX_FRAME);
+        this.partial = len === SLAB_MAX_FRAME ? this.scratch : view(this.scratch, 0, len);
+      } else if (len <= ON_HEAP_FRAME) {
         this.partial = new Uint8Array(len);
       } else if (len <= SLAB_MAX_FRAME) {
         // Small frame: carve it from the slab (a fixed-size allocation, whatever the claim).

@@ -193,3 +193,48 @@ test('maxMessageLength is configurable and exact', () => {
   f.feed(encodeMessage({ type: 'piece', index: 0, begin: 0, block: new Uint8Array(5) }));
   assert.throws(() => f.next(), { code: 'LENGTH_TOO_LARGE' });
 });
+
+test('reuseAssemblyBuffer: same messages at any split when payloads are copied before the next next()', () => {
+  const copy = (m: Message): Message => {
+    if (m.type === 'piece') return { ...m, block: m.block.slice() };
+    if (m.type === 'bitfield') return { ...m, bits: m.bits.slice() };
+    if (m.type === 'extended') return { ...m, payload: m.payload.slice() };
+    return m;
+  };
+  fc.assert(fc.property(fc.array(anyMessage, { maxLength: 25 }), fc.array(fc.nat(), { maxLength: 40 }), (msgs, cuts) => {
+    const stream = concat(msgs.map(encodeMessage));
+    const f = new Framer({ reuseAssemblyBuffer: true });
+    const out: Message[] = [];
+    for (const c of splitAt(stream, cuts)) {
+      f.feed(c);
+      for (let m = f.next(); m !== null; m = f.next()) out.push(copy(m));
+    }
+    f.assertDrained();
+    assert.deepStrictEqual(out, msgs);
+  }), { numRuns: 150 });
+});
+
+test('reuseAssemblyBuffer: straddling frames share one scratch buffer (and the default mode never does)', () => {
+  const mk = (v: number): Message => ({ type: 'piece', index: v, begin: 0, block: new Uint8Array(3000).fill(v) });
+  const stream = concat([mk(1), mk(2), mk(3)].map(encodeMessage));
+  const chunks: Uint8Array[] = [];
+  for (let i = 0; i < stream.length; i += 1000) chunks.push(stream.slice(i, i + 1000));
+  const buffersOf = (reuse: boolean): ArrayBufferLike[] => {
+    const f = new Framer({ reuseAssemblyBuffer: reuse });
+    const seen: ArrayBufferLike[] = [];
+    for (const c of chunks) {
+      f.feed(c);
+      for (let m = f.next(); m !== null; m = f.next()) {
+        assert.ok(m.type === 'piece');
+        assert.ok(m.block.every((b) => b === m.index), 'block content correct when read at once');
+        seen.push(m.block.buffer);
+      }
+    }
+    return seen;
+  };
+  const reused = buffersOf(true);
+  assert.equal(reused.length, 3);
+  assert.equal(new Set(reused).size, 1);
+  const fresh = buffersOf(false);
+  for (const c of chunks) assert.ok(!fresh.includes(c.buffer));
+});
