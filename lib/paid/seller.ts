@@ -22,7 +22,7 @@
  * One PaidSeller may serve many torrents; it owns its journal (closed by `close()`).
  */
 import { applyRefusal } from '../../extensions/seedpay/hook.js';
-import { walletSigner, type VerifyOutcome } from '../../extensions/seedpay/seller.js';
+import { walletSigner, type Signer, type VerifyOutcome } from '../../extensions/seedpay/seller.js';
 import type { NonSeedPayPolicy } from '../../extensions/seedpay/policy.js';
 import type { ExtensionFactory } from '../../extensions/registry.js';
 import type { Chain } from '../../payment/chain.js';
@@ -42,7 +42,9 @@ export interface PaidSellerOptions {
   /** The chain the seller verifies payments on (payment/chain.ts: chainFromUrl). */
   chain: Chain;
   /** The wallet paid (its ATA for `mint`) and whose key signs every session. */
-  wallet: WalletKeypair;
+  wallet: WalletKeypair | { readonly address: string };
+  /** Signs session transcripts (a remote or hardware signer); default the `wallet` key, which must then be a full keypair. */
+  signer?: Signer;
   /** The seller's journal file (credits, charges); created if absent, replays rejected across restarts. */
   journalPath: string;
   /** Base units per MiB. */
@@ -188,7 +190,9 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
   // ------------------------------------------------------------------ internals
 
   private factory(): ExtensionFactory {
-    const signer = walletSigner(this.opts.wallet);
+    const w = this.opts.wallet;
+    const signer = this.opts.signer ?? ('seed' in w ? walletSigner(w) : null);
+    if (signer === null) throw new Error('PaidSeller: a wallet keypair or a signer is needed to sign sessions');
     return {
       name: 'seedpay',
       create: (info) => {
