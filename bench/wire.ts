@@ -22,7 +22,11 @@
  * Fairness: the baseline is driven through its own `_write(chunk, cb)` (what its
  * Duplex calls for every socket chunk, minus stream plumbing), after a real
  * handshake, with no debug output enabled. Before timing, one pass of each
- * stream is parsed by both with per-type counters and the counts must match.
+ * stream is parsed by both with per-type counters and the counts must match;
+ * every timed run also checks its message (ours) or piece (baseline) count.
+ * Each chunk lives in its own ArrayBuffer, as socket reads do. Each case starts
+ * with untimed warm-up runs of both sides, and each run with untimed passes,
+ * so JIT and GC are in a steady state and neither side pays the other's GC debt.
  *
  *   node dist/bench/wire.js [--json] [--quick]
  */
