@@ -51,6 +51,8 @@ export interface TorrentOptions {
   maxAssemblyBytes?: number;
   /** Bytes of verified pieces waiting for their disk write before reading pauses (at least 2 pieces). Default 16 MiB. */
   maxPendingWriteBytes?: number;
+  /** Disk writes in flight at once. Default 1. */
+  writeConcurrency?: number;
   /** Peers to dial once started ("host:port"). */
   peers?: readonly (string | PeerAddress)[];
   /** Most connections for this torrent. Default 100. */
@@ -151,6 +153,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   private lastRechoke = -Infinity;
   private refreshQueued = false;
   private pendingWrites = 0;
+  private writesRunning = 0;
+  private writeQueue: (() => Promise<void>)[] = [];
   private maxPendingWrites = 2;
   private writeWaiters: (() => void)[] = [];
   private started = false;
@@ -477,7 +481,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       return;
     }
     this.pendingWrites++;
-    const written = store.writePiece(index, buf).then(
+    const written = this.queueWrite(() => store.writePiece(index, buf)).then(
       () => {
         this.assembly?.release(buf);
         if (this.closedFlag) return;
@@ -499,6 +503,26 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     void written;
     if (this.pendingWrites >= this.maxPendingWrites) {
       return new Promise<void>((resolve) => this.writeWaiters.push(resolve));
+    }
+  }
+
+  /**
+   * Run disk writes `writeConcurrency` at a time (default 1): several threads writing
+   * one file contend on its inode lock and, on a fresh sparse file, on block
+   * allocation; one sequential writer measured faster and steadier.
+   */
+  private queueWrite(job: () => Promise<void>): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.writeQueue.push(() => job().then(resolve, reject));
+      this.runWrites();
+    });
+  }
+
+  private runWrites(): void {
+    while (this.writesRunning < (this.opts.writeConcurrency ?? 1) && this.writeQueue.length > 0) {
+      const job = this.writeQueue.shift()!;
+      this.writesRunning++;
+      void job().finally(() => { this.writesRunning--; this.runWrites(); });
     }
   }
 
