@@ -1,0 +1,125 @@
+/**
+ * The seller is a child process, killed with SIGKILL mid-transfer and restarted on
+ * the same port from its journal. The buyer reconnects, binds a new session, pays
+ * again for the data it still needs and completes. Nothing is lost (every payment the
+ * buyer saw confirmed is in the seller's journal) and nothing is accepted twice (no
+ * signature credited twice; an earlier signature offered to the restarted seller's
+ * journal is a replay).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { Client } from '../../lib/client.js';
+import { Journal, readJournal } from '../../payment/journal.js';
+import { PaymentVerifier } from '../../payment/verifier.js';
+import { createTorrentFromPath } from '../../lib/metainfo.js';
+import { funded, leechDir, makeContent, openBuyer, sha256Of, startEnv, until, whenComplete, USDC } from './paid-helpers.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const fromTs = import.meta.url.endsWith('.ts');
+const CHILD = join(here, fromTs ? 'seller-child.ts' : 'seller-child.js');
+
+interface Child { proc: ChildProcess; port: number; credited: string[] }
+
+function startChild(config: object): Promise<Child> {
+  const args = fromTs ? ['--import', 'tsx', CHILD, JSON.stringify(config)] : [CHILD, JSON.stringify(config)];
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const credited: string[] = [];
+  let stderr = '';
+  proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`seller child not ready: ${stderr}`)); }, 30_000);
+    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`seller child exited ${code}: ${stderr}`)); });
+    createInterface({ input: proc.stdout! }).on('line', (l) => {
+      if (l.startsWith('CREDITED ')) credited.push(l.slice(9));
+      if (l.startsWith('READY ')) { clearTimeout(timer); resolve({ proc, port: Number(l.slice(6)), credited }); }
+    });
+  });
+}
+
+function exited(p: ChildProcess): Promise<void> {
+  return p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', () => r()));
+}
+
+test('seller killed mid-transfer and restarted from its journal: nothing lost, nothing accepted twice', { timeout: 120_000 }, async () => {
+  const env = await startEnv();
+  const leech = new Client();
+  let child: Child | null = null;
+  try {
+    const sellerKey = funded(env, 0n);
+    const content = await makeContent(env, 32 * 1024 * 1024);
+    const torrentPath = join(env.root, 'c.torrent');
+    await writeFile(torrentPath, (await createTorrentFromPath(content.file, { pieceLength: 256 * 1024 })).torrent);
+    const journal = join(env.root, 'seller.journal');
+    const config = {
+      rpc: env.ledger.url, mint: env.ledger.mint.toBase58(), secretKey: Array.from(sellerKey.secretKey), journal,
+      torrent: torrentPath, dir: content.dir, port: 0, price: '1000',
+    };
+    child = await startChild(config);
+    const port = child.port;
+    const buyer = await openBuyer(env, funded(env, 1n * USDC), { maxPricePerMiB: 1000n });
+    const confirmed: string[] = [];
+    const sessions = new Set<string>();
+    let killedAfter = -1;
+    buyer.on('session', (p) => { if (p.sessionHash !== null) sessions.add(p.sessionHash); });
+    buyer.on('confirmed', (_p, tx) => {
+      confirmed.push(tx);
+      if (confirmed.length === 2 && child !== null && killedAfter < 0) {
+        killedAfter = confirmed.length;
+        child.proc.kill('SIGKILL'); // mid-transfer: 2 payments credited, most of the file unserved
+      }
+    });
+    try {
+      const dir = await leechDir(env);
+      const t = await buyer.add(leech, content.meta, { dir, peers: [`127.0.0.1:${port}`] });
+      await until(() => killedAfter > 0, 30_000, 'the second confirmed payment');
+      await exited(child.proc);
+      assert.equal(t.isComplete, false, 'killed before the end');
+      const before = [...confirmed];
+      // The credits journaled before the crash survived it.
+      const crashed = await readJournal(journal);
+      const creditsBefore = crashed.records.filter((r) => r.kind === 'credit').map((r) => r.signature);
+      for (const tx of before) assert.ok(creditsBefore.includes(tx), `confirmed payment ${tx} journaled before the crash`);
+
+      child = await startChild({ ...config, port });
+      await whenComplete(t, 90_000);
+      assert.equal(await sha256Of(join(dir, 'data.bin')), content.sha256, 'bytes verified');
+      await until(() => buyer.payments().every((p) => confirmed.includes(p.tx)), 10_000, 'every payment confirmed');
+      assert.ok(confirmed.length > before.length, 'the buyer paid again after the restart');
+      assert.ok(sessions.size >= 2, 'a new session after reconnecting');
+
+      child.proc.kill('SIGTERM');
+      await exited(child.proc);
+      child = null;
+      const j = await readJournal(journal);
+      const credits = j.records.filter((r) => r.kind === 'credit').map((r) => r.signature);
+      assert.equal(new Set(credits).size, credits.length, 'no signature credited twice');
+      assert.deepEqual([...credits].sort(), buyer.payments().map((p) => p.tx).sort(), 'every payment credited exactly once');
+      const paid = buyer.payments().reduce((a, p) => a + p.amount, 0n);
+      assert.equal(j.summary.totals.earned, paid);
+      // An earlier payment offered again after the restart is a replay.
+      const reopened = await Journal.open(journal);
+      try {
+        const v = new PaymentVerifier({ chain: env.chain, journal: reopened });
+        const r = await v.verifyPayment({
+          signature: before[0], sessionHash: 'ab'.repeat(32), infoHash: content.meta.infoHashHex,
+          terms: { wallet: sellerKey.publicKey.toBase58(), mint: env.ledger.mint.toBase58(), minPrepay: 1000n }, now: Date.now(),
+        });
+        assert.equal(r.ok, false);
+        assert.equal(!r.ok && r.reason, 'replayed_tx');
+      } finally {
+        await reopened.close();
+      }
+    } finally {
+      await leech.close();
+      await buyer.close();
+    }
+  } finally {
+    if (child !== null) { child.proc.kill('SIGKILL'); await exited(child.proc); }
+    await env.close();
+  }
+});
