@@ -11,20 +11,24 @@
  *   (piece block, bitfield, extended payload) is a view of the chunk: a plain
  *   `Uint8Array` (not a Buffer) over the chunk's memory.
  * - A frame that straddles chunks is copied once into an assembly buffer:
- *   frames up to a 16 KiB piece are carved from a 64 KiB slab (a kept block
- *   view pins its slab, like Node's own Buffer pool; tiny frames use the V8 heap); larger frames get a
- *   buffer sized by the bytes that have ARRIVED (64 KiB floor, at most the
- *   frame length) that grows geometrically, so only those are re-copied, and
- *   at most twice on average. A claimed length alone never allocates more
- *   than one floor-sized buffer.
+ *   frames up to a 16 KiB piece are carved from a slab of exactly four such
+ *   frames (a kept block view pins its slab, like Node's own Buffer pool);
+ *   frames of at most 64 bytes use the V8 heap; larger frames get a buffer
+ *   sized by the bytes that have ARRIVED (64 KiB floor, at most the frame
+ *   length) that grows geometrically, so only those are re-copied, on average
+ *   at most once more. A claimed length alone never allocates more than one
+ *   floor-sized buffer.
+ * - Opt-in `reuseAssemblyBuffer`: straddling frames reuse one scratch buffer
+ *   and payloads are only valid until the next `next()` (no allocation at all
+ *   in steady state; for consumers that copy each block at once).
  * - The length prefix is checked against the cap (and 2^31) as soon as its 4
  *   bytes are in, before any body byte is stored.
  *
  * Errors are `WireError`s and sticky: once `next()` has thrown, it throws the
  * same error again, and `feed` drops further input.
  *
- * Payload views alias the fed chunks (or the framer's assembly buffer, which is
- * never reused), so the caller must not overwrite a chunk after feeding it.
+ * Payload views alias the fed chunks (or an assembly buffer, never reused in
+ * the default mode), so the caller must not overwrite a chunk after feeding it.
  */
 
 import { WireError, invalidArgument } from './errors.js';
