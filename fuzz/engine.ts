@@ -45,6 +45,7 @@ export interface TargetReport {
   readonly failures: Failure[];
   features: number;
   slowestMs: number;
+  slowestInput: Uint8Array | null;
   peakRss: number;
   /** Coverage batch size at the end (adaptive). */
   batch: number;
@@ -60,7 +61,7 @@ export function fuzzTarget(t: FuzzTarget, corpus: Uint8Array[], o: EngineOptions
   const hangMs = o.hangMs ?? 2_000;
   const rep: TargetReport = {
     target: t.name, execs: 0, replays: 0, ms: 0, corpusStart: corpus.length, corpusEnd: corpus.length,
-    added: [], failures: [], features: 0, slowestMs: 0, peakRss: process.memoryUsage.rss(), batch: batchSize,
+    added: [], failures: [], features: 0, slowestMs: 0, slowestInput: null, peakRss: process.memoryUsage.rss(), batch: batchSize,
   };
   const signatures = new Set<string>();
   const t0 = performance.now();
@@ -71,7 +72,7 @@ export function fuzzTarget(t: FuzzTarget, corpus: Uint8Array[], o: EngineOptions
     const took = performance.now() - s;
     execMs += took;
     rep.execs++;
-    if (took > rep.slowestMs) rep.slowestMs = took;
+    if (took > rep.slowestMs) { rep.slowestMs = took; rep.slowestInput = input; }
     if (f !== null) {
       if (signatures.has(f.signature)) return;
       signatures.add(f.signature);

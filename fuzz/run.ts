@@ -10,6 +10,7 @@
  *   --seed N           fast-check seed (default: from the clock; printed, so a run can be repeated)
  *   --save             write inputs that reached new coverage to fuzz/corpus/<target>/
  *   --no-save-failures do not write failing inputs to fuzz/regressions/<target>/
+ *   --verbose          also print each target's slowest input
  *   --list             list the targets and exit
  */
 import { pathToFileURL } from 'node:url';
@@ -23,11 +24,11 @@ import { bytesEqual } from './target.js';
 
 interface Args {
   seconds: number; targets: string[] | null; coverage: boolean; batch: number | undefined; seed: number;
-  save: boolean; saveFailures: boolean; list: boolean;
+  save: boolean; saveFailures: boolean; list: boolean; verbose: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { seconds: 60, targets: null, coverage: true, batch: undefined, seed: Date.now() % 0x7fffffff, save: false, saveFailures: true, list: false };
+  const a: Args = { seconds: 60, targets: null, coverage: true, batch: undefined, seed: Date.now() % 0x7fffffff, save: false, saveFailures: true, list: false, verbose: false };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const val = (): string => {
@@ -44,6 +45,7 @@ function parseArgs(argv: string[]): Args {
       case '--save': a.save = true; break;
       case '--no-save-failures': a.saveFailures = false; break;
       case '--list': a.list = true; break;
+      case '--verbose': a.verbose = true; break;
       default: throw new Error(`unknown argument ${k}`);
     }
   }
@@ -93,6 +95,7 @@ async function main(): Promise<number> {
     const replays = cov ? ` (+${rep.replays} replays)` : '';
     console.log(`${t.name.padEnd(14)} ${String(rep.execs).padStart(9)} execs ${rate.toFixed(0).padStart(7)}/s${replays}  corpus ${rep.corpusStart} → ${rep.corpusEnd} (+${rep.added.length})`
       + `${cov ? `  features ${rep.features} batch ${rep.batch}` : ''}  slowest ${rep.slowestMs.toFixed(1)} ms  rss ${(rep.peakRss / 2 ** 20).toFixed(0)} MiB  failures ${rep.failures.length}`);
+    if (args.verbose && rep.slowestInput !== null) console.log(`  slowest input ${hex(rep.slowestInput)}`);
     if (args.save) for (const b of rep.added) saveInput(corpusDir(root, t.name), b);
     for (const f of rep.failures) {
       console.log(`  FAIL ${f.signature}\n    ${f.message.split('\n')[0]}\n    input ${hex(f.input)}`);

@@ -33,11 +33,11 @@ export class ConnDriver {
 
   /**
    * Feed bytes cut by (mode, seed), draining after each chunk. Long deliveries (16 KiB
-   * pieces) are cut into at most ~512 chunks: byte-by-byte reassembly of big frames is
+   * pieces) are cut into at most ~128 chunks: byte-by-byte reassembly of big frames is
    * the framer target's job, and here it would cost milliseconds per input.
    */
   deliver(bytes: Uint8Array, mode: number, seed: number): void {
-    const m = mode === 0 ? 0 : Math.max(mode, Math.ceil(bytes.length / 256));
+    const m = mode === 0 ? 0 : Math.max(mode, Math.ceil(bytes.length / 64));
     for (const c of split(bytes, m, seed)) {
       if (this.dead) return;
       try {
@@ -71,10 +71,13 @@ export class ConnDriver {
         judgeError(ev.error);
         check(conn.state === 'error', `state ${conn.state} after an error event`);
       } else {
+        semantics(conn, ev, this.fed);
         this.onEvent(ev);
       }
     }
     for (let c = conn.pollTransmit(); c !== null; c = conn.pollTransmit()) this.txBytes += c.length;
+    const st = conn.stats;
+    if (st.protocolBytesIn + st.payloadBytesIn > this.fed) throw new FuzzFailure(`stats count ${st.protocolBytesIn + st.payloadBytesIn} bytes in, ${this.fed} were fed`);
     if (conn.bufferedInbound > this.fed) throw new FuzzFailure(`bufferedInbound ${conn.bufferedInbound} > fed ${this.fed}`);
     if (this.txBytes > 8192 + 64 * this.fed + this.servedBytes + 64 * this.budget) throw new FuzzFailure(`sent ${this.txBytes} bytes for ${this.fed} received`);
     if (conn.state === 'closed') this.dead = true;
@@ -93,6 +96,39 @@ export class ConnDriver {
     const t = this.conn.nextTimeout();
     check(t === null || Number.isFinite(t), `nextTimeout ${t}`);
   }
+}
+
+/**
+ * What an event promises (the application trusts these without re-checking): indices
+ * below the piece count, admitted requests within bounds and reqq, every received byte
+ * accounted for once the stream ended cleanly (SeedPay meters on these counters).
+ */
+function semantics(conn: PeerConnection, ev: ConnectionEvent, fed: number): void {
+  const n = conn.numPieces;
+  switch (ev.type) {
+    case 'have': case 'allowed_fast': case 'suggest':
+      check(n === null || ev.index < n, `${ev.type} index ${ev.index} of ${n} pieces`);
+      break;
+    case 'request':
+      check(n === null || ev.index < n, `request index ${ev.index} of ${n} pieces`);
+      check(ev.length >= 1 && ev.length <= 16 * 1024, `request length ${ev.length} admitted`);
+      check(conn.peerRequestCount <= 2 * conn.reqq, `${conn.peerRequestCount} peer requests pending, reqq ${conn.reqq}`);
+      check(conn.hasPeerRequest(ev.index, ev.begin, ev.length), 'request event for a request not pending');
+      break;
+    case 'bitfield':
+      check(n === null || ev.pieces.length === n, `bitfield of ${ev.pieces.length} for ${n} pieces`);
+      break;
+    case 'piece':
+      check(ev.block.length <= 16 * 1024, `piece block of ${ev.block.length} bytes (never requested that much)`);
+      break;
+    case 'end': {
+      const st = conn.stats;
+      check(st.protocolBytesIn + st.payloadBytesIn === fed, `clean end: stats count ${st.protocolBytesIn + st.payloadBytesIn} of ${fed} bytes`);
+      break;
+    }
+    default: break;
+  }
+  check(conn.requestsInFlight <= Math.max(conn.requestLimit, 0) || conn.requestsInFlight <= 16, `${conn.requestsInFlight} requests in flight, limit ${conn.requestLimit}`);
 }
 
 /** A non-typed exception out of the connection: a failure that keeps the original stack. */

@@ -18,6 +18,9 @@ import { mutate } from '../../fuzz/mutate.js';
 import { Rng } from '../../fuzz/target.js';
 import { connectionTarget, lastConnRun } from '../../fuzz/targets/connection.js';
 import { utMetadataTarget, lastUtRun } from '../../fuzz/targets/ut-metadata.js';
+import { judgeError } from '../../fuzz/targets/conn-driver.js';
+import { WireError } from '../../wire/errors.js';
+import { UtMetadataError } from '../../extensions/ut-metadata-codec.js';
 
 /** Slow targets (a whole connection per input) get fewer runs so the file stays well under 30 s. */
 const RUNS: { [name: string]: number } = { connection: 600, 'ut-metadata': 500, framer: 800 };
@@ -109,4 +112,14 @@ test('a planted bug is caught, deduplicated and minimized', () => {
   const f = rep.failures[0];
   assert.match(f.signature, /^TypeError: planted/);
   assert.deepEqual([...f.input], [0xab, 0xcd]);
+});
+
+test('connection targets tell a typed error event from a crash wrapped as one', () => {
+  // PeerConnection turns a stray exception into ILLEGAL_STATE "internal error", and a
+  // hook's non-typed throw into EXTENSION_ERROR "extension hook failed": both are bugs.
+  assert.throws(() => judgeError(new WireError('ILLEGAL_STATE', 'internal error: x is undefined', false)), /non-typed exception/);
+  assert.throws(() => judgeError(new WireError('EXTENSION_ERROR', 'extension hook failed: boom')), /hook threw a non-typed/);
+  assert.throws(() => judgeError(new TypeError('boom')), /error event carries/);
+  judgeError(new WireError('BAD_MESSAGE_SIZE', 'have frame is 4 bytes'));
+  judgeError(new UtMetadataError('BAD_METADATA_MESSAGE', 'not a dictionary'));
 });
