@@ -5,7 +5,7 @@
  * from (anacrolix peer_protocol/fuzz_test.go); errors are sticky WireErrors; the assembly
  * buffer stays bounded by what arrived, not by what a length prefix claims.
  *
- * Input: [cap selector + split mode][split seed][stream...].
+ * Input: [cap selector + split mode][split seed; odd = split feed with reuseAssemblyBuffer][stream...].
  */
 import { Framer } from '../../wire/framer.js';
 import { WireError } from '../../wire/errors.js';
@@ -19,9 +19,10 @@ import { frame, u32be } from './wire-seeds.js';
 const CAPS = [undefined, 16, 300, 0x4000 + 13] as const;
 const MAX_MESSAGES = 1 << 16;
 
-interface Outcome { readonly msgs: Message[]; readonly error: string | null }
+/** Messages are re-encoded as soon as they are pulled: with reuseAssemblyBuffer a payload is only valid until the next `next()`. */
+interface Outcome { readonly msgs: Uint8Array[]; readonly types: string[]; readonly error: string | null }
 
-function pull(f: Framer, out: Message[], fedBytes: number): string | null {
+function pull(f: Framer, out: Uint8Array[], types: string[], fedBytes: number): string | null {
   for (;;) {
     let m: Message | null;
     try {
@@ -36,27 +37,29 @@ function pull(f: Framer, out: Message[], fedBytes: number): string | null {
       return e.code;
     }
     if (m === null) return null;
-    out.push(m);
+    out.push(encodeMessage(m));
+    types.push(m.type);
     check(out.length <= MAX_MESSAGES, 'too many messages');
     // Memory: an assembly buffer is sized by arrival (64 KiB slab/floor), never by a claim.
     check(f.assemblyBytes <= Math.max(64 * 1024, 2 * fedBytes), `assembly buffer ${f.assemblyBytes} for ${fedBytes} bytes fed`);
   }
 }
 
-function feedAll(chunks: Uint8Array[], cap: number | undefined): Outcome {
-  const f = new Framer(cap === undefined ? undefined : { maxMessageLength: cap });
-  const msgs: Message[] = [];
+function feedAll(chunks: Uint8Array[], cap: number | undefined, reuse: boolean): Outcome {
+  const f = new Framer({ ...(cap === undefined ? {} : { maxMessageLength: cap }), reuseAssemblyBuffer: reuse });
+  const msgs: Uint8Array[] = [];
+  const types: string[] = [];
   let fed = 0;
   let error: string | null = null;
   for (const c of chunks) {
     f.feed(c);
     fed += c.length;
     check(f.assemblyBytes <= Math.max(64 * 1024, 2 * fed), `assembly buffer ${f.assemblyBytes} after ${fed} bytes fed`);
-    error = pull(f, msgs, fed);
-    if (error !== null) return { msgs, error };
+    error = pull(f, msgs, types, fed);
+    if (error !== null) return { msgs, types, error };
   }
   f.end();
-  error = pull(f, msgs, fed);
+  error = pull(f, msgs, types, fed);
   if (error === null) {
     try { f.assertDrained(); } catch (e) {
       if (!(e instanceof WireError)) throw e;
@@ -64,11 +67,7 @@ function feedAll(chunks: Uint8Array[], cap: number | undefined): Outcome {
       error = e.code;
     }
   }
-  return { msgs, error };
-}
-
-function sameMessage(a: Message, b: Message): boolean {
-  return bytesEqual(encodeMessage(a), encodeMessage(b));
+  return { msgs, types, error };
 }
 
 export const framerTarget: FuzzTarget = {
@@ -80,17 +79,18 @@ export const framerTarget: FuzzTarget = {
     const cap = CAPS[input[0] & 3];
     const mode = input[0] >> 2; // 0 whole, 1 bytewise, else chunks up to `mode` bytes
     const stream = input.subarray(2);
-    const whole = expectTyped('framer (whole)', () => feedAll([stream], cap), (e) => e instanceof WireError)!;
+    const reuse = (input[1] & 1) !== 0; // the split is fed with reuseAssemblyBuffer on
+    const whole = expectTyped('framer (whole)', () => feedAll([stream], cap, false), (e) => e instanceof WireError)!;
     // At most ~4096 chunks: finer cuts of a big stream add time, not paths.
     const chunkMax = Math.max(mode === 0 ? 1 : mode, Math.ceil(stream.length / 4096));
-    const parts = expectTyped('framer (split)', () => feedAll(split(stream, chunkMax, input[1] * 2654435761), cap), (e) => e instanceof WireError)!;
+    const parts = expectTyped('framer (split)', () => feedAll(split(stream, chunkMax, input[1] * 2654435761), cap, reuse), (e) => e instanceof WireError)!;
     check(whole.error === parts.error, `whole feed ended with ${whole.error}, split feed with ${parts.error}`);
     check(whole.msgs.length === parts.msgs.length, `whole feed gave ${whole.msgs.length} messages, split ${parts.msgs.length}`);
     let off = 0;
     for (let i = 0; i < whole.msgs.length; i++) {
-      const enc = encodeMessage(whole.msgs[i]);
-      check(bytesEqual(enc, stream.subarray(off, off + enc.length)), `message ${i} (${whole.msgs[i].type}) does not re-encode to its frame`);
-      check(sameMessage(whole.msgs[i], parts.msgs[i]), `message ${i} differs between whole and split feeding`);
+      const enc = whole.msgs[i];
+      check(bytesEqual(enc, stream.subarray(off, off + enc.length)), `message ${i} (${whole.types[i]}) does not re-encode to its frame`);
+      check(bytesEqual(enc, parts.msgs[i]), `message ${i} (${whole.types[i]}) differs between whole and split${reuse ? ' (reuseAssemblyBuffer)' : ''} feeding`);
       off += enc.length;
     }
   },
