@@ -138,7 +138,7 @@ export async function cmdPaidGet(argv: string[], io: Out): Promise<number> {
       else io.err.write(`payment to ${p.peer} failed: ${e.message}\n`);
     });
     buyer.on('budget_exhausted', (_p, needed) => fail(new CliError(`budget ${usdc(budget)} exhausted (next payment ${usdc(needed)}); raise --budget`)));
-    buyer.on('stopped', (p, reason, detail) => io.err.write(`stopped paying ${p.peer}: ${reason} (${detail})\n`));
+    buyer.on('stopped', (p, reason, detail) => { if (reason !== 'pay_failed') io.err.write(`stopped paying ${p.peer}: ${reason} (${detail})\n`); });
     const t = await buyer.add(client, source, { dir, peers });
     timer = setInterval(() => bar.update(t), 200);
     const started = Date.now();

@@ -1,0 +1,126 @@
+/**
+ * The paid `seedpay` commands as a user runs them (child processes): each bad-input
+ * class — missing / malformed keypair file, unknown torrent, unreachable RPC,
+ * insufficient funds, a seller's price above --max-price — is one line on stderr and
+ * a non-zero exit, never a stack trace. Plus wallet new/show, and earnings/spending
+ * from journals.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import bs58 from 'bs58';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Keypair } from '@solana/web3.js';
+import { walletKeypairJson, walletFromSecretKey } from '../../payment/session.js';
+import { createTorrentFromPath } from '../../lib/metainfo.js';
+import { funded, makeContent, openBuyer, startEnv, startSeller, USDC } from './paid-helpers.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const fromTs = import.meta.url.endsWith('.ts');
+const MAIN = join(here, '..', '..', 'lib', 'cli', fromTs ? 'main.ts' : 'main.js');
+
+interface Run { code: number | null; stdout: string; stderr: string }
+
+function run(args: string[], env: NodeJS.ProcessEnv = {}, ms = 30_000): Promise<Run> {
+  const nodeArgs = fromTs ? ['--import', 'tsx', MAIN, ...args] : [MAIN, ...args];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, nodeArgs, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SEEDPAY_DEBUG: '', ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`seedpay ${args.join(' ')} did not exit within ${ms} ms; stderr: ${stderr}`)); }, ms);
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+  });
+}
+
+/** The error line: exactly one "seedpay: …" line matching `pattern`, non-zero exit, no stack. */
+function assertOneLine(r: Run, pattern: RegExp): void {
+  assert.notEqual(r.code, 0, `non-zero exit expected; stdout ${r.stdout}`);
+  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '' && !/^npm warn|ExperimentalWarning|--trace-warnings|^\[[#.]+\]|^checking |^selling /.test(l));
+  assert.equal(lines.length, 1, `one line expected, got:\n${r.stderr}`);
+  assert.match(lines[0], /^seedpay: /);
+  assert.match(lines[0], pattern);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+}
+
+test('paid CLI: each class of bad input is one clear line and a non-zero exit', { timeout: 120_000 }, async () => {
+  const env = await startEnv();
+  try {
+    const home = join(env.root, 'home');
+    const E = { SEEDPAY_HOME: home };
+    const good = join(env.root, 'good.json');
+    const rich = funded(env, 1n * USDC);
+    await writeFile(good, walletKeypairJson(walletFromSecretKey(rich.secretKey)));
+    const poorKey = funded(env, 0n);
+    const poor = join(env.root, 'poor.json');
+    await writeFile(poor, walletKeypairJson(walletFromSecretKey(poorKey.secretKey)));
+    const bad = join(env.root, 'bad.json');
+    await writeFile(bad, '[1,2,3]');
+    const content = await makeContent(env, 1024 * 1024);
+    const torrent = join(env.root, 'c.torrent');
+    await writeFile(torrent, (await createTorrentFromPath(content.file, { pieceLength: 256 * 1024 })).torrent);
+    const rpc = ['--rpc', env.ledger.url, '--mint', env.ledger.mint.toBase58()];
+    const s = await startSeller(env, content, funded(env, 0n), { price: 1000n });
+    try {
+      const peer = ['--peer', `127.0.0.1:${s.port}`];
+      const cases: [string[], RegExp][] = [
+        [['get', torrent, ...peer, '--wallet', join(env.root, 'nope.json'), '--max-price', '1', '--budget', '1', ...rpc], /keypair file .*nope\.json does not exist/],
+        [['get', torrent, ...peer, '--wallet', bad, '--max-price', '1', '--budget', '1', ...rpc], /not a Solana keypair file/],
+        [['seed', torrent, '--wallet', bad, '--price', '0.001', ...rpc], /not a Solana keypair file/],
+        [['wallet', 'show', join(env.root, 'nope.json')], /does not exist/],
+        [['get', join(env.root, 'nope.torrent'), ...peer, '--wallet', good, '--max-price', '1', '--budget', '1', ...rpc], /no such torrent file/],
+        [['seed', join(env.root, 'nope.torrent'), '--wallet', good, '--price', '0.001', ...rpc], /no such torrent file/],
+        [['get', torrent, ...peer, '--wallet', good, '--max-price', '1', '--budget', '1', '--rpc', 'http://127.0.0.1:1'], /cannot reach RPC http:\/\/127\.0\.0\.1:1/],
+        [['wallet', 'balance', good, '--rpc', 'http://127.0.0.1:1'], /cannot reach RPC/],
+        [['get', torrent, ...peer, '--wallet', good, '--max-price', '0.0005', '--budget', '1', '--dir', join(env.root, 'd1'), ...rpc], /above|more than --max-price/],
+        [['get', torrent, ...peer, '--wallet', poor, '--max-price', '1', '--budget', '1', '--dir', join(env.root, 'd2'), ...rpc], /insufficient funds/],
+        [['get', torrent, ...peer, '--wallet', good, '--max-price', 'cheap', '--budget', '1', ...rpc], /bad --max-price/],
+        [['seed', torrent, '--wallet', good, '--price', '-1', ...rpc], /bad --price/],
+        [['earnings', '--journal', join(env.root, 'nope.journal')], /no journal/],
+      ];
+      for (const [args, pattern] of cases) {
+        const r = await run(args, E);
+        assertOneLine(r, pattern);
+      }
+    } finally {
+      await s.client.close();
+      await s.seller.close();
+    }
+  } finally {
+    await env.close();
+  }
+});
+
+test('paid CLI: wallet new/show, and earnings/spending read the journals', { timeout: 60_000 }, async () => {
+  const env = await startEnv();
+  try {
+    const E = { SEEDPAY_HOME: join(env.root, 'home') };
+    const w = join(env.root, 'w.json');
+    const made = await run(['wallet', 'new', w], E);
+    assert.equal(made.code, 0, made.stderr);
+    const address = made.stdout.trim();
+    assert.doesNotThrow(() => Keypair.fromSecretKey(Uint8Array.from(JSON.parse(readFileSync(w, 'utf8')) as number[])));
+    const shown = await run(['wallet', 'show', w], E);
+    assert.equal(shown.stdout.trim(), address);
+    const again = await run(['wallet', 'new', w], E);
+    assert.notEqual(again.code, 0, 'never overwrites a wallet');
+    // A journal with a payment in it: spending reports it in USDC.
+    const buyer = await openBuyer(env, funded(env, 1n * USDC));
+    await buyer.journal.append({ kind: 'payment', signature: bs58.encode(randomBytes(64)), amount: 1500n, seller: address, infoHash: 'ab'.repeat(20), sessionHash: 'cd'.repeat(32), time: Date.now() });
+    const path = buyer.journal.path;
+    await buyer.close();
+    const sp = await run(['spending', '--journal', path], E);
+    assert.equal(sp.code, 0, sp.stderr);
+    assert.match(sp.stdout, /spent 0\.0015 USDC in 1 payment/);
+    const ea = await run(['earnings', '--journal', path], E);
+    assert.equal(ea.code, 0, ea.stderr);
+    assert.match(ea.stdout, /earned 0 USDC in 0 payment/);
+  } finally {
+    await env.close();
+  }
+});
