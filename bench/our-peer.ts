@@ -37,6 +37,9 @@ export interface OurPeerResult {
   /** CPU seconds (user + system, all threads) of the whole process / from READY on. */
   cpu_s: number;
   cpu_transfer_s: number;
+  /** cpu_transfer_s split into user and system (kernel: socket and page-cache copies). */
+  cpu_transfer_user_s: number;
+  cpu_transfer_sys_s: number;
   /** Peak resident set of the process, KiB (getrusage ru_maxrss). */
   peak_rss_kib: number;
   /** Peak V8 heap used and external (Buffer) memory seen by the 1 s sampler, KiB. */
@@ -117,6 +120,7 @@ async function main(): Promise<number> {
   };
   const tReady = performance.now();
   const cpuReady = cpuS();
+  const usageReady = process.cpuUsage();
   process.stdout.write(`READY port=${port} pid=${process.pid} cpu_s=${r3(cpuReady)} complete=${tor.isComplete}\n`);
 
   const sampler = setInterval(() => {
@@ -156,6 +160,8 @@ async function main(): Promise<number> {
     peers: peers.map((s) => s.conn.peerExtendedHandshake?.v ?? '?'),
     cpu_s: r3(cpuS()),
     cpu_transfer_s: r3(cpuS() - cpuReady),
+    cpu_transfer_user_s: r3(process.cpuUsage(usageReady).user / 1e6),
+    cpu_transfer_sys_s: r3(process.cpuUsage(usageReady).system / 1e6),
     peak_rss_kib: process.resourceUsage().maxRSS,
     peak_heap_kib: Math.round(peakHeap / 1024),
     peak_external_kib: Math.round(peakExt / 1024),

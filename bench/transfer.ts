@@ -146,6 +146,7 @@ async function main(): Promise<number> {
   }
 
   const data: TransferData = await ensureBenchData(sizeBytes, PIECE_LENGTH, undefined, log);
+  log(`bench:transfer: load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.availableParallelism()} CPU(s)`);
   log(`bench:transfer: ${sizeBytes / MiB} MiB, ${PIECE_LENGTH / 1024} KiB pieces (${data.torrent.numPieces}), TCP plaintext, ` +
     `${runs} run(s) of ${[...pairs.keys()].join(', ')}; MB/s = 10^6 B/s at the leecher, first payload byte → all pieces verified`);
 
@@ -183,6 +184,7 @@ async function main(): Promise<number> {
     }
     const extra: Record<string, number | string | null> = {
       size_MiB: sizeBytes / MiB,
+      load_avg_1m: r2(os.loadavg()[0]),
       piece_KiB: PIECE_LENGTH / 1024,
       timing: 'leecher first byte → done',
       pair: oursKey,
@@ -218,7 +220,7 @@ async function main(): Promise<number> {
       baselineName: `${ltName} leecher`,
       extra: {
         size_MiB: sizeBytes / MiB,
-        what: 'leecher peak RSS (VmHWM) during ours-to-ours / libtorrent-to-libtorrent',
+        what: 'leecher peak RSS (ru_maxrss) during ours-to-ours / libtorrent-to-libtorrent; libtorrent 2.0 mmaps the files, so its figure counts mapped file pages',
         seeder_peak_rss_MiB: medianOf(oursSamples, (x) => rssMiB(x.seeder.peakRssKiB)),
         baseline_seeder_peak_rss_MiB: medianOf(ltSamples, (x) => rssMiB(x.seeder.peakRssKiB)),
       },

@@ -81,7 +81,9 @@ class BoundClient extends Client {
 
   override dial(t: Torrent, addr: PeerAddress): PeerSession {
     // Client.dial without a localAddress; its settings and write buffer size are private.
-    const inner = this as unknown as { settings: SessionSettings; hwm: number };
+    const inner = this as unknown as { settings?: SessionSettings; hwm?: number };
+    // Should Client's internals change shape, dial as Client does (from 127.0.0.1).
+    if (inner.settings === undefined || typeof inner.hwm !== 'number') return super.dial(t, addr);
     const opts: NetConnectOpts & { highWaterMark: number } = {
       host: addr.host, port: addr.port, localAddress: this.localAddress, highWaterMark: inner.hwm, noDelay: true,
     };
