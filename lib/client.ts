@@ -11,11 +11,13 @@
  *   await client.close(); // every socket, file handle and timer released
  */
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { readFile } from 'node:fs/promises';
 import { createServer, connect, type NetConnectOpts, type Server, type Socket } from 'node:net';
 import { CONNECTION_DEFAULTS } from '../wire/connection.js';
 import { parseMagnet, formatPeerAddress, type PeerAddress } from './magnet.js';
 import { parseTorrent, type Metainfo } from './metainfo.js';
+import { PieceHasher } from './download-hasher.js';
 import { PeerSession, type SessionSettings } from './peer-session.js';
 import type { ServeOptions } from './serve-blocks.js';
 import { SlabPool } from './serve-pool.js';
@@ -50,6 +52,8 @@ export interface ClientOptions {
   maxSlabsPerPeer?: number;
   /** Socket write buffer before backpressure. Default 1 MiB. */
   socketHighWaterMark?: number;
+  /** Worker threads hashing downloaded pieces (0: on the event loop). Default: 1 if more than one CPU. */
+  hashThreads?: number;
   /** Accepted connections still handshaking (not yet bound to a torrent). Default 64. */
   maxPendingConnections?: number;
   /** The clock (ms). Default Date.now. */
@@ -76,6 +80,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
   readonly serveOptions: ServeOptions;
   readonly maxPipeline: number;
   readonly syncReads: boolean;
+  readonly hasher: PieceHasher;
   private readonly settings: SessionSettings;
   private readonly hwm: number;
   private readonly clock: () => number;
@@ -99,6 +104,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
     if (slabSize < maxBlock) throw new ClientError('BAD_OPTION', 'slabSize must hold the largest block');
     this.clock = opts.now ?? Date.now;
     this.maxPending = opts.maxPendingConnections ?? 64;
+    this.hasher = new PieceHasher(opts.hashThreads ?? (availableParallelism() > 1 ? 1 : 0));
     this.hwm = opts.socketHighWaterMark ?? 1024 * 1024;
     this.maxPipeline = opts.maxPipeline ?? 250;
     this.syncReads = opts.syncReads ?? true;
@@ -194,6 +200,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
     for (const s of this.pending) s.close('CLOSED');
     this.pending.clear();
     await Promise.all([...this.torrents.values()].map((t) => t.close()));
+    await this.hasher.close();
     if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 

@@ -15,7 +15,8 @@ export class PieceAssembly {
   /** Buffers out of `open` (being hashed or written) still counted against the cap. */
   private detached = 0;
 
-  constructor(pieceLength: number, maxPieces: number) {
+  /** `shared`: back buffers with SharedArrayBuffers so worker threads can hash them in place. */
+  constructor(pieceLength: number, maxPieces: number, private readonly shared = false) {
     this.pieceLength = pieceLength;
     this.maxPieces = Math.max(1, maxPieces);
   }
@@ -29,8 +30,12 @@ export class PieceAssembly {
   openPiece(index: number): boolean {
     if (this.open.has(index)) return true;
     if (this.full) return false;
-    this.open.set(index, this.spare.pop() ?? Buffer.allocUnsafeSlow(this.pieceLength));
+    this.open.set(index, this.spare.pop() ?? this.alloc());
     return true;
+  }
+
+  private alloc(): Buffer {
+    return this.shared ? Buffer.from(new SharedArrayBuffer(this.pieceLength)) : Buffer.allocUnsafeSlow(this.pieceLength);
   }
 
   /** Copy a received block in; false if the piece is not open. */

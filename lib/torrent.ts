@@ -23,8 +23,9 @@ import { ExtensionRegistry, type ConnectionExtensions, type ExtensionFactory } f
 import { UtMetadata } from '../extensions/ut-metadata.js';
 import { Choker, type ChokeDecision } from './choker.js';
 import { PieceAssembly } from './download-assembly.js';
+import type { PieceHasher } from './download-hasher.js';
 import { formatPeerAddress, parsePeerAddress, type PeerAddress } from './magnet.js';
-import type { Metainfo } from './metainfo.js';
+import { pieceHash, type Metainfo } from './metainfo.js';
 import type { PeerCloseReason, PeerSession } from './peer-session.js';
 import { PiecePicker } from './picker.js';
 import type { ServeOptions } from './serve-blocks.js';
@@ -109,6 +110,7 @@ export interface TorrentHost {
   readonly serveOptions: ServeOptions;
   readonly maxPipeline: number;
   readonly syncReads: boolean;
+  readonly hasher: PieceHasher;
   now(): number;
   dial(t: Torrent, addr: PeerAddress): PeerSession;
   forget(t: Torrent): void;
@@ -282,7 +284,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (this.closedFlag) { await store.close(); return; }
     this.store = store;
     this.picker = new PiecePicker(m.pieceCount, m.pieceLength, m.totalLength, { sequential: this.sequential, have });
-    this.assembly = new PieceAssembly(m.pieceLength, Math.max(4, Math.floor((this.opts.maxAssemblyBytes ?? 32 * 1024 * 1024) / m.pieceLength)));
+    this.assembly = new PieceAssembly(m.pieceLength, Math.max(4, Math.floor((this.opts.maxAssemblyBytes ?? 32 * 1024 * 1024) / m.pieceLength)), true);
     this.maxPendingWrites = Math.max(2, Math.floor((this.opts.maxPendingWriteBytes ?? 16 * 1024 * 1024) / m.pieceLength));
     this.choker.setSeeding(this.picker.isComplete());
   }
@@ -468,11 +470,31 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
 
   private pieceComplete(index: number): void | Promise<void> {
     const store = this.store!;
-    const p = this.picker!;
     const buf = this.assembly!.take(index, store.pieceSize(index));
     if (buf === null) return;
+    // Counted from hashing to written: the backlog that pauses reading.
+    this.pendingWrites++;
+    void this.host.hasher.hash(buf)
+      .then((digest) => this.afterHash(index, buf, digest))
+      .catch((e: unknown) => {
+        this.assembly?.release(buf);
+        if (!this.closedFlag) this.emit('error', e instanceof Error ? e : new Error(String(e)));
+      })
+      .finally(() => {
+        this.pendingWrites--;
+        const w = this.writeWaiters.shift();
+        if (w !== undefined) w();
+      });
+    if (this.pendingWrites >= this.maxPendingWrites) {
+      return new Promise<void>((resolve) => this.writeWaiters.push(resolve));
+    }
+  }
+
+  private async afterHash(index: number, buf: Buffer, digest: Buffer): Promise<void> {
+    const p = this.picker!;
+    if (this.closedFlag) { this.assembly?.release(buf); return; }
     const contributors = p.contributors(index);
-    if (!store.verifyPiece(index, buf)) {
+    if (!digest.equals(pieceHash(this.metainfo!, index))) {
       this.assembly!.release(buf);
       const suspects = p.pieceFailed(index);
       this.counters.hashFailures++;
@@ -480,30 +502,20 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       this.fillAll();
       return;
     }
-    this.pendingWrites++;
-    const written = this.queueWrite(() => store.writePiece(index, buf)).then(
-      () => {
-        this.assembly?.release(buf);
-        if (this.closedFlag) return;
-        p.pieceVerified(index);
-        this.onPieceHave(index, contributors);
-      },
-      (e: unknown) => {
-        this.assembly?.release(buf);
-        if (this.closedFlag) return;
-        p.pieceFailed(index); // fetch it again
-        this.emit('error', e instanceof Error ? e : new Error(String(e)));
-        this.fillAll();
-      },
-    ).finally(() => {
-      this.pendingWrites--;
-      const w = this.writeWaiters.shift();
-      if (w !== undefined) w();
-    });
-    void written;
-    if (this.pendingWrites >= this.maxPendingWrites) {
-      return new Promise<void>((resolve) => this.writeWaiters.push(resolve));
+    try {
+      await this.queueWrite(() => this.store!.writePiece(index, buf));
+    } catch (e) {
+      this.assembly?.release(buf);
+      if (this.closedFlag) return;
+      p.pieceFailed(index); // fetch it again
+      this.emit('error', e instanceof Error ? e : new Error(String(e)));
+      this.fillAll();
+      return;
     }
+    this.assembly?.release(buf);
+    if (this.closedFlag) return;
+    p.pieceVerified(index);
+    this.onPieceHave(index, contributors);
   }
 
   /**

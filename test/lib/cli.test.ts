@@ -19,7 +19,7 @@ const MAIN = join(here, '..', '..', 'lib', 'cli', fromTs ? 'main.ts' : 'main.js'
 
 interface Run { code: number | null; stdout: string; stderr: string }
 
-function run(args: string[], ms = 20_000): Promise<Run> {
+function run(args: string[], ms = 60_000): Promise<Run> {
   const nodeArgs = fromTs ? ['--import', 'tsx', MAIN, ...args] : [MAIN, ...args];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, nodeArgs, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SEEDPAY_DEBUG: '' } });
@@ -88,8 +88,8 @@ test('create writes a torrent that parses', async () => {
   }
 });
 
-test('demo: a loopback transfer with a verified receipt, and the process exits by itself', async () => {
-  const r = await run(['demo', '--size', '4M']);
+test('demo --free: a loopback transfer with a verified receipt, and the process exits by itself', async () => {
+  const r = await run(['demo', '--free', '--size', '4M']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^receipt$/m);
   assert.match(r.stdout, /bytes\s+4194304 payload/);
