@@ -28,6 +28,7 @@ import {
   type LeecherImpl, type SeederImpl, type TransferData, type TransferSample,
 } from './transfer-clients.js';
 import { clientStatus } from '../test/interop/clients.js';
+import { runPaidVsFree } from './transfer-paid.js';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
 
@@ -258,7 +259,15 @@ async function main(): Promise<number> {
     }
   }
 
-  const missing = cases.filter((c) => c.ours === null);
+  // paid-vs-free and first-paid-byte (issue 5): bench/transfer-paid.ts measures our pair
+  // free and paid (local ledger) alternating, both peers in one process.
+  try {
+    status = Math.max(status, await runPaidVsFree({ sizeBytes, runs, timeoutMs }));
+  } catch (e) {
+    log(`bench:transfer: case paid-vs-free could not run: ${(e as Error).message}`);
+    status = 1;
+  }
+  const missing = cases.filter((c) => c.ours === null && c.name !== 'paid-vs-free');
   if (missing.length > 0) {
     log(`bench:transfer: not implemented yet, not measured: ${missing.map((c) => c.name).join(', ')} — ${[...new Set(missing.map((c) => c.missing))].join('; ')}`);
     status = 1;

@@ -74,6 +74,8 @@ export interface PaidBuyerEvents {
   session: [peer: BuyerPeerInfo];
   /** This seller will never be paid (policy, bad signature). */
   refused: [peer: BuyerPeerInfo, reason: string];
+  /** A payment is being submitted (the chain's time starts here). */
+  paying: [peer: BuyerPeerInfo, amount: bigint];
   /** A payment landed on chain and was journaled; its proof goes out now. */
   paid: [peer: BuyerPeerInfo, payment: PaymentMade];
   confirmed: [peer: BuyerPeerInfo, tx: string, credited: bigint, balance: bigint];
@@ -288,6 +290,7 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
   }
 
   private pay(h: PaidBuyerHook, amount: bigint, terms: Terms, sessionHash: string): void {
+    this.emit('paying', this.info(h), amount);
     const p = payPrepaid({
       chain: this.opts.chain, payer: this.opts.payer, terms, sessionHash, infoHash: h.infoHashHex, amount,
       journal: this.journal, acceptedMint: this.opts.mint,
