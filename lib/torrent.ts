@@ -155,6 +155,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   private lastRechoke = -Infinity;
   private refreshQueued = false;
   private pendingWrites = 0;
+  /** Pieces with a block we could not store: they fail their check without bans. */
+  private readonly lostBlocks = new Set<number>();
   private writesRunning = 0;
   private writeQueue: (() => Promise<void>)[] = [];
   private maxPendingWrites = 2;
@@ -414,8 +416,9 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       s.fill();
       return;
     }
-    this.assembly!.openPiece(index);
-    this.assembly!.write(index, begin, block);
+    // Requests are only sent for pieces opened in the assembly, so this holds; if it
+    // ever did not, the piece must fail without blaming the peers who sent it.
+    if (!this.assembly!.openPiece(index) || !this.assembly!.write(index, begin, block)) this.lostBlocks.add(index);
     let ret: void | Promise<void> = undefined;
     if (r.pieceComplete) ret = this.pieceComplete(index);
     s.fill();
@@ -471,7 +474,12 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   private pieceComplete(index: number): void | Promise<void> {
     const store = this.store!;
     const buf = this.assembly!.take(index, store.pieceSize(index));
-    if (buf === null) return;
+    if (buf === null) { // cannot happen (see onBlock); never leave the piece stuck as 'complete'
+      this.lostBlocks.delete(index);
+      this.picker!.pieceFailed(index);
+      this.fillAll();
+      return;
+    }
     // Counted from hashing to written: the backlog that pauses reading.
     this.pendingWrites++;
     void this.host.hasher.hash(buf)
@@ -494,9 +502,11 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     const p = this.picker!;
     if (this.closedFlag) { this.assembly?.release(buf); return; }
     const contributors = p.contributors(index);
-    if (!digest.equals(pieceHash(this.metainfo!, index))) {
+    const lost = this.lostBlocks.delete(index);
+    if (lost || !digest.equals(pieceHash(this.metainfo!, index))) {
       this.assembly!.release(buf);
       const suspects = p.pieceFailed(index);
+      if (lost) { this.fillAll(); return; }
       this.counters.hashFailures++;
       this.onHashFailure(index, suspects.map((k) => this.sessions.get(k as number)).filter((x): x is PeerSession => x !== undefined), suspects.length);
       this.fillAll();
