@@ -152,3 +152,42 @@ test('a man in the middle that rewrites wallet in the handshake collects nothing
     await env.close();
   }
 });
+
+test('a seller that sends a bad piece gets no further payment and is disconnected', async () => {
+  const env = await startEnv();
+  const leech = new Client();
+  try {
+    const sellerKey = funded(env, 0n);
+    const content = await makeContent(env, 8 * 1024 * 1024);
+    // Corrupt piece 2 on the seller's disk after the torrent was made (the seller trusts its data).
+    const { open } = await import('node:fs/promises');
+    const fh = await open(content.file, 'r+');
+    await fh.write(Buffer.alloc(1024, 0xee), 0, 1024, 2 * 256 * 1024 + 100);
+    await fh.close();
+    const s = await startSeller(env, content, sellerKey);
+    const buyer = await openBuyer(env, funded(env, 1n * USDC));
+    const stops: string[] = [];
+    let disconnectedAt = -1;
+    let started = 0;
+    buyer.on('paying', () => { started++; });
+    buyer.on('stopped', (_p, reason) => stops.push(reason));
+    buyer.on('disconnected', () => { disconnectedAt = started; });
+    try {
+      const t = await buyer.add(leech, content.meta, { dir: await leechDir(env), peers: [`127.0.0.1:${s.port}`] });
+      await until(() => disconnectedAt >= 0, 30_000, 'the bad piece to disconnect the seller');
+      await sleep(1500);
+      assert.ok(stops.includes('bad_piece'), `stopped for a bad piece (${stops.join(', ')})`);
+      assert.equal(started, disconnectedAt, 'no payment started after the bad piece (one already on its way may land)');
+      assert.equal(t.stats().hashFailures >= 1, true);
+      assert.equal(t.isComplete, false);
+      assert.ok(s.seller.totals().credited <= buyer.spent);
+    } finally {
+      await leech.close();
+      await s.client.close();
+      await s.seller.close();
+      await buyer.close();
+    }
+  } finally {
+    await env.close();
+  }
+});
