@@ -29,6 +29,8 @@ export interface EngineOptions {
   readonly maxRuns?: number;
   /** An execution slower than this is reported as a failure (a hang in the making). */
   readonly hangMs?: number;
+  /** Called with each input before it runs (the hang watchdog's heartbeat). */
+  readonly beforeExec?: (input: Uint8Array) => void;
 }
 
 export interface TargetReport {
@@ -66,7 +68,9 @@ export function fuzzTarget(t: FuzzTarget, corpus: Uint8Array[], o: EngineOptions
   const signatures = new Set<string>();
   const t0 = performance.now();
 
+  const before = o.beforeExec;
   const exec = (input: Uint8Array): void => {
+    if (before !== undefined) before(input);
     const s = performance.now();
     const f = runOne(t, input);
     const took = performance.now() - s;

@@ -10,6 +10,7 @@
  *   --seed N           fast-check seed (default: from the clock; printed, so a run can be repeated)
  *   --save             write inputs that reached new coverage to fuzz/corpus/<target>/
  *   --no-save-failures do not write failing inputs to fuzz/regressions/<target>/
+ *   --hang-seconds N   an execution running this long is a hang: saved, printed, process killed (default 20)
  *   --verbose          also print each target's slowest input
  *   --list             list the targets and exit
  */
@@ -18,17 +19,18 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FuzzTarget } from './target.js';
 import { Coverage } from './coverage.js';
+import { Watchdog } from './watchdog.js';
 import { fuzzTarget, type TargetReport } from './engine.js';
 import { corpusDir, loadDir, projectRoot, regressionsDir, saveInput, inputName } from './corpus.js';
 import { bytesEqual } from './target.js';
 
 interface Args {
   seconds: number; targets: string[] | null; coverage: boolean; batch: number | undefined; seed: number;
-  save: boolean; saveFailures: boolean; list: boolean; verbose: boolean;
+  save: boolean; saveFailures: boolean; list: boolean; verbose: boolean; hangSeconds: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { seconds: 60, targets: null, coverage: true, batch: undefined, seed: Date.now() % 0x7fffffff, save: false, saveFailures: true, list: false, verbose: false };
+  const a: Args = { seconds: 60, targets: null, coverage: true, batch: undefined, seed: Date.now() % 0x7fffffff, save: false, saveFailures: true, list: false, verbose: false, hangSeconds: 20 };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const val = (): string => {
@@ -46,10 +48,12 @@ function parseArgs(argv: string[]): Args {
       case '--no-save-failures': a.saveFailures = false; break;
       case '--list': a.list = true; break;
       case '--verbose': a.verbose = true; break;
+      case '--hang-seconds': a.hangSeconds = Number(val()); break;
       default: throw new Error(`unknown argument ${k}`);
     }
   }
   if (!(a.seconds > 0)) throw new Error('--seconds must be positive');
+  if (!(a.hangSeconds > 0)) throw new Error('--hang-seconds must be positive');
   if (a.batch !== undefined && !(Number.isInteger(a.batch) && a.batch >= 1)) throw new Error('--batch must be a positive integer');
   return a;
 }
@@ -82,6 +86,7 @@ async function main(): Promise<number> {
   });
   console.log(`fuzz: ${targets.length} targets, ${args.seconds} s, coverage ${cov ? `on (batch ${args.batch ?? 'adaptive'})` : 'off'}, seed ${args.seed}, corpus ${join(root, 'fuzz', 'corpus')}`);
   const share = (args.seconds * 1000) / targets.length;
+  const watchdog = new Watchdog(args.hangSeconds * 1000, root, targets.map((t) => t.name));
   const reports: TargetReport[] = [];
   for (const [i, t] of targets.entries()) {
     const corpus: Uint8Array[] = [];
@@ -89,7 +94,8 @@ async function main(): Promise<number> {
     for (const s of t.seeds()) push(s);
     for (const f of loadDir(corpusDir(root, t.name))) push(f.bytes);
     for (const f of loadDir(regressionsDir(root, t.name))) push(f.bytes);
-    const rep = fuzzTarget(t, corpus, { ms: share, seed: args.seed + i, coverage: cov, ...(args.batch !== undefined ? { batch: args.batch } : {}) });
+    watchdog.setTarget(t.name);
+    const rep = fuzzTarget(t, corpus, { ms: share, seed: args.seed + i, coverage: cov, beforeExec: (x) => watchdog.beat(x), ...(args.batch !== undefined ? { batch: args.batch } : {}) });
     reports.push(rep);
     const rate = rep.execs / (rep.ms / 1000);
     const replays = cov ? ` (+${rep.replays} replays)` : '';
@@ -106,6 +112,7 @@ async function main(): Promise<number> {
     }
   }
   cov?.stop();
+  await watchdog.stop();
   const total = reports.reduce((a, r) => a + r.execs, 0);
   const failures = reports.reduce((a, r) => a + r.failures.length, 0);
   const added = reports.reduce((a, r) => a + r.added.length, 0);
