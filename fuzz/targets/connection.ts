@@ -142,7 +142,13 @@ function seedStreams(): Uint8Array[] {
   const hostile = concat([rec(body(1)), raw(concat([u32be(0xffffffff), frame(1)]))]);
   const bigPiece = concat([act(0), act(2), rec(body(1)), act(4, 0, 0), long(concat([new Uint8Array([7]), u32s(0, 0)]), 0x4000, new Uint8Array(0))]);
   const magnet = concat([rec(body(5, new Uint8Array([0xff, 0xff]))), rec(body(4, u32be(40))), act(11, 3), rec(body(4, u32be(99)))]);
-  return [ltSeeder, ltLeecher, transmission, plain, hostile, bigPiece, magnet];
+  // reject_request for our request, suggest_piece, an unanswered request times out, the peer cancels a request
+  const fastPaths = concat([
+    rec(body(14)), rec(body(1)), act(4, 2, 0x0f), rec(body(16, u32s(2, 0, 16))), rec(body(13, u32be(3))),
+    act(4, 3, 0x0f), act(12, 0x02, 0x58), rec(body(0)),
+    act(0), rec(body(6, u32s(4, 0, 16384))), rec(body(8, u32s(4, 0, 16384))),
+  ]);
+  return [ltSeeder, ltLeecher, transmission, plain, hostile, bigPiece, magnet, fastPaths];
 }
 
 export const connectionTarget: FuzzTarget = {
@@ -152,7 +158,7 @@ export const connectionTarget: FuzzTarget = {
   run,
   seeds() {
     const streams = seedStreams();
-    const out: Uint8Array[] = [];
+    const out: Uint8Array[] = [concat([new Uint8Array([0x46, 0, 0]), streams[streams.length - 1]])];
     streams.forEach((s, i) => {
       out.push(concat([new Uint8Array(seedHeaders[i % seedHeaders.length]), s]));
       out.push(concat([new Uint8Array(seedHeaders[(i + 3) % seedHeaders.length]), s]));

@@ -37,7 +37,7 @@ for (const t of TARGETS) {
 
 test('seeds reach deep states (so mutations start from there)', () => {
   const conn = connectionTarget.seeds().map((s) => { connectionTarget.run(s); return lastConnRun.events; });
-  for (const ev of ['handshake', 'extended_handshake', 'bitfield', 'request', 'piece', 'allowed_fast', 'choke', 'handshake_info_hash']) {
+  for (const ev of ['handshake', 'extended_handshake', 'bitfield', 'request', 'piece', 'allowed_fast', 'choke', 'handshake_info_hash', 'reject', 'suggest', 'request_timeout', 'cancel']) {
     assert.ok(conn.some((e) => e.includes(ev)), `no connection seed reaches '${ev}'`);
   }
   const completes = utMetadataTarget.seeds().filter((s) => { utMetadataTarget.run(s); return lastUtRun.complete; });
