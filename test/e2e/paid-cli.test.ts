@@ -124,3 +124,22 @@ test('paid CLI: wallet new/show, and earnings/spending read the journals', { tim
     await env.close();
   }
 });
+
+test('paid demo: ledger, wallets, a paid transfer and its receipt; the process exits by itself', { timeout: 90_000 }, async () => {
+  const r = await run(['demo', '--size', '6M'], {}, 80_000);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^receipt$/m);
+  assert.match(r.stdout, /bytes\s+\d+ payload \(\d+ paid/);
+  assert.match(r.stdout, /price\s+0\.001 USDC per MiB/);
+  assert.match(r.stdout, /paid\s+[\d.]+ USDC in [1-9]\d* payment\(s\); seller credited/);
+  assert.match(r.stdout, /tx +1 +[1-9A-HJ-NP-Za-km-z]{64,88} +[\d.]+ USDC/);
+  assert.doesNotMatch(r.stdout, /MISMATCH/);
+  assert.match(r.stdout, /sha256\s+[0-9a-f]{64}/);
+  assert.match(r.stdout, /verified\s+yes/);
+  assert.match(r.stderr, /100\.0%/, 'the progress bar reached 100%');
+  // Every payment was credited: the seller's token account holds what the buyer paid.
+  const paid = /paid\s+([\d.]+) USDC in/.exec(r.stdout)![1];
+  const credited = /seller credited ([\d.]+) USDC, its token account holds ([\d.]+) USDC/.exec(r.stdout)!;
+  assert.equal(credited[1], paid);
+  assert.equal(credited[2], paid);
+});
