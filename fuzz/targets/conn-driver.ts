@@ -50,32 +50,40 @@ export class ConnDriver {
     }
   }
 
-  /** Pull every event and every transmit chunk. (Hot: plain try/catch, no closures.) */
+  /**
+   * Pull every event and every transmit chunk, until neither moves (with a small
+   * maxBufferedOutbound, pollEvent pauses until the transmit queue is drained).
+   * Hot: plain try/catch, no closures.
+   */
   drain(): void {
     const conn = this.conn;
-    for (;;) {
-      let ev: ConnectionEvent | null;
-      try {
-        ev = conn.pollEvent();
-      } catch (e) {
-        throw unexpected('pollEvent', e);
+    for (let progressed = true; progressed;) {
+      progressed = false;
+      for (;;) {
+        let ev: ConnectionEvent | null;
+        try {
+          ev = conn.pollEvent();
+        } catch (e) {
+          throw unexpected('pollEvent', e);
+        }
+        if (ev === null) break;
+        progressed = true;
+        this.events++;
+        if (this.events > this.budget) throw new FuzzFailure(`more than ${this.budget} events`);
+        if (this.errors !== 0) throw new FuzzFailure(`event '${ev.type}' after an error event`);
+        if (this.seen.length < this.keepEvents) this.seen.push(ev);
+        if (ev.type === 'error') {
+          this.errors++;
+          this.dead = true;
+          judgeError(ev.error);
+          check(conn.state === 'error', `state ${conn.state} after an error event`);
+        } else {
+          semantics(conn, ev, this.fed);
+          this.onEvent(ev);
+        }
       }
-      if (ev === null) break;
-      this.events++;
-      if (this.events > this.budget) throw new FuzzFailure(`more than ${this.budget} events`);
-      if (this.errors !== 0) throw new FuzzFailure(`event '${ev.type}' after an error event`);
-      if (this.seen.length < this.keepEvents) this.seen.push(ev);
-      if (ev.type === 'error') {
-        this.errors++;
-        this.dead = true;
-        judgeError(ev.error);
-        check(conn.state === 'error', `state ${conn.state} after an error event`);
-      } else {
-        semantics(conn, ev, this.fed);
-        this.onEvent(ev);
-      }
+      for (let c = conn.pollTransmit(); c !== null; c = conn.pollTransmit()) { this.txBytes += c.length; progressed = true; }
     }
-    for (let c = conn.pollTransmit(); c !== null; c = conn.pollTransmit()) this.txBytes += c.length;
     const st = conn.stats;
     if (st.protocolBytesIn + st.payloadBytesIn > this.fed) throw new FuzzFailure(`stats count ${st.protocolBytesIn + st.payloadBytesIn} bytes in, ${this.fed} were fed`);
     if (conn.bufferedInbound > this.fed) throw new FuzzFailure(`bufferedInbound ${conn.bufferedInbound} > fed ${this.fed}`);

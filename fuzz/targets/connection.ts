@@ -10,7 +10,7 @@
  *   c0: bit0 acceptor, bit1 peer fast, bit2 peer extended, bit3 we have no fast,
  *       bit4 we have no BEP 10, bit5 piece count unknown, bits6-7 piece count (1, 8, 13, 100)
  *   c2: bit0 receiveEnd at the end, bit1 ut_metadata hook bound, bit2 16 KiB frame cap,
- *       bits3-4 our reqq (250, 1, 4, 2)
+ *       bits3-4 our reqq (250, 1, 4, 2), bit5 maxBufferedOutbound 64 bytes (parsing pauses until we drain)
  */
 import { PeerConnection, type ConnectionEvent } from '../../wire/connection.js';
 import { encodeHandshake, makeReserved } from '../../wire/handshake.js';
@@ -52,6 +52,7 @@ function run(input: Uint8Array): void {
     infoHash: acceptor ? undefined : INFO_HASH, numPieces: acceptor ? undefined : deferred ? null : numPieces,
     fast: (c0 & 8) === 0, extended: (c0 & 0x10) === 0, reqq: REQQ[(c2 >> 3) & 3],
     maxMessageLength: (c2 & 4) !== 0 ? 0x4000 + 13 : undefined,
+    ...((c2 & 0x20) !== 0 ? { maxBufferedOutbound: 64 } : {}),
     extensions: acceptor ? undefined : hooks(),
     clientVersion: 'SeedPay fuzz', listenPort: 6881, yourIp: new Uint8Array([127, 0, 0, 1]),
   });
