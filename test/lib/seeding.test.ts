@@ -257,3 +257,23 @@ test('chokeFilter (paid-only policy): a filtered peer is never unchoked', async 
     await fx.cleanup();
   }
 });
+
+test('a tiny read-buffer pool (2 slabs, 1 per peer) still serves three leechers at once, correctly', async () => {
+  const fx = await makeFixture({ files: [['a.bin', 1_500_000], ['b.bin', 700_003]], pieceLength: PL });
+  const seeder = new Client({ maxSlabs: 2, maxSlabsPerPeer: 1, slabSize: 65536 });
+  const leechers = [new Client(), new Client(), new Client()];
+  try {
+    const port = await seeder.listen(0);
+    await seeder.add(fx.torrent, { dir: fx.seedDir, uploadSlots: 3 });
+    let maxInUse = 0;
+    const ts = await Promise.all(leechers.map((c, i) => c.add(fx.torrent, { dir: join(fx.root, `l${i}`), peers: [`127.0.0.1:${port}`] })));
+    for (const t of ts) t.on('piece', () => { maxInUse = Math.max(maxInUse, seeder.slabPool.inUse); });
+    await Promise.all(ts.map((t) => whenDone(t)));
+    for (let i = 0; i < 3; i++) assert.deepEqual(await checkFiles(fx, join(fx.root, `l${i}`)), []);
+    assert.ok(maxInUse <= 2);
+  } finally {
+    for (const c of leechers) await c.close();
+    await seeder.close();
+    await fx.cleanup();
+  }
+});
