@@ -41,6 +41,10 @@ interface Sample {
   /** First payment submitted → confirmed by the seller (ms); 0 for free. */
   chainMs: number;
   payments: number;
+  /** Handshake → first payment submitted (extended handshakes, ecdh_init both ways, policy). */
+  beforePayMs: number;
+  /** payment_confirmed at the buyer → first piece block. */
+  afterConfirmMs: number;
 }
 
 function whenDone(t: Torrent, ms: number): Promise<void> {
@@ -97,6 +101,8 @@ async function oneTransfer(paid: boolean, data: TransferData, torrentBytes: Uint
       firstByteMs: firstByteAt - handshakeAt,
       chainMs: paid ? confirmedAt - payingAt : 0,
       payments: buyer?.payments().length ?? 0,
+      beforePayMs: paid ? payingAt - handshakeAt : 0,
+      afterConfirmMs: paid ? firstByteAt - confirmedAt : 0,
     };
   } finally {
     await leechClient.close();
@@ -124,7 +130,7 @@ export async function runPaidVsFree(o: { sizeBytes: number; runs: number; timeou
         const s = await oneTransfer(isPaid, data, torrentBytes, ledger, buyerKey, o.timeoutMs);
         (isPaid ? paid : free).push(s);
         log(`  run ${r + 1} ${isPaid ? 'paid' : 'free'}: ${s.mbps.toFixed(1)} MB/s, handshake→first block ${s.firstByteMs.toFixed(1)} ms`
-          + (isPaid ? ` (chain ${s.chainMs.toFixed(1)} ms, ${s.payments} payments)` : ''));
+          + (isPaid ? ` (chain ${s.chainMs.toFixed(1)} ms: before ${s.beforePayMs.toFixed(1)} + after ${s.afterConfirmMs.toFixed(1)} ms outside it, ${s.payments} payments)` : ''));
       }
     }
     const size = `${o.sizeBytes / MiB}MiB`;
@@ -140,6 +146,8 @@ export async function runPaidVsFree(o: { sizeBytes: number; runs: number; timeou
       extra: {
         chain_ms: Math.round(median(paid.map((s) => s.chainMs)) * 100) / 100,
         paid_total_ms: Math.round(median(paid.map((s) => s.firstByteMs)) * 100) / 100,
+        before_pay_ms: Math.round(median(paid.map((s) => s.beforePayMs)) * 100) / 100,
+        after_confirm_ms: Math.round(median(paid.map((s) => s.afterConfirmMs)) * 100) / 100,
         what: 'handshake→first paid block minus the first payment submit→confirmed span (chain_ms)',
       },
     }));

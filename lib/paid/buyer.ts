@@ -194,7 +194,9 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
         const policy: BuyerPolicy = {
           // The first payment must outlast the low-water mark, or every top-up fires
           // before a piece could verify and payments never grow.
-          firstPaymentBytes: 4n * MIB, lowWaterBytes: 2n * MIB,
+          // Payments double up to 128 MiB while pieces verify: at loopback speeds the top-up
+          // (half the last payment ahead) then outlasts a payment's confirmation.
+          firstPaymentBytes: 16n * MIB, lowWaterBytes: 8n * MIB, maxPaymentBytes: 128n * MIB,
           ...this.opts.policy,
           maxPricePerMiB: this.opts.maxPricePerMiB,
           cluster: this.cluster,
