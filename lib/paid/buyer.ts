@@ -101,6 +101,7 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
   private readonly torrents = new Set<Torrent>();
   private readonly inFlight = new Set<Promise<void>>();
   private readonly made: PaymentMade[] = [];
+  private readonly needs = new WeakMap<PaidBuyerHook, { need: NeedBudget; torrent: Budget }>();
   private closed = false;
 
   private constructor(opts: PaidBuyerOptions, cluster: string, journal: Journal) {
@@ -185,10 +186,11 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
       create: (info) => {
         if (this.closed) return null;
         const ih = Buffer.from(info.infoHash).toString('hex');
+        const torrentBudget = this.budgetFor(ih);
         // Filled in below: the need budget reads the hook's own estimate.
         let self: PaidBuyerHook | null = null;
         const need = new NeedBudget(
-          () => this.missingBytes(ih),
+          () => this.missingBytes(ih, Number(self?.buyer.bytesReceived ?? 0n)),
           () => ({ terms: self?.buyer.terms ?? null, bytesReceived: self?.buyer.bytesReceived ?? 0n, credited: self?.buyer.creditedTotal ?? 0n }),
         );
         const policy: BuyerPolicy = {
@@ -200,28 +202,39 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
           ...this.opts.policy,
           maxPricePerMiB: this.opts.maxPricePerMiB,
           cluster: this.cluster,
-          budgets: [this.budgetFor(ih), this.totalBudget, need],
+          budgets: [torrentBudget, this.totalBudget, need],
           ...(this.opts.mint !== undefined ? { mint: this.opts.mint } : {}),
         };
         const hook = self = new PaidBuyerHook({ infoHash: info.infoHash, policy, onOutput: info.flush }, {
           wake: (h) => this.drain(h),
           closed: (h) => { this.drain(h); this.hooks.delete(h); },
         });
+        this.needs.set(hook, { need, torrent: torrentBudget });
         this.hooks.add(hook);
         return hook;
       },
     };
   }
 
+  /** Whether a 'budget_exhausted' is only the need cap (the torrent needs nothing more from this seller), not money. */
+  private onlyNeedCapped(h: PaidBuyerHook): boolean {
+    const b = this.needs.get(h);
+    const t = h.buyer.terms;
+    if (b === undefined || t === null) return false;
+    const money = b.torrent.remaining < this.totalBudget.remaining ? b.torrent.remaining : this.totalBudget.remaining;
+    return money >= t.minPrepay && b.need.remaining < t.minPrepay;
+  }
+
   /** Bytes the torrent still misses (null while its size is unknown). */
-  private missingBytes(infoHashHex: string): number | null {
+  private missingBytes(infoHashHex: string, fromThisSeller: number): number | null {
     for (const t of this.torrents) {
       if (t.infoHashHex !== infoHashHex) continue;
       if (t.metainfo === null) return null;
       // Bytes received but not yet hash-checked are not missing (do not pay twice for them).
       const p = t.progress();
       const st = t.stats();
-      const got = Math.max(p.bytesHave, st.downloaded - st.wasted);
+      // The hook counts a block before the torrent does (it sees it first): take the larger.
+      const got = Math.max(p.bytesHave, st.downloaded - st.wasted, fromThisSeller);
       return Math.max(0, p.bytesTotal - got);
     }
     return null;
@@ -277,7 +290,9 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
           break;
         }
         case 'stopped': this.emit('stopped', this.info(h), ev.reason, ev.detail); break;
-        case 'budget_exhausted': this.emit('budget_exhausted', this.info(h), ev.needed); break;
+        case 'budget_exhausted':
+          if (!this.onlyNeedCapped(h)) this.emit('budget_exhausted', this.info(h), ev.needed);
+          break;
         case 'disconnect':
           this.emit('disconnected', this.info(h), ev.index);
           this.sessionOf(h)?.close('BANNED');

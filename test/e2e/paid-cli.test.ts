@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { Keypair } from '@solana/web3.js';
 import { walletKeypairJson, walletFromSecretKey } from '../../payment/session.js';
 import { createTorrentFromPath } from '../../lib/metainfo.js';
-import { funded, makeContent, openBuyer, startEnv, startSeller, USDC } from './paid-helpers.js';
+import { funded, makeContent, openBuyer, sha256Of, startEnv, startSeller, USDC } from './paid-helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fromTs = import.meta.url.endsWith('.ts');
@@ -142,4 +142,29 @@ test('paid demo: ledger, wallets, a paid transfer and its receipt; the process e
   const credited = /seller credited ([\d.]+) USDC, its token account holds ([\d.]+) USDC/.exec(r.stdout)!;
   assert.equal(credited[1], paid);
   assert.equal(credited[2], paid);
+});
+
+test('paid CLI: get pays an in-process seller exactly what it charges and exits 0', { timeout: 90_000 }, async () => {
+  const env = await startEnv();
+  try {
+    const w = join(env.root, 'b.json');
+    await writeFile(w, walletKeypairJson(walletFromSecretKey(funded(env, 1n * USDC).secretKey)));
+    const content = await makeContent(env, 3 * 1024 * 1024 + 777, 16 * 1024);
+    const torrent = join(env.root, 'c.torrent');
+    await writeFile(torrent, (await createTorrentFromPath(content.file, { pieceLength: 16 * 1024 })).torrent);
+    const s = await startSeller(env, content, funded(env, 0n), { price: 100n, policy: 'paid-only' });
+    try {
+      const dir = join(env.root, 'dl');
+      const r = await run(['get', torrent, '--peer', `127.0.0.1:${s.port}`, '--wallet', w, '--max-price', '0.001', '--budget', '0.5',
+        '--dir', dir, '--rpc', env.ledger.url, '--mint', env.ledger.mint.toBase58(), '--journal', join(env.root, 'spend.journal')], { SEEDPAY_HOME: join(env.root, 'h') });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /complete in .* paid 0\.000301 USDC in 1 payment\(s\)/, r.stdout);
+      assert.equal(await sha256Of(join(dir, 'data.bin')), content.sha256);
+    } finally {
+      await s.client.close();
+      await s.seller.close();
+    }
+  } finally {
+    await env.close();
+  }
 });
