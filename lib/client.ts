@@ -13,12 +13,13 @@
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { readFile } from 'node:fs/promises';
-import { createServer, connect, type NetConnectOpts, type Server, type Socket } from 'node:net';
+import { createServer, type NetConnectOpts, type Server, type Socket } from 'node:net';
 import { CONNECTION_DEFAULTS } from '../wire/connection.js';
 import { parseMagnet, formatPeerAddress, type PeerAddress } from './magnet.js';
 import { parseTorrent, type Metainfo } from './metainfo.js';
 import { PieceHasher } from './download-hasher.js';
 import { PeerSession, type SessionSettings } from './peer-session.js';
+import { connectSlabbed } from './peer-socket.js';
 import type { ServeOptions } from './serve-blocks.js';
 import { SlabPool } from './serve-pool.js';
 import { Torrent, type TorrentHost, type TorrentOptions } from './torrent.js';
@@ -29,7 +30,7 @@ export const CLIENT_VERSION = 'SeedPay 0.1.0';
 export const HARD_MAX_BLOCK_LENGTH = 128 * 1024;
 
 export interface ClientOptions {
-  /** 20-byte peer id; default "-SP0100-" + 12 random bytes. */
+  /** 20-byte peer id; default "-SY0100-" + 12 random bytes. */
   peerId?: Uint8Array;
   /** Advertise the fast extension (BEP 6). Default true. */
   fast?: boolean;
@@ -58,6 +59,11 @@ export interface ClientOptions {
   maxPendingConnections?: number;
   /** The clock (ms). Default Date.now. */
   now?: () => number;
+  /**
+   * Source address of our outgoing connections (e.g. 127.0.0.9). Real clients accept one
+   * connection per IP, so peers sharing a host need their own address (INTEROP.md rule 3).
+   */
+  localAddress?: string;
 }
 
 export type TorrentSource = Uint8Array | Metainfo | string;
@@ -83,6 +89,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
   readonly hasher: PieceHasher;
   private readonly settings: SessionSettings;
   private readonly hwm: number;
+  private readonly localAddress: string | undefined;
   private readonly clock: () => number;
   private readonly torrents = new Map<string, Torrent>();
   /** Accepted sockets not yet bound to a torrent. */
@@ -94,7 +101,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
 
   constructor(opts: ClientOptions = {}) {
     super();
-    this.peerId = opts.peerId ?? Buffer.concat([Buffer.from('-SP0100-'), randomBytes(12)]);
+    this.peerId = opts.peerId ?? Buffer.concat([Buffer.from('-SY0100-'), randomBytes(12)]);
     if (this.peerId.length !== 20) throw new ClientError('BAD_OPTION', 'peerId must be 20 bytes');
     const maxBlock = opts.maxBlockLength ?? 16 * 1024;
     if (!(Number.isSafeInteger(maxBlock) && maxBlock >= 1 && maxBlock <= HARD_MAX_BLOCK_LENGTH)) {
@@ -106,6 +113,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
     this.maxPending = opts.maxPendingConnections ?? 64;
     this.hasher = new PieceHasher(opts.hashThreads ?? (availableParallelism() > 1 ? 1 : 0));
     this.hwm = opts.socketHighWaterMark ?? 1024 * 1024;
+    this.localAddress = opts.localAddress;
     this.maxPipeline = opts.maxPipeline ?? 250;
     this.syncReads = opts.syncReads ?? true;
     this.slabPool = new SlabPool(slabSize, opts.maxSlabs ?? 64);
@@ -209,7 +217,8 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
   /** @internal */
   dial(t: Torrent, addr: PeerAddress): PeerSession {
     const opts: NetConnectOpts & { highWaterMark: number } = { host: addr.host, port: addr.port, highWaterMark: this.hwm, noDelay: true };
-    const socket = connect(opts);
+    if (this.localAddress !== undefined) opts.localAddress = this.localAddress;
+    const socket = connectSlabbed(opts); // bigger reads, fewer events: see SlabReader
     return new PeerSession(socket, formatPeerAddress(addr), this.settings, { torrent: t });
   }
 

@@ -121,6 +121,8 @@ interface KnownPeer {
   session: PeerSession | null;
   failures: number;
   nextAt: number;
+  /** Its last session ended with it holding every piece: a seed has nothing to fetch from us. */
+  peerComplete: boolean;
 }
 
 const RECHOKE_MS = 10_000;
@@ -234,14 +236,18 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     };
   }
 
-  /** Dial a peer ("host:port"); while the download is incomplete it is redialled if it drops. */
+  /**
+   * Dial a peer ("host:port"). It is redialled with back-off when the connection fails
+   * or drops, unless both sides are complete: a seeder keeps trying a leecher it was
+   * told about (Transmission never dials a loopback peer back, INTEROP.md rule 1).
+   */
   addPeer(peer: string | PeerAddress): void {
     if (this.closedFlag) return;
     const addr = typeof peer === 'string' ? parsePeerAddress(peer) : peer;
     const key = formatPeerAddress(addr);
     let k = this.known.get(key);
     if (k === undefined) {
-      k = { addr, session: null, failures: 0, nextAt: 0 };
+      k = { addr, session: null, failures: 0, nextAt: 0, peerComplete: false };
       this.known.set(key, k);
     }
     if (this.started && k.session === null) this.dialKnown(k);
@@ -302,7 +308,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     }
     for (const s of this.sessions.values()) s.fill();
     for (const k of this.known.values()) {
-      if (k.session === null && !this.isComplete && now >= k.nextAt) this.dialKnown(k);
+      if (k.session === null && now >= k.nextAt && !(this.isComplete && k.peerComplete)) this.dialKnown(k);
     }
     if (this.picker !== null && !this.doneFlag) this.emit('progress', this.progress());
   }
@@ -377,6 +383,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     for (const k of this.known.values()) {
       if (k.session !== s) continue;
       k.session = null;
+      k.peerComplete = s.registered && s.conn.peerPieces !== null && s.conn.peerPieces.hasAll();
       if (!s.registered) k.failures++;
       else k.failures = 0;
       k.nextAt = this.host.now() + Math.min(30_000, 1000 * 2 ** Math.min(5, k.failures));

@@ -8,11 +8,9 @@
  * side. Every transfer in the ours-*.test.ts files is checked by sha256 with
  * clients.ts `assertSameBytes`.
  */
-import { connect, type NetConnectOpts } from 'node:net';
 import path from 'node:path';
 import { Client, type ClientOptions } from '../../lib/client.js';
-import { formatPeerAddress, type PeerAddress } from '../../lib/magnet.js';
-import { PeerSession, type SessionSettings } from '../../lib/peer-session.js';
+import type { PeerSession } from '../../lib/peer-session.js';
 import type { Torrent, TorrentOptions } from '../../lib/torrent.js';
 import {
   InteropError, InteropScope, createTorrent, endpointString, nextLoopbackAddress, type Endpoint, type TorrentInfo,
@@ -55,41 +53,12 @@ function describe(s: PeerSession): PeerSeen {
 
 /** A Client that listens where you say (`listen(port, host)`) and dials from `localAddress`. */
 export function boundClient(opts: ClientOptions, localAddress: string): Client {
-  return new BoundClient(opts, localAddress);
+  return new Client({ ...opts, localAddress });
 }
 
 export interface OurPeerOptions extends ClientOptions {
   /** Loopback address to listen on AND dial from (INTEROP.md rule 3). Default: a fresh 127.0.0.x. */
   bind?: string;
-}
-
-/**
- * A Client whose outgoing connections leave from `localAddress`.
- *
- * WHY: lib/client.ts has no local-address option for dials, so they leave from
- * 127.0.0.1 — the address the harness itself uses to check that a client listens
- * (waitListening, probeHandshake). Transmission keeps that probe's half-open
- * handshake for several seconds and refuses another connection from the same IP
- * meanwhile (INTEROP.md rule 3), and our complete seeder does not redial a failed
- * leecher: "our seeder → Transmission" never started. Remove this class once
- * ClientOptions has a local address (see ours-client-gaps.test.ts).
- */
-class BoundClient extends Client {
-  constructor(opts: ClientOptions, private readonly localAddress: string) {
-    super(opts);
-  }
-
-  override dial(t: Torrent, addr: PeerAddress): PeerSession {
-    // Client.dial without a localAddress; its settings and write buffer size are private.
-    const inner = this as unknown as { settings?: SessionSettings; hwm?: number };
-    // Should Client's internals change shape, dial as Client does (from 127.0.0.1).
-    if (inner.settings === undefined || typeof inner.hwm !== 'number') return super.dial(t, addr);
-    const opts: NetConnectOpts & { highWaterMark: number } = {
-      host: addr.host, port: addr.port, localAddress: this.localAddress, highWaterMark: inner.hwm, noDelay: true,
-    };
-    const socket = connect(opts);
-    return new PeerSession(socket, formatPeerAddress(addr), inner.settings, { torrent: t });
-  }
 }
 
 /**

@@ -18,9 +18,9 @@ function assertPlainTcp(r: LibtorrentResult): void {
   assert.equal(r.peers[0].utp, false, 'TCP, not uTP');
   assert.equal(r.peers[0].rc4, false, 'plaintext');
   // libtorrent names a peer from its extended handshake `v` ("SeedPay 0.1.0") once that
-  // arrived, before that from the peer id: our "-SP0100-" prefix is BitSpirit's code in
-  // the Azureus-style table, so an early snapshot says "BitSpirit 3.6".
-  assert.match(r.peers[0].client, /SeedPay|BitSpirit/, 'libtorrent saw our client');
+  // arrived, before that from the peer id "-SY0100-" (a code no client in libtorrent's
+  // Azureus-style table uses, so it prints "SY 0.1.0").
+  assert.match(r.peers[0].client, /SeedPay|SY 0\.1\.0/, 'libtorrent saw our client');
 }
 
 for (const fast of [true, false]) {

@@ -1,15 +1,13 @@
 /**
- * What the interop tests needed from lib/client.ts and did not find, as minimal
- * tests against plain loopback sockets (no real client needed). They are marked
- * `todo` until lib/ has the behaviour: they run and print their failure, without
- * failing the suite. Drop the `todo` (and BoundClient in ours-helpers.ts) once fixed.
+ * What the interop tests need from lib/client.ts, pinned against plain loopback
+ * sockets (no real client needed):
  *
- * 1. Outgoing connections cannot choose their source address. Real clients accept
+ * 1. Outgoing connections choose their source address (ClientOptions.localAddress). Real clients accept
  *    one connection per IP (INTEROP.md rule 3) and the harness probes them from
  *    127.0.0.1, so our dials must leave from our own 127.0.0.x.
- * 2. A complete seeder dials the peers it is given once: a failed first dial (a
- *    leecher not ready yet, or Transmission refusing a quick reconnect) is never
- *    retried, and Transmission never dials us back (rule 1), so nothing is served.
+ * 2. A complete seeder keeps redialling, with back-off, a leecher whose connection
+ *    failed (not ready yet, or Transmission refusing a quick reconnect): Transmission
+ *    never dials us back (rule 1), so one failure must not end the service.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,7 +16,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Client, type ClientOptions } from '../../lib/client.js';
+import { Client } from '../../lib/client.js';
 import { createTorrent } from '../../lib/metainfo.js';
 
 /** A complete single-file seed of 64 KiB in a temp dir. */
@@ -34,13 +32,17 @@ async function seedFixture(t: { after(fn: () => Promise<void>): void }): Promise
 async function recorder(t: { after(fn: () => Promise<void>): void }, onConn: (s: net.Socket, n: number) => void): Promise<{ port: number; sources: string[]; next(ms: number): Promise<string | null> }> {
   const sources: string[] = [];
   const waiters: ((a: string) => void)[] = [];
+  const open = new Set<net.Socket>();
   const server = net.createServer((sock) => {
+    open.add(sock);
+    sock.once('close', () => open.delete(sock));
     sources.push(sock.remoteAddress ?? '?');
     onConn(sock, sources.length);
     for (const w of waiters.splice(0)) w(sock.remoteAddress ?? '?');
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  // server.close waits for open connections: end ours first (the client may be closed later)
+  t.after(() => new Promise<void>((r) => { for (const s of open) s.destroy(); server.close(() => r()); }));
   const a = server.address();
   const port = typeof a === 'object' && a !== null ? a.port : 0;
   return {
@@ -54,13 +56,11 @@ async function recorder(t: { after(fn: () => Promise<void>): void }, onConn: (s:
 }
 
 test('ClientOptions.localAddress: our dials leave from the address we listen on', {
-  todo: 'lib/client.ts: no local address for outgoing connections (ours-helpers.ts BoundClient works around it)',
   timeout: 10_000,
 }, async (t) => {
   const fx = await seedFixture(t);
   const rec = await recorder(t, (s) => s.destroy());
-  // The option does not exist yet: passed through a cast so this file compiles today.
-  const client = new Client({ localAddress: '127.0.0.9' } as ClientOptions);
+  const client = new Client({ localAddress: '127.0.0.9' });
   t.after(() => client.close());
   const first = rec.next(5000);
   await client.add(fx.torrent, { dir: fx.dir, peers: [`127.0.0.1:${rec.port}`] });
@@ -68,7 +68,6 @@ test('ClientOptions.localAddress: our dials leave from the address we listen on'
 });
 
 test('a complete seeder redials a leecher whose first connection failed', {
-  todo: 'lib/torrent.ts tick(): known peers are redialled only while the download is incomplete',
   timeout: 15_000,
 }, async (t) => {
   const fx = await seedFixture(t);
