@@ -21,9 +21,69 @@
  * a handler (handlers are followed by a flush automatically).
  */
 
-import type { Socket } from 'node:net';
+import { connect, type NetConnectOpts, type Socket } from 'node:net';
 import { PeerConnection, type ConnectionEvent } from '../wire/connection.js';
 import { WireError } from '../wire/errors.js';
+
+/**
+ * Reads for a socket WE open (net.connect's `onread`): Node's stream path reads at
+ * most 64 KiB per syscall into a freshly allocated buffer, one 'data' event (and one
+ * flush of our replies) each. Here the kernel reads straight into the unused tail of
+ * a larger slab, so one read takes everything queued up to the tail's size: fewer
+ * syscalls, events, allocations (GC) and request flushes per byte.
+ *
+ * Zero-copy is kept: a slab region, once delivered, is never written again (each read
+ * gets the tail past everything delivered; a slab with too little tail left is
+ * replaced by a new one, never reused), so views kept by the framer or by event
+ * consumers stay valid exactly as with 'data' chunks. A kept view pins its slab
+ * (up to `slabSize`: 512 KiB by default, against 64 KiB pinned by a stream chunk; at 1 GiB over loopback reads then average 190–370 KB with 256 KiB–1 MiB slabs, not 64 KiB).
+ */
+export class SlabReader {
+  private slab: Buffer;
+  private used = 0;
+  private sink: ((chunk: Buffer) => void) | null = null;
+  /** Bytes read before a PeerSocket attached (none in practice: it attaches synchronously). */
+  private early: Buffer[] = [];
+  readonly onread: { buffer: () => Uint8Array; callback: (n: number, buf: Uint8Array) => boolean };
+
+  constructor(private readonly slabSize = 512 * 1024, private readonly minRead = 64 * 1024) {
+    this.slab = Buffer.allocUnsafeSlow(slabSize);
+    this.onread = { buffer: () => this.next(), callback: (n, buf) => { this.deliver(n, buf); return true; } };
+  }
+
+  /** @internal The PeerSocket that parses what is read. */
+  attach(sink: (chunk: Buffer) => void): void {
+    this.sink = sink;
+    const early = this.early;
+    this.early = [];
+    for (const c of early) sink(c);
+  }
+
+  private next(): Uint8Array {
+    if (this.slab.length - this.used < this.minRead) {
+      this.slab = Buffer.allocUnsafeSlow(this.slabSize);
+      this.used = 0;
+    }
+    return this.slab.subarray(this.used);
+  }
+
+  private deliver(n: number, buf: Uint8Array): void {
+    const chunk = Buffer.from(buf.buffer, buf.byteOffset, n);
+    // Mark the bytes delivered, whichever tail Node read into (it may have asked twice).
+    if (buf.buffer === this.slab.buffer) this.used = Math.max(this.used, buf.byteOffset - this.slab.byteOffset + n);
+    if (this.sink !== null) this.sink(chunk);
+    else this.early.push(chunk);
+  }
+}
+
+const slabReaders = new WeakMap<Socket, SlabReader>();
+
+/** net.connect whose socket a PeerSocket will read through a SlabReader. */
+export function connectSlabbed(opts: NetConnectOpts, reader: SlabReader = new SlabReader()): Socket {
+  const socket = connect({ ...opts, onread: reader.onread });
+  slabReaders.set(socket, reader);
+  return socket;
+}
 
 export type PeerEventHandler = (ev: ConnectionEvent, peer: PeerSocket) => void | Promise<void>;
 
@@ -67,11 +127,15 @@ export class PeerSocket {
     this.hwm = opts.readHighWaterMark ?? 4 * 1024 * 1024;
     this.clock = opts.now ?? Date.now;
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => {
+    const onChunk = (chunk: Buffer): void => {
       if (this.closed) return;
       this.conn.receive(chunk, this.clock());
       this.pump();
-    });
+    };
+    // A socket from connectSlabbed delivers through its reader ('data' never fires);
+    // the listener still puts the stream in flowing mode so that 'end' is emitted.
+    socket.on('data', onChunk);
+    slabReaders.get(socket)?.attach(onChunk);
     socket.on('end', () => {
       if (this.closed) return;
       this.conn.receiveEnd();
