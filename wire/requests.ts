@@ -12,21 +12,40 @@
  *    piece into a protocol error.
  *  - `InboundRequests`: what the PEER asked us for, bounded by the `reqq` we advertise.
  *
- * Keys are `index:begin:length` strings: a piece answers a request only when all
- * three match (the piece's length is its block length).
+ * Keys identify (index, begin, length): a piece answers a request only when all three
+ * match (the piece's length is its block length). See `blockKey`.
  */
 
 import type { BlockRef } from './messages.js';
 
 export type { BlockRef };
 
-export function blockKey(index: number, begin: number, length: number): string {
+/** A Map key for one block: numeric for usual blocks, a string for any other. */
+export type BlockKey = number | string;
+
+/**
+ * The key of (index, begin, length), injective over all three. Usual blocks — index
+ * < 2^20, begin a multiple of 16 KiB below 2^32, length 1..16384 — get a number
+ * (index · 2^18 + begin / 2^14) · 2^14 + (length − 1) < 2^52, exact in a double:
+ * no string built per block (measured ~0.2–0.3 CPU s per GiB downloaded). Anything
+ * else (unaligned begin from a hostile peer, big blocks, non-integers) keeps the
+ * `index:begin:length` string. A number never equals a string as a Map key, so the
+ * two forms cannot collide.
+ */
+export function blockKey(index: number, begin: number, length: number): BlockKey {
+  if (
+    (index >>> 0) === index && index < 0x100000 &&
+    (begin >>> 0) === begin && (begin & 0x3fff) === 0 &&
+    (length >>> 0) === length && length >= 1 && length <= 0x4000
+  ) {
+    return (index * 0x40000 + begin / 0x4000) * 0x4000 + (length - 1);
+  }
   return `${index}:${begin}:${length}`;
 }
 
 interface OutEntry {
   readonly ref: BlockRef;
-  readonly key: string;
+  readonly key: BlockKey;
   readonly sentAt: number;
   /** False once answered or cancelled (its deadline in the queue is then stale). */
   live: boolean;
@@ -43,9 +62,9 @@ interface Deadline {
 export type Settled = 'inflight' | 'cancelled' | null;
 
 export class OutboundRequests {
-  private readonly inflight = new Map<string, OutEntry>();
+  private readonly inflight = new Map<BlockKey, OutEntry>();
   /** Block key → answers still owed for cancelled requests. Insertion-ordered: first = oldest. */
-  private readonly owed = new Map<string, number>();
+  private readonly owed = new Map<BlockKey, number>();
   private queue: Deadline[] = [];
   private head = 0;
 
@@ -135,7 +154,7 @@ export class OutboundRequests {
     return null;
   }
 
-  private settleLive(key: string): boolean {
+  private settleLive(key: BlockKey): boolean {
     const e = this.inflight.get(key);
     if (!e) return false;
     this.inflight.delete(key);
@@ -143,7 +162,7 @@ export class OutboundRequests {
     return true;
   }
 
-  private settleOwed(key: string): boolean {
+  private settleOwed(key: BlockKey): boolean {
     const n = this.owed.get(key);
     if (n === undefined) return false;
     if (n <= 1) this.owed.delete(key);
@@ -156,7 +175,7 @@ export class OutboundRequests {
     const n = this.owed.get(e.key) ?? 0;
     this.owed.delete(e.key); // re-insert as the newest
     this.owed.set(e.key, n + 1);
-    if (this.owed.size > this.maxOwed) this.owed.delete(this.owed.keys().next().value as string);
+    if (this.owed.size > this.maxOwed) this.owed.delete(this.owed.keys().next().value as BlockKey);
   }
 
   private compact(): void {
@@ -170,7 +189,7 @@ export class OutboundRequests {
 
 /** The peer's outstanding requests to us, in arrival order, bounded by our advertised reqq. */
 export class InboundRequests {
-  private readonly pending = new Map<string, BlockRef>();
+  private readonly pending = new Map<BlockKey, BlockRef>();
 
   get size(): number { return this.pending.size; }
 
