@@ -131,7 +131,7 @@ export class Attacker {
   readonly frames: Frame[] = [];
   closed = false;
   gotHandshake = false;
-  private rx = Buffer.alloc(0);
+  private rx: Buffer = Buffer.alloc(0);
   private readonly opened: Promise<void>;
 
   constructor(port: number) {
