@@ -1,0 +1,106 @@
+/**
+ * A SeedPay buyer that floods payment_proof messages with made-up signatures, over
+ * loopback TCP against a paid seller on the local ledger, while an honest paying
+ * buyer downloads from the same seller. The flood must end that paid session with
+ * PROOF_FLOOD, the verifier's RPC must see only a bounded number of the flood's
+ * signatures, and the honest buyer completes with the right sha256.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import bs58 from 'bs58';
+import { Client } from '../../lib/client.js';
+import type { PaidBuyerHook } from '../../lib/paid/hooks.js';
+import type { PaidBuyer } from '../../lib/paid/buyer.js';
+import type { Chain } from '../../payment/chain.js';
+import { encodeMessage } from '../../extensions/seedpay/messages.js';
+import type { ExtensionContext } from '../../wire/extension-hooks.js';
+import {
+  funded, leechDir, makeContent, openBuyer, sha256Of, startEnv, startSeller, until, whenComplete, USDC,
+} from '../e2e/paid-helpers.js';
+import { MemProbe, MiB, fmtMem } from './helpers.js';
+
+const FLOOD = 2000;
+
+function madeUpTx(): string {
+  for (;;) {
+    const s = bs58.encode(randomBytes(64));
+    if (s.length >= 64) return s;
+  }
+}
+
+/** `chain` with every call naming a signature of `watched` counted. */
+function countingChain(chain: Chain, watched: Set<string>, counter: { calls: number }): Chain {
+  return new Proxy(chain, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]) => {
+        if (args.some((x) => typeof x === 'string' && watched.has(x))) counter.calls++;
+        return (v as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+}
+
+function readyHook(b: PaidBuyer): PaidBuyerHook | undefined {
+  const hooks = (b as unknown as { hooks: Set<PaidBuyerHook> }).hooks;
+  return [...hooks].find((h) => h.buyer.state === 'ready' && !h.isClosed && h.session !== null);
+}
+
+test(`a buyer flooding ${FLOOD} made-up payment_proofs: PROOF_FLOOD, bounded RPC work; an honest buyer completes`, async () => {
+  const env = await startEnv();
+  const probe = new MemProbe();
+  const hostileClient = new Client({ localAddress: '127.0.0.7' });
+  const honestClient = new Client({ localAddress: '127.0.0.8' });
+  const flood = new Set<string>();
+  const rpc = { calls: 0 };
+  let s: Awaited<ReturnType<typeof startSeller>> | null = null;
+  const buyers: PaidBuyer[] = [];
+  try {
+    const content = await makeContent(env, 4 * MiB);
+    s = await startSeller(env, content, funded(env, 0n), { chain: countingChain(env.chain, flood, rpc) });
+    const ended: { peer: string; code: string }[] = [];
+    s.seller.on('ended', (p, e) => ended.push({ peer: p.peer, code: (e as { code?: string }).code ?? e.message }));
+
+    const hostile = await openBuyer(env, funded(env, 1n * USDC));
+    const honest = await openBuyer(env, funded(env, 1n * USDC));
+    buyers.push(hostile, honest);
+    const peers = [`127.0.0.1:${s.port}`];
+    await hostile.add(hostileClient, content.meta, { dir: await leechDir(env), peers });
+    const honestDir = await leechDir(env);
+    const ht = await honest.add(honestClient, content.meta, { dir: honestDir, peers });
+
+    await until(() => readyHook(hostile) !== undefined, 20_000, 'the hostile buyer session to be ready');
+    const h = readyHook(hostile)!;
+    const ctx = (h as unknown as { ctx: ExtensionContext }).ctx;
+    for (let i = 0; i < FLOOD && !h.isClosed; i++) {
+      const tx = madeUpTx();
+      flood.add(tx);
+      try { ctx.send(encodeMessage({ type: 'payment_proof', tx, amount: 5n })); } catch { break; } // closed under us
+      if (i % 100 === 99) h.session?.peerSocket.flush();
+    }
+    h.session?.peerSocket.flush();
+
+    await until(() => ended.some((e) => e.peer.startsWith('127.0.0.7:')), 20_000, 'the flooding session to end');
+    assert.deepEqual(ended.filter((e) => e.peer.startsWith('127.0.0.7:')).map((e) => e.code), ['PROOF_FLOOD']);
+    assert.equal(ended.some((e) => e.peer.startsWith('127.0.0.8:')), false, 'the honest session is untouched');
+
+    await whenComplete(ht, 60_000);
+    assert.equal(await sha256Of(join(honestDir, 'data.bin')), content.sha256);
+    // One verification in flight plus a queue of 4, each with a few RPC retries: never per proof.
+    assert.ok(rpc.calls >= 1, 'the counter sees the verifier (a flooded proof was verified once at least)');
+    assert.ok(rpc.calls <= 40, `${rpc.calls} RPC calls named a flooded signature (of ${flood.size} sent)`);
+    console.log(`[hostile] proof flood: ${flood.size} proofs sent, ${rpc.calls} RPC calls named one of them`);
+  } finally {
+    const p = probe.stop();
+    console.log(fmtMem('payment_proof flood', p));
+    await hostileClient.close();
+    await honestClient.close();
+    for (const b of buyers) await b.close();
+    if (s !== null) { await s.client.close(); await s.seller.close(); }
+    await env.close();
+    assert.ok(p.rssPeak - p.rssBase < 200 * MiB, `RSS grew by ${p.rssPeak - p.rssBase} bytes`);
+  }
+});
