@@ -61,5 +61,12 @@ export {
 } from '../extensions/index.js';
 export * as seedpay from '../extensions/seedpay/index.js';
 
+// ---- paid seeding and buying over the client (SeedPay end to end) ------------------
+export {
+  PaidSeller, PaidBuyer,
+  type PaidSellerOptions, type PaidSellerEvents, type SellerTotals, type SellerPeerInfo,
+  type PaidBuyerOptions, type PaidBuyerEvents, type PaymentMade, type BuyerPeerInfo,
+} from './paid/index.js';
+
 // ---- payments ----------------------------------------------------------------------
 export * as payment from './payment-api.js';
