@@ -42,7 +42,10 @@ export class PieceAssembly {
   write(index: number, begin: number, block: Uint8Array): boolean {
     const b = this.open.get(index);
     if (b === undefined || begin + block.length > b.length) return false;
-    b.set(block, begin);
+    // Not b.set(): into a SharedArrayBuffer V8's TypedArray copy is a relaxed-atomic
+    // memmove (~0.5 CPU s per GiB downloaded in perf); Buffer#fill with a buffer of the
+    // range's exact length is one plain memcpy in C++. (fill rejects an empty value.)
+    if (block.length > 0) b.fill(block, begin, begin + block.length);
     return true;
   }
 
