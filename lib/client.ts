@@ -55,6 +55,10 @@ export interface ClientOptions {
   socketHighWaterMark?: number;
   /** Worker threads hashing downloaded pieces (0: on the event loop). Default: 1 if more than one CPU. */
   hashThreads?: number;
+  /** A connection that has not finished the BitTorrent handshake by then is closed. Default 30 s. */
+  handshakeTimeout?: number;
+  /** A connection silent this long is closed (keep-alives count). Default 120 s. */
+  idleTimeout?: number;
   /** Accepted connections still handshaking (not yet bound to a torrent). Default 64. */
   maxPendingConnections?: number;
   /** The clock (ms). Default Date.now. */
@@ -128,6 +132,8 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
         // those between our configured size and the cap are refused one by one.
         maxRequestLength: HARD_MAX_BLOCK_LENGTH,
         requestTimeout: opts.requestTimeout ?? 30_000,
+        handshakeTimeout: opts.handshakeTimeout ?? CONNECTION_DEFAULTS.handshakeTimeout,
+        idleTimeout: opts.idleTimeout ?? CONNECTION_DEFAULTS.idleTimeout,
         clientVersion: CLIENT_VERSION,
       },
       maxPipeline: this.maxPipeline,

@@ -72,17 +72,15 @@ export interface Arena {
 
 export interface ArenaOptions {
   seeder?: ClientOptions;
-  /** The handshake timeout of the seeder's connections (ms). Not a ClientOptions field yet. */
+  /** The handshake timeout of the seeder's connections (ms). */
   handshakeTimeout?: number;
   files?: [string, number][];
 }
 
 export async function startArena(o: ArenaOptions = {}): Promise<Arena> {
   const fx = await makeFixture({ files: o.files ?? [['a.bin', 3 * MiB + 12_345], ['b.bin', MiB - 7]], pieceLength: PL });
-  const seeder = new Client(o.seeder ?? {});
-  const internals = seeder as unknown as { settings: { connection: { handshakeTimeout?: number } }; pending: Set<PeerSession> };
-  // ClientOptions has no handshakeTimeout: set it on the settings every accepted connection copies.
-  if (o.handshakeTimeout !== undefined) internals.settings.connection.handshakeTimeout = o.handshakeTimeout;
+  const seeder = new Client({ ...(o.seeder ?? {}), ...(o.handshakeTimeout !== undefined ? { handshakeTimeout: o.handshakeTimeout } : {}) });
+  const internals = seeder as unknown as { pending: Set<PeerSession> };
   const port = await seeder.listen(0);
   const torrent = await seeder.add(fx.torrent, { dir: fx.seedDir });
   const closes: CloseRecord[] = [];
