@@ -61,6 +61,12 @@ export interface ClientOptions {
   idleTimeout?: number;
   /** Accepted connections still handshaking (not yet bound to a torrent). Default 64. */
   maxPendingConnections?: number;
+  /**
+   * Of those, how many one source address may hold. Default a quarter of
+   * maxPendingConnections (at least 1): one host cannot fill every slot and lock
+   * honest peers out for a whole handshake timeout.
+   */
+  maxPendingPerAddress?: number;
   /** The clock (ms). Default Date.now. */
   now?: () => number;
   /**
@@ -102,6 +108,9 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
   private listenPort: number | null = null;
   private closed = false;
   private readonly maxPending: number;
+  private readonly maxPendingPerAddress: number;
+  /** Pending sessions per source address (entries removed at zero). */
+  private readonly pendingByAddress = new Map<string, number>();
 
   constructor(opts: ClientOptions = {}) {
     super();
@@ -115,6 +124,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
     if (slabSize < maxBlock) throw new ClientError('BAD_OPTION', 'slabSize must hold the largest block');
     this.clock = opts.now ?? Date.now;
     this.maxPending = opts.maxPendingConnections ?? 64;
+    this.maxPendingPerAddress = opts.maxPendingPerAddress ?? Math.max(1, Math.floor(this.maxPending / 4));
     this.hasher = new PieceHasher(opts.hashThreads ?? (availableParallelism() > 1 ? 1 : 0));
     this.hwm = opts.socketHighWaterMark ?? 1024 * 1024;
     this.localAddress = opts.localAddress;
@@ -213,6 +223,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
     this.server = null;
     for (const s of this.pending) s.close('CLOSED');
     this.pending.clear();
+    this.pendingByAddress.clear();
     await Promise.all([...this.torrents.values()].map((t) => t.close()));
     await this.hasher.close();
     if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -235,15 +246,28 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
 
   private onIncoming(socket: Socket): void {
     // A flood of connections that never handshake must not hold unbounded sockets.
-    if (this.closed || this.pending.size >= this.maxPending) { socket.destroy(); return; }
-    const address = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+    // Per source address too, so one host cannot take every slot.
+    const host = socket.remoteAddress ?? '?';
+    const held = this.pendingByAddress.get(host) ?? 0;
+    if (this.closed || this.pending.size >= this.maxPending || held >= this.maxPendingPerAddress) { socket.destroy(); return; }
+    const address = `${host}:${socket.remotePort ?? 0}`;
+    let counted = true;
+    const release = (): void => {
+      if (!counted) return;
+      counted = false;
+      this.pending.delete(s);
+      const n = (this.pendingByAddress.get(host) ?? 1) - 1;
+      if (n <= 0) this.pendingByAddress.delete(host);
+      else this.pendingByAddress.set(host, n);
+    };
     const s: PeerSession = new PeerSession(socket, address, this.settings, {
       resolve: (ih) => {
-        this.pending.delete(s);
+        release();
         return this.torrents.get(Buffer.from(ih).toString('hex')) ?? null;
       },
     });
     this.pending.add(s);
-    socket.once('close', () => this.pending.delete(s));
+    this.pendingByAddress.set(host, held + 1);
+    socket.once('close', release);
   }
 }
