@@ -2,9 +2,7 @@
  * The free (unpaid) CLI commands: create, seed, get, demo. Each returns an exit
  * status; user errors are thrown as CliError (one line, no stack trace).
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { Client } from '../client.js';
@@ -13,6 +11,7 @@ import { createTorrentFromPath, defaultPieceLength, MetainfoError, parseTorrent,
 import type { Torrent } from '../torrent.js';
 import { CliError, parseArgs, parsePort, parseSize } from './args.js';
 import { formatBytes, ProgressBar } from './progress.js';
+import { sha256Of, writeRandomFile } from './sample-files.js';
 
 export const USAGE = `usage:
   seedpay create <path> [-o out.torrent] [--piece-length N]
@@ -152,26 +151,6 @@ export async function cmdGet(argv: string[], io: Out): Promise<number> {
     await client.close();
   }
   return 0;
-}
-
-async function sha256Of(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
-
-/** Write `size` random bytes to `path` in 1 MiB chunks. */
-async function writeRandomFile(path: string, size: number): Promise<void> {
-  const fh = await open(path, 'w');
-  try {
-    for (let off = 0; off < size;) {
-      const n = Math.min(1024 * 1024, size - off);
-      await fh.write(randomBytes(n), 0, n, off);
-      off += n;
-    }
-  } finally {
-    await fh.close();
-  }
 }
 
 export async function cmdDemo(argv: string[], io: Out): Promise<number> {

@@ -5,9 +5,7 @@
  * receipt (bytes, price, USDC paid, transaction signatures, verified hash).
  * `--free` runs the unpaid loopback demo instead.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getAssociatedTokenAddressSync } from '@solana/spl-token';
@@ -24,25 +22,7 @@ import { CliError, parseArgs, parseSize } from './args.js';
 import { cmdDemo } from './commands.js';
 import { parseUsdc, usdc, type Out } from './paid-common.js';
 import { formatBytes, ProgressBar } from './progress.js';
-
-async function sha256Of(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
-
-async function writeRandomFile(path: string, size: number): Promise<void> {
-  const fh = await open(path, 'w');
-  try {
-    for (let off = 0; off < size;) {
-      const n = Math.min(1024 * 1024, size - off);
-      await fh.write(randomBytes(n), 0, n, off);
-      off += n;
-    }
-  } finally {
-    await fh.close();
-  }
-}
+import { sha256Of, writeRandomFile } from './sample-files.js';
 
 export async function cmdPaidDemo(argv: string[], io: Out): Promise<number> {
   if (argv.includes('--free')) return cmdDemo(argv.filter((x) => x !== '--free'), io);
