@@ -1,0 +1,164 @@
+/**
+ * Fault: the seller process is killed with SIGKILL at 2 seeded-random points of a paid
+ * transfer (whatever it is doing: serving, verifying, journaling a charge; a payment may
+ * be on its way) and restarted on the same port from its journal (test/e2e/seller-child.ts).
+ * After each kill the journal reopens intact and holds every credit confirmed before it;
+ * the buyer redials, pays again and completes. At the end no signature is credited twice,
+ * and an already credited signature re-presented after the restarts is refused as replayed_tx.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { Client } from '../../lib/client.js';
+import { createTorrentFromPath } from '../../lib/metainfo.js';
+import { Journal, readJournal } from '../../payment/journal.js';
+import { PaymentVerifier } from '../../payment/verifier.js';
+import { funded, leechDir, makeContent, openBuyer, sha256Of, startEnv, until, whenComplete, USDC } from '../e2e/paid-helpers.js';
+import { Rng } from './helpers.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const fromTs = import.meta.url.endsWith('.ts');
+const CHILD = join(here, '..', 'e2e', fromTs ? 'seller-child.ts' : 'seller-child.js');
+const SEED = 0xdead_5eed;
+const MiB = 1024 * 1024;
+const SIZE = 24 * MiB;
+
+interface Child { proc: ChildProcess; port: number; credited: string[] }
+
+function startChild(config: object): Promise<Child> {
+  const args = fromTs ? ['--import', 'tsx', CHILD, JSON.stringify(config)] : [CHILD, JSON.stringify(config)];
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const credited: string[] = [];
+  let stderr = '';
+  proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`seller child not ready: ${stderr}`)); }, 30_000);
+    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`seller child exited ${code}: ${stderr}`)); });
+    createInterface({ input: proc.stdout! }).on('line', (l) => {
+      if (l.startsWith('CREDITED ')) credited.push(l.slice(9));
+      if (l.startsWith('READY ')) { clearTimeout(timer); resolve({ proc, port: Number(l.slice(6)), credited }); }
+    });
+  });
+}
+
+function exited(p: ChildProcess): Promise<void> {
+  return p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', () => r()));
+}
+
+test('seller SIGKILLed at 2 seeded-random points: journal intact, credits kept, replays refused after restart', { timeout: 90_000 }, async () => {
+  const rng = new Rng(SEED);
+  const k1 = rng.int(2 * MiB, 8 * MiB);
+  const killAt = [k1, k1 + rng.int(3 * MiB, 9 * MiB)];
+  const env = await startEnv();
+  const leech = new Client();
+  let child: Child | null = null;
+  try {
+    const sellerKey = funded(env, 0n);
+    const content = await makeContent(env, SIZE);
+    const torrentPath = join(env.root, 'c.torrent');
+    await writeFile(torrentPath, (await createTorrentFromPath(content.file, { pieceLength: 256 * 1024 })).torrent);
+    const journal = join(env.root, 'seller.journal');
+    const config = {
+      rpc: env.ledger.url, mint: env.ledger.mint.toBase58(), secretKey: Array.from(sellerKey.secretKey), journal,
+      torrent: torrentPath, dir: content.dir, port: 0, price: '1000',
+    };
+    child = await startChild(config);
+    const port = child.port;
+    // Small payments, so kills land between, during and after them.
+    const buyer = await openBuyer(env, funded(env, 1n * USDC), { maxPricePerMiB: 1000n, policy: { firstPaymentBytes: BigInt(2 * MiB), maxPaymentBytes: BigInt(4 * MiB), proofRetryDelayMs: 300 } });
+    const confirmed = new Set<string>();
+    const finalRejections = new Map<string, string>();
+    let currentSession: string | null = null;
+    const killedSessions = new Set<string>();
+    buyer.on('session', (p) => { currentSession = p.sessionHash; });
+    buyer.on('confirmed', (_p, tx) => confirmed.add(tx));
+    // Each payment's session (its memo binds it there): a kill ends that session.
+    const paidIn = new Map<string, string>();
+    buyer.on('paid', (p, pay) => paidIn.set(pay.tx, p.sessionHash ?? ''));
+    const sessionOf = (tx: string): string => paidIn.get(tx) ?? '';
+    buyer.on('rejected', (_p, tx, reason, final) => { if (final) finalRejections.set(tx, reason); });
+    const kills: { at: number; bytesHave: number; creditsBefore: number; tornBytes: number }[] = [];
+    const creditsByEpoch: string[][] = [];
+    let pending: Promise<void> | null = null;
+    try {
+      const dir = await leechDir(env);
+      const t = await buyer.add(leech, content.meta, { dir, peers: [`127.0.0.1:${port}`] });
+      const killAndRestart = async (at: number): Promise<void> => {
+        const c = child!;
+        if (currentSession !== null) killedSessions.add(currentSession);
+        const bytesHave = t.progress().bytesHave;
+        c.proc.kill('SIGKILL');
+        await exited(c.proc);
+        child = null;
+        // The journal reopens intact and holds every credit confirmed before the kill.
+        const j = await readJournal(journal);
+        const credits = j.records.filter((r) => r.kind === 'credit').map((r) => r.signature);
+        for (const tx of c.credited) assert.ok(credits.includes(tx), `credit ${tx} announced before the kill is journaled`);
+        for (const tx of confirmed) assert.ok(credits.includes(tx), `confirmed ${tx} journaled`);
+        for (const earlier of creditsByEpoch.flat()) assert.ok(credits.includes(earlier), `earlier credit ${earlier} still there`);
+        creditsByEpoch.push(credits.filter((tx) => !creditsByEpoch.flat().includes(tx)));
+        kills.push({ at, bytesHave, creditsBefore: credits.length, tornBytes: j.tornBytes });
+        child = await startChild({ ...config, port });
+      };
+      t.on('piece', () => {
+        const next = killAt[kills.length + (pending === null ? 0 : 1)];
+        if (pending !== null || next === undefined || child === null) return;
+        if (t.progress().bytesHave >= next) pending = killAndRestart(next).finally(() => { pending = null; });
+      });
+      await until(() => kills.length === killAt.length || t.isComplete, 60_000, 'both kills');
+      while (pending !== null) await pending;
+      assert.equal(kills.length, killAt.length, 'both kills happened before the end');
+      await whenComplete(t, 60_000);
+      assert.equal(await sha256Of(join(dir, 'data.bin')), content.sha256, 'bytes verified');
+      // Proofs to a live session settle.
+      await until(() => buyer.payments().every((p) => confirmed.has(p.tx) || finalRejections.has(p.tx) || killedSessions.has(sessionOf(p.tx))), 20_000, 'live payments settled');
+
+      child!.proc.kill('SIGTERM');
+      await exited(child!.proc);
+      child = null;
+      const j = await readJournal(journal);
+      const credits = j.records.flatMap((r) => (r.kind === 'credit' ? [r] : []));
+      const sigs = credits.map((c) => c.signature);
+      assert.equal(new Set(sigs).size, sigs.length, 'no signature credited twice');
+      for (const earlier of creditsByEpoch.flat()) assert.ok(sigs.includes(earlier), `credit ${earlier} survived both kills`);
+      const payments = buyer.payments();
+      for (const s of sigs) assert.ok(payments.some((p) => p.tx === s), 'only real payments credited');
+      for (const tx of confirmed) assert.ok(sigs.includes(tx), `confirmed ${tx} credited`);
+      const lost = payments.filter((p) => !sigs.includes(p.tx) && !finalRejections.has(p.tx));
+      for (const p of lost) assert.ok(killedSessions.has(sessionOf(p.tx)), `uncredited ${p.tx} was bound to a killed session`);
+      assert.ok(lost.length <= kills.length, 'at most one payment lost per kill');
+      assert.equal(j.summary.totals.earned, credits.reduce((a, c) => a + c.amount, 0n));
+      // Charges journaled per session never exceed that session's credits (a kill only loses charges).
+      for (const [sh, c] of j.summary.chargedBySession) assert.ok(c.units <= (j.summary.earnedBySession.get(sh) ?? 0n), `session ${sh.slice(0, 8)} charged ${c.units} <= credited`);
+
+      // Re-present credited signatures (one from each life of the seller) after the restarts.
+      const reopened = await Journal.open(journal);
+      try {
+        const v = new PaymentVerifier({ chain: env.chain, journal: reopened });
+        const probes = [...creditsByEpoch.map((e) => e[0]), sigs[sigs.length - 1]].filter((x): x is string => x !== undefined);
+        assert.ok(probes.length >= 2, 'credits from before and after the kills');
+        for (const sig of probes) {
+          const rec = credits.find((c) => c.signature === sig)!;
+          const r = await v.verifyPayment({
+            signature: sig, sessionHash: rec.sessionHash, infoHash: content.meta.infoHashHex,
+            terms: { wallet: sellerKey.publicKey.toBase58(), mint: env.ledger.mint.toBase58(), minPrepay: 500n }, now: Date.now(),
+          });
+          assert.equal(r.ok ? 'ok' : r.reason, 'replayed_tx', `re-presented ${sig}`);
+        }
+      } finally {
+        await reopened.close();
+      }
+      console.log(`FAULTS-SIGKILL kills=${JSON.stringify(kills)} payments=${payments.length} credited=${sigs.length} lost=${lost.length} replaysRefused=ok`);
+    } finally {
+      await leech.close();
+      await buyer.close();
+    }
+  } finally {
+    if (child !== null) { child.proc.kill('SIGKILL'); await exited(child.proc); }
+    await env.close();
+  }
+});
