@@ -65,7 +65,8 @@ function fdTargets(pid: number): string[] {
  * "stat" on stdin with `STAT {json}`; SIGTERM prints `RESULT {json}` and exits.
  */
 async function seedRole(torrentPath: string, dir: string, peers: number): Promise<void> {
-  const client = new Client({ hashThreads: 0, maxPendingConnections: peers + 64 });
+  // every leecher dials from 127.0.0.1: the per-address half-open cap must not bite here
+  const client = new Client({ hashThreads: 0, maxPendingConnections: peers + 64, maxPendingPerAddress: peers + 64 });
   const port = await client.listen(0, '127.0.0.1');
   const tor: Torrent = await client.add(await readFile(torrentPath), { dir, uploadSlots: peers, maxPeers: peers + 16 });
   if (!tor.isComplete) throw new Error('seeder data incomplete');

@@ -28,7 +28,8 @@ async function until(cond: () => boolean, ms: number): Promise<boolean> {
 test(`one seeder serves ${LEECHERS} concurrent leechers; none left behind when they leave`, { timeout: 60_000 }, async () => {
   const fx = await makeFixture({ files: [['load.bin', 1_500_000]], pieceLength: 64 * 1024 });
   // hashThreads 0 everywhere: a hash worker per Client would be 60 threads (and fds) for nothing
-  const seeder = new Client({ hashThreads: 0, maxPendingConnections: LEECHERS + 16 });
+  // every leecher dials from 127.0.0.1: the per-address half-open cap must not bite here
+  const seeder = new Client({ hashThreads: 0, maxPendingConnections: LEECHERS + 16, maxPendingPerAddress: LEECHERS + 16 });
   const leechers: Client[] = [];
   try {
     const port = await seeder.listen(0, '127.0.0.1');
