@@ -8,42 +8,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { Client } from '../../lib/client.js';
+import { exited, startSellerChild as startChild, type SellerChild as Child } from './seller-child-control.js';
 import { Journal, readJournal } from '../../payment/journal.js';
 import { PaymentVerifier } from '../../payment/verifier.js';
 import { createTorrentFromPath } from '../../lib/metainfo.js';
 import { funded, leechDir, makeContent, openBuyer, sha256Of, startEnv, until, whenComplete, USDC } from './paid-helpers.js';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const fromTs = import.meta.url.endsWith('.ts');
-const CHILD = join(here, fromTs ? 'seller-child.ts' : 'seller-child.js');
-
-interface Child { proc: ChildProcess; port: number; credited: string[] }
-
-function startChild(config: object): Promise<Child> {
-  const args = fromTs ? ['--import', 'tsx', CHILD, JSON.stringify(config)] : [CHILD, JSON.stringify(config)];
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const credited: string[] = [];
-  let stderr = '';
-  proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`seller child not ready: ${stderr}`)); }, 30_000);
-    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`seller child exited ${code}: ${stderr}`)); });
-    createInterface({ input: proc.stdout! }).on('line', (l) => {
-      if (l.startsWith('CREDITED ')) credited.push(l.slice(9));
-      if (l.startsWith('READY ')) { clearTimeout(timer); resolve({ proc, port: Number(l.slice(6)), credited }); }
-    });
-  });
-}
-
-function exited(p: ChildProcess): Promise<void> {
-  return p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', () => r()));
-}
 
 test('seller killed mid-transfer and restarted from its journal: nothing lost, nothing accepted twice', { timeout: 120_000 }, async () => {
   const env = await startEnv();
