@@ -71,7 +71,17 @@ test('seller killed mid-transfer and restarted from its journal: nothing lost, n
       down = false;
       await whenComplete(t, 90_000);
       assert.equal(await sha256Of(join(dir, 'data.bin')), content.sha256, 'bytes verified');
-      const unconfirmed = (): number => buyer.payments().filter((p) => !confirmed.includes(p.tx)).length;
+      // Known race (README "Reliability"): the last top-up can be credited by the seller, which
+      // serves the final blocks against it, while the connection closes at completion before
+      // its payment_confirmed reaches the buyer. Such a payment counts as settled only if the
+      // seller printed it as credited (its journal is checked below).
+      const lastUnanswered = (): string | null => {
+        const ps = buyer.payments();
+        const last = ps[ps.length - 1];
+        return last !== undefined && !confirmed.includes(last.tx) && child !== null && child.credited.includes(last.tx) ? last.tx : null;
+      };
+      const settledNow = (): string[] => { const late = lastUnanswered(); return late === null ? [...confirmed] : [...confirmed, late]; };
+      const unconfirmed = (): number => buyer.payments().filter((p) => !settledNow().includes(p.tx)).length;
       await until(() => unconfirmed() <= startedWhileDown, 30_000, 'every payment confirmed').catch((e: Error) => {
         throw new Error(`${e.message}: ${buyer.payments().length} paid, ${confirmed.length} confirmed, ${startedWhileDown} sent while down, rejected ${JSON.stringify(rejected)}`);
       });
@@ -79,16 +89,18 @@ test('seller killed mid-transfer and restarted from its journal: nothing lost, n
       assert.ok(confirmed.length > before.length, 'the buyer paid again after the restart');
       assert.ok(sessions.size >= 2, 'a new session after reconnecting');
 
+      const settled = settledNow();
+      const uncredited = buyer.payments().filter((p) => !settled.includes(p.tx)).length;
       child.proc.kill('SIGTERM');
       await exited(child.proc);
       child = null;
       const j = await readJournal(journal);
       const credits = j.records.filter((r) => r.kind === 'credit').map((r) => r.signature);
       assert.equal(new Set(credits).size, credits.length, 'no signature credited twice');
-      assert.deepEqual([...credits].sort(), [...confirmed].sort(), 'every confirmed payment credited exactly once, nothing else');
+      assert.deepEqual([...credits].sort(), [...settled].sort(), 'every confirmed payment credited exactly once, nothing else');
       assert.ok(credits.every((c) => buyer.payments().some((p) => p.tx === c)), 'only real payments credited');
-      assert.equal(buyer.payments().length - credits.length, unconfirmed(), 'only a payment sent to the dead seller is uncredited');
-      const confirmedSum = buyer.payments().filter((p) => confirmed.includes(p.tx)).reduce((a, p) => a + p.amount, 0n);
+      assert.equal(buyer.payments().length - credits.length, uncredited, 'only a payment sent to the dead seller is uncredited');
+      const confirmedSum = buyer.payments().filter((p) => settled.includes(p.tx)).reduce((a, p) => a + p.amount, 0n);
       assert.equal(j.summary.totals.earned, confirmedSum);
       // An earlier payment offered again after the restart is a replay.
       const reopened = await Journal.open(journal);
