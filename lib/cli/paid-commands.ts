@@ -5,8 +5,10 @@
  */
 import { PublicKey } from '@solana/web3.js';
 import { Client } from '../client.js';
-import { MagnetError, parseMagnet, parsePeerAddress } from '../magnet.js';
+import { formatPeerAddress, MagnetError, parseMagnet, parsePeerAddress } from '../magnet.js';
 import type { Metainfo } from '../metainfo.js';
+import type { PeerSession } from '../peer-session.js';
+import type { Torrent } from '../torrent.js';
 import { PaidBuyer } from '../paid/buyer.js';
 import { PaidSeller } from '../paid/seller.js';
 import { readJournal, type JournalRecord, type JournalSummary } from '../../payment/journal.js';
@@ -17,6 +19,7 @@ import {
   connectRpc, DEFAULT_LEDGER_PORT, defaultJournal, ensureStateDir, loadTorrent, parseUsdc, resolveMint, RPC_FLAGS,
   untilSignal, usdc, writeLedgerRecord, type Out,
 } from './paid-common.js';
+import { bindPeerPool, PeerPool } from './paid-peers.js';
 import { formatBytes, ProgressBar } from './progress.js';
 import { loadWallet } from './wallet.js';
 
@@ -123,31 +126,45 @@ export async function cmdPaidGet(argv: string[], io: Out): Promise<number> {
   let timer: NodeJS.Timeout | null = null;
   try {
     if (a.flags.has('--port')) await client.listen(parsePort(a.flags.get('--port')!), '0.0.0.0').catch((e: unknown) => { throw new CliError((e as Error).message); });
-    // A user-level failure (price, funds, budget) ends the download with one line.
+    // A failure that concerns every peer (funds, budget) ends the download with one line;
+    // one peer's refusal drops that peer (paid-peers.ts) and the others go on.
     let fail: (e: CliError) => void = () => undefined;
     const failed = new Promise<never>((_, rej) => { fail = rej; });
     failed.catch(() => undefined);
-    buyer.on('refused', (p, reason) => {
-      if (reason === 'price_too_high') fail(new CliError(`seller ${p.peer} asks more than --max-price ${usdc(maxPrice)} per MiB: not paying`));
-      else fail(new CliError(`seller ${p.peer} refused: ${reason.replace(/_/g, ' ')} (not paying it)`));
-    });
+    const note = (line: string): void => { bar.clear(); io.err.write(`${line}\n`); };
     buyer.on('pay_failed', (p, e) => {
       const code = (e as { code?: string }).code;
       if (code === 'insufficient_funds') fail(new CliError(`insufficient funds in wallet ${wallet.address}: ${e.message}`));
-      else if (code === 'wrong_cluster' || code === 'wrong_mint') fail(new CliError(`cannot pay ${p.peer}: ${e.message}`));
-      else io.err.write(`payment to ${p.peer} failed: ${e.message}\n`);
+      else if (code !== 'wrong_cluster' && code !== 'wrong_mint') note(`payment to ${p.peer} failed: ${e.message}`);
+      // wrong_cluster / wrong_mint: the buyer stops paying that seller ('stopped'), which drops it.
     });
     buyer.on('budget_exhausted', (_p, needed) => fail(new CliError(`budget ${usdc(budget)} exhausted (next payment ${usdc(needed)}); raise --budget`)));
-    buyer.on('stopped', (p, reason, detail) => { if (reason !== 'pay_failed') io.err.write(`stopped paying ${p.peer}: ${reason} (${detail})\n`); });
-    const t = await buyer.add(client, source, { dir, peers });
-    timer = setInterval(() => bar.update(t), 200);
+    const candidates = src.startsWith('magnet:') ? [...peers, ...parseMagnet(src).peers.map(formatPeerAddress)] : peers;
+    let t: Torrent | null = null;
+    const pool: PeerPool = new PeerPool(candidates, {
+      dropped: (peer, why) => note(`dropping peer ${peer}: ${why}`),
+      exhausted: (summary) => fail(new CliError(summary)),
+    }, (): number => t?.peers().filter((s) => s.registered && !candidates.includes(s.address) && !pool.isDropped(s.address)).length ?? 0);
+    const describe = {
+      refused(s: PeerSession | null, reason: string): string {
+        const terms = s === null ? null : buyer.hookOf(s)?.buyer.terms ?? null;
+        if (reason === 'price_too_high') {
+          return `asks ${terms === null ? 'more' : usdc(terms.price)} per MiB, above --max-price ${usdc(maxPrice)}`;
+        }
+        return `refused: ${reason.replace(/_/g, ' ')} (not paying it)`;
+      },
+    };
+    const bound = bindPeerPool(pool, buyer, describe);
+    const tor = t = await buyer.add(client, source, { dir, peers });
+    bound.watch(tor);
+    timer = setInterval(() => bar.update(tor), 200);
     const started = Date.now();
-    await Promise.race([failed, new Promise<void>((res) => { if (t.isComplete) res(); else t.once('done', () => res()); })]);
-    bar.update(t, true);
+    await Promise.race([failed, new Promise<void>((res) => { if (tor.isComplete) res(); else tor.once('done', () => res()); })]);
+    bar.update(tor, true);
     bar.done();
     const secs = (Date.now() - started) / 1000;
     const pays = buyer.payments();
-    io.out.write(`${t.name}: ${formatBytes(t.metainfo!.totalLength)} complete in ${dir} in ${secs.toFixed(2)} s; paid ${usdc(buyer.spent)} in ${pays.length} payment(s)\n`);
+    io.out.write(`${tor.name}: ${formatBytes(tor.metainfo!.totalLength)} complete in ${dir} in ${secs.toFixed(2)} s; paid ${usdc(buyer.spent)} in ${pays.length} payment(s)\n`);
     for (const p of pays) io.out.write(`  ${usdc(p.amount)} to ${p.seller} tx ${p.tx}\n`);
   } finally {
     if (timer !== null) clearInterval(timer);

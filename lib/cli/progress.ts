@@ -35,6 +35,11 @@ export class ProgressBar {
     this.drawn = true;
   }
 
+  /** Before another line goes to the same stream: wipe the bar on a terminal (the next update redraws it). */
+  clear(): void {
+    if (this.drawn && this.tty) this.out.write('\r\x1b[K');
+  }
+
   done(): void {
     if (this.drawn && this.tty) this.out.write('\n');
   }

@@ -8,6 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
@@ -22,6 +23,18 @@ import { funded, makeContent, openBuyer, sha256Of, startEnv, startSeller, USDC }
 const here = dirname(fileURLToPath(import.meta.url));
 const fromTs = import.meta.url.endsWith('.ts');
 const MAIN = join(here, '..', '..', 'lib', 'cli', fromTs ? 'main.ts' : 'main.js');
+
+/** A port nobody listens on (bound, then released). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
 
 interface Run { code: number | null; stdout: string; stderr: string }
 
@@ -163,6 +176,55 @@ test('paid CLI: get pays an in-process seller exactly what it charges and exits 
     } finally {
       await s.client.close();
       await s.seller.close();
+    }
+  } finally {
+    await env.close();
+  }
+});
+
+test('paid CLI: get drops a seller priced above --max-price and completes from the other; all refusing is one line', { timeout: 120_000 }, async () => {
+  const env = await startEnv();
+  try {
+    const w = join(env.root, 'b.json');
+    await writeFile(w, walletKeypairJson(walletFromSecretKey(funded(env, 1n * USDC).secretKey)));
+    const content = await makeContent(env, 2 * 1024 * 1024 + 123, 16 * 1024);
+    const torrent = join(env.root, 'c.torrent');
+    await writeFile(torrent, (await createTorrentFromPath(content.file, { pieceLength: 16 * 1024 })).torrent);
+    const dear = await startSeller(env, content, funded(env, 0n), { price: 2000n, policy: 'paid-only' });
+    const dearer = await startSeller(env, content, funded(env, 0n), { price: 3000n });
+    const fine = await startSeller(env, content, funded(env, 0n), { price: 100n, policy: 'paid-only' });
+    const rpc = ['--rpc', env.ledger.url, '--mint', env.ledger.mint.toBase58()];
+    const E = { SEEDPAY_HOME: join(env.root, 'h') };
+    try {
+      // One seller too dear, one fine: the dear one is named and dropped, the download completes.
+      const dir = join(env.root, 'dl');
+      const r = await run(['get', torrent, '--peer', `127.0.0.1:${dear.port}`, '--peer', `127.0.0.1:${fine.port}`, '--wallet', w,
+        '--max-price', '0.001', '--budget', '0.5', '--dir', dir, ...rpc, '--journal', join(env.root, 'spend.journal')], E);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, new RegExp(`dropping peer 127\\.0\\.0\\.1:${dear.port}: asks 0\\.002 USDC per MiB, above --max-price 0\\.001 USDC`), r.stderr);
+      assert.doesNotMatch(r.stderr, new RegExp(`127\\.0\\.0\\.1:${fine.port}`), 'the fine seller is not dropped');
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+      assert.match(r.stdout, /complete in .* paid 0\.0002\d* USDC in 1 payment\(s\)/, r.stdout);
+      assert.equal(await sha256Of(join(dir, 'data.bin')), content.sha256);
+      assert.equal(dear.seller.totals().credited, 0n, 'the dropped seller was never paid');
+      assert.equal(dear.torrent.stats().uploaded, 0);
+
+      // Every peer refuses (two too dear, one address nobody listens on): one line naming each, non-zero exit.
+      const dead = await freePort();
+      const r2 = await run(['get', torrent, '--peer', `127.0.0.1:${dear.port}`, '--peer', `127.0.0.1:${dearer.port}`, '--peer', `127.0.0.1:${dead}`,
+        '--wallet', w, '--max-price', '0.001', '--budget', '0.5', '--dir', join(env.root, 'dl2'), ...rpc, '--journal', join(env.root, 'spend2.journal')], E);
+      const errLines = r2.stderr.split('\n').filter((l) => l.startsWith('seedpay: '));
+      assert.notEqual(r2.code, 0);
+      assert.equal(errLines.length, 1, r2.stderr);
+      assert.match(errLines[0], /^seedpay: no usable peer left: /);
+      for (const p of [dear.port, dearer.port, dead]) assert.match(errLines[0], new RegExp(`127\\.0\\.0\\.1:${p} `), `names peer ${p}`);
+      assert.match(errLines[0], new RegExp(`127\\.0\\.0\\.1:${dead} unreachable`));
+      assert.match(errLines[0], /above --max-price/);
+      assert.doesNotMatch(r2.stderr, /\n\s+at /, 'no stack trace');
+      // Anything else on stderr is a drop notice or the progress bar.
+      for (const l of r2.stderr.split('\n')) if (l.trim() !== '' && !l.startsWith('seedpay: ')) assert.match(l, /^dropping peer |^\[[#.]+\]/, l);
+    } finally {
+      for (const s of [dear, dearer, fine]) { await s.client.close(); await s.seller.close(); }
     }
   } finally {
     await env.close();
