@@ -5,7 +5,8 @@
  * Lifecycle: `Client.add` builds it, `start()` rechecks data already on disk
  * (resume) and only then are peers connected. Verified pieces are written, announced
  * with `have`; on completion every peer gets `not_interested`, peers that are seeds
- * too are dropped, and the torrent keeps seeding. A torrent added from a magnet link
+ * too are dropped (once `lingerWhile` no longer holds them: torrent-linger.ts), and
+ * the torrent keeps seeding. A torrent added from a magnet link
  * first fetches its info dictionary with ut_metadata (BEP 9): see `wireNumPieces`.
  *
  * Hash failures: the picker names the peers that contributed blocks to the bad
@@ -31,6 +32,7 @@ import { PiecePicker } from './picker.js';
 import type { ServeOptions } from './serve-blocks.js';
 import type { SlabPool } from './serve-pool.js';
 import { PieceStore } from './storage.js';
+import { CompletionLinger } from './torrent-linger.js';
 import { TypedEmitter } from './typed-emitter.js';
 
 export interface TorrentOptions {
@@ -58,6 +60,14 @@ export interface TorrentOptions {
   peers?: readonly (string | PeerAddress)[];
   /** Most connections for this torrent. Default 100. */
   maxPeers?: number;
+  /**
+   * At completion, seeds are disconnected unless this says the connection is busy (an
+   * extension's business in progress, e.g. a payment awaiting its answer): it is then
+   * kept open until this returns false (re-checked every tick and on `lingerCheck()`),
+   * or for at most `lingerTimeoutMs` (default 60 000).
+   */
+  lingerWhile?: (peer: PeerSession) => boolean;
+  lingerTimeoutMs?: number;
 }
 
 export interface TorrentStats {
@@ -166,6 +176,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   private started = false;
   private closedFlag = false;
   private doneFlag = false;
+  /** Seeds kept open after completion while `lingerWhile` holds (set by finish()). */
+  private linger: CompletionLinger | null = null;
   private counters = { uploaded: 0, downloaded: 0, protoUp: 0, protoDown: 0, wasted: 0, hashFailures: 0 };
 
   /** @internal — use Client.add. */
@@ -301,6 +313,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (this.closedFlag) return;
     const now = this.host.now();
     this.utMetadata.handleTimeout(now);
+    this.linger?.check(now);
     this.drainMetadataEvents();
     if (now - this.lastRechoke >= RECHOKE_MS) {
       this.lastRechoke = now;
@@ -311,6 +324,11 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       if (k.session === null && now >= k.nextAt && !(this.isComplete && k.peerComplete)) this.dialKnown(k);
     }
     if (this.picker !== null && !this.doneFlag) this.emit('progress', this.progress());
+  }
+
+  /** Close the seeds held open at completion that `lingerWhile` no longer holds (now, not at the next tick). */
+  lingerCheck(): void {
+    if (!this.closedFlag) this.linger?.check(this.host.now());
   }
 
   private dialKnown(k: KnownPeer): void {
@@ -324,10 +342,12 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (this.doneFlag) return;
     this.doneFlag = true;
     this.choker.setSeeding(true);
+    const linger = this.linger = new CompletionLinger(this.opts.lingerWhile, this.opts.lingerTimeoutMs);
+    const now = this.host.now();
     for (const s of this.sessions.values()) {
       if (!s.registered) continue;
       s.updateInterest();
-      if (s.conn.peerPieces?.hasAll()) s.close('NOT_NEEDED');
+      if (s.conn.peerPieces?.hasAll()) linger.closeOrHold(s, now);
     }
     this.emit('progress', this.progress());
     this.emit('done');

@@ -17,7 +17,12 @@
  *  - per-peer piece verdicts (the torrent's `peer_piece` event) feed the hook: a
  *    seller that sent a bad piece is never paid again and is disconnected;
  *  - after a payment is confirmed the request pipeline is refilled at once (a seller
- *    out of credit rejected our requests).
+ *    out of credit rejected our requests);
+ *  - at completion a connection with a payment outstanding (being paid, its proof
+ *    sent or waiting to be resent) stays open until the payment is settled, so the
+ *    seller credits it and we see the answer (the torrent's `lingerWhile`; bounded by
+ *    its `lingerTimeoutMs`). No payment starts once the torrent is complete: the need
+ *    budget is then zero.
  */
 import { Budget, type BuyerPolicy } from '../../extensions/seedpay/policy.js';
 import type { ExtensionFactory } from '../../extensions/registry.js';
@@ -128,12 +133,23 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
   }
 
   /** Options that make a torrent's connections pay (for embedders calling `client.add`); then call `attach`. */
-  torrentOptions(base: Pick<TorrentOptions, 'extensions' | 'onPeerEvent'> = {}): Pick<TorrentOptions, 'extensions' | 'onPeerEvent'> {
+  torrentOptions(base: Pick<TorrentOptions, 'extensions' | 'onPeerEvent' | 'lingerWhile'> = {}): Pick<TorrentOptions, 'extensions' | 'onPeerEvent' | 'lingerWhile'> {
     const userEvent = base.onPeerEvent;
+    const userLinger = base.lingerWhile;
     return {
       extensions: [...(base.extensions ?? []), this.factory()],
       onPeerEvent: (peer, ev) => { this.onPeerEvent(peer, ev); userEvent?.(peer, ev); },
+      lingerWhile: (peer) => this.paymentOutstanding(peer) || (userLinger?.(peer) ?? false),
     };
+  }
+
+  /**
+   * Whether a payment to this peer is outstanding: being paid, its proof sent and not
+   * answered, or waiting to be resent. Closing the connection then would lose it.
+   */
+  paymentOutstanding(peer: PeerSession): boolean {
+    const h = this.hookOf(peer);
+    return h !== null && !h.isClosed && h.buyer.paymentOutstanding;
   }
 
   /** Feed the torrent's per-peer piece verdicts to the hooks. */
@@ -304,6 +320,9 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
         default: break;
       }
     }
+    // Settled (or nothing outstanding): a torrent holding this connection open since
+    // completion closes it now, not at its next tick (a no-op before completion).
+    if (!h.isClosed && !h.buyer.paymentOutstanding) h.session?.torrent?.lingerCheck();
   }
 
   private pay(h: PaidBuyerHook, amount: bigint, terms: Terms, sessionHash: string): void {
