@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Socket } from 'node:net';
 import { Attacker, MemProbe, MiB, fmtMem, sleep, startArena } from './helpers.js';
+import { halfOpenFlood } from './attacks.js';
 
 const FLOOD = 1000;
 const MAX_PENDING = 32;
@@ -24,16 +25,11 @@ test(`${FLOOD} connections that never finish the handshake: capped, timed out, n
   let maxPending = 0;
   const watch = setInterval(() => { maxPending = Math.max(maxPending, a.pendingSessions().size); }, 5);
   try {
-    const hs = Attacker.handshake(a.torrent.infoHash);
-    for (let i = 0; i < FLOOD; i++) {
-      const att = new Attacker(a.port);
-      atts.push(att);
-      // Half say nothing, half stop in the middle of the handshake.
-      if (i % 2 === 1) void att.ready().then(() => att.write(hs.subarray(0, 30)), () => {});
-      if (i % 100 === 99) await sleep(1); // let the accept loop breathe
-    }
+    const target = { port: a.port, infoHash: a.torrent.infoHash, pieceLength: a.fx.meta.pieceLength,
+      pieceCount: a.fx.meta.pieceCount, totalLength: a.fx.meta.totalLength, onDial: (t: Attacker) => atts.push(t) };
+    const flood = halfOpenFlood(target, FLOOD);
     const honest = a.startHonest();
-    await Promise.allSettled(atts.map((t) => t.ready()));
+    await flood;
     // Every flood socket is closed by the seeder: the excess at once, the held ones by the timeout.
     await honest;
     for (const t of atts) await t.waitClosed(30_000);

@@ -137,7 +137,10 @@ export class Attacker {
     this.opened = new Promise((res, rej) => {
       this.socket.once('connect', () => { this.localPort = this.socket.localPort ?? -1; res(); });
       this.socket.once('error', rej);
+      // destroyed (by us) before it connected: no 'error' comes, so do not wait forever
+      this.socket.once('close', () => rej(new Error('closed before connecting')));
     });
+    this.opened.catch(() => { /* reported to whoever awaits ready(); nobody else must crash on it */ });
     this.socket.on('error', () => { /* the seeder resetting us is an expected outcome */ });
     this.socket.on('close', () => { this.closed = true; });
     this.socket.on('data', (d: Buffer) => this.onData(d));
