@@ -46,6 +46,12 @@ export interface ClientOptions {
   requestTimeout?: number;
   /** Serve reads synchronously (page-cache-hot data: ~3× faster, blocks on a cold disk). Default true. */
   syncReads?: boolean;
+  /**
+   * Write verified pieces with O_DIRECT where the file system allows it (storage.ts
+   * `directWrites`): no copy into the page cache, the dominant CPU cost of a download on
+   * a VM (2.1 of 5 CPU s per GiB here). Default true on Linux; off elsewhere.
+   */
+  directWrites?: boolean;
   /** Read slab size / count for serving (memory bound = size × count). Defaults 256 KiB × 64. */
   slabSize?: number;
   maxSlabs?: number;
@@ -96,6 +102,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
   readonly serveOptions: ServeOptions;
   readonly maxPipeline: number;
   readonly syncReads: boolean;
+  readonly directWrites: boolean;
   readonly hasher: PieceHasher;
   private readonly settings: SessionSettings;
   private readonly hwm: number;
@@ -130,6 +137,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
     this.localAddress = opts.localAddress;
     this.maxPipeline = opts.maxPipeline ?? 250;
     this.syncReads = opts.syncReads ?? true;
+    this.directWrites = opts.directWrites ?? process.platform === 'linux';
     this.slabPool = new SlabPool(slabSize, opts.maxSlabs ?? 64);
     this.serveOptions = { maxSlabsPerPeer: opts.maxSlabsPerPeer ?? 8 };
     this.settings = {

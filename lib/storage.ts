@@ -53,6 +53,16 @@ export interface StorageOptions {
    * disk read then blocks the event loop. Default false.
    */
   syncReads?: boolean;
+  /**
+   * Write pieces whose buffer is page-aligned (writePiece's `aligned`) with O_DIRECT,
+   * straight from that buffer to the device, skipping the copy into the page cache.
+   * On a VM whose fresh page-cache pages are expensive to touch the copy cost 2.1 CPU s
+   * per GiB against 0.2 s direct (bench:transfer, issue 4). Unaligned parts (a file
+   * boundary inside a 4 KiB block, the tail of the last piece) are written buffered; a
+   * file system that refuses O_DIRECT (EINVAL, e.g. tmpfs) turns it off for the store.
+   * Linux only. Default false.
+   */
+  directWrites?: boolean;
 }
 
 interface Handle {
@@ -61,11 +71,16 @@ interface Handle {
   readonly ready: Promise<FileHandle>;
   /** Set once `ready` resolves, so hot reads skip an await. */
   fh: FileHandle | null;
+  /** A second descriptor with O_DIRECT, opened on the first aligned write. */
+  direct: Promise<FileHandle> | null;
   refs: number;
   closed: boolean;
 }
 
 const RW_CREATE = constants.O_RDWR | constants.O_CREAT;
+/** Memory, file offset and length alignment O_DIRECT needs on every file system we meet (logical block ≤ 4 KiB). */
+export const DIRECT_IO_ALIGN = 4096;
+const DIRECT_ALIGN = DIRECT_IO_ALIGN;
 
 export class PieceStore {
   readonly root: string;
@@ -73,6 +88,8 @@ export class PieceStore {
   private readonly maxOpen: number;
   private readonly readOnly: boolean;
   private readonly syncReads: boolean;
+  /** O_DIRECT still worth trying (option on, flag known, not refused by the file system). */
+  private direct: boolean;
   /** Insertion order = recency (re-inserted on use). */
   private readonly handles = new Map<number, Handle>();
   private readonly madeDirs = new Set<string>();
@@ -84,6 +101,7 @@ export class PieceStore {
     this.maxOpen = Math.max(1, opts?.maxOpenFiles ?? 16);
     this.readOnly = opts?.readOnly ?? false;
     this.syncReads = opts?.syncReads ?? false;
+    this.direct = (opts?.directWrites ?? false) && typeof constants.O_DIRECT === 'number' && constants.O_DIRECT !== 0;
     // Paths were validated by the metainfo parser; check again that none escapes the root,
     // because a layout may come from elsewhere.
     const prefix = this.root.endsWith(sep) ? this.root : this.root + sep;
@@ -117,8 +135,14 @@ export class PieceStore {
     return out;
   }
 
-  /** Write a whole (already verified) piece. */
-  async writePiece(index: number, data: Uint8Array): Promise<void> {
+  /** O_DIRECT writes are on (directWrites asked for and not refused by the file system so far). */
+  get directWrites(): boolean { return this.direct; }
+
+  /**
+   * Write a whole (already verified) piece. `aligned`: `data` starts on a 4 KiB boundary
+   * of memory (download-assembly.ts slab), so its aligned parts may go out with O_DIRECT.
+   */
+  async writePiece(index: number, data: Uint8Array, aligned = false): Promise<void> {
     this.checkOpen();
     if (this.readOnly) throw new StorageError('READ_ONLY', 'store is read-only');
     const fm = this.layout.fileMap;
@@ -130,8 +154,13 @@ export class PieceStore {
       if (this.layout.files[s.file].padding) continue;
       const h = this.acquire(s.file, true);
       try {
-        const fh = await h.ready;
         let done = 0;
+        // The aligned head of the segment goes direct when memory and file offsets are
+        // both on a block boundary; the rest (if any) is written through the page cache.
+        if (aligned && this.direct && s.rangeOffset % DIRECT_ALIGN === 0 && s.fileOffset % DIRECT_ALIGN === 0) {
+          done = await this.writeDirect(h, data, s.rangeOffset, s.length - (s.length % DIRECT_ALIGN), s.fileOffset);
+        }
+        const fh = await h.ready;
         while (done < s.length) {
           const { bytesWritten } = await fh.write(data, s.rangeOffset + done, s.length - done, s.fileOffset + done);
           done += bytesWritten;
@@ -141,6 +170,35 @@ export class PieceStore {
       } finally {
         this.release(h);
       }
+    }
+  }
+
+  /**
+   * Write `length` bytes (a multiple of DIRECT_ALIGN) with O_DIRECT; returns how many
+   * went out. 0 when the file system refuses O_DIRECT (then it is off for this store and
+   * the caller writes them buffered); other errors are real I/O errors and thrown.
+   */
+  private async writeDirect(h: Handle, data: Uint8Array, from: number, length: number, fileOffset: number): Promise<number> {
+    if (length === 0) return 0;
+    let done = 0;
+    try {
+      if (h.direct === null) {
+        const path = this.paths[h.file];
+        h.direct = h.ready.then(() => open(path, constants.O_RDWR | constants.O_DIRECT));
+      }
+      const dfh = await h.direct;
+      while (done < length) {
+        const { bytesWritten } = await dfh.write(data, from + done, length - done, fileOffset + done);
+        // A short direct write (rare: a signal, a full disk) may leave `done` unaligned;
+        // the buffered loop finishes the segment from there.
+        if (bytesWritten === 0 || bytesWritten % DIRECT_ALIGN !== 0) return done + bytesWritten;
+        done += bytesWritten;
+      }
+      return done;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException)?.code !== 'EINVAL') throw e;
+      this.direct = false;
+      return done;
     }
   }
 
@@ -300,7 +358,7 @@ export class PieceStore {
     if (h === undefined) {
       const path = this.paths[file];
       const ready = write ? this.openForWrite(path) : open(path, 'r');
-      const nh: Handle = { file, writable: write, ready, fh: null, refs: 0, closed: false };
+      const nh: Handle = { file, writable: write, ready, fh: null, direct: null, refs: 0, closed: false };
       ready.then((fh) => { nh.fh = fh; }, () => { if (this.handles.get(file) === nh) this.handles.delete(file); });
       h = nh;
       this.handles.set(file, h);
@@ -341,11 +399,13 @@ export class PieceStore {
 
   private async closeHandle(h: Handle): Promise<void> {
     h.closed = true;
-    try {
-      const fh = await h.ready;
-      await fh.close();
-    } catch {
-      // open failed (already reported to its caller) or already closed
+    for (const p of [h.ready, h.direct]) {
+      if (p === null) continue;
+      try {
+        await (await p).close();
+      } catch {
+        // open failed (already reported to its caller, or O_DIRECT refused) or already closed
+      }
     }
   }
 }

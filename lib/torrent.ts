@@ -120,6 +120,7 @@ export interface TorrentHost {
   readonly serveOptions: ServeOptions;
   readonly maxPipeline: number;
   readonly syncReads: boolean;
+  readonly directWrites: boolean;
   readonly hasher: PieceHasher;
   now(): number;
   dial(t: Torrent, addr: PeerAddress): PeerSession;
@@ -293,7 +294,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   }
 
   private async setupStorage(m: Metainfo): Promise<void> {
-    const store = new PieceStore(m, this.opts.dir, { syncReads: this.host.syncReads });
+    const store = new PieceStore(m, this.opts.dir, { syncReads: this.host.syncReads, directWrites: this.host.directWrites });
     let have: Uint8Array;
     if (this.opts.assumeComplete) {
       have = new Uint8Array(Math.ceil(m.pieceCount / 8)).fill(0xff);
@@ -540,7 +541,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       return;
     }
     try {
-      await this.queueWrite(() => this.store!.writePiece(index, buf));
+      await this.queueWrite(() => this.store!.writePiece(index, buf, this.assembly!.aligned));
     } catch (e) {
       this.assembly?.release(buf);
       if (this.closedFlag) return;
