@@ -128,10 +128,13 @@ export async function cmdPaidGet(argv: string[], io: Out): Promise<number> {
     if (a.flags.has('--port')) await client.listen(parsePort(a.flags.get('--port')!), '0.0.0.0').catch((e: unknown) => { throw new CliError((e as Error).message); });
     // A failure that concerns every peer (funds, budget) ends the download with one line;
     // one peer's refusal drops that peer (paid-peers.ts) and the others go on.
-    let fail: (e: CliError) => void = () => undefined;
-    const failed = new Promise<never>((_, rej) => { fail = rej; });
+    let failedAlready = false;
+    let reject: (e: CliError) => void = () => undefined;
+    const failed = new Promise<never>((_, rej) => { reject = rej; });
     failed.catch(() => undefined);
-    const note = (line: string): void => { bar.clear(); io.err.write(`${line}\n`); };
+    const fail = (e: CliError): void => { failedAlready = true; reject(e); };
+    // After the failure line is decided, the peers dropped on the way out are not news.
+    const note = (line: string): void => { if (!failedAlready) { bar.clear(); io.err.write(`${line}\n`); } };
     buyer.on('pay_failed', (p, e) => {
       const code = (e as { code?: string }).code;
       if (code === 'insufficient_funds') fail(new CliError(`insufficient funds in wallet ${wallet.address}: ${e.message}`));
