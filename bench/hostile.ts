@@ -2,14 +2,15 @@
  * Hostile peers vs honest speed and seeder memory (issue 6 item 2: "honest peers on
  * the same seeder keep their speed, the seeder's memory stays bounded").
  *
- *   node dist/bench/hostile.js [--quick] [--json] [--runs N] [--only a,b,…]
+ *   node dist/bench/hostile.js [--quick] [--json] [--runs N] [--only a,b,…] [--loops N]
  *
  * For each attack of test/hostile/attacks.ts: one seeder (bench/hostile-seeder.ts,
  * a process of its own, so its peak RSS and CPU are its alone), one honest leecher
  * (bench/our-peer.ts, another process) downloading a 256 MiB torrent (64 MiB with
  * --quick) from it, and the attack sustained from this process during the whole
  * honest transfer (every attack loop reconnects and attacks again as soon as the
- * seeder closed it; several loops at once). The same transfer without any attack
+ * seeder closed it; several loops at once; `--loops N` sets every attack's number of
+ * loops, to see how a cost scales with concurrent attackers). The same transfer without any attack
  * is the baseline; attack and no-attack alternate, `--runs` each (default 3), medians.
  *
  * Case `hostile/honest-under-<attack>`: MB/s of the honest leecher (first payload
@@ -17,6 +18,7 @@
  * without attack (ratio ≈ 1: the honest peer kept its speed). Extra fields:
  *   seeder_rss_mib / seeder_rss_mib_no_attack   seeder peak RSS (ru_maxrss), medians
  *   seeder_cpu_s / seeder_cpu_s_no_attack       seeder CPU seconds over the run, medians
+ *   seeder_cpu_ms_per_hostile_conn              (seeder_cpu_s − seeder_cpu_s_no_attack) / hostile_conns
  *   attacker_cpu_s                              this process's CPU during the attack (it
  *                                               shares the 2 cores with seeder and leecher)
  *   hostile_served_mib                          payload the seeder served besides the honest copy
@@ -119,7 +121,7 @@ export function attacks(stop: () => boolean): AttackDef[] {
 
 // ------------------------------------------------------------------ one run
 
-interface RunSample {
+export interface RunSample {
   mbps: number;
   seeder: SeederResult;
   /** Only under attack. */
@@ -257,7 +259,11 @@ async function main(): Promise<number> {
   const meta = parseTorrent(await readFile(data.torrent.torrentPath));
   const shape: TorrentShape = { infoHash: meta.infoHash, pieceLength: meta.pieceLength, pieceCount: meta.pieceCount, totalLength: meta.totalLength };
   const stopFlag = { stop: false };
-  const defs = attacks(() => stopFlag.stop).filter((d) => only === null || only.includes(d.name));
+  const loopsArg = argValue('--loops');
+  const loops = loopsArg === null ? null : Number(loopsArg);
+  if (loops !== null && !(Number.isSafeInteger(loops) && loops > 0)) throw new Error('--loops needs a positive integer');
+  const defs = attacks(() => stopFlag.stop).filter((d) => only === null || only.includes(d.name))
+    .map((d) => (loops === null ? d : { ...d, loops }));
   if (defs.length === 0) throw new Error(`--only matched no attack (have ${attacks(() => true).map((d) => d.name).join(', ')})`);
   log(`[hostile] ${sizeMiB} MiB torrent, ${runs} runs per side, attacks: ${defs.map((d) => d.name).join(', ')}; load ${loadavg().map((x) => x.toFixed(2)).join('/')}`);
 
@@ -298,6 +304,9 @@ async function main(): Promise<number> {
         torrent_mib: sizeMiB,
         seeder_rss_mib: rssA, seeder_rss_mib_no_attack: rssB, rss_ratio: r2(rssA / rssB),
         seeder_cpu_s: m(under, (s) => s.seeder.cpu_s), seeder_cpu_s_no_attack: m(without, (s) => s.seeder.cpu_s),
+        // the seeder's extra CPU per hostile connection: the attack's cost, less noisy than MB/s on a shared machine
+        seeder_cpu_ms_per_hostile_conn: r2(1000 * Math.max(0, median(under.map((s) => s.seeder.cpu_s)) - median(without.map((s) => s.seeder.cpu_s)))
+          / Math.max(1, median(under.map((s) => s.attack?.conns ?? 0)))),
         attacker_cpu_s: m(under, (s) => s.attack?.attackerCpuS ?? 0),
         // payload the seeder sent besides the honest copy (attacks that get served, e.g. reqq-overflow)
         hostile_served_mib: m(under, (s) => Math.max(0, s.seeder.uploaded - data.torrent.totalSize) / MiB),
