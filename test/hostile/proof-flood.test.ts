@@ -7,47 +7,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import bs58 from 'bs58';
 import { Client } from '../../lib/client.js';
-import type { PaidBuyerHook } from '../../lib/paid/hooks.js';
 import type { PaidBuyer } from '../../lib/paid/buyer.js';
-import type { Chain } from '../../payment/chain.js';
-import { encodeMessage } from '../../extensions/seedpay/messages.js';
-import type { ExtensionContext } from '../../wire/extension-hooks.js';
 import {
   funded, leechDir, makeContent, openBuyer, sha256Of, startEnv, startSeller, until, whenComplete, USDC,
 } from '../e2e/paid-helpers.js';
 import { MemProbe, MiB, fmtMem } from './helpers.js';
+import { countingChain, floodProofs, readyHook } from './proof-attack.js';
 
 const FLOOD = 2000;
-
-function madeUpTx(): string {
-  for (;;) {
-    const s = bs58.encode(randomBytes(64));
-    if (s.length >= 64) return s;
-  }
-}
-
-/** `chain` with every call naming a signature of `watched` counted. */
-function countingChain(chain: Chain, watched: Set<string>, counter: { calls: number }): Chain {
-  return new Proxy(chain, {
-    get(target, prop, receiver) {
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      if (typeof v !== 'function') return v;
-      return (...args: unknown[]) => {
-        if (args.some((x) => typeof x === 'string' && watched.has(x))) counter.calls++;
-        return (v as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
-}
-
-function readyHook(b: PaidBuyer): PaidBuyerHook | undefined {
-  const hooks = (b as unknown as { hooks: Set<PaidBuyerHook> }).hooks;
-  return [...hooks].find((h) => h.buyer.state === 'ready' && !h.isClosed && h.session !== null);
-}
 
 test(`a buyer flooding ${FLOOD} made-up payment_proofs: PROOF_FLOOD, bounded RPC work; an honest buyer completes`, async () => {
   const env = await startEnv();
@@ -74,14 +43,7 @@ test(`a buyer flooding ${FLOOD} made-up payment_proofs: PROOF_FLOOD, bounded RPC
 
     await until(() => readyHook(hostile) !== undefined, 20_000, 'the hostile buyer session to be ready');
     const h = readyHook(hostile)!;
-    const ctx = (h as unknown as { ctx: ExtensionContext }).ctx;
-    for (let i = 0; i < FLOOD && !h.isClosed; i++) {
-      const tx = madeUpTx();
-      flood.add(tx);
-      try { ctx.send(encodeMessage({ type: 'payment_proof', tx, amount: 5n })); } catch { break; } // closed under us
-      if (i % 100 === 99) h.session?.peerSocket.flush();
-    }
-    h.session?.peerSocket.flush();
+    floodProofs(h, FLOOD, (tx) => flood.add(tx));
 
     await until(() => ended.some((e) => e.peer.startsWith('127.0.0.7:')), 20_000, 'the flooding session to end');
     assert.deepEqual(ended.filter((e) => e.peer.startsWith('127.0.0.7:')).map((e) => e.code), ['PROOF_FLOOD']);

@@ -1,0 +1,60 @@
+/**
+ * The payment_proof flood, shared by test/hostile/proof-flood.test.ts and
+ * bench/hostile-proof.ts: a SeedPay buyer session that, once ready, sends made-up
+ * payment_proof messages (random signatures) as fast as it can. The seller is
+ * expected to end that session with PROOF_FLOOD and to look up only a bounded
+ * number of the made-up signatures on its RPC.
+ */
+import { randomBytes } from 'node:crypto';
+import bs58 from 'bs58';
+import type { PaidBuyerHook } from '../../lib/paid/hooks.js';
+import type { PaidBuyer } from '../../lib/paid/buyer.js';
+import type { Chain } from '../../payment/chain.js';
+import { encodeMessage } from '../../extensions/seedpay/messages.js';
+import type { ExtensionContext } from '../../wire/extension-hooks.js';
+
+/** A random base58 string shaped like a Solana transaction signature. */
+export function madeUpTx(): string {
+  for (;;) {
+    const s = bs58.encode(randomBytes(64));
+    if (s.length >= 64) return s;
+  }
+}
+
+/** `chain` with every call naming a signature of `watched` counted. */
+export function countingChain(chain: Chain, watched: Set<string>, counter: { calls: number }): Chain {
+  return new Proxy(chain, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]) => {
+        if (args.some((x) => typeof x === 'string' && watched.has(x))) counter.calls++;
+        return (v as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+}
+
+/** The buyer's session that is ready to pay (SeedPay handshake done), if any. */
+export function readyHook(b: PaidBuyer): PaidBuyerHook | undefined {
+  const hooks = (b as unknown as { hooks: Set<PaidBuyerHook> }).hooks;
+  return [...hooks].find((h) => h.buyer.state === 'ready' && !h.isClosed && h.session !== null);
+}
+
+/**
+ * Send up to `n` made-up payment_proofs on `h`'s connection (stops when the seller
+ * closed it); each signature is passed to `onTx` first. Returns how many were sent.
+ */
+export function floodProofs(h: PaidBuyerHook, n: number, onTx: (tx: string) => void = () => {}): number {
+  const ctx = (h as unknown as { ctx: ExtensionContext }).ctx;
+  let sent = 0;
+  for (let i = 0; i < n && !h.isClosed; i++) {
+    const tx = madeUpTx();
+    onTx(tx);
+    try { ctx.send(encodeMessage({ type: 'payment_proof', tx, amount: 5n })); } catch { break; } // closed under us
+    sent++;
+    if (i % 100 === 99) h.session?.peerSocket.flush();
+  }
+  h.session?.peerSocket.flush();
+  return sent;
+}
