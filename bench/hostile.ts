@@ -30,8 +30,9 @@
  *
  * The honest leecher checks every piece's SHA-1 against the torrent (it only reports
  * complete with every piece verified), so no extra sha256 pass is made here.
- * Not covered: the payment_proof flood (test/hostile/proof-flood.test.ts) needs the
- * paid seller and the ledger; it is not part of this benchmark.
+ * The payment_proof flood needs the paid seller and the ledger: its case,
+ * `honest-under-payment-proof-flood`, is bench/hostile-proof.ts (a paid transfer of
+ * 64 MiB, 16 MiB with --quick; the peak RSS there is the whole scenario's process).
  * Exit status 1 when an honest transfer failed or an attack never ran.
  */
 import { readFile } from 'node:fs/promises';
@@ -48,10 +49,12 @@ import {
   slowloris, unknownExtensionId, unrequestedPiece, zeroLengthRequest, type Target,
 } from '../test/hostile/attacks.js';
 import type { SeederResult } from './hostile-seeder.js';
+import { proofFloodCase } from './hostile-proof.js';
 import { log, makeCase, median, quickMode, report } from './report.js';
 import { MiB, ensureBenchData, ourLeecher, type TransferData } from './transfer-clients.js';
 
 const BENCH = 'hostile';
+const PROOF_FLOOD = 'payment-proof-flood';
 const ATTACK_HOST = '127.0.0.1';
 /** The seeder's default reqq (wire/connection.ts CONNECTION_DEFAULTS). */
 const SEEDER_REQQ = 250;
@@ -264,8 +267,9 @@ async function main(): Promise<number> {
   if (loops !== null && !(Number.isSafeInteger(loops) && loops > 0)) throw new Error('--loops needs a positive integer');
   const defs = attacks(() => stopFlag.stop).filter((d) => only === null || only.includes(d.name))
     .map((d) => (loops === null ? d : { ...d, loops }));
-  if (defs.length === 0) throw new Error(`--only matched no attack (have ${attacks(() => true).map((d) => d.name).join(', ')})`);
-  log(`[hostile] ${sizeMiB} MiB torrent, ${runs} runs per side, attacks: ${defs.map((d) => d.name).join(', ')}; load ${loadavg().map((x) => x.toFixed(2)).join('/')}`);
+  const withProof = only === null || only.includes(PROOF_FLOOD);
+  if (defs.length === 0 && !withProof) throw new Error(`--only matched no attack (have ${[...attacks(() => true).map((d) => d.name), PROOF_FLOOD].join(', ')})`);
+  log(`[hostile] ${sizeMiB} MiB torrent, ${runs} runs per side, attacks: ${[...defs.map((d) => d.name), ...(withProof ? [PROOF_FLOOD] : [])].join(', ')}; load ${loadavg().map((x) => x.toFixed(2)).join('/')}`);
 
   let failed = 0;
   for (const def of defs) {
@@ -322,6 +326,12 @@ async function main(): Promise<number> {
         loadavg: loadavg().map((x) => x.toFixed(2)).join('/'),
       },
     }));
+  }
+  if (withProof) {
+    const { c, failures } = await proofFloodCase(BENCH, quickMode ? 16 : 64, runs, quickMode ? 60_000 : 180_000);
+    failed += failures;
+    if (c !== null) report(c);
+    else log(`[hostile] FAIL ${PROOF_FLOOD}: no complete honest transfer on one side`);
   }
   return failed > 0 ? 1 : 0;
 }
