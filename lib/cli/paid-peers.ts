@@ -51,7 +51,7 @@ export class PeerPool {
     if (!this.candidates.has(p) || this.dropped.has(p)) return;
     const n = (this.failures.get(p) ?? 0) + 1;
     this.failures.set(p, n);
-    if (n >= UNREACHABLE_AFTER) this.drop(p, `unreachable (${why})`);
+    if (n >= UNREACHABLE_AFTER) this.drop(p, `unreachable: ${n} connection attempts failed (last: ${why})`);
   }
 
   /** Stop using `peer`. Returns false when it was already dropped. */

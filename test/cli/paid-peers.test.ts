@@ -41,7 +41,7 @@ test('PeerPool: unreachable after consecutive failed connects; a handshake reset
   for (let i = 0; i < UNREACHABLE_AFTER - 1; i++) pool.dialFailed('127.0.0.1:1', 'ECONNREFUSED');
   assert.equal(pool.isDropped('127.0.0.1:1'), false);
   pool.dialFailed('127.0.0.1:1', 'ECONNREFUSED');
-  assert.deepEqual(r.dropped, ['127.0.0.1:1 unreachable (ECONNREFUSED)']);
+  assert.deepEqual(r.dropped, [`127.0.0.1:1 unreachable: ${UNREACHABLE_AFTER} connection attempts failed (last: ECONNREFUSED)`]);
   pool.dialFailed('127.0.0.1:9', 'x');
   pool.dialFailed('127.0.0.1:9', 'x');
   pool.dialFailed('127.0.0.1:9', 'x');

@@ -3,7 +3,8 @@
  * class — missing / malformed keypair file, unknown torrent, unreachable RPC,
  * insufficient funds, a seller's price above --max-price — is one line on stderr and
  * a non-zero exit, never a stack trace. Plus wallet new/show, and earnings/spending
- * from journals.
+ * from journals. And `get` with several --peer: a refusing or unreachable peer is
+ * dropped with one line and the download goes on; all dropped is one failure line.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -3,7 +3,8 @@
  * against our PAID seller: its extended handshake carries SeedPay terms, which
  * libtorrent must ignore. Policy 'free': served in full, not disturbed. Policy
  * 'paid-only': never unchoked, receives nothing. requireClient: skipped locally
- * when libtorrent is missing, a failure in CI.
+ * when libtorrent is missing, a failure in CI. The same two cases against Transmission:
+ * paid-transmission.test.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
