@@ -150,6 +150,9 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
         // those between our configured size and the cap are refused one by one.
         maxRequestLength: HARD_MAX_BLOCK_LENGTH,
         requestTimeout: opts.requestTimeout ?? 30_000,
+        // The torrent copies every block as it arrives (PieceAssembly.write), and read
+        // buffers are reused (peer-socket.ts SlabReader): a block is valid during its event only.
+        borrowPayloads: true,
         handshakeTimeout: opts.handshakeTimeout ?? CONNECTION_DEFAULTS.handshakeTimeout,
         idleTimeout: opts.idleTimeout ?? CONNECTION_DEFAULTS.idleTimeout,
         clientVersion: CLIENT_VERSION,

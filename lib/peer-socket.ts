@@ -38,22 +38,48 @@ import { WireError } from '../wire/errors.js';
  * consumers stay valid exactly as with 'data' chunks. A kept view pins its slab
  * (up to `slabSize`: 512 KiB by default, against 64 KiB pinned by a stream chunk; at 1 GiB over loopback reads then average 190–370 KB with 256 KiB–1 MiB slabs, not 64 KiB).
  */
+/**
+ * Released read slabs by size, shared by every SlabReader in the process: a slab one
+ * connection has let go of serves the next that needs one. Bounded (bytes per size);
+ * beyond it, released slabs are left to the GC.
+ */
+const freeSlabs = new Map<number, Buffer[]>();
+const DEFAULT_SLAB = 512 * 1024;
+const MAX_FREE_SLAB_BYTES = 16 * 1024 * 1024;
+
 export class SlabReader {
   private slab: Buffer;
   private used = 0;
   private sink: ((chunk: Buffer) => void) | null = null;
+  /** Does the parser still need bytes of this buffer? Until attached: assume so. */
+  private held: (buffer: ArrayBufferLike) => boolean = () => true;
+  /**
+   * Full slabs, oldest first, waiting until the parser no longer holds them; then they
+   * are read into again. Reusing them (instead of a fresh allocation every 512 KiB)
+   * spares V8 the external-memory pressure that forced ~25 full GCs per GiB received,
+   * and the kernel the page faults of fresh memory.
+   */
+  private retired: Buffer[] = [];
   /** Bytes read before a PeerSocket attached (none in practice: it attaches synchronously). */
   private early: Buffer[] = [];
   readonly onread: { buffer: () => Uint8Array; callback: (n: number, buf: Uint8Array) => boolean };
 
-  constructor(private readonly slabSize = 512 * 1024, private readonly minRead = 64 * 1024) {
-    this.slab = Buffer.allocUnsafeSlow(slabSize);
+  /**
+   * `maxRetired`: full slabs remembered while the parser still holds them; the default
+   * covers PeerSocket's read high-water mark (4 MiB) of unparsed bytes in 512 KiB slabs.
+   */
+  constructor(private readonly slabSize = DEFAULT_SLAB, private readonly minRead = 64 * 1024, private readonly maxRetired = 10) {
+    this.slab = this.fresh();
     this.onread = { buffer: () => this.next(), callback: (n, buf) => { this.deliver(n, buf); return true; } };
   }
 
-  /** @internal The PeerSocket that parses what is read. */
-  attach(sink: (chunk: Buffer) => void): void {
+  /**
+   * @internal The PeerSocket that parses what is read. `held(buffer)`: whether the
+   * parser may still read a chunk of that buffer (or hand out views of it).
+   */
+  attach(sink: (chunk: Buffer) => void, held: (buffer: ArrayBufferLike) => boolean): void {
     this.sink = sink;
+    this.held = held;
     const early = this.early;
     this.early = [];
     for (const c of early) sink(c);
@@ -61,10 +87,31 @@ export class SlabReader {
 
   private next(): Uint8Array {
     if (this.slab.length - this.used < this.minRead) {
-      this.slab = Buffer.allocUnsafeSlow(this.slabSize);
+      this.retired.push(this.slab);
+      this.release();
+      // Bounded: a parser that holds on longer lets the oldest go to the GC.
+      if (this.retired.length > this.maxRetired) this.retired.shift();
+      this.slab = this.fresh();
       this.used = 0;
     }
     return this.slab.subarray(this.used);
+  }
+
+  /** A slab to read into: a released one if any, else a new one. */
+  private fresh(): Buffer {
+    return freeSlabs.get(this.slabSize)?.pop() ?? Buffer.allocUnsafeSlow(this.slabSize);
+  }
+
+  /** Retired slabs the parser no longer holds go to the shared free list. */
+  private release(): void {
+    let keep = 0;
+    for (const b of this.retired) {
+      if (this.held(b.buffer)) { this.retired[keep++] = b; continue; }
+      let list = freeSlabs.get(b.length);
+      if (list === undefined) { list = []; freeSlabs.set(b.length, list); }
+      if ((list.length + 1) * b.length <= MAX_FREE_SLAB_BYTES) list.push(b);
+    }
+    this.retired.length = keep;
   }
 
   private deliver(n: number, buf: Uint8Array): void {
@@ -135,7 +182,10 @@ export class PeerSocket {
     // A socket from connectSlabbed delivers through its reader ('data' never fires);
     // the listener still puts the stream in flowing mode so that 'end' is emitted.
     socket.on('data', onChunk);
-    slabReaders.get(socket)?.attach(onChunk);
+    // Its buffers are reused once the connection holds no unread bytes of them and no
+    // unpolled event (a view). A handler is done with a block when it returns, even with
+    // a Promise (backpressure): it copies what it keeps (ConnectionEvent 'piece').
+    slabReaders.get(socket)?.attach(onChunk, (buffer) => this.closed || this.conn.holdsBuffer(buffer));
     socket.on('end', () => {
       if (this.closed) return;
       this.conn.receiveEnd();

@@ -46,7 +46,10 @@ export interface TorrentOptions {
   extensions?: readonly ExtensionFactory[];
   /** Return false to keep a peer choked whatever the choker would do (e.g. paid-only seeding). */
   chokeFilter?: (peer: PeerSession) => boolean;
-  /** Called after each connection event has been handled (extension drivers poll their hooks here). */
+  /**
+   * Called after each connection event has been handled (extension drivers poll their
+   * hooks here). A 'piece' event's `block` is a view valid only during this call: copy to keep.
+   */
   onPeerEvent?: (peer: PeerSession, ev: ConnectionEvent) => void;
   /** Regular unchoke slots (plus one optimistic). Default 4. */
   uploadSlots?: number;

@@ -85,6 +85,14 @@ export interface ConnectionOptions {
   maxRequestLength?: number;
   /** Largest frame we accept (framer cap). */
   maxMessageLength?: number;
+  /**
+   * A 'piece' event's `block` is valid only until the next `pollEvent()`: frames that
+   * straddle chunks are assembled in one reused buffer instead of a new one each
+   * (framer `reuseAssemblyBuffer`). For consumers that copy each block at once (the
+   * torrent does); it removes an allocation per straddling block. Default false:
+   * payloads stay valid as long as the fed chunks are not overwritten.
+   */
+  borrowPayloads?: boolean;
   handshakeTimeout?: number;
   /** Nothing received for this long ends the connection ('KEEPALIVE_TIMEOUT'). */
   idleTimeout?: number;
@@ -149,7 +157,11 @@ export type ConnectionEvent =
   | { readonly type: 'have'; readonly index: number }
   /** The peer's initial piece set (bitfield, have_all or have_none); see `peerPieces`. */
   | { readonly type: 'bitfield'; readonly source: 'bitfield' | 'have_all' | 'have_none'; readonly pieces: Bitfield }
-  /** A block we requested. `block` is a view of received bytes: copy to keep. `late`: we had cancelled it. */
+  /**
+   * A block we requested. `block` is a view of received bytes: copy to keep; with
+   * `borrowPayloads` (and behind lib/peer-socket.ts, whose read buffers are reused) it
+   * is valid only until the next `pollEvent()`. `late`: we had cancelled it.
+   */
   | { readonly type: 'piece'; readonly index: number; readonly begin: number; readonly block: Uint8Array; readonly late: boolean }
   /** The peer asks us for a block (already admitted: within reqq, not choked or allowed fast). */
   | ({ readonly type: 'request' } & Ref)
@@ -281,7 +293,7 @@ export class PeerConnection {
     this.maxRequestLength = positiveInt(opts.maxRequestLength ?? CONNECTION_DEFAULTS.maxRequestLength, 'maxRequestLength');
     this.peerReqqValue = positiveInt(opts.defaultPeerReqq ?? CONNECTION_DEFAULTS.defaultPeerReqq, 'defaultPeerReqq');
     this.requestLimitValue = this.peerReqqValue;
-    this.framer = new Framer({ maxMessageLength: opts.maxMessageLength ?? DEFAULT_MAX_MESSAGE_LENGTH });
+    this.framer = new Framer({ maxMessageLength: opts.maxMessageLength ?? DEFAULT_MAX_MESSAGE_LENGTH, reuseAssemblyBuffer: opts.borrowPayloads === true });
     this.outbound = new OutboundRequests(opts.requestTimeout ?? CONNECTION_DEFAULTS.requestTimeout);
     this.createdAt = opts.now;
     this.lastRecvAt = opts.now;
@@ -335,6 +347,17 @@ export class PeerConnection {
   get stats(): Readonly<ConnectionStats> { return this._stats; }
   /** Received bytes not yet turned into events (for read backpressure). */
   get bufferedInbound(): number { return this.inboxBytes + this.framer.buffered; }
+
+  /**
+   * True while the connection may still read from a chunk backed by `buffer`: unread
+   * bytes in it, or events not yet polled (they may be views into it). A socket adapter
+   * that reads into its own buffers reuses one only when this is false.
+   */
+  holdsBuffer(buffer: ArrayBufferLike): boolean {
+    if (this.eventHead < this.events.length) return true;
+    for (const c of this.inbox) if (c.buffer === buffer) return true;
+    return this.framer.holds(buffer);
+  }
   /** Queued bytes not yet taken by `pollTransmit` (for write backpressure). */
   get bufferedOutbound(): number { return this.txBytes; }
   /** The peer's id for an extension name, or null. */
@@ -885,8 +908,12 @@ export class PeerConnection {
     this.emit({ type: 'request', index, begin, length });
   }
 
-  private onExtended(id: number, payload: Uint8Array): void {
+  private onExtended(id: number, view: Uint8Array): void {
     if (!this.extendedOn) throw new WireError('EXTENSION_NOT_NEGOTIATED', 'extended message without BEP 10 on both sides');
+    // Hooks and the decoded handshake own their bytes (bencoded strings are views of the
+    // payload, and the payload a view of a read buffer the socket adapter reuses).
+    // Extended messages are small and rare next to blocks: the copy costs nothing.
+    const payload = view.slice();
     if (id === 0) {
       const hs = parseExtendedHandshake(payload);
       for (const name of hs.disabled) this.remoteExt.delete(name);

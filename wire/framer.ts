@@ -125,6 +125,17 @@ export class Framer {
    */
   get assemblyBytes(): number { return this.need < 0 ? 0 : this.partial.length; }
 
+  /**
+   * True while bytes of a fed chunk backed by `buffer` are still to be read. The
+   * socket adapter reuses its read buffers only once no fed chunk needs them (the
+   * straddling part of a frame is copied out, so only unread chunks count).
+   */
+  holds(buffer: ArrayBufferLike): boolean {
+    if (this.pos < this.cur.length && this.cur.buffer === buffer) return true;
+    for (let i = this.qHead; i < this.queue.length; i++) if (this.queue[i].buffer === buffer) return true;
+    return false;
+  }
+
   /** The largest frame length this framer accepts. */
   get maxMessageLength(): number { return this.max; }
 
