@@ -53,6 +53,8 @@ function run(input: Uint8Array): void {
     fast: (c0 & 8) === 0, extended: (c0 & 0x10) === 0, reqq: REQQ[(c2 >> 3) & 3],
     maxMessageLength: (c2 & 4) !== 0 ? 0x4000 + 13 : undefined,
     ...((c2 & 0x20) !== 0 ? { maxBufferedOutbound: 64 } : {}),
+    // lib/ runs the wire with borrowed payloads (one reused assembly buffer)
+    borrowPayloads: (c2 & 0x40) !== 0,
     extensions: acceptor ? undefined : hooks(),
     clientVersion: 'SeedPay fuzz', listenPort: 6881, yourIp: new Uint8Array([127, 0, 0, 1]),
   });
