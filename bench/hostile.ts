@@ -32,7 +32,9 @@
  * complete with every piece verified), so no extra sha256 pass is made here.
  * The payment_proof flood needs the paid seller and the ledger: its case,
  * `honest-under-payment-proof-flood`, is bench/hostile-proof.ts (a paid transfer of
- * 64 MiB, 16 MiB with --quick; the peak RSS there is the whole scenario's process).
+ * 64 MiB, 16 MiB with --quick; the peak RSS there is the whole scenario's process),
+ * with its control `honest-under-paid-session-churn` (hostile paid sessions made
+ * ready and dropped without a proof: what the churn alone costs).
  * Exit status 1 when an honest transfer failed or an attack never ran.
  */
 import { readFile } from 'node:fs/promises';
@@ -49,12 +51,11 @@ import {
   slowloris, unknownExtensionId, unrequestedPiece, zeroLengthRequest, type Target,
 } from '../test/hostile/attacks.js';
 import type { SeederResult } from './hostile-seeder.js';
-import { proofFloodCase } from './hostile-proof.js';
+import { PROOF_VARIANTS, proofFloodCase } from './hostile-proof.js';
 import { log, makeCase, median, quickMode, report } from './report.js';
 import { MiB, ensureBenchData, ourLeecher, type TransferData } from './transfer-clients.js';
 
 const BENCH = 'hostile';
-const PROOF_FLOOD = 'payment-proof-flood';
 const ATTACK_HOST = '127.0.0.1';
 /** The seeder's default reqq (wire/connection.ts CONNECTION_DEFAULTS). */
 const SEEDER_REQQ = 250;
@@ -267,9 +268,10 @@ async function main(): Promise<number> {
   if (loops !== null && !(Number.isSafeInteger(loops) && loops > 0)) throw new Error('--loops needs a positive integer');
   const defs = attacks(() => stopFlag.stop).filter((d) => only === null || only.includes(d.name))
     .map((d) => (loops === null ? d : { ...d, loops }));
-  const withProof = only === null || only.includes(PROOF_FLOOD);
-  if (defs.length === 0 && !withProof) throw new Error(`--only matched no attack (have ${[...attacks(() => true).map((d) => d.name), PROOF_FLOOD].join(', ')})`);
-  log(`[hostile] ${sizeMiB} MiB torrent, ${runs} runs per side, attacks: ${[...defs.map((d) => d.name), ...(withProof ? [PROOF_FLOOD] : [])].join(', ')}; load ${loadavg().map((x) => x.toFixed(2)).join('/')}`);
+  const proofNames = PROOF_VARIANTS.map((v) => v.name);
+  const withProof = only === null || proofNames.some((n) => only.includes(n));
+  if (defs.length === 0 && !withProof) throw new Error(`--only matched no attack (have ${[...attacks(() => true).map((d) => d.name), ...proofNames].join(', ')})`);
+  log(`[hostile] ${sizeMiB} MiB torrent, ${runs} runs per side, attacks: ${[...defs.map((d) => d.name), ...proofNames.filter((n) => only === null || only.includes(n))].join(', ')}; load ${loadavg().map((x) => x.toFixed(2)).join('/')}`);
 
   let failed = 0;
   for (const def of defs) {
@@ -327,11 +329,12 @@ async function main(): Promise<number> {
       },
     }));
   }
-  if (withProof) {
-    const { c, failures } = await proofFloodCase(BENCH, quickMode ? 16 : 64, runs, quickMode ? 60_000 : 180_000);
+  for (const v of PROOF_VARIANTS) {
+    if (only !== null && !only.includes(v.name)) continue;
+    const { c, failures } = await proofFloodCase(BENCH, quickMode ? 16 : 64, runs, quickMode ? 60_000 : 180_000, v);
     failed += failures;
     if (c !== null) report(c);
-    else log(`[hostile] FAIL ${PROOF_FLOOD}: no complete honest transfer on one side`);
+    else log(`[hostile] FAIL ${v.name}: no complete honest transfer on one side`);
   }
   return failed > 0 ? 1 : 0;
 }

@@ -22,7 +22,7 @@ export function madeUpTx(): string {
 }
 
 /** `chain` with every call naming a signature of `watched` counted. */
-export function countingChain(chain: Chain, watched: Set<string>, counter: { calls: number }): Chain {
+export function countingChain(chain: Chain, watched: { has(x: string): boolean }, counter: { calls: number }): Chain {
   return new Proxy(chain, {
     get(target, prop, receiver) {
       const v = Reflect.get(target, prop, receiver) as unknown;
