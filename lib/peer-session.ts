@@ -349,14 +349,14 @@ export class PeerSession implements ServeHost {
         if (ev.source === 'have_all') t.picker.peerHaveAll(this.id);
         else if (ev.source === 'have_none') t.picker.peerHaveNone(this.id);
         else t.picker.peerBitfield(this.id, ev.pieces);
-        if (t.isComplete && ev.pieces.hasAll()) { this.close('NOT_NEEDED'); return; }
+        if (t.isComplete && ev.pieces.hasAll()) { t.closeSeed(this); return; }
         this.updateInterest();
         this.fill();
         break;
       case 'have':
         if (t === null || t.picker === null) break;
         t.picker.peerHave(this.id, ev.index);
-        if (t.isComplete && this.conn.peerPieces?.hasAll()) { this.close('NOT_NEEDED'); return; }
+        if (t.isComplete && this.conn.peerPieces?.hasAll()) { t.closeSeed(this); return; }
         this.updateInterest();
         this.fill();
         break;

@@ -32,7 +32,8 @@ export class CompletionLinger {
   /** A seed at completion: close it now, or hold it while it is busy. */
   closeOrHold(s: PeerSession, now: number): void {
     if (this.busy !== undefined && this.busy(s)) {
-      this.held.set(s, now + this.timeoutMs);
+      // Held once: a later call (another 'have') does not extend its deadline.
+      if (!this.held.has(s)) this.held.set(s, now + this.timeoutMs);
       return;
     }
     s.close('NOT_NEEDED');

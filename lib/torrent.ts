@@ -335,6 +335,15 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (!this.closedFlag) this.linger?.check(this.host.now());
   }
 
+  /**
+   * @internal A peer turned out to be a seed while we are complete: close it, unless
+   * `lingerWhile` holds it (a payment still outstanding), as at completion.
+   */
+  closeSeed(s: PeerSession): void {
+    if (this.linger !== null) this.linger.closeOrHold(s, this.host.now());
+    else s.close('NOT_NEEDED');
+  }
+
   private dialKnown(k: KnownPeer): void {
     const key = formatPeerAddress(k.addr);
     if (this.closedFlag || this.bannedAddrs.has(key) || this.sessions.size >= (this.opts.maxPeers ?? 100)) return;
