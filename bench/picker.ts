@@ -16,17 +16,7 @@
  */
 import { PiecePicker } from '../lib/picker.js';
 import { jsonMode, log, makeCase, quickMode, report } from './report.js';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../test/lib/seeded-rng.js';
 
 const getBit = (b: Uint8Array, i: number): boolean => (b[i >>> 3] & (0x80 >>> (i & 7))) !== 0;
 

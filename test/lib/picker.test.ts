@@ -3,18 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { PiecePicker, PickerError, type BlockRef, type PeerKey } from '../../lib/picker.js';
 import { Bitfield } from '../../wire/bitfield.js';
-
-/** Small deterministic PRNG (mulberry32) so tie-breaks are reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from './seeded-rng.js';
 
 function bits(n: number, has: (i: number) => boolean): Uint8Array {
   const b = new Uint8Array(Math.ceil(n / 8));
