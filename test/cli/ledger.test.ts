@@ -8,52 +8,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { Connection, Keypair, LAMPORTS_PER_SOL, PublicKey } from '@solana/web3.js';
 import { walletFromSecretKey, walletKeypairJson } from '../../payment/session.js';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const fromTs = import.meta.url.endsWith('.ts');
-const MAIN = join(here, '..', '..', 'lib', 'cli', fromTs ? 'main.ts' : 'main.js');
-
-interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
-
-interface Running {
-  child: ChildProcessWithoutNullStreams;
-  stdout(): string;
-  stderr(): string;
-  /** Resolves when the process has exited. */
-  exited: Promise<Run>;
-}
-
-function start(args: string[], env: NodeJS.ProcessEnv): Running {
-  const nodeArgs = fromTs ? ['--import', 'tsx', MAIN, ...args] : [MAIN, ...args];
-  const child = spawn(process.execPath, nodeArgs, { stdio: 'pipe', env: { ...process.env, SEEDPAY_DEBUG: '', ...env } });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-  const exited = new Promise<Run>((resolve) => {
-    child.on('close', (code, signal) => resolve({ code, signal, stdout: out, stderr: err }));
-  });
-  return { child, stdout: () => out, stderr: () => err, exited };
-}
-
-/** Run to completion (bad input must exit by itself within `ms`). */
-async function run(args: string[], env: NodeJS.ProcessEnv, ms = 30_000): Promise<Run> {
-  const r = start(args, env);
-  const timer = setTimeout(() => r.child.kill('SIGKILL'), ms);
-  const res = await r.exited;
-  clearTimeout(timer);
-  assert.equal(res.signal, null, `seedpay ${args.join(' ')} did not exit by itself within ${ms} ms; stderr: ${res.stderr}`);
-  return res;
-}
+import { freePort } from '../interop/clients.js';
+import { assertOneLine, runCli, startCli, type Run, type Running } from './run-cli.js';
 
 /** Wait for the ready line; fail (and kill the child) if it exits or `ms` pass first. */
 async function ready(r: Running, ms = 30_000): Promise<void> {
@@ -79,28 +41,6 @@ async function stopCleanly(r: Running, sig: NodeJS.Signals, ms = 15_000): Promis
   return res;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** The error line: exactly one "seedpay: …" line matching `pattern`, non-zero exit, no stack. */
-function assertOneLine(r: Run, pattern: RegExp, code?: number): void {
-  assert.notEqual(r.code, 0, `non-zero exit expected; stderr ${r.stderr}`);
-  if (code !== undefined) assert.equal(r.code, code);
-  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '' && !/^npm warn|ExperimentalWarning|--trace-warnings/.test(l));
-  assert.equal(lines.length, 1, `one line expected, got:\n${r.stderr}`);
-  assert.match(lines[0], /^seedpay: /);
-  assert.match(lines[0], pattern);
-  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
-}
-
 test('seedpay ledger: serves JSON-RPC on its port, funds --fund wallets, stops cleanly on SIGTERM and SIGINT', { timeout: 120_000 }, async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'seedpay-cli-ledger-'));
   t.after(() => rm(root, { recursive: true, force: true }));
@@ -111,7 +51,7 @@ test('seedpay ledger: serves JSON-RPC on its port, funds --fund wallets, stops c
   const other = Keypair.generate();
   const port = await freePort();
 
-  const a = start(['ledger', '--port', String(port), '--fund', walletFile, '--fund', other.publicKey.toBase58(), '--amount', '5'], E);
+  const a = startCli(['ledger', '--port', String(port), '--fund', walletFile, '--fund', other.publicKey.toBase58(), '--amount', '5'], E);
   t.after(() => { if (a.child.exitCode === null && a.child.signalCode === null) a.child.kill('SIGKILL'); });
   await ready(a);
   const url = a.stdout().trim();
@@ -141,20 +81,20 @@ test('seedpay ledger: serves JSON-RPC on its port, funds --fund wallets, stops c
   // It recorded its mint: `wallet balance` finds it with only --rpc.
   const rec = JSON.parse(await readFile(join(E.SEEDPAY_HOME, 'ledger.json'), 'utf8')) as { url: string; genesisHash: string; mint: string };
   assert.deepEqual(rec, { url, genesisHash: genesis[1], mint: mint.toBase58() });
-  const bal = await run(['wallet', 'balance', walletFile, '--rpc', url], E);
+  const bal = await runCli(['wallet', 'balance', walletFile, '--rpc', url], E);
   assert.equal(bal.code, 0, bal.stderr);
   assert.match(bal.stdout, /^\s+5 USDC \(mint /m);
 
   // The port in use: a second ledger says so in one line and exits non-zero; the first is unharmed.
-  const busy = await run(['ledger', '--port', String(port)], E);
-  assertOneLine(busy, new RegExp(`cannot start the local ledger on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`), 1);
+  const busy = await runCli(['ledger', '--port', String(port)], E);
+  assertOneLine(busy, new RegExp(`cannot start the local ledger on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`), { code: 1 });
   assert.equal(await conn.getGenesisHash(), genesis[1], 'the running ledger still answers');
 
   await stopCleanly(a, 'SIGTERM');
   await assert.rejects(new Connection(url).getVersion(), 'nothing answers after it stopped');
 
   // The port was released: a new ledger takes it (a fresh chain) and stops on Ctrl-C.
-  const b = start(['ledger', '--port', String(port)], E);
+  const b = startCli(['ledger', '--port', String(port)], E);
   t.after(() => { if (b.child.exitCode === null && b.child.signalCode === null) b.child.kill('SIGKILL'); });
   await ready(b);
   const genesisB = await new Connection(url).getGenesisHash();
@@ -166,8 +106,8 @@ test('seedpay ledger: bad input is one clear line and a non-zero exit', { timeou
   const root = await mkdtemp(join(tmpdir(), 'seedpay-cli-ledger-'));
   t.after(() => rm(root, { recursive: true, force: true }));
   const E = { SEEDPAY_HOME: join(root, 'home') };
-  assertOneLine(await run(['ledger', '--fund', join(root, 'nope.json'), '--port', '0'], E), /keypair file .*nope\.json does not exist/);
-  assertOneLine(await run(['ledger', 'extra'], E), /ledger takes no arguments/, 2);
-  assertOneLine(await run(['ledger', '--port', '70000'], E), /bad port '70000'/, 2);
-  assertOneLine(await run(['ledger', '--amount', 'lots'], E), /bad --amount 'lots'/, 2);
+  assertOneLine(await runCli(['ledger', '--fund', join(root, 'nope.json'), '--port', '0'], E), /keypair file .*nope\.json does not exist/);
+  assertOneLine(await runCli(['ledger', 'extra'], E), /ledger takes no arguments/, { code: 2 });
+  assertOneLine(await runCli(['ledger', '--port', '70000'], E), /bad port '70000'/, { code: 2 });
+  assertOneLine(await runCli(['ledger', '--amount', 'lots'], E), /bad --amount 'lots'/, { code: 2 });
 });

@@ -8,59 +8,20 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import bs58 from 'bs58';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { Keypair } from '@solana/web3.js';
 import { walletKeypairJson, walletFromSecretKey } from '../../payment/session.js';
 import { createTorrentFromPath } from '../../lib/metainfo.js';
+import { freePort } from '../interop/clients.js';
+import { assertOneLine, runCli } from '../cli/run-cli.js';
 import { funded, makeContent, openBuyer, sha256Of, startEnv, startSeller, USDC } from './paid-helpers.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const fromTs = import.meta.url.endsWith('.ts');
-const MAIN = join(here, '..', '..', 'lib', 'cli', fromTs ? 'main.ts' : 'main.js');
-
-/** A port nobody listens on (bound, then released). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-interface Run { code: number | null; stdout: string; stderr: string }
-
-function run(args: string[], env: NodeJS.ProcessEnv = {}, ms = 30_000): Promise<Run> {
-  const nodeArgs = fromTs ? ['--import', 'tsx', MAIN, ...args] : [MAIN, ...args];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, nodeArgs, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SEEDPAY_DEBUG: '', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`seedpay ${args.join(' ')} did not exit within ${ms} ms; stderr: ${stderr}`)); }, ms);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-  });
-}
-
-/** The error line: exactly one "seedpay: …" line matching `pattern`, non-zero exit, no stack. */
-function assertOneLine(r: Run, pattern: RegExp): void {
-  assert.notEqual(r.code, 0, `non-zero exit expected; stdout ${r.stdout}`);
-  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '' && !/^npm warn|ExperimentalWarning|--trace-warnings|^\[[#.]+\]|^checking |^selling /.test(l));
-  assert.equal(lines.length, 1, `one line expected, got:\n${r.stderr}`);
-  assert.match(lines[0], /^seedpay: /);
-  assert.match(lines[0], pattern);
-  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
-}
+/** Progress lines `get` and `seed` print before a failure: not part of the one error line. */
+const PROGRESS = /^\[[#.]+\]|^checking |^selling /;
 
 test('paid CLI: each class of bad input is one clear line and a non-zero exit', { timeout: 120_000 }, async () => {
   const env = await startEnv();
@@ -98,8 +59,8 @@ test('paid CLI: each class of bad input is one clear line and a non-zero exit', 
         [['earnings', '--journal', join(env.root, 'nope.journal')], /no journal/],
       ];
       for (const [args, pattern] of cases) {
-        const r = await run(args, E);
-        assertOneLine(r, pattern);
+        const r = await runCli(args, E);
+        assertOneLine(r, pattern, { ignore: PROGRESS });
       }
     } finally {
       await s.client.close();
@@ -115,23 +76,23 @@ test('paid CLI: wallet new/show, and earnings/spending read the journals', { tim
   try {
     const E = { SEEDPAY_HOME: join(env.root, 'home') };
     const w = join(env.root, 'w.json');
-    const made = await run(['wallet', 'new', w], E);
+    const made = await runCli(['wallet', 'new', w], E);
     assert.equal(made.code, 0, made.stderr);
     const address = made.stdout.trim();
     assert.doesNotThrow(() => Keypair.fromSecretKey(Uint8Array.from(JSON.parse(readFileSync(w, 'utf8')) as number[])));
-    const shown = await run(['wallet', 'show', w], E);
+    const shown = await runCli(['wallet', 'show', w], E);
     assert.equal(shown.stdout.trim(), address);
-    const again = await run(['wallet', 'new', w], E);
+    const again = await runCli(['wallet', 'new', w], E);
     assert.notEqual(again.code, 0, 'never overwrites a wallet');
     // A journal with a payment in it: spending reports it in USDC.
     const buyer = await openBuyer(env, funded(env, 1n * USDC));
     await buyer.journal.append({ kind: 'payment', signature: bs58.encode(randomBytes(64)), amount: 1500n, seller: address, infoHash: 'ab'.repeat(20), sessionHash: 'cd'.repeat(32), time: Date.now() });
     const path = buyer.journal.path;
     await buyer.close();
-    const sp = await run(['spending', '--journal', path], E);
+    const sp = await runCli(['spending', '--journal', path], E);
     assert.equal(sp.code, 0, sp.stderr);
     assert.match(sp.stdout, /spent 0\.0015 USDC in 1 payment/);
-    const ea = await run(['earnings', '--journal', path], E);
+    const ea = await runCli(['earnings', '--journal', path], E);
     assert.equal(ea.code, 0, ea.stderr);
     assert.match(ea.stdout, /earned 0 USDC in 0 payment/);
   } finally {
@@ -140,7 +101,7 @@ test('paid CLI: wallet new/show, and earnings/spending read the journals', { tim
 });
 
 test('paid demo: ledger, wallets, a paid transfer and its receipt; the process exits by itself', { timeout: 90_000 }, async () => {
-  const r = await run(['demo', '--size', '6M'], {}, 80_000);
+  const r = await runCli(['demo', '--size', '6M'], {}, 80_000);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^receipt$/m);
   assert.match(r.stdout, /bytes\s+\d+ payload \(\d+ paid/);
@@ -169,7 +130,7 @@ test('paid CLI: get pays an in-process seller exactly what it charges and exits 
     const s = await startSeller(env, content, funded(env, 0n), { price: 100n, policy: 'paid-only' });
     try {
       const dir = join(env.root, 'dl');
-      const r = await run(['get', torrent, '--peer', `127.0.0.1:${s.port}`, '--wallet', w, '--max-price', '0.001', '--budget', '0.5',
+      const r = await runCli(['get', torrent, '--peer', `127.0.0.1:${s.port}`, '--wallet', w, '--max-price', '0.001', '--budget', '0.5',
         '--dir', dir, '--rpc', env.ledger.url, '--mint', env.ledger.mint.toBase58(), '--journal', join(env.root, 'spend.journal')], { SEEDPAY_HOME: join(env.root, 'h') });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /complete in .* paid 0\.000301 USDC in 1 payment\(s\)/, r.stdout);
@@ -199,7 +160,7 @@ test('paid CLI: get drops a seller priced above --max-price and completes from t
     try {
       // One seller too dear, one fine: the dear one is named and dropped, the download completes.
       const dir = join(env.root, 'dl');
-      const r = await run(['get', torrent, '--peer', `127.0.0.1:${dear.port}`, '--peer', `127.0.0.1:${fine.port}`, '--wallet', w,
+      const r = await runCli(['get', torrent, '--peer', `127.0.0.1:${dear.port}`, '--peer', `127.0.0.1:${fine.port}`, '--wallet', w,
         '--max-price', '0.001', '--budget', '0.5', '--dir', dir, ...rpc, '--journal', join(env.root, 'spend.journal')], E);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stderr, new RegExp(`dropping peer 127\\.0\\.0\\.1:${dear.port}: asks 0\\.002 USDC per MiB, above --max-price 0\\.001 USDC`), r.stderr);
@@ -212,7 +173,7 @@ test('paid CLI: get drops a seller priced above --max-price and completes from t
 
       // Every peer refuses (two too dear, one address nobody listens on): one line naming each, non-zero exit.
       const dead = await freePort();
-      const r2 = await run(['get', torrent, '--peer', `127.0.0.1:${dear.port}`, '--peer', `127.0.0.1:${dearer.port}`, '--peer', `127.0.0.1:${dead}`,
+      const r2 = await runCli(['get', torrent, '--peer', `127.0.0.1:${dear.port}`, '--peer', `127.0.0.1:${dearer.port}`, '--peer', `127.0.0.1:${dead}`,
         '--wallet', w, '--max-price', '0.001', '--budget', '0.5', '--dir', join(env.root, 'dl2'), ...rpc, '--journal', join(env.root, 'spend2.journal')], E);
       const errLines = r2.stderr.split('\n').filter((l) => l.startsWith('seedpay: '));
       assert.notEqual(r2.code, 0);

@@ -6,41 +6,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseTorrent } from '../../lib/metainfo.js';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const fromTs = import.meta.url.endsWith('.ts');
-const MAIN = join(here, '..', '..', 'lib', 'cli', fromTs ? 'main.ts' : 'main.js');
-
-interface Run { code: number | null; stdout: string; stderr: string }
-
-function run(args: string[], ms = 60_000): Promise<Run> {
-  const nodeArgs = fromTs ? ['--import', 'tsx', MAIN, ...args] : [MAIN, ...args];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, nodeArgs, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SEEDPAY_DEBUG: '' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`seedpay ${args.join(' ')} did not exit within ${ms} ms; stderr: ${stderr}`)); }, ms);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-  });
-}
-
-/** stderr without Node's own warnings: exactly one "seedpay: …" line and no stack frames. */
-function assertOneLine(r: Run, pattern: RegExp): void {
-  assert.notEqual(r.code, 0);
-  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '' && !/^npm warn|ExperimentalWarning|--trace-warnings/.test(l));
-  assert.equal(lines.length, 1, `one line expected, got:\n${r.stderr}`);
-  assert.match(lines[0], /^seedpay: /);
-  assert.match(lines[0], pattern);
-  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
-}
+import { assertOneLine, runCli } from '../cli/run-cli.js';
 
 test('bad input: one clear line and a non-zero exit', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'seedpay-cli-'));
@@ -61,10 +31,10 @@ test('bad input: one clear line and a non-zero exit', async () => {
     // Two at a time: process start-up dominates.
     for (let i = 0; i < cases.length; i += 2) {
       const batch = cases.slice(i, i + 2);
-      const results = await Promise.all(batch.map(([args]) => run(args)));
+      const results = await Promise.all(batch.map(([args]) => runCli(args)));
       results.forEach((r, j) => assertOneLine(r, batch[j][1]));
     }
-    const usage = await run([]);
+    const usage = await runCli([]);
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /usage:/);
   } finally {
@@ -77,7 +47,7 @@ test('create writes a torrent that parses', async () => {
   try {
     await writeFile(join(dir, 'hello.txt'), 'hello world\n'.repeat(1000));
     const out = join(dir, 'hello.torrent');
-    const r = await run(['create', join(dir, 'hello.txt'), '-o', out]);
+    const r = await runCli(['create', join(dir, 'hello.txt'), '-o', out]);
     assert.equal(r.code, 0, r.stderr);
     const m = parseTorrent(await readFile(out));
     assert.equal(m.name, 'hello.txt');
@@ -89,7 +59,7 @@ test('create writes a torrent that parses', async () => {
 });
 
 test('demo --free: a loopback transfer with a verified receipt, and the process exits by itself', async () => {
-  const r = await run(['demo', '--free', '--size', '4M']);
+  const r = await runCli(['demo', '--free', '--size', '4M']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^receipt$/m);
   assert.match(r.stdout, /bytes\s+4194304 payload/);
