@@ -25,6 +25,15 @@ export interface BenchCase {
 export const jsonMode: boolean = process.argv.includes('--json');
 export const quickMode: boolean = process.argv.includes('--quick');
 
+/** `--runs N`: how many alternating runs of ours and the baseline (`fallback` when absent). */
+export function parseRuns(fallback = 3): number {
+  const i = process.argv.indexOf('--runs');
+  if (i < 0) return fallback;
+  const n = Number(process.argv[i + 1]);
+  if (!Number.isInteger(n) || n < 1) throw new Error('--runs needs a positive integer');
+  return n;
+}
+
 export function median(xs: readonly number[]): number {
   if (xs.length === 0) throw new Error('median of nothing');
   const s = [...xs].sort((a, b) => a - b);

@@ -28,7 +28,7 @@ import type { Torrent } from '../lib/torrent.js';
 import { chainFromUrl } from '../payment/chain.js';
 import { LocalLedger } from '../payment/ledger/ledger.js';
 import { walletFromSecretKey } from '../payment/session.js';
-import { log, makeCase, median, quickMode, report } from './report.js';
+import { log, makeCase, median, parseRuns, quickMode, report } from './report.js';
 import { ensureBenchData, MiB, type TransferData } from './transfer-clients.js';
 import { readFile } from 'node:fs/promises';
 
@@ -155,14 +155,6 @@ export async function runPaidVsFree(o: { sizeBytes: number; runs: number; timeou
   } finally {
     await ledger.stop();
   }
-}
-
-function parseRuns(): number {
-  const i = process.argv.indexOf('--runs');
-  if (i < 0) return 3;
-  const n = Number(process.argv[i + 1]);
-  if (!Number.isInteger(n) || n < 1) throw new Error('--runs needs a positive integer');
-  return n;
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {

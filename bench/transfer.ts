@@ -22,7 +22,7 @@
  * and not printed; it is named on stderr and the exit status is 1 (BENCH.md:
  * non-zero when a case could not run).
  */
-import { jsonMode, log, makeCase, median, quickMode, report } from './report.js';
+import { jsonMode, log, makeCase, median, parseRuns, quickMode, report } from './report.js';
 import {
   MiB, ensureBenchData, libtorrentLeecher, libtorrentSeeder, measureTransfer, ourLeecher, ourSeeder,
   type LeecherImpl, type SeederImpl, type TransferData, type TransferSample,
@@ -95,14 +95,6 @@ async function measureBig(pair: PeerPair, bytes: number, timeoutMs: number): Pro
   }
 }
 const PIECE_LENGTH = 512 * 1024;
-
-function parseRuns(): number {
-  const i = process.argv.indexOf('--runs');
-  if (i < 0) return 3;
-  const n = Number(process.argv[i + 1]);
-  if (!Number.isInteger(n) || n < 1) throw new Error('--runs needs a positive integer');
-  return n;
-}
 
 const pairKey = (p: PeerPair): string => `${p.seeder.name}→${p.leecher.name}`;
 const sizeName = (bytes: number): string => (bytes % (1024 * MiB) === 0 ? `${bytes / (1024 * MiB)}GiB` : `${bytes / MiB}MiB`);
