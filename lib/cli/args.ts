@@ -2,6 +2,7 @@
  * Small, strict argument parsing for the CLI: flags with values, repeated flags,
  * positionals. Any misuse is a CliError (one line for the user, exit status 2).
  */
+import { parsePeerAddress } from '../magnet.js';
 
 export class CliError extends Error {
   override readonly name = 'CliError';
@@ -67,4 +68,19 @@ export function parsePort(s: string): number {
   const n = Number(s);
   if (!(Number.isInteger(n) && n >= 0 && n <= 65535)) throw new CliError(`bad port '${s}'`, 2);
   return n;
+}
+
+/**
+ * The --peer values: each must be host:port (IPv6 in [brackets]); returned as given.
+ * A bad one is a usage error naming it, before any connection is tried.
+ */
+export function parsePeers(list: readonly string[] | undefined): string[] {
+  return (list ?? []).map((p) => {
+    try {
+      parsePeerAddress(p);
+      return p;
+    } catch (e) {
+      throw new CliError(`bad --peer '${p}': ${(e as Error).message}`, 2);
+    }
+  });
 }

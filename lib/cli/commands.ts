@@ -6,10 +6,10 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { Client } from '../client.js';
-import { MagnetError, parseMagnet, parsePeerAddress } from '../magnet.js';
+import { MagnetError, parseMagnet } from '../magnet.js';
 import { createTorrentFromPath, defaultPieceLength, MetainfoError, parseTorrent, type Metainfo } from '../metainfo.js';
 import type { Torrent } from '../torrent.js';
-import { CliError, parseArgs, parsePort, parseSize } from './args.js';
+import { CliError, parseArgs, parsePeers, parsePort, parseSize } from './args.js';
 import { formatBytes, ProgressBar } from './progress.js';
 import { sha256Of, writeRandomFile } from './sample-files.js';
 
@@ -41,17 +41,6 @@ async function loadTorrentFile(p: string): Promise<Metainfo> {
   } catch (e) {
     throw new CliError(`${p} is not a valid torrent: ${describe(e)}`);
   }
-}
-
-function peersOf(list: readonly string[] | undefined): string[] {
-  return (list ?? []).map((p) => {
-    try {
-      parsePeerAddress(p);
-      return p;
-    } catch (e) {
-      throw new CliError(`bad --peer '${p}': ${describe(e)}`, 2);
-    }
-  });
 }
 
 // ---------------------------------------------------------------------------
@@ -91,7 +80,7 @@ export async function cmdSeed(argv: string[], io: Out): Promise<number> {
   const meta = await loadTorrentFile(a.positionals[0]);
   const port = parsePort(a.flags.get('--port') ?? '6881');
   const host = a.flags.get('--host') ?? '0.0.0.0';
-  const peers = peersOf(a.repeated.get('--peer'));
+  const peers = parsePeers(a.repeated.get('--peer'));
   const client = new Client();
   try {
     const bound = await client.listen(port, host).catch((e: unknown) => { throw new CliError(describe(e)); });
@@ -114,7 +103,7 @@ export async function cmdGet(argv: string[], io: Out): Promise<number> {
   const a = parseArgs(argv, { values: ['--dir', '--port', '--peer'], booleans: ['--seed'] });
   if (a.positionals.length !== 1) throw new CliError('get needs exactly one <file.torrent|magnet>', 2);
   const src = a.positionals[0];
-  const peers = peersOf(a.repeated.get('--peer'));
+  const peers = parsePeers(a.repeated.get('--peer'));
   let source: Metainfo | string;
   if (src.startsWith('magnet:')) {
     let m;

@@ -5,7 +5,7 @@
  */
 import { PublicKey } from '@solana/web3.js';
 import { Client } from '../client.js';
-import { formatPeerAddress, MagnetError, parseMagnet, parsePeerAddress } from '../magnet.js';
+import { formatPeerAddress, MagnetError, parseMagnet } from '../magnet.js';
 import type { Metainfo } from '../metainfo.js';
 import type { PeerSession } from '../peer-session.js';
 import type { Torrent } from '../torrent.js';
@@ -13,7 +13,7 @@ import { PaidBuyer } from '../paid/buyer.js';
 import { PaidSeller } from '../paid/seller.js';
 import { readJournal, type JournalRecord, type JournalSummary } from '../../payment/journal.js';
 import { LocalLedger } from '../../payment/ledger/ledger.js';
-import { CliError, parseArgs, parsePort } from './args.js';
+import { CliError, parseArgs, parsePeers, parsePort } from './args.js';
 import { cmdGet, cmdSeed } from './commands.js';
 import {
   connectRpc, DEFAULT_LEDGER_PORT, defaultJournal, ensureStateDir, loadTorrent, parseUsdc, resolveMint, RPC_FLAGS,
@@ -30,17 +30,6 @@ export const PAID_USAGE = `paid (SeedPay, amounts in USDC; --rpc URL settles on 
   seedpay ledger [--port 8899] [--fund <keypair.json|address>]... [--amount 100]
   seedpay earnings [--journal F]      seedpay spending [--journal F]
   seedpay demo [--size 64M] [--price 0.001] [--keep] [--free]`;
-
-function peersOf(list: readonly string[] | undefined): string[] {
-  return (list ?? []).map((p) => {
-    try {
-      parsePeerAddress(p);
-      return p;
-    } catch (e) {
-      throw new CliError(`bad --peer '${p}': ${(e as Error).message}`, 2);
-    }
-  });
-}
 
 function journalError(path: string, e: unknown): CliError {
   return new CliError(`cannot open journal ${path}: ${(e as Error).message}`);
@@ -59,7 +48,7 @@ export async function cmdPaidSeed(argv: string[], io: Out): Promise<number> {
   const minPrepay = parseUsdc('--min-prepay', a.flags.get('--min-prepay'), false);
   const port = parsePort(a.flags.get('--port') ?? '6881');
   const host = a.flags.get('--host') ?? '0.0.0.0';
-  const peers = peersOf(a.repeated.get('--peer'));
+  const peers = parsePeers(a.repeated.get('--peer'));
   const { wallet } = await loadWallet(a.flags.get('--wallet'));
   const meta = await loadTorrent(a.positionals[0]);
   const rpc = await connectRpc(a);
@@ -102,7 +91,7 @@ export async function cmdPaidGet(argv: string[], io: Out): Promise<number> {
   const maxPrice = parseUsdc('--max-price', a.flags.get('--max-price'))!;
   const budget = parseUsdc('--budget', a.flags.get('--budget'))!;
   const src = a.positionals[0];
-  const peers = peersOf(a.repeated.get('--peer'));
+  const peers = parsePeers(a.repeated.get('--peer'));
   let source: Metainfo | string;
   if (src.startsWith('magnet:')) {
     let m;

@@ -21,7 +21,7 @@ test('bad input: one clear line and a non-zero exit', async () => {
       [['seed', join(dir, 'junk.torrent'), '--dir', dir], /not a valid torrent/],
       [['seed', join(dir, 'junk.torrent')], /--dir/],
       [['get', join(dir, 'junk.torrent')], /--peer/],
-      [['get', 'x.torrent', '--peer', 'nohost'], /bad --peer/],
+      [['get', 'x.torrent', '--peer', 'nohost'], /^seedpay: bad --peer 'nohost': peer "nohost" is not host:port$/],
       [['create'], /path/],
       [['create', join(dir, 'missing-dir')], /cannot read/],
       [['frobnicate'], /unknown command/],
