@@ -15,33 +15,18 @@
 import { readFile } from 'node:fs/promises';
 import { parseTorrent } from '../lib/metainfo.js';
 import type { PeerSession } from '../lib/peer-session.js';
+import type { PeerProcessResult } from '../test/interop/clients.js';
 import { boundClient } from '../test/interop/ours-helpers.js';
 
-/** The RESULT line: the fields lt_peer.py prints that the benchmark reads, same names. */
-export interface OurPeerResult {
-  mode: 'seed' | 'leech';
-  complete: boolean;
-  total_bytes: number;
-  /** READY → done (leecher) or stop (seeder). */
-  wall_s: number;
-  /** First connection with the peer → done. */
-  peer_to_done_s: number | null;
-  /** First payload byte received → every piece verified and written. */
-  first_byte_to_done_s: number | null;
-  payload_down: number;
-  payload_up: number;
+/** The RESULT line: the fields lt_peer.py prints that the benchmark reads (same names), and ours. */
+export interface OurPeerResult extends PeerProcessResult {
   wasted: number;
   hash_failures: number;
   /** Peer client names (extended handshake `v`). */
   peers: string[];
-  /** CPU seconds (user + system, all threads) of the whole process / from READY on. */
-  cpu_s: number;
-  cpu_transfer_s: number;
   /** cpu_transfer_s split into user and system (kernel: socket and page-cache copies). */
   cpu_transfer_user_s: number;
   cpu_transfer_sys_s: number;
-  /** Peak resident set of the process, KiB (getrusage ru_maxrss). */
-  peak_rss_kib: number;
   /** Peak V8 heap used and external (Buffer) memory seen by the 1 s sampler, KiB. */
   peak_heap_kib: number;
   peak_external_kib: number;

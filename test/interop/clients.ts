@@ -561,25 +561,37 @@ export interface LibtorrentPeerInfo {
   flags: string;
 }
 
-/** The RESULT line of lt_peer.py. */
-export interface LibtorrentResult {
+/**
+ * The fields every peer process's `RESULT {json}` line carries — lt_peer.py's and
+ * bench/our-peer.ts's alike, same names and meaning — so that the transfer
+ * benchmark reads either side with the same code.
+ */
+export interface PeerProcessResult {
   mode: 'seed' | 'leech';
   complete: boolean;
   total_bytes: number;
+  /** READY → done (leecher) or stop (seeder). */
   wall_s: number;
+  /** First connection with the peer → done. */
   peer_to_done_s: number | null;
+  /** First payload byte received → every piece verified and written. */
   first_byte_to_done_s: number | null;
-  avg_MBps_wall: number | null;
-  avg_MBps_first_byte: number | null;
-  lt_max_reported_MBps: number;
   payload_down: number;
   payload_up: number;
-  peers: LibtorrentPeerInfo[];
-  /** CPU seconds of the whole process (incl. a seeder's start-up hash check). */
+  /** CPU seconds (user + system, all threads) of the whole process, incl. a seeder's start-up hash check. */
   cpu_s: number;
   /** CPU seconds from READY to RESULT: the transfer itself. */
   cpu_transfer_s: number;
+  /** Peak resident set of the process, KiB (getrusage ru_maxrss). */
   peak_rss_kib: number;
+}
+
+/** The RESULT line of lt_peer.py. */
+export interface LibtorrentResult extends PeerProcessResult {
+  avg_MBps_wall: number | null;
+  avg_MBps_first_byte: number | null;
+  lt_max_reported_MBps: number;
+  peers: LibtorrentPeerInfo[];
 }
 
 export class LibtorrentPeer {
