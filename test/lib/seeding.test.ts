@@ -13,7 +13,7 @@ import type { ExtensionFactory } from '../../extensions/registry.js';
 import type { PeerSession } from '../../lib/peer-session.js';
 import type { TorrentOptions } from '../../lib/torrent.js';
 import { RawPeer, type RawOptions } from './raw-peer.js';
-import { checkFiles, makeFixture, whenDone, type Fixture } from './torrent-helpers.js';
+import { assertDownloaded, makeFixture, type Fixture } from './torrent-helpers.js';
 
 const PL = 32768;
 
@@ -181,8 +181,7 @@ test('a seeder can dial a leecher (which never dials)', async () => {
     const lport = await leecher.listen(0);
     const lt = await leecher.add(fx.torrent, { dir: join(fx.root, 'l') });
     await seeder.add(fx.torrent, { dir: fx.seedDir, peers: [`127.0.0.1:${lport}`] });
-    await whenDone(lt);
-    assert.deepEqual(await checkFiles(fx, join(fx.root, 'l')), []);
+    await assertDownloaded(lt, fx, join(fx.root, 'l'));
   } finally {
     await leecher.close();
     await seeder.close();
@@ -268,8 +267,7 @@ test('a tiny read-buffer pool (2 slabs, 1 per peer) still serves three leechers 
     let maxInUse = 0;
     const ts = await Promise.all(leechers.map((c, i) => c.add(fx.torrent, { dir: join(fx.root, `l${i}`), peers: [`127.0.0.1:${port}`] })));
     for (const t of ts) t.on('piece', () => { maxInUse = Math.max(maxInUse, seeder.slabPool.inUse); });
-    await Promise.all(ts.map((t) => whenDone(t)));
-    for (let i = 0; i < 3; i++) assert.deepEqual(await checkFiles(fx, join(fx.root, `l${i}`)), []);
+    await Promise.all(ts.map((t, i) => assertDownloaded(t, fx, join(fx.root, `l${i}`))));
     assert.ok(maxInUse <= 2);
   } finally {
     for (const c of leechers) await c.close();

@@ -1,4 +1,5 @@
 /** Shared helpers for the loopback seeding / downloading tests (real TCP on 127.0.0.1). */
+import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -68,4 +69,10 @@ export function waitEvent<K extends keyof TorrentEvents>(t: Torrent, event: K, m
 export function whenDone(t: Torrent, ms = 20_000): Promise<void> {
   if (t.isComplete) return Promise.resolve();
   return waitEvent(t, 'done', ms).then(() => undefined);
+}
+
+/** `t` gets every piece (within `ms`) and every fixture file under `dir` matches its sha256. */
+export async function assertDownloaded(t: Torrent, fx: Fixture, dir: string, ms = 20_000): Promise<void> {
+  await whenDone(t, ms);
+  assert.deepEqual(await checkFiles(fx, dir), [], `every file under ${dir} matches its sha256`);
 }

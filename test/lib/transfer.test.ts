@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Client, type ClientOptions } from '../../lib/client.js';
 import { buildMagnet } from '../../lib/magnet.js';
-import { checkFiles, makeFixture, whenDone, type Fixture } from './torrent-helpers.js';
+import { assertDownloaded, makeFixture, type Fixture } from './torrent-helpers.js';
 
 async function transfer(fx: Fixture, seedOpts: ClientOptions, leechOpts: ClientOptions, leechDir: string): Promise<{ fastSeen: boolean }> {
   const seeder = new Client(seedOpts);
@@ -20,8 +20,7 @@ async function transfer(fx: Fixture, seedOpts: ClientOptions, leechOpts: ClientO
     const lt = await leecher.add(fx.torrent, { dir: leechDir, peers: [`127.0.0.1:${port}`] });
     let fastSeen = false;
     lt.on('peer', (p) => { fastSeen = p.conn.fastEnabled; });
-    await whenDone(lt);
-    assert.deepEqual(await checkFiles(fx, leechDir), [], 'every file matches its sha256');
+    await assertDownloaded(lt, fx, leechDir);
     const ls = lt.stats();
     assert.equal(ls.downloaded - ls.wasted, fx.meta.totalLength);
     assert.equal(ls.hashFailures, 0);
@@ -65,8 +64,7 @@ test('a downloader uses two seeders at once', async () => {
     const t1 = await s1.add(fx.torrent, { dir: fx.seedDir });
     const t2 = await s2.add(fx.torrent, { dir: fx.seedDir });
     const lt = await leecher.add(fx.torrent, { dir: join(fx.root, 'leech'), peers: [`127.0.0.1:${p1}`, `127.0.0.1:${p2}`] });
-    await whenDone(lt);
-    assert.deepEqual(await checkFiles(fx, join(fx.root, 'leech')), []);
+    await assertDownloaded(lt, fx, join(fx.root, 'leech'));
     assert.ok(t1.stats().uploaded > 0, 'seeder 1 served some blocks');
     assert.ok(t2.stats().uploaded > 0, 'seeder 2 served some blocks');
     assert.equal(t1.stats().uploaded + t2.stats().uploaded, lt.stats().downloaded);
@@ -90,9 +88,7 @@ test('one listener serves two torrents: the handshake info hash picks the torren
     assert.equal(seeder.list().length, 2);
     const la = await leecher.add(a.torrent, { dir: join(a.root, 'l'), peers: [`127.0.0.1:${port}`] });
     const lb = await leecher.add(b.torrent, { dir: join(b.root, 'l'), peers: [`127.0.0.1:${port}`] });
-    await Promise.all([whenDone(la), whenDone(lb)]);
-    assert.deepEqual(await checkFiles(a, join(a.root, 'l')), []);
-    assert.deepEqual(await checkFiles(b, join(b.root, 'l')), []);
+    await Promise.all([assertDownloaded(la, a, join(a.root, 'l')), assertDownloaded(lb, b, join(b.root, 'l'))]);
   } finally {
     await leecher.close();
     await seeder.close();
@@ -114,8 +110,7 @@ test('magnet link: metadata over ut_metadata from the seeder, then the download'
     const gotMeta = new Promise((res) => lt.once('metadata', res));
     await gotMeta;
     assert.equal(lt.metainfo!.infoHashHex, fx.meta.infoHashHex);
-    await whenDone(lt);
-    assert.deepEqual(await checkFiles(fx, join(fx.root, 'l')), []);
+    await assertDownloaded(lt, fx, join(fx.root, 'l'));
   } finally {
     await leecher.close();
     await seeder.close();
