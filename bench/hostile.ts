@@ -117,7 +117,7 @@ export function attacks(stop: () => boolean): AttackDef[] {
     },
     { name: 'unknown-extension-id', expected: ['UNKNOWN_EXTENSION_ID'], loops: 4, round: (t) => unknownExtensionId(t) },
     {
-      name: 'huge-extended-handshake', expected: ['BAD_EXTENDED_HANDSHAKE'], loops: 2,
+      name: 'huge-extended-handshake', expected: ['BAD_EXTENDED_HANDSHAKE', 'LENGTH_TOO_LARGE'], loops: 2,
       round: (t, _l, n) => hostileExtendedHandshake(t, n % 2 === 0 ? 'nested' : 'huge'),
     },
   ];

@@ -58,6 +58,9 @@ export const CONNECTION_DEFAULTS = {
   maxBufferedOutbound: 32 * 1024 * 1024,
 } as const;
 
+/** The smallest frame cap `capFrames` sets: a 128 KiB block with its 13-byte header. */
+const FRAME_CAP_FLOOR = 128 * 1024 + 13;
+
 export interface ConnectionOptions {
   role: 'initiator' | 'acceptor';
   /** Our 20-byte peer id. */
@@ -294,6 +297,7 @@ export class PeerConnection {
     this.peerReqqValue = positiveInt(opts.defaultPeerReqq ?? CONNECTION_DEFAULTS.defaultPeerReqq, 'defaultPeerReqq');
     this.requestLimitValue = this.peerReqqValue;
     this.framer = new Framer({ maxMessageLength: opts.maxMessageLength ?? DEFAULT_MAX_MESSAGE_LENGTH, reuseAssemblyBuffer: opts.borrowPayloads === true });
+    if (this.numPiecesValue !== null) this.capFrames(this.numPiecesValue);
     this.outbound = new OutboundRequests(opts.requestTimeout ?? CONNECTION_DEFAULTS.requestTimeout);
     this.createdAt = opts.now;
     this.lastRecvAt = opts.now;
@@ -481,6 +485,7 @@ export class PeerConnection {
     } else {
       checkNumPieces(a.numPieces);
       this.numPiecesValue = a.numPieces;
+      this.capFrames(a.numPieces);
     }
     this.infoHashValue = this.hs.infoHash!;
     if (a.extensions) this.bindHooks(a.extensions);
@@ -505,6 +510,7 @@ export class PeerConnection {
     checkNumPieces(numPieces);
     this.deferred = null;
     this.numPiecesValue = numPieces;
+    this.capFrames(numPieces);
     if (this._state !== 'open') return; // nothing received yet: maybeOpen starts from the count
     try {
       const init = d.initial;
@@ -906,6 +912,17 @@ export class PeerConnection {
     }
     this.inbound.add({ index, begin, length });
     this.emit({ type: 'request', index, begin, length });
+  }
+
+  /**
+   * Once the piece count is known, no frame may be longer than the largest legitimate
+   * one: the bitfield, a block at our maximum request length, or an extended message
+   * (ut_metadata's 16 KiB pieces; handshakes are far smaller), with a 128 KiB floor.
+   * A peer claiming more (a 1 MiB extended handshake) is cut at its length prefix
+   * ('LENGTH_TOO_LARGE') instead of being buffered and parsed.
+   */
+  private capFrames(numPieces: number): void {
+    this.framer.lowerMaxMessageLength(Math.max(1 + Math.ceil(numPieces / 8), 9 + this.maxRequestLength, FRAME_CAP_FLOOR));
   }
 
   private onExtended(id: number, view: Uint8Array): void {

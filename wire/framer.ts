@@ -81,7 +81,7 @@ export interface FramerOptions {
 const EMPTY = new Uint8Array(0);
 
 export class Framer {
-  private readonly max: number;
+  private max: number;
   /** Current chunk and read offset in it. */
   private cur: Uint8Array = EMPTY;
   private pos = 0;
@@ -134,6 +134,14 @@ export class Framer {
     if (this.pos < this.cur.length && this.cur.buffer === buffer) return true;
     for (let i = this.qHead; i < this.queue.length; i++) if (this.queue[i].buffer === buffer) return true;
     return false;
+  }
+
+  /**
+   * Lower the cap for the frames whose length prefix is still to come (a connection
+   * tightens it once it knows the torrent's piece count). Never raises it.
+   */
+  lowerMaxMessageLength(max: number): void {
+    if (Number.isInteger(max) && max >= 0 && max < this.max) this.max = max;
   }
 
   /** The largest frame length this framer accepts. */
