@@ -5,7 +5,11 @@
  *
  * Guarantees:
  *  - `append` resolves only after the record's bytes are written AND fdatasync'd; a
- *    caller acknowledges a payment to its peer only after that.
+ *    caller acknowledges a payment to its peer only after that. Except with
+ *    `{ sync: false }` (the seller's running charges): written at once, made durable by
+ *    the next synced append or by `close`. A crash may lose such records since the last
+ *    sync, which SEEDPAY.md §7 allows for charges (it errs in the buyer's favour), and
+ *    it spares a disk flush per charge record on the serving path.
  *  - Appends are serialised through one writer: records land in call order. Appends
  *    that queue up while a write is in flight are written and synced together (group
  *    commit), each still resolving only after that sync.
@@ -168,6 +172,8 @@ async function fsyncDir(path: string): Promise<void> {
 interface Pending {
   frame: Uint8Array;
   record: JournalRecord;
+  /** fdatasync before resolving (false: made durable by a later sync or close). */
+  sync: boolean;
   resolve: () => void;
   reject: (e: Error) => void;
 }
@@ -188,6 +194,8 @@ export class Journal {
   private readonly reservedCharge = new Map<string, SessionCharge>();
   private readonly sum: JournalSummary = emptySummary();
   private queue: Pending[] = [];
+  /** Bytes written since the last fdatasync (appends with sync: false). */
+  private unsynced = false;
   private flushing: Promise<void> | null = null;
   private failed: Error | null = null;
   private closed = false;
@@ -298,7 +306,7 @@ export class Journal {
    * JournalError for an invalid record, a duplicate signature, a decreasing charge, a
    * closed or failed journal, or the I/O error that failed the journal.
    */
-  append(record: JournalRecord): Promise<void> {
+  append(record: JournalRecord, opts?: { sync?: boolean }): Promise<void> {
     try {
       if (this.closed) throw new JournalError('CLOSED', 'journal is closed');
       if (this.failed) throw new JournalError('JOURNAL_FAILED', `journal failed earlier: ${this.failed.message}`);
@@ -306,7 +314,7 @@ export class Journal {
       const frame = encodeFrame(clean);
       this.reserve(clean, false); // synchronous check-and-reserve (replay, monotone charge)
       return new Promise<void>((resolve, reject) => {
-        this.queue.push({ frame, record: clean, resolve, reject });
+        this.queue.push({ frame, record: clean, sync: opts?.sync !== false, resolve, reject });
         if (!this.flushing) this.flushing = this.flush();
       });
     } catch (e) {
@@ -322,6 +330,7 @@ export class Journal {
     const fh = this.fh;
     this.fh = null;
     try {
+      if (this.unsynced && !this.failed) await fh?.datasync();
       await fh?.close();
       if (this.lockPath) await unlink(this.lockPath).catch(() => undefined);
     } finally {
@@ -372,9 +381,10 @@ export class Journal {
           buf.set(p.frame, o);
           o += p.frame.length;
         }
+        const sync = batch.some((p) => p.sync);
         try {
           await writeAll(this.fh, buf, this.end);
-          await this.fh.datasync();
+          if (sync) await this.fh.datasync();
         } catch (e) {
           // Reserved signatures stay reserved: the record may be on disk; refusing to
           // credit it again is the safe side.
@@ -383,6 +393,7 @@ export class Journal {
           continue;
         }
         this.end += size;
+        this.unsynced = !sync;
         for (const p of batch) {
           this.apply(p.record);
           p.resolve();

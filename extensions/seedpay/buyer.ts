@@ -100,6 +100,23 @@ export class BuyerSession {
   private readonly maxBytes: bigint;
   private readonly growth: bigint;
   private readonly lowWaterBytes: bigint;
+  /** bytesReceived when the outstanding payment was started (null when none). */
+  private payStartBytes: bigint | null = null;
+  /**
+   * Bytes that arrived during the last payment's round trip (pay → payment_confirmed):
+   * rate × settlement latency, measured without a clock. The top-up fires with twice
+   * that still to run, so a payment confirms before the credit runs out however fast
+   * the transfer (at 500 MB/s a 60 ms confirmation is 30 MB).
+   */
+  private roundTripBytes = 0n;
+  /**
+   * The seller refused blocks for want of credit while a payment of ours was on its way
+   * (topUp() with one outstanding): the runway was too short for this transfer's
+   * speed. From then on the top-up fires with a whole last payment still to run, and
+   * the next payment grows twice as fast.
+   */
+  private ranDry = false;
+  private ranDryThisPayment = false;
 
   private _state: BuyerState = 'pending';
   private _error: SeedPayError | null = null;
@@ -284,6 +301,8 @@ export class BuyerSession {
     }
     this.confirmedBalance = balance;
     this.bytesSinceConfirm = 0n;
+    if (this.payStartBytes !== null) this.roundTripBytes = this._bytesReceived - this.payStartBytes;
+    this.payStartBytes = null;
   }
 
   private onRejected(tx: string, reason: string): void {
@@ -374,7 +393,9 @@ export class BuyerSession {
 
   /** Ask for a top-up now (e.g. the session sees requests rejected). Same rules as the automatic ones. */
   topUp(): void {
-    if (this._state === 'ready') this.maybePay();
+    if (this._state !== 'ready') return;
+    if (this.outstanding !== null) { this.ranDry = true; this.ranDryThisPayment = true; }
+    this.maybePay();
   }
 
   private cap(t: Terms): bigint {
@@ -385,7 +406,13 @@ export class BuyerSession {
   private lowWaterUnits(t: Terms): bigint {
     const lw = chargeFor(this.lowWaterBytes, t.price);
     const half = this.lastPaid / 2n;
-    return lw > half ? lw : half;
+    const runway = chargeFor(2n * this.roundTripBytes, t.price);
+    let units = lw > half ? lw : half;
+    if (runway > units) units = runway;
+    if (this.ranDry && this.lastPaid > units) units = this.lastPaid;
+    // Never more ahead than one maximal payment (a stall inflates the measured round trip).
+    const cap = this.cap(t);
+    return units < cap ? units : cap;
   }
 
   private maybePay(): void {
@@ -398,7 +425,8 @@ export class BuyerSession {
     }
     let amount: bigint;
     if (this.lastPaid === 0n) amount = chargeFor(this.firstBytes, t.price);
-    else amount = this.verifiedSinceLastPay ? this.lastPaid * this.growth : this.lastPaid;
+    else amount = this.verifiedSinceLastPay ? this.lastPaid * (this.ranDryThisPayment ? this.growth * this.growth : this.growth) : this.lastPaid;
+    this.ranDryThisPayment = false;
     const cap = this.cap(t);
     if (amount > cap) amount = cap;
     if (amount < t.minPrepay) amount = t.minPrepay;
@@ -415,6 +443,7 @@ export class BuyerSession {
       }
     }
     this.outstanding = { phase: 'paying', amount };
+    this.payStartBytes = this._bytesReceived;
     this.events.push({ type: 'pay', amount, terms: t, sessionHash: this._sessionHash! });
   }
 

@@ -212,9 +212,11 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
         const policy: BuyerPolicy = {
           // The first payment must outlast the low-water mark, or every top-up fires
           // before a piece could verify and payments never grow.
-          // Payments double up to 128 MiB while pieces verify: at loopback speeds the top-up
-          // (half the last payment ahead) then outlasts a payment's confirmation.
-          firstPaymentBytes: 16n * MIB, lowWaterBytes: 8n * MIB, maxPaymentBytes: 128n * MIB,
+          // Payments double up to 256 MiB while pieces verify: at loopback speeds (~500 MB/s)
+          // the top-up (half the last payment ahead: 280 ms) then outlasts a payment's
+          // settlement (pay, confirm, proof, the seller's lookup and journal: 100-150 ms
+          // while the disk is busy); 128 MiB ran dry at every payment.
+          firstPaymentBytes: 16n * MIB, lowWaterBytes: 8n * MIB, maxPaymentBytes: 256n * MIB,
           ...this.opts.policy,
           maxPricePerMiB: this.opts.maxPricePerMiB,
           cluster: this.cluster,

@@ -390,3 +390,43 @@ test('hostile seller messages: the buyer never throws and never pays more than o
     assert.ok(pays <= 1 + steps.filter((s) => s.k === 'msg' && s.m.type === 'payment_confirmed').length);
   }), { numRuns: 300 });
 });
+
+test('top-ups run ahead by twice the bytes that arrived while the last payment settled (rate × settlement latency, measured without a clock)', () => {
+  const K = 1024n;
+  const l = new Link({ policy: { firstPaymentBytes: 256n * K, maxPaymentBytes: 4n * MIB, lowWaterBytes: 64n * K } });
+  l.start();
+  l.pay(); // the first payment: nothing arrived while it settled
+  for (let i = 0; i < 100 && l.payQueue.length === 0; i++) l.serve(1);
+  assert.equal(l.payQueue.length, 1, 'a top-up at half the last payment');
+  // 6 blocks (96 KiB) arrive while that top-up settles.
+  assert.equal(l.serve(6), 6);
+  l.pay();
+  // The next top-up fires with 2 × 96 KiB still to run (it used to be half the last payment: 128 KiB).
+  for (let i = 0; i < 100 && l.payQueue.length === 0; i++) l.serve(1);
+  assert.equal(l.payQueue.length, 1);
+  const est = l.buyer.estimatedBalance!;
+  assert.ok(est < chargeFor(192n * K, l.terms.price), `fired below the runway (${est})`);
+  assert.ok(est >= chargeFor(176n * K, l.terms.price), `fired as soon as below it, above the old low water (${est})`);
+});
+
+test('a seller that ran dry while our payment settled: later top-ups fire a whole payment ahead and the next one grows twice as fast', () => {
+  const K = 1024n;
+  const l = new Link({ policy: { firstPaymentBytes: 256n * K, maxPaymentBytes: 16n * MIB, lowWaterBytes: 64n * K } });
+  l.start();
+  l.pay();
+  l.buyer.pieceVerified(0, true);
+  for (let i = 0; i < 100 && l.payQueue.length === 0; i++) l.serve(1);
+  const pays = l.pays();
+  assert.equal(pays[1], 2n * pays[0], 'the usual growth');
+  // The credit runs out before the top-up settles: the seller refuses; the session asks for a top-up.
+  for (let i = 0; i < 100; i++) if (l.serve(1) === 0) break;
+  assert.equal(l.serve(1), 0, 'out of credit');
+  l.buyer.topUp();
+  assert.equal(l.payQueue.length, 1, 'still one payment at a time');
+  l.pay();
+  l.buyer.pieceVerified(1, true);
+  // A whole last payment ahead: the next top-up fires after one block.
+  assert.equal(l.serve(1), 1);
+  assert.equal(l.payQueue.length, 1, 'fired at once');
+  assert.equal(l.pays()[2], 4n * pays[1], 'grew ×growth² after running dry');
+});

@@ -286,6 +286,35 @@ test('charges are cumulative per session: latest wins, a decrease is refused', a
   }
 });
 
+test('unsynced appends (sync: false, the seller\'s running charges) skip the flush but are on disk at once, in order, and synced by a later append or close', async () => {
+  const t = await tmp();
+  try {
+    const s = hex(32);
+    const j = await Journal.open(t.path);
+    // Count fdatasync calls on the journal's handle.
+    const fh = (j as unknown as { fh: { datasync: () => Promise<void> } }).fh;
+    let syncs = 0;
+    const real = fh.datasync.bind(fh);
+    fh.datasync = async () => { syncs++; await real(); };
+    await j.append(charge({ sessionHash: s, bytes: 16_384n, units: 2n }), { sync: false });
+    await j.append(charge({ sessionHash: s, bytes: 32_768n, units: 4n }), { sync: false });
+    assert.equal(syncs, 0, 'no flush for unsynced charges');
+    // Written already: a reader (the CLI) sees them before any sync.
+    assert.equal((await readJournal(t.path)).summary.totals.charges, 2);
+    await j.append(credit());
+    assert.equal(syncs, 1, 'a synced append flushes (and covers the charges before it)');
+    await j.append(charge({ sessionHash: s, bytes: 65_536n, units: 8n }), { sync: false });
+    await j.close();
+    assert.equal(syncs, 2, 'close flushes what is unsynced');
+    const k = await Journal.open(t.path);
+    assert.deepEqual(k.chargedFor(s), { bytes: 65_536n, units: 8n });
+    assert.equal(k.summary().totals.charges, 3);
+    await k.close();
+  } finally {
+    await t.done();
+  }
+});
+
 test('lock: a second open in a live process is refused; a stale lock is taken over; closed journal refuses appends', async () => {
   const t = await tmp();
   try {
