@@ -269,6 +269,19 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (this.started && k.session === null) this.dialKnown(k);
   }
 
+  /**
+   * Stop using a peer given to `addPeer` (or the `peers` option): it is no longer
+   * redialled, and its connection, if any, is closed. A connection it makes to us is
+   * still accepted (refusing it is the caller's policy). No-op for an unknown peer.
+   */
+  forgetPeer(peer: string | PeerAddress): void {
+    const key = formatPeerAddress(typeof peer === 'string' ? parsePeerAddress(peer) : peer);
+    const k = this.known.get(key);
+    if (k === undefined) return;
+    this.known.delete(key);
+    k.session?.close('CLOSED');
+  }
+
   /** Close every connection and file; the torrent is unusable afterwards. */
   async close(): Promise<void> {
     if (this.closedFlag) return;

@@ -119,8 +119,16 @@ export function bindPeerPool(
         if (h !== null && hookVerdict(h) !== null && !pool.isDropped(s.address)) { targets.push(s); pool.drop(s.address, why); }
       }
     }
-    // Not from inside the buyer's event dispatch: close on the next turn.
-    if (targets.length > 0) setImmediate(() => { for (const s of targets) s.close('CLOSED'); });
+    // Not from inside the buyer's event dispatch: on the next turn, close it and stop
+    // redialling it (forgetPeer; it was given with --peer).
+    if (targets.length > 0) {
+      setImmediate(() => {
+        for (const s of targets) {
+          s.close('CLOSED');
+          try { torrent?.forgetPeer(s.address); } catch { /* an address we never dialled: nothing to forget */ }
+        }
+      });
+    }
   };
   buyer.on('refused', (p, reason) => dropPeer(p.peer, describe.refused(p.peer === '?' ? null : sessionAt(p.peer), reason)));
   buyer.on('stopped', (p, reason, detail) => dropPeer(p.peer, `stopped being paid: ${reason.replace(/_/g, ' ')} (${detail})`));
@@ -134,8 +142,13 @@ export function bindPeerPool(
         pool.connected(s.address);
       });
       t.on('peer_closed', (s, reason) => {
-        if (!s.registered) pool.dialFailed(s.address, reason.error?.message ?? reason.code);
-        else pool.recheck();
+        if (!s.registered) {
+          pool.dialFailed(s.address, reason.error?.message ?? reason.code);
+          // Unreachable too often: dropped, so stop redialling it.
+          if (pool.isDropped(s.address)) { try { t.forgetPeer(s.address); } catch { /* not an address we dial */ } }
+        } else {
+          pool.recheck();
+        }
       });
     },
   };

@@ -82,3 +82,19 @@ test('a complete seeder redials a leecher whose first connection failed', {
   // its back-off after one failure is 2 s: allow a few times that
   assert.notEqual(await rec.next(8000), null, 'the seeder dialled the leecher again');
 });
+
+test('forgetPeer: a peer the caller dropped is closed and never redialled', {
+  timeout: 15_000,
+}, async (t) => {
+  const fx = await seedFixture(t);
+  // Every connection is reset at once: without forgetPeer the seeder redials after 2 s.
+  const rec = await recorder(t, (s) => { s.destroy(); });
+  const client = new Client();
+  t.after(() => client.close());
+  const first = rec.next(5000);
+  const tor = await client.add(fx.torrent, { dir: fx.dir, peers: [`127.0.0.1:${rec.port}`] });
+  assert.notEqual(await first, null, 'the seeder dialled once');
+  tor.forgetPeer(`127.0.0.1:${rec.port}`);
+  tor.forgetPeer('127.0.0.1:1'); // unknown: no-op
+  assert.equal(await rec.next(5000), null, 'not redialled within 2.5x the back-off');
+});
