@@ -32,11 +32,12 @@ import { WireError } from '../wire/errors.js';
  * a larger slab, so one read takes everything queued up to the tail's size: fewer
  * syscalls, events, allocations (GC) and request flushes per byte.
  *
- * Zero-copy is kept: a slab region, once delivered, is never written again (each read
- * gets the tail past everything delivered; a slab with too little tail left is
- * replaced by a new one, never reused), so views kept by the framer or by event
- * consumers stay valid exactly as with 'data' chunks. A kept view pins its slab
- * (up to `slabSize`: 512 KiB by default, against 64 KiB pinned by a stream chunk; at 1 GiB over loopback reads then average 190–370 KB with 256 KiB–1 MiB slabs, not 64 KiB).
+ * Zero-copy is kept: chunks handed to the parser are views of the slab. A full slab
+ * is retired, and read into again only once the connection no longer holds it
+ * (`PeerConnection.holdsBuffer`: no unread bytes of it, no unpolled event). Consumers
+ * therefore copy what they keep: the wire runs with `borrowPayloads` (a block is valid
+ * during its event) and copies extended payloads itself. At 1 GiB over loopback reads
+ * average 190–370 KB with 256 KiB–1 MiB slabs, against 64 KiB per 'data' chunk.
  */
 /**
  * Released read slabs by size, shared by every SlabReader in the process: a slab one

@@ -80,7 +80,6 @@ interface Handle {
 const RW_CREATE = constants.O_RDWR | constants.O_CREAT;
 /** Memory, file offset and length alignment O_DIRECT needs on every file system we meet (logical block ≤ 4 KiB). */
 export const DIRECT_IO_ALIGN = 4096;
-const DIRECT_ALIGN = DIRECT_IO_ALIGN;
 
 export class PieceStore {
   readonly root: string;
@@ -157,8 +156,8 @@ export class PieceStore {
         let done = 0;
         // The aligned head of the segment goes direct when memory and file offsets are
         // both on a block boundary; the rest (if any) is written through the page cache.
-        if (aligned && this.direct && s.rangeOffset % DIRECT_ALIGN === 0 && s.fileOffset % DIRECT_ALIGN === 0) {
-          done = await this.writeDirect(h, data, s.rangeOffset, s.length - (s.length % DIRECT_ALIGN), s.fileOffset);
+        if (aligned && this.direct && s.rangeOffset % DIRECT_IO_ALIGN === 0 && s.fileOffset % DIRECT_IO_ALIGN === 0) {
+          done = await this.writeDirect(h, data, s.rangeOffset, s.length - (s.length % DIRECT_IO_ALIGN), s.fileOffset);
         }
         const fh = await h.ready;
         while (done < s.length) {
@@ -174,7 +173,7 @@ export class PieceStore {
   }
 
   /**
-   * Write `length` bytes (a multiple of DIRECT_ALIGN) with O_DIRECT; returns how many
+   * Write `length` bytes (a multiple of DIRECT_IO_ALIGN) with O_DIRECT; returns how many
    * went out. 0 when the file system refuses O_DIRECT (then it is off for this store and
    * the caller writes them buffered); other errors are real I/O errors and thrown.
    */
@@ -191,7 +190,7 @@ export class PieceStore {
         const { bytesWritten } = await dfh.write(data, from + done, length - done, fileOffset + done);
         // A short direct write (rare: a signal, a full disk) may leave `done` unaligned;
         // the buffered loop finishes the segment from there.
-        if (bytesWritten === 0 || bytesWritten % DIRECT_ALIGN !== 0) return done + bytesWritten;
+        if (bytesWritten === 0 || bytesWritten % DIRECT_IO_ALIGN !== 0) return done + bytesWritten;
         done += bytesWritten;
       }
       return done;

@@ -194,7 +194,7 @@ export class Journal {
   private readonly reservedCharge = new Map<string, SessionCharge>();
   private readonly sum: JournalSummary = emptySummary();
   private queue: Pending[] = [];
-  /** Bytes written since the last fdatasync (appends with sync: false). */
+  /** Records written (sync: false) since the last fdatasync: close() syncs them. */
   private unsynced = false;
   private flushing: Promise<void> | null = null;
   private failed: Error | null = null;
