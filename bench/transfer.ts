@@ -254,7 +254,8 @@ async function main(): Promise<number> {
   // paid-vs-free and first-paid-byte (issue 5): bench/transfer-paid.ts measures our pair
   // free and paid (local ledger) alternating, both peers in one process.
   try {
-    status = Math.max(status, await runPaidVsFree({ sizeBytes, runs, timeoutMs }));
+    // At least 5 pairs: each in-process transfer takes ~2 s, and a ratio near 1 needs the medians of more.
+    status = Math.max(status, await runPaidVsFree({ sizeBytes, runs: Math.max(runs, 5), timeoutMs }));
   } catch (e) {
     log(`bench:transfer: case paid-vs-free could not run: ${(e as Error).message}`);
     status = 1;

@@ -16,6 +16,7 @@ import { constants, type FileHandle, mkdir, open, stat } from 'node:fs/promises'
 import { readSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { FileMap } from './file-map.js';
+import type { DirectWriteGate } from './flush-gate.js';
 import { createSha1, sha1, SHA1_LENGTH } from './sha1.js';
 
 export type StorageErrorCode =
@@ -63,6 +64,12 @@ export interface StorageOptions {
    * Linux only. Default false.
    */
   directWrites?: boolean;
+  /**
+   * While `flushing` says a flush of the disk cache is on its way (flush-gate.ts), pieces
+   * go through the page cache instead of O_DIRECT, and direct writes are reported to it so
+   * the flush can wait for them. Default: none (direct whenever possible).
+   */
+  flushGate?: DirectWriteGate;
 }
 
 interface Handle {
@@ -89,6 +96,9 @@ export class PieceStore {
   private readonly syncReads: boolean;
   /** O_DIRECT still worth trying (option on, flag known, not refused by the file system). */
   private direct: boolean;
+  private readonly gate: DirectWriteGate | null;
+  private directBytes = 0;
+  private bufferedBytes = 0;
   /** Insertion order = recency (re-inserted on use). */
   private readonly handles = new Map<number, Handle>();
   private readonly madeDirs = new Set<string>();
@@ -101,6 +111,7 @@ export class PieceStore {
     this.readOnly = opts?.readOnly ?? false;
     this.syncReads = opts?.syncReads ?? false;
     this.direct = (opts?.directWrites ?? false) && typeof constants.O_DIRECT === 'number' && constants.O_DIRECT !== 0;
+    this.gate = opts?.flushGate ?? null;
     // Paths were validated by the metainfo parser; check again that none escapes the root,
     // because a layout may come from elsewhere.
     const prefix = this.root.endsWith(sep) ? this.root : this.root + sep;
@@ -137,6 +148,11 @@ export class PieceStore {
   /** O_DIRECT writes are on (directWrites asked for and not refused by the file system so far). */
   get directWrites(): boolean { return this.direct; }
 
+  /** Piece bytes written so far with O_DIRECT / through the page cache. */
+  get bytesWritten(): { direct: number; buffered: number } {
+    return { direct: this.directBytes, buffered: this.bufferedBytes };
+  }
+
   /**
    * Write a whole (already verified) piece. `aligned`: `data` starts on a 4 KiB boundary
    * of memory (download-assembly.ts slab), so its aligned parts may go out with O_DIRECT.
@@ -156,13 +172,19 @@ export class PieceStore {
         let done = 0;
         // The aligned head of the segment goes direct when memory and file offsets are
         // both on a block boundary; the rest (if any) is written through the page cache.
-        if (aligned && this.direct && s.rangeOffset % DIRECT_IO_ALIGN === 0 && s.fileOffset % DIRECT_IO_ALIGN === 0) {
-          done = await this.writeDirect(h, data, s.rangeOffset, s.length - (s.length % DIRECT_IO_ALIGN), s.fileOffset);
+        // Not while a flush of the disk cache is on its way: a direct write would wait for it.
+        if (aligned && this.direct && this.gate?.flushing !== true && s.rangeOffset % DIRECT_IO_ALIGN === 0 && s.fileOffset % DIRECT_IO_ALIGN === 0) {
+          const len = s.length - (s.length % DIRECT_IO_ALIGN);
+          done = this.gate === null
+            ? await this.writeDirect(h, data, s.rangeOffset, len, s.fileOffset)
+            : await this.gate.direct(() => this.writeDirect(h, data, s.rangeOffset, len, s.fileOffset));
+          this.directBytes += done;
         }
         const fh = await h.ready;
         while (done < s.length) {
           const { bytesWritten } = await fh.write(data, s.rangeOffset + done, s.length - done, s.fileOffset + done);
           done += bytesWritten;
+          this.bufferedBytes += bytesWritten;
         }
       } catch (e) {
         throw this.ioError(e, s.file, 'write');

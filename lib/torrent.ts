@@ -31,6 +31,7 @@ import type { PeerCloseReason, PeerSession } from './peer-session.js';
 import { PiecePicker } from './picker.js';
 import type { ServeOptions } from './serve-blocks.js';
 import type { SlabPool } from './serve-pool.js';
+import { processFlushGate } from './flush-gate.js';
 import { PieceStore } from './storage.js';
 import { CompletionLinger } from './torrent-linger.js';
 import { TypedEmitter } from './typed-emitter.js';
@@ -59,6 +60,8 @@ export interface TorrentOptions {
   maxPendingWriteBytes?: number;
   /** Disk writes in flight at once. Default 1. */
   writeConcurrency?: number;
+  /** O_DIRECT piece writes for this torrent (storage.ts); default the client's `directWrites`. */
+  directWrites?: boolean;
   /** Peers to dial once started ("host:port"). */
   peers?: readonly (string | PeerAddress)[];
   /** Most connections for this torrent. Default 100. */
@@ -103,7 +106,7 @@ export interface TorrentEvents {
   piece: [index: number];
   /** A piece failed its hash; these peers contributed blocks to it. */
   piece_failed: [index: number, suspects: readonly PeerSession[]];
-  /** Per peer: a piece it contributed to verified (ok) or failed (buyer policy). */
+  /** A piece this peer contributed to passed (ok) or failed its hash check; emitted at the check, before the write. */
   peer_piece: [peer: PeerSession, index: number, ok: boolean];
   banned: [peer: PeerSession];
   /** An extension hook refused to send this block to the peer (metering). */
@@ -310,7 +313,11 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   }
 
   private async setupStorage(m: Metainfo): Promise<void> {
-    const store = new PieceStore(m, this.opts.dir, { syncReads: this.host.syncReads, directWrites: this.host.directWrites });
+    // The process-wide gate: a journal's fsync elsewhere in this process diverts piece writes
+    // to the page cache while it flushes the disk cache (flush-gate.ts).
+    const store = new PieceStore(m, this.opts.dir, {
+      syncReads: this.host.syncReads, directWrites: this.opts.directWrites ?? this.host.directWrites, flushGate: processFlushGate,
+    });
     let have: Uint8Array;
     if (this.opts.assumeComplete) {
       have = new Uint8Array(Math.ceil(m.pieceCount / 8)).fill(0xff);
@@ -565,6 +572,9 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       this.fillAll();
       return;
     }
+    // The verdict goes out as soon as the hash matches, not after the write: a paying
+    // buyer grows its next payment on it, and the write may queue behind many others.
+    this.creditContributors(index, contributors);
     try {
       await this.queueWrite(() => this.store!.writePiece(index, buf, this.assembly!.aligned));
     } catch (e) {
@@ -578,7 +588,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.assembly?.release(buf);
     if (this.closedFlag) return;
     p.pieceVerified(index);
-    this.onPieceHave(index, contributors);
+    this.onPieceHave(index);
   }
 
   /**
@@ -618,14 +628,18 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     s.close('BANNED');
   }
 
-  private onPieceHave(index: number, contributors: readonly (string | number)[]): void {
-    const now = this.host.now();
+  /** A piece passed its hash check: its contributors gain trust and a good verdict. */
+  private creditContributors(index: number, contributors: readonly (string | number)[]): void {
     for (const k of contributors) {
       const s = this.sessions.get(k as number);
       if (s === undefined) continue;
       s.trust = Math.min(s.trust + 1, 20);
       this.emit('peer_piece', s, index, true);
     }
+  }
+
+  private onPieceHave(index: number): void {
+    const now = this.host.now();
     for (const s of this.sessions.values()) {
       if (!s.registered || s.conn.state !== 'open') continue;
       if (!s.conn.peerPieces?.get(index)) { s.conn.have(index, now); s.flushSoon(); }

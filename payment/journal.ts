@@ -65,6 +65,11 @@ export interface JournalSummary {
 export interface JournalOpenOptions {
   /** Skip the `<path>.lock` file (tests that simulate a crash by abandoning a handle). */
   noLock?: boolean;
+  /**
+   * Run each append's fdatasync through this gate (lib/flush-gate.ts `processFlushGate`:
+   * O_DIRECT piece writes of the same process step aside while it flushes the disk cache).
+   */
+  syncGate?: { flush<T>(sync: () => Promise<T>): Promise<T> };
 }
 
 function emptySummary(): JournalSummary {
@@ -199,9 +204,11 @@ export class Journal {
   private flushing: Promise<void> | null = null;
   private failed: Error | null = null;
   private closed = false;
+  private readonly gate: JournalOpenOptions['syncGate'] | null;
 
-  private constructor(path: string, abs: string, fh: FileHandle, lockPath: string | null, end: number, recovered: number) {
+  private constructor(path: string, abs: string, fh: FileHandle, lockPath: string | null, end: number, recovered: number, gate: JournalOpenOptions['syncGate'] | null) {
     this.path = path;
+    this.gate = gate;
     this.absPath = abs;
     this.fh = fh;
     this.lockPath = lockPath;
@@ -250,7 +257,7 @@ export class Journal {
         await fh.sync();
       }
       if (created) await fsyncDir(dirname(path));
-      const j = new Journal(path, abs, fh, lockPath, end, scan.tornBytes);
+      const j = new Journal(path, abs, fh, lockPath, end, scan.tornBytes, opts.syncGate ?? null);
       for (const r of scan.records) {
         j.reserve(r, true);
         j.apply(r);
@@ -384,7 +391,10 @@ export class Journal {
         const sync = batch.some((p) => p.sync);
         try {
           await writeAll(this.fh, buf, this.end);
-          if (sync) await this.fh.datasync();
+          if (sync) {
+            const fh = this.fh;
+            await (this.gate ? this.gate.flush(() => fh.datasync()) : fh.datasync());
+          }
         } catch (e) {
           // Reserved signatures stay reserved: the record may be on disk; refusing to
           // credit it again is the safe side.

@@ -12,8 +12,8 @@
  * Risk bounds (money):
  *  - at most ONE payment outstanding (being paid, or its proof awaiting an answer);
  *  - the first payment covers `firstPaymentBytes`; later ones grow by `growth` only
- *    if a piece from this seller passed its SHA-1 check since the previous payment,
- *    capped at `maxPaymentBytes`, and always within the shared budgets (reserved
+ *    if a piece from this seller passed its SHA-1 check since the previous payment was
+ *    decided, capped at `maxPaymentBytes`, and always within the shared budgets (reserved
  *    before the 'pay' event, so connections cannot overspend together);
  *  - a top-up needs the estimated balance below the low-water mark AND data received
  *    since the last confirmation (a seller that takes money and sends nothing gets one
@@ -340,7 +340,6 @@ export class BuyerSession {
     for (const b of this.policy.budgets) b.spend(amount);
     this._paidTotal += amount;
     this.lastPaid = amount;
-    this.verifiedSinceLastPay = false;
     this.payFailures = 0;
     if (this._state !== 'ready') {
       // The session ended while the payment was on its way: the money is gone, do not send more messages.
@@ -409,7 +408,10 @@ export class BuyerSession {
     const runway = chargeFor(2n * this.roundTripBytes, t.price);
     let units = lw > half ? lw : half;
     if (runway > units) units = runway;
-    if (this.ranDry && this.lastPaid > units) units = this.lastPaid;
+    // Running dry showed the runway too short; and until a round trip has been measured
+    // with data flowing (the first payment's has none: nothing flows before it confirms),
+    // the runway is unknown. Either way keep a whole payment ahead — still one outstanding.
+    if ((this.ranDry || this.roundTripBytes === 0n) && this.lastPaid > units) units = this.lastPaid;
     // Never more ahead than one maximal payment (a stall inflates the measured round trip).
     const cap = this.cap(t);
     return units < cap ? units : cap;
@@ -427,6 +429,9 @@ export class BuyerSession {
     if (this.lastPaid === 0n) amount = chargeFor(this.firstBytes, t.price);
     else amount = this.verifiedSinceLastPay ? this.lastPaid * (this.ranDryThisPayment ? this.growth * this.growth : this.growth) : this.lastPaid;
     this.ranDryThisPayment = false;
+    // Growth needs a piece verified after this decision: one that verifies while this
+    // payment is being journaled (tens of ms behind a disk flush) counts for the next.
+    this.verifiedSinceLastPay = false;
     const cap = this.cap(t);
     if (amount > cap) amount = cap;
     if (amount < t.minPrepay) amount = t.minPrepay;

@@ -30,6 +30,7 @@ import type { Chain } from '../../payment/chain.js';
 import type { Terms } from '../../payment/terms.js';
 import { MIB } from '../../payment/amount.js';
 import { Journal } from '../../payment/journal.js';
+import { processFlushGate } from '../flush-gate.js';
 import { payPrepaid, PayError } from '../../payment/payer.js';
 import type { Keypair } from '@solana/web3.js';
 import type { ConnectionEvent } from '../../wire/connection.js';
@@ -121,7 +122,7 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
   /** Learn the RPC's cluster (sellers settling elsewhere are refused) and open the journal. */
   static async open(opts: PaidBuyerOptions): Promise<PaidBuyer> {
     const cluster = await opts.chain.genesisHash();
-    const journal = await Journal.open(opts.journalPath);
+    const journal = await Journal.open(opts.journalPath, { syncGate: processFlushGate });
     return new PaidBuyer(opts, cluster, journal);
   }
 

@@ -27,6 +27,7 @@ import type { NonSeedPayPolicy } from '../../extensions/seedpay/policy.js';
 import type { ExtensionFactory } from '../../extensions/registry.js';
 import type { Chain } from '../../payment/chain.js';
 import { Journal } from '../../payment/journal.js';
+import { processFlushGate } from '../flush-gate.js';
 import type { WalletKeypair } from '../../payment/session.js';
 import { validateTerms, type Terms } from '../../payment/terms.js';
 import type { RejectReason } from '../../payment/verify-rules.js';
@@ -138,7 +139,7 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
     const terms = validateTerms({
       v: 1, chain: 'solana', cluster, mint: opts.mint, wallet: opts.wallet.address, price, minPrepay, modes: ['prepaid'],
     });
-    const journal = await Journal.open(opts.journalPath);
+    const journal = await Journal.open(opts.journalPath, { syncGate: processFlushGate });
     return new PaidSeller(opts, terms, journal);
   }
 

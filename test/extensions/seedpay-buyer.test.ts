@@ -178,6 +178,33 @@ test('payments: a small first one, the same size until a piece verifies, then gr
   assert.equal(l.seller.stats().credited, l.buyer.creditedTotal);
 });
 
+test('a piece that verifies while a payment is being made counts for the next one\'s growth', () => {
+  const l = new Link({ policy: { firstPaymentBytes: 256n * 1024n, maxPaymentBytes: MIB, lowWaterBytes: 64n * 1024n } });
+  l.start();
+  const first = chargeFor(256n * 1024n, l.terms.price);
+  l.pay();
+  l.serve(14);
+  assert.deepEqual(l.pays(), [first, first], 'nothing verified yet: the same size');
+  // The second payment is on its way (journaled behind a disk flush): a piece verifies now.
+  l.buyer.pieceVerified(0, true);
+  l.pay();
+  l.serve(14);
+  assert.deepEqual(l.pays(), [first, first, 2n * first]);
+  // No piece verified after the third was decided: the fourth does not grow.
+  l.pay();
+  l.serve(28);
+  assert.deepEqual(l.pays(), [first, first, 2n * first, 2n * first]);
+});
+
+test('until a round trip is measured with data flowing, the top-up keeps a whole payment ahead', () => {
+  const l = new Link({ policy: { firstPaymentBytes: 256n * 1024n, lowWaterBytes: 64n * 1024n } });
+  l.start();
+  l.pay(); // nothing flowed while the first payment settled: its round trip measured 0 bytes
+  assert.equal(l.pays().length, 1, 'no data since the credit: no top-up');
+  l.serve(1);
+  assert.equal(l.pays().length, 2, 'the first block after the credit starts the next payment');
+});
+
 test('a seller that takes money and sends nothing gets one increment, whatever it asks', () => {
   const l = new Link();
   l.start();
