@@ -165,7 +165,7 @@ export async function runPaidVsFree(o: { sizeBytes: number; runs: number; timeou
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
-  runPaidVsFree({ sizeBytes: (quickMode ? 64 : 1024) * MiB, runs: parseRuns(5), timeoutMs: quickMode ? 120_000 : 600_000 }).then(
+  runPaidVsFree({ sizeBytes: (quickMode ? 64 : 1024) * MiB, runs: parseRuns(9), timeoutMs: quickMode ? 120_000 : 600_000 }).then(
     (code) => process.exit(code),
     (e: unknown) => { log(`bench:transfer paid-vs-free: ${(e as Error).stack ?? String(e)}`); process.exit(1); },
   );

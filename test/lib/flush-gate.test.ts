@@ -5,14 +5,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, constants, openSync, unlinkSync, writeSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FlushGate } from '../../lib/flush-gate.js';
 import { createTorrent } from '../../lib/metainfo.js';
 import { PieceAssembly } from '../../lib/download-assembly.js';
-import { DIRECT_IO_ALIGN, PieceStore } from '../../lib/storage.js';
+import { directWorksIn } from './direct-io-probe.js';
+import { PieceStore } from '../../lib/storage.js';
 import { Journal } from '../../payment/journal.js';
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
@@ -61,18 +61,6 @@ test('a failing sync or write still leaves the gate balanced', async () => {
   assert.equal(gate.directWrites, 0);
 });
 
-function directWorksIn(dir: string): boolean {
-  const a = new PieceAssembly(DIRECT_IO_ALIGN, 1, true);
-  assert.ok(a.openPiece(0));
-  const buf = a.take(0, DIRECT_IO_ALIGN)!;
-  const path = join(dir, 'probe');
-  try {
-    const fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_DIRECT, 0o644);
-    try { return writeSync(fd, buf, 0, buf.length, 0) === buf.length; } finally { closeSync(fd); unlinkSync(path); }
-  } catch {
-    return false;
-  }
-}
 
 test('while a flush is on its way the store writes aligned pieces through the page cache; the file is exact', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'seedpay-gate-'));

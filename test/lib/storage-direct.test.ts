@@ -6,7 +6,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, constants, openSync, unlinkSync, writeSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +13,7 @@ import fc from 'fast-check';
 import { createTorrent, type Metainfo } from '../../lib/metainfo.js';
 import { PieceStore, DIRECT_IO_ALIGN } from '../../lib/storage.js';
 import { PieceAssembly } from '../../lib/download-assembly.js';
+import { directWorksIn } from './direct-io-probe.js';
 
 function bytes(n: number, seed: number): Buffer {
   const b = Buffer.allocUnsafe(n);
@@ -27,19 +27,6 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   try { await fn(dir); } finally { await rm(dir, { recursive: true, force: true }); }
 }
 
-/** Does this directory's file system take O_DIRECT writes from a page-aligned buffer? */
-function directWorksIn(dir: string): boolean {
-  const a = new PieceAssembly(DIRECT_IO_ALIGN, 1, true);
-  assert.ok(a.openPiece(0));
-  const buf = a.take(0, DIRECT_IO_ALIGN)!;
-  const path = join(dir, 'probe');
-  try {
-    const fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_DIRECT, 0o644);
-    try { return writeSync(fd, buf, 0, buf.length, 0) === buf.length; } finally { closeSync(fd); unlinkSync(path); }
-  } catch {
-    return false;
-  }
-}
 
 /** Write every piece through a shared PieceAssembly (as the torrent does), then compare the files. */
 async function roundTrip(meta: Metainfo, data: Buffer[], dir: string, opts: { misalign?: boolean } = {}): Promise<PieceStore> {
