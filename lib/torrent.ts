@@ -60,8 +60,6 @@ export interface TorrentOptions {
   maxPendingWriteBytes?: number;
   /** Disk writes in flight at once. Default 1. */
   writeConcurrency?: number;
-  /** O_DIRECT piece writes for this torrent (storage.ts); default the client's `directWrites`. */
-  directWrites?: boolean;
   /** Peers to dial once started ("host:port"). */
   peers?: readonly (string | PeerAddress)[];
   /** Most connections for this torrent. Default 100. */
@@ -316,7 +314,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     // The process-wide gate: a journal's fsync elsewhere in this process diverts piece writes
     // to the page cache while it flushes the disk cache (flush-gate.ts).
     const store = new PieceStore(m, this.opts.dir, {
-      syncReads: this.host.syncReads, directWrites: this.opts.directWrites ?? this.host.directWrites, flushGate: processFlushGate,
+      syncReads: this.host.syncReads, directWrites: this.host.directWrites, flushGate: processFlushGate,
     });
     let have: Uint8Array;
     if (this.opts.assumeComplete) {
