@@ -3,7 +3,7 @@
  * (getrusage ru_maxrss) and CPU seconds are its alone and not the attackers' or
  * the driver's.
  *
- *   node hostile-seeder.js TORRENT DIR --bind HOST [--handshake-timeout MS]
+ *   node hostile-seeder.js TORRENT DIR --bind HOST [--handshake-timeout MS] [--no-throttle]
  *
  * Serves TORRENT from DIR (trusted complete: no recheck, the honest leecher verifies
  * every piece), prints `READY {"port":N,"pid":P}`, and on SIGTERM one
@@ -13,12 +13,16 @@
  * Every connection's end is counted by source host and typed reason: sessions that
  * reached the torrent through 'peer_closed', sessions that never finished the
  * handshake through the Client's pending set (the only place they are visible),
- * and sockets refused outright at the pending cap as `REFUSED_AT_PENDING_CAP`
- * (accepted by the server, never given a session).
+ * and sockets refused outright at accept through the Client's 'refused' event:
+ * `REFUSED_AT_PENDING_CAP` (the pending cap was full) and `REFUSED_THROTTLED` (the
+ * address is banned for its violations; `--no-throttle` turns the throttle off, to
+ * measure what it saves).
  */
 import { readFile } from 'node:fs/promises';
-import type { Server, Socket } from 'node:net';
-import { Client } from '../lib/client.js';
+import type { Server } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client, type ClientOptions, type RefusedReason } from '../lib/client.js';
 import type { PeerSession } from '../lib/peer-session.js';
 
 export interface SeederResult {
@@ -37,22 +41,27 @@ export interface SeederResult {
   closes: Record<string, Record<string, number>>;
 }
 
-export const REFUSED_AT_CAP = 'REFUSED_AT_PENDING_CAP';
+/** The close-reason label of each kind of refusal at accept. */
+export const REFUSED_LABEL: Record<RefusedReason, string> = {
+  PENDING_CAP: 'REFUSED_AT_PENDING_CAP', THROTTLED: 'REFUSED_THROTTLED', CLOSED: 'REFUSED_CLOSING',
+};
 
-function parseArgs(argv: readonly string[]): { torrent: string; dir: string; bind: string; handshakeTimeout?: number } {
+function parseArgs(argv: readonly string[]): { torrent: string; dir: string; bind: string; throttle: boolean; handshakeTimeout?: number } {
   const pos: string[] = [];
   let bind = '127.0.0.1';
+  let throttle = true;
   let handshakeTimeout: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     const x = argv[i];
     if (x === '--bind') bind = argv[++i];
+    else if (x === '--no-throttle') throttle = false;
     else if (x === '--handshake-timeout') handshakeTimeout = Number(argv[++i]);
     else if (x.startsWith('--')) throw new Error(`unknown option ${x}`);
     else pos.push(x);
   }
-  if (pos.length !== 2) throw new Error('usage: hostile-seeder TORRENT DIR --bind HOST [--handshake-timeout MS]');
+  if (pos.length !== 2) throw new Error('usage: hostile-seeder TORRENT DIR --bind HOST [--handshake-timeout MS] [--no-throttle]');
   if (handshakeTimeout !== undefined && !(handshakeTimeout > 0)) throw new Error('--handshake-timeout needs a positive number');
-  return { torrent: pos[0], dir: pos[1], bind, ...(handshakeTimeout !== undefined ? { handshakeTimeout } : {}) };
+  return { torrent: pos[0], dir: pos[1], bind, throttle, ...(handshakeTimeout !== undefined ? { handshakeTimeout } : {}) };
 }
 
 const cpuS = (): number => {
@@ -62,7 +71,9 @@ const cpuS = (): number => {
 
 async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
-  const client = new Client(a.handshakeTimeout !== undefined ? { handshakeTimeout: a.handshakeTimeout } : {});
+  const opts: ClientOptions = a.throttle ? {} : { violationThrottle: false };
+  if (a.handshakeTimeout !== undefined) opts.handshakeTimeout = a.handshakeTimeout;
+  const client = new Client(opts);
   const port = await client.listen(0, a.bind);
   const tor = await client.add(await readFile(a.torrent), { dir: a.dir, assumeComplete: true });
 
@@ -84,12 +95,8 @@ async function main(): Promise<void> {
     return add(s);
   };
   let accepted = 0;
-  const refusedByHost = new Map<string, number>();
-  internals.server.on('connection', (sock: Socket) => {
-    accepted++;
-    // Client's listener ran first: a socket it destroyed got no session.
-    if (sock.destroyed) refusedByHost.set(sock.remoteAddress ?? '?', (refusedByHost.get(sock.remoteAddress ?? '?') ?? 0) + 1);
-  });
+  internals.server.on('connection', () => { accepted++; });
+  client.on('refused', (address, reason) => count(hostOf(address), REFUSED_LABEL[reason]));
 
   let peakHeap = 0;
   let peakExt = 0;
@@ -98,11 +105,7 @@ async function main(): Promise<void> {
     peakHeap = Math.max(peakHeap, m.heapUsed);
     peakExt = Math.max(peakExt, m.external + m.arrayBuffers);
   }, 50);
-  const snapshot = (): Record<string, Record<string, number>> => {
-    const out: Record<string, Record<string, number>> = JSON.parse(JSON.stringify(closes)) as Record<string, Record<string, number>>;
-    for (const [h, n] of refusedByHost) (out[h] ??= {})[REFUSED_AT_CAP] = n;
-    return out;
-  };
+  const snapshot = (): Record<string, Record<string, number>> => JSON.parse(JSON.stringify(closes)) as Record<string, Record<string, number>>;
   // SIGUSR1: the closes so far (the driver asks before it tears its attackers down,
   // so that what the seeder closed by itself is told apart from the teardown).
   process.on('SIGUSR1', () => process.stdout.write(`SNAPSHOT ${JSON.stringify({ accepted, closes: snapshot() })}\n`));
@@ -123,10 +126,13 @@ async function main(): Promise<void> {
   await client.close();
 }
 
-main().then(
-  () => process.exit(0),
-  (e: unknown) => {
-    process.stdout.write(`FATAL ${(e as Error).stack ?? String(e)}\n`);
-    process.exit(1);
-  },
-);
+// Run only as a program: bench/hostile.ts imports REFUSED_LABEL from here.
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  main().then(
+    () => process.exit(0),
+    (e: unknown) => {
+      process.stdout.write(`FATAL ${(e as Error).stack ?? String(e)}\n`);
+      process.exit(1);
+    },
+  );
+}

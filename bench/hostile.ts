@@ -2,7 +2,7 @@
  * Hostile peers vs honest speed and seeder memory (issue 6 item 2: "honest peers on
  * the same seeder keep their speed, the seeder's memory stays bounded").
  *
- *   node dist/bench/hostile.js [--quick] [--json] [--runs N] [--only a,b,…] [--loops N]
+ *   node dist/bench/hostile.js [--quick] [--json] [--runs N] [--only a,b,…] [--loops N] [--no-throttle]
  *
  * For each attack of test/hostile/attacks.ts: one seeder (bench/hostile-seeder.ts,
  * a process of its own, so its peak RSS and CPU are its alone), one honest leecher
@@ -12,6 +12,10 @@
  * seeder closed it; several loops at once; `--loops N` sets every attack's number of
  * loops, to see how a cost scales with concurrent attackers). The same transfer without any attack
  * is the baseline; attack and no-attack alternate, `--runs` each (default 3), medians.
+ * The attackers connect from 127.0.0.1 and the honest leecher from another loopback
+ * address, so the seeder's violation throttle (lib/violation-throttle.ts) refuses the
+ * attackers' reconnections and not the honest peer; `--no-throttle` turns it off in
+ * the seeder, to measure what it saves (extra field `seeder_throttle`).
  *
  * Case `hostile/honest-under-<attack>`: MB/s of the honest leecher (first payload
  * byte → every piece verified, as bench:transfer) under attack; baseline the same
@@ -25,8 +29,12 @@
  *   hostile_conns / hostile_closed_by_seeder / hostile_open_at_end   per run, medians
  *   close_reasons      the seeder's close reasons for the attackers' connections while the
  *                      attack ran (asked before the teardown), totals over all runs
- *                      (REFUSED_AT_PENDING_CAP: refused before any session)
+ *                      (REFUSED_AT_PENDING_CAP / REFUSED_THROTTLED: refused at accept,
+ *                      before any session; every attack here breaks the protocol, so
+ *                      REFUSED_THROTTLED is expected for all of them)
  *   attack_errors      attack rounds that did not go as the tests expect, totals
+ *   attack_rounds / refused_rounds   rounds that ran as the tests expect / were refused at
+ *                      accept (the throttle or the pending cap), medians per run
  *
  * The honest leecher checks every piece's SHA-1 against the torrent (it only reports
  * complete with every piece verified), so no extra sha256 pass is made here.
@@ -50,7 +58,7 @@ import {
   badBitfield, bitfieldBytes, halfOpenFlood, hostileExtendedHandshake, lengthClaim, outOfRange, requestOverflow,
   slowloris, unknownExtensionId, unrequestedPiece, zeroLengthRequest, type Target,
 } from '../test/hostile/attacks.js';
-import type { SeederResult } from './hostile-seeder.js';
+import { REFUSED_LABEL, type SeederResult } from './hostile-seeder.js';
 import { PROOF_VARIANTS, proofFloodCase } from './hostile-proof.js';
 import { log, makeCase, median, quickMode, report } from './report.js';
 import { MiB, ensureBenchData, ourLeecher, type TransferData } from './transfer-clients.js';
@@ -135,7 +143,10 @@ export interface RunSample {
     openAtEnd: number;
     attackerCpuS: number;
     errors: Record<string, number>;
+    /** Rounds that completed as the tests expect. */
     rounds: number;
+    /** Rounds whose connection the seeder refused at accept (throttled or pending cap full). */
+    refusedRounds: number;
     /** The seeder's close reasons for the attackers' connections while the attack ran (before teardown). */
     reasons: Record<string, number>;
   };
@@ -160,9 +171,14 @@ const cpuS = (): number => {
   return (u.user + u.system) / 1e6;
 };
 
+const REFUSED_ROUND = 'refused at accept';
+
 /** Short label of an attack round's failure (messages carry ports and counts). */
 function errorLabel(e: unknown): string {
-  return ((e as Error).message ?? String(e)).replace(/\d+/g, 'N').slice(0, 60);
+  const msg = (e as Error).message ?? String(e);
+  // Refused at accept (throttled or at the pending cap): closed before the seeder's handshake.
+  if (/^(socket closed before the seeder handshake|closed before connecting)/.test(msg)) return REFUSED_ROUND;
+  return msg.replace(/\d+/g, 'N').slice(0, 60);
 }
 
 export interface TorrentShape { infoHash: Uint8Array; pieceLength: number; pieceCount: number; totalLength: number }
@@ -172,16 +188,18 @@ export interface TorrentShape { infoHash: Uint8Array; pieceLength: number; piece
  * (null: no attack). Throws when the honest leecher did not complete.
  */
 export async function runOnce(data: TransferData, shape: TorrentShape, def: AttackDef, attack: boolean,
-  stopFlag: { stop: boolean }, timeoutMs: number): Promise<RunSample> {
+  stopFlag: { stop: boolean }, timeoutMs: number, throttle = true): Promise<RunSample> {
   const scope = new InteropScope('hostile');
   const dialed: Attacker[] = [];
   const errors: Record<string, number> = {};
   let rounds = 0;
+  let refused = 0;
   stopFlag.stop = false;
   try {
     const { cmd, args } = seederCommand();
     const sargs = [...args, data.torrent.torrentPath, data.dataDir, '--bind', ATTACK_HOST];
     if (def.handshakeTimeout !== undefined) sargs.push('--handshake-timeout', String(def.handshakeTimeout));
+    if (!throttle) sargs.push('--no-throttle');
     const seeder = scope.spawn(`seed-${def.name}`, cmd, sargs);
     const ready = JSON.parse((await seeder.waitForLine((l) => l.startsWith('READY '), 60_000, 'READY line')).slice(6)) as { port: number };
 
@@ -198,7 +216,8 @@ export async function runOnce(data: TransferData, shape: TorrentShape, def: Atta
             } catch (e) {
               if (stopFlag.stop) break;
               const k = errorLabel(e);
-              errors[k] = (errors[k] ?? 0) + 1;
+              if (k === REFUSED_ROUND) refused++; // the seeder's throttle or pending cap: expected
+              else errors[k] = (errors[k] ?? 0) + 1;
               await sleep(50); // a failing round must not spin
             }
           }
@@ -229,7 +248,7 @@ export async function runOnce(data: TransferData, shape: TorrentShape, def: Atta
     return {
       mbps: data.torrent.totalSize / out.firstByteToDoneS / 1e6,
       seeder: seederResult(seeder),
-      attack: attack ? { conns: dialed.length, closedBySeeder, reasons: duringAttack, openAtEnd: dialed.length - closedBySeeder, attackerCpuS, errors, rounds } : null,
+      attack: attack ? { conns: dialed.length, closedBySeeder, reasons: duringAttack, openAtEnd: dialed.length - closedBySeeder, attackerCpuS, errors, rounds, refusedRounds: refused } : null,
     };
   } finally {
     stopFlag.stop = true;
@@ -258,6 +277,7 @@ async function main(): Promise<number> {
   const runs = Number(argValue('--runs') ?? 3);
   if (!(Number.isSafeInteger(runs) && runs > 0)) throw new Error('--runs needs a positive integer');
   const only = argValue('--only')?.split(',') ?? null;
+  const throttle = !process.argv.includes('--no-throttle');
   const sizeMiB = quickMode ? 64 : 256;
   const data = await ensureBenchData(sizeMiB * MiB, 512 * 1024, undefined, log);
   const meta = parseTorrent(await readFile(data.torrent.torrentPath));
@@ -271,7 +291,7 @@ async function main(): Promise<number> {
   const proofNames = PROOF_VARIANTS.map((v) => v.name);
   const withProof = only === null || proofNames.some((n) => only.includes(n));
   if (defs.length === 0 && !withProof) throw new Error(`--only matched no attack (have ${[...attacks(() => true).map((d) => d.name), ...proofNames].join(', ')})`);
-  log(`[hostile] ${sizeMiB} MiB torrent, ${runs} runs per side, attacks: ${[...defs.map((d) => d.name), ...proofNames.filter((n) => only === null || only.includes(n))].join(', ')}; load ${loadavg().map((x) => x.toFixed(2)).join('/')}`);
+  log(`[hostile] ${sizeMiB} MiB torrent, ${runs} runs per side, violation throttle ${throttle ? 'on' : 'off'}, attacks: ${[...defs.map((d) => d.name), ...proofNames.filter((n) => only === null || only.includes(n))].join(', ')}; load ${loadavg().map((x) => x.toFixed(2)).join('/')}`);
 
   let failed = 0;
   for (const def of defs) {
@@ -281,7 +301,7 @@ async function main(): Promise<number> {
       // alternate which side goes first
       for (const attack of r % 2 === 0 ? [false, true] : [true, false]) {
         try {
-          const s = await runOnce(data, shape, def, attack, stopFlag, quickMode ? 60_000 : 180_000);
+          const s = await runOnce(data, shape, def, attack, stopFlag, quickMode ? 60_000 : 180_000, throttle);
           (attack ? under : without).push(s);
           const a = s.attack;
           log(`[hostile] ${def.name} run ${r + 1} ${attack ? 'attack' : 'no attack'}: ${s.mbps.toFixed(1)} MB/s, seeder RSS ${(s.seeder.peak_rss_kib / 1024).toFixed(1)} MiB`
@@ -299,7 +319,7 @@ async function main(): Promise<number> {
     const reasons: Record<string, number> = {};
     const errors: Record<string, number> = {};
     for (const s of under) { addCounts(reasons, s.attack?.reasons); addCounts(errors, s.attack?.errors); }
-    const unexpected = Object.keys(reasons).filter((k) => !def.expected.includes(k) && k !== 'END');
+    const unexpected = Object.keys(reasons).filter((k) => !def.expected.includes(k) && k !== 'END' && k !== REFUSED_LABEL.THROTTLED);
     const m = (xs: RunSample[], f: (s: RunSample) => number): number => r2(median(xs.map(f)));
     const rssA = m(under, (s) => s.seeder.peak_rss_kib / 1024);
     const rssB = m(without, (s) => s.seeder.peak_rss_kib / 1024);
@@ -308,6 +328,7 @@ async function main(): Promise<number> {
       ours: under.map((s) => s.mbps), baseline: without.map((s) => s.mbps), baselineName: 'same transfer, no attack',
       extra: {
         torrent_mib: sizeMiB,
+        seeder_throttle: throttle ? 'on' : 'off',
         seeder_rss_mib: rssA, seeder_rss_mib_no_attack: rssB, rss_ratio: r2(rssA / rssB),
         seeder_cpu_s: m(under, (s) => s.seeder.cpu_s), seeder_cpu_s_no_attack: m(without, (s) => s.seeder.cpu_s),
         // the seeder's extra CPU per hostile connection: the attack's cost, less noisy than MB/s on a shared machine
@@ -324,6 +345,8 @@ async function main(): Promise<number> {
         expected_reasons: def.expected.join(','),
         unexpected_reasons: unexpected.join(',') || 'none',
         attack_errors: fmtCounts(errors),
+        attack_rounds: m(under, (s) => s.attack?.rounds ?? 0),
+        refused_rounds: m(under, (s) => s.attack?.refusedRounds ?? 0),
         handshake_timeout_ms: def.handshakeTimeout ?? null,
         loadavg: loadavg().map((x) => x.toFixed(2)).join('/'),
       },

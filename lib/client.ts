@@ -18,12 +18,13 @@ import { CONNECTION_DEFAULTS } from '../wire/connection.js';
 import { parseMagnet, formatPeerAddress, type PeerAddress } from './magnet.js';
 import { parseTorrent, type Metainfo } from './metainfo.js';
 import { PieceHasher } from './download-hasher.js';
-import { PeerSession, type SessionSettings } from './peer-session.js';
+import { PeerSession, type PeerCloseCode, type SessionSettings } from './peer-session.js';
 import { connectSlabbed } from './peer-socket.js';
 import type { ServeOptions } from './serve-blocks.js';
 import { SlabPool } from './serve-pool.js';
 import { Torrent, type TorrentHost, type TorrentOptions } from './torrent.js';
 import { TypedEmitter } from './typed-emitter.js';
+import { ViolationThrottle, addressKey, isViolation, type ViolationThrottleOptions } from './violation-throttle.js';
 
 export const CLIENT_VERSION = 'SeedPay 0.1.0';
 /** Hard cap on a served block, whatever the configuration (libtorrent and others use 16 KiB). */
@@ -73,6 +74,12 @@ export interface ClientOptions {
    * honest peers out for a whole handshake timeout.
    */
   maxPendingPerAddress?: number;
+  /**
+   * Refuse incoming connections for a while from an address whose connections keep
+   * breaking the protocol (violation-throttle.ts: after 3 violations, bans of 2 s
+   * doubling up to 5 min, one strike forgiven per 30 s). `false`: never refuse.
+   */
+  violationThrottle?: ViolationThrottleOptions | false;
   /** The clock (ms). Default Date.now. */
   now?: () => number;
   /**
@@ -84,9 +91,21 @@ export interface ClientOptions {
 
 export type TorrentSource = Uint8Array | Metainfo | string;
 
+/**
+ * Why an incoming connection was refused at accept, before any byte was read:
+ * PENDING_CAP  the pending-handshake cap (in all or for its address) was full;
+ * THROTTLED    its address is banned for protocol violations (violation-throttle.ts);
+ * CLOSED       the client is closing.
+ */
+export type RefusedReason = 'PENDING_CAP' | 'THROTTLED' | 'CLOSED';
+
 export interface ClientEvents {
   torrent: [torrent: Torrent];
   error: [error: Error];
+  /** An incoming connection from `address` ("host:port") was refused at accept. */
+  refused: [address: string, reason: RefusedReason];
+  /** An incoming connection from `address` broke the protocol (`code`); `bannedUntil` > now: its address is banned until then. */
+  violation: [address: string, code: PeerCloseCode, bannedUntil: number];
 }
 
 export class ClientError extends Error {
@@ -116,8 +135,10 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
   private closed = false;
   private readonly maxPending: number;
   private readonly maxPendingPerAddress: number;
-  /** Pending sessions per source address (entries removed at zero). */
+  /** Pending sessions per source address key (entries removed at zero). */
   private readonly pendingByAddress = new Map<string, number>();
+  /** Bans addresses after repeated protocol violations (null: disabled). */
+  readonly throttle: ViolationThrottle | null;
 
   constructor(opts: ClientOptions = {}) {
     super();
@@ -132,6 +153,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
     this.clock = opts.now ?? Date.now;
     this.maxPending = opts.maxPendingConnections ?? 64;
     this.maxPendingPerAddress = opts.maxPendingPerAddress ?? Math.max(1, Math.floor(this.maxPending / 4));
+    this.throttle = opts.violationThrottle === false ? null : new ViolationThrottle(opts.violationThrottle ?? {});
     this.hasher = new PieceHasher(opts.hashThreads ?? (availableParallelism() > 1 ? 1 : 0));
     this.hwm = opts.socketHighWaterMark ?? 1024 * 1024;
     this.localAddress = opts.localAddress;
@@ -257,19 +279,29 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
 
   private onIncoming(socket: Socket): void {
     // A flood of connections that never handshake must not hold unbounded sockets.
-    // Per source address too, so one host cannot take every slot.
+    // Per source address too, so one host cannot take every slot. Refusing here costs
+    // an accept and a close: no session, no buffer, no timer.
     const host = socket.remoteAddress ?? '?';
-    const held = this.pendingByAddress.get(host) ?? 0;
-    if (this.closed || this.pending.size >= this.maxPending || held >= this.maxPendingPerAddress) { socket.destroy(); return; }
     const address = `${host}:${socket.remotePort ?? 0}`;
+    const key = addressKey(host);
+    const held = this.pendingByAddress.get(key) ?? 0;
+    const now = this.clock();
+    const refused: RefusedReason | null = this.closed ? 'CLOSED'
+      : this.throttle !== null && !this.throttle.admits(key, now) ? 'THROTTLED'
+        : this.pending.size >= this.maxPending || held >= this.maxPendingPerAddress ? 'PENDING_CAP' : null;
+    if (refused !== null) {
+      socket.destroy();
+      this.emit('refused', address, refused);
+      return;
+    }
     let counted = true;
     const release = (): void => {
       if (!counted) return;
       counted = false;
       this.pending.delete(s);
-      const n = (this.pendingByAddress.get(host) ?? 1) - 1;
-      if (n <= 0) this.pendingByAddress.delete(host);
-      else this.pendingByAddress.set(host, n);
+      const n = (this.pendingByAddress.get(key) ?? 1) - 1;
+      if (n <= 0) this.pendingByAddress.delete(key);
+      else this.pendingByAddress.set(key, n);
     };
     const s: PeerSession = new PeerSession(socket, address, this.settings, {
       resolve: (ih) => {
@@ -278,7 +310,14 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
       },
     });
     this.pending.add(s);
-    this.pendingByAddress.set(host, held + 1);
-    socket.once('close', release);
+    this.pendingByAddress.set(key, held + 1);
+    socket.once('close', () => {
+      release();
+      // The session's reason is set by now: its socket listener ran before this one.
+      const code = s.reason?.code;
+      if (code === undefined || this.closed || this.throttle === null || !isViolation(code)) return;
+      const until = this.throttle.record(key, this.clock());
+      this.emit('violation', address, code, until);
+    });
   }
 }

@@ -21,11 +21,13 @@ export interface Target {
   onDial?: (a: Attacker) => void;
   /** How long to wait for each answer or close (ms). Default 10 s. */
   waitMs?: number;
+  /** Source address of the attack's connections (default 127.0.0.1). */
+  localAddress?: string;
 }
 
 /** A new attacker socket to the target, announced to `onDial`. */
 export function dial(t: Target): Attacker {
-  const a = new Attacker(t.port);
+  const a = new Attacker(t.port, t.localAddress);
   t.onDial?.(a);
   return a;
 }

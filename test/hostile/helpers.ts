@@ -1,6 +1,8 @@
 /**
  * Hostile-peer harness over real loopback TCP: one seeder Client, one honest leecher
- * Client downloading from it while an attack runs, a byte-level attacker socket that
+ * Client downloading from it while an attack runs (from HONEST_ADDRESS: the seeder
+ * throttles the attackers' address, 127.0.0.1, after their violations, and an honest
+ * peer sharing it would be refused with them), a byte-level attacker socket that
  * bypasses our own PeerConnection (so it can say what a well-behaved one never would),
  * and a memory probe (peak RSS / arrayBuffers of this process, which hosts the seeder).
  */
@@ -17,6 +19,8 @@ import { checkFiles, makeFixture, whenDone, type Fixture } from '../lib/torrent-
 
 export const MiB = 1024 * 1024;
 export const PL = 64 * 1024;
+/** The honest leecher's source address (the attackers connect from 127.0.0.1). */
+export const HONEST_ADDRESS = '127.0.0.2';
 
 // ------------------------------------------------------------------ memory
 
@@ -85,7 +89,7 @@ export async function startArena(o: ArenaOptions = {}): Promise<Arena> {
   const torrent = await seeder.add(fx.torrent, { dir: fx.seedDir });
   const closes: CloseRecord[] = [];
   torrent.on('peer_closed', (s, r) => closes.push({ address: s.address, code: r.code }));
-  const honest = new Client();
+  const honest = new Client({ localAddress: HONEST_ADDRESS });
   const arena: Arena = {
     fx, seeder, port, torrent, closes, honest,
     pendingSessions: () => internals.pending,
@@ -132,8 +136,9 @@ export class Attacker {
   private rx: Buffer = Buffer.alloc(0);
   private readonly opened: Promise<void>;
 
-  constructor(port: number) {
-    this.socket = connect({ host: '127.0.0.1', port });
+  /** `localAddress`: our source address (default: the kernel's choice, 127.0.0.1). */
+  constructor(port: number, localAddress?: string) {
+    this.socket = connect({ host: '127.0.0.1', port, ...(localAddress !== undefined ? { localAddress } : {}) });
     this.opened = new Promise((res, rej) => {
       this.socket.once('connect', () => { this.localPort = this.socket.localPort ?? -1; res(); });
       this.socket.once('error', rej);
