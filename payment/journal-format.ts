@@ -36,6 +36,7 @@ export type JournalErrorCode =
   | 'BAD_RECORD' // a record that fails validation (on append: caller bug; on load: corruption)
   | 'DUPLICATE_SIGNATURE' // a credit (or payment) for a signature already journaled
   | 'CHARGE_DECREASED' // a cumulative charge below an earlier one for the same session
+  | 'OVERDRAWN' // a transfer of more than its session's balance
   | 'LOCKED' // another live process holds the journal
   | 'JOURNAL_FAILED' // an earlier write/fsync failed: no more appends until reopened
   | 'CLOSED';
@@ -94,7 +95,24 @@ export interface PaymentRecord {
   time: number;
 }
 
-export type JournalRecord = CreditRecord | ChargeRecord | PaymentRecord;
+/**
+ * Seller: a session's unspent balance moved to a later session of the same payer
+ * (session resume, docs/PROTOCOL.md §4: written before `session_resumed`).
+ */
+export interface TransferRecord {
+  kind: 'transfer';
+  /** The session the balance leaves (64 hex). */
+  from: string;
+  /** The session it joins. */
+  to: string;
+  amount: bigint;
+  /** The wallet whose signature authorised the move (the payer of every credit of `from`). */
+  payer: string;
+  infoHash: string;
+  time: number;
+}
+
+export type JournalRecord = CreditRecord | ChargeRecord | PaymentRecord | TransferRecord;
 
 const B58 = /^[1-9A-HJ-NP-Za-km-z]+$/;
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -151,6 +169,15 @@ export function checkRecord(r: unknown): JournalRecord {
         kind: 'payment', signature: sig58(o.signature), amount: u64(o.amount, 'amount'), seller: key58(o.seller, 'seller'),
         infoHash: hex(o.infoHash, HEX40, 'infoHash'), sessionHash: hex(o.sessionHash, HEX64, 'sessionHash'), time: time(o.time),
       };
+    case 'transfer': {
+      const from = hex(o.from, HEX64, 'from');
+      const to = hex(o.to, HEX64, 'to');
+      if (from === to) fail('transfer: from and to are the same session');
+      return {
+        kind: 'transfer', from, to, amount: u64(o.amount, 'amount'), payer: key58(o.payer, 'payer'),
+        infoHash: hex(o.infoHash, HEX40, 'infoHash'), time: time(o.time),
+      };
+    }
     default:
       return fail(`unknown record kind ${JSON.stringify(String(o.kind)).slice(0, 40)}`);
   }

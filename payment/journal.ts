@@ -1,6 +1,7 @@
 /**
  * The payment journal: an append-only, fsync'd, crash-safe file of credits (seller),
- * charges (seller) and payments (buyer) — SEEDPAY.md §7. Format and scan rules are in
+ * charges (seller), balance transfers between sessions (seller, session resume) and
+ * payments (buyer) — SEEDPAY.md §7. Format and scan rules are in
  * journal-format.ts.
  *
  * Guarantees:
@@ -31,12 +32,12 @@ import { open, readFile, unlink, writeFile, type FileHandle } from 'node:fs/prom
 import { dirname, resolve } from 'node:path';
 import {
   JournalError, MAGIC, checkRecord, encodeFrame, scanJournal,
-  type ChargeRecord, type CreditRecord, type JournalRecord, type PaymentRecord,
+  type ChargeRecord, type CreditRecord, type JournalRecord, type PaymentRecord, type TransferRecord,
 } from './journal-format.js';
 
 export { JournalError, MAGIC, scanJournal, encodeFrame, checkRecord };
 export type { JournalErrorCode, ScanResult } from './journal-format.js';
-export type { ChargeRecord, CreditRecord, JournalRecord, PaymentRecord };
+export type { ChargeRecord, CreditRecord, JournalRecord, PaymentRecord, TransferRecord };
 
 export interface SessionCharge {
   bytes: bigint;
@@ -50,6 +51,9 @@ export interface JournalSummary {
   earnedBySession: Map<string, bigint>;
   /** Seller: latest cumulative charge per session hash. */
   chargedBySession: Map<string, SessionCharge>;
+  /** Seller: balance moved out of / into a session by transfers (session resume). */
+  movedOutBySession: Map<string, bigint>;
+  movedInBySession: Map<string, bigint>;
   /** Buyer: paid base units per seller wallet. */
   spentBySeller: Map<string, bigint>;
   totals: {
@@ -59,6 +63,7 @@ export interface JournalSummary {
     credits: number;
     charges: number;
     payments: number;
+    transfers: number;
   };
 }
 
@@ -75,7 +80,8 @@ export interface JournalOpenOptions {
 function emptySummary(): JournalSummary {
   return {
     earnedByPayer: new Map(), earnedBySession: new Map(), chargedBySession: new Map(), spentBySeller: new Map(),
-    totals: { earned: 0n, charged: 0n, spent: 0n, credits: 0, charges: 0, payments: 0 },
+    movedOutBySession: new Map(), movedInBySession: new Map(),
+    totals: { earned: 0n, charged: 0n, spent: 0n, credits: 0, charges: 0, payments: 0, transfers: 0 },
   };
 }
 
@@ -91,6 +97,10 @@ function addToSummary(s: JournalSummary, r: JournalRecord): void {
     add(s.spentBySeller, r.seller, r.amount);
     s.totals.spent += r.amount;
     s.totals.payments++;
+  } else if (r.kind === 'transfer') {
+    add(s.movedOutBySession, r.from, r.amount);
+    add(s.movedInBySession, r.to, r.amount);
+    s.totals.transfers++;
   } else {
     // Charges are cumulative per session: the latest record replaces the previous one.
     const prev = s.chargedBySession.get(r.sessionHash);
@@ -115,6 +125,8 @@ export function summaryToJSON(s: JournalSummary): Record<string, unknown> {
     earnedBySession: obj(s.earnedBySession),
     chargedBySession: Object.fromEntries([...s.chargedBySession].map(([k, v]) => [k, { bytes: v.bytes.toString(), units: v.units.toString() }])),
     spentBySeller: obj(s.spentBySeller),
+    movedOutBySession: obj(s.movedOutBySession),
+    movedInBySession: obj(s.movedInBySession),
     totals: { ...s.totals, earned: s.totals.earned.toString(), charged: s.totals.charged.toString(), spent: s.totals.spent.toString() },
   };
 }
@@ -197,6 +209,14 @@ export class Journal {
   private readonly paymentSigs = new Set<string>();
   /** Highest cumulative charge per session, including appends not yet synced. */
   private readonly reservedCharge = new Map<string, SessionCharge>();
+  /**
+   * Seller: per session, credits + transfers in − charge − transfers out, including
+   * appends not yet synced (a transfer is checked against it synchronously, so two
+   * resumes of one session cannot both move its balance).
+   */
+  private readonly reservedBalance = new Map<string, bigint>();
+  /** Seller: the payer wallets of each session's credits. */
+  private readonly payersBySession = new Map<string, Set<string>>();
   private readonly sum: JournalSummary = emptySummary();
   private queue: Pending[] = [];
   /** Records written (sync: false) since the last fdatasync: close() syncs them. */
@@ -291,6 +311,19 @@ export class Journal {
     return c ? { ...c } : { bytes: 0n, units: 0n };
   }
 
+  /**
+   * Seller: what a session has left to spend (credits and transfers in, less its
+   * latest charge and transfers out), counting appends still being written.
+   */
+  balanceOf(sessionHash: string): bigint {
+    return this.reservedBalance.get(sessionHash) ?? 0n;
+  }
+
+  /** Seller: the payer wallets of a session's credits (empty: none credited). */
+  payersOf(sessionHash: string): ReadonlySet<string> {
+    return this.payersBySession.get(sessionHash) ?? new Set();
+  }
+
   /** All durable records, in file order. */
   records(): readonly JournalRecord[] {
     return this.all.slice();
@@ -304,6 +337,8 @@ export class Journal {
       earnedBySession: new Map(s.earnedBySession),
       chargedBySession: new Map([...s.chargedBySession].map(([k, v]) => [k, { ...v }])),
       spentBySeller: new Map(s.spentBySeller),
+      movedOutBySession: new Map(s.movedOutBySession),
+      movedInBySession: new Map(s.movedInBySession),
       totals: { ...s.totals },
     };
   }
@@ -346,11 +381,22 @@ export class Journal {
   }
 
   private reserve(r: JournalRecord, loading: boolean): void {
+    const bal = (k: string): bigint => this.reservedBalance.get(k) ?? 0n;
     if (r.kind === 'credit') {
       if (this.creditSigs.has(r.signature)) {
         throw new JournalError(loading ? 'CORRUPT' : 'DUPLICATE_SIGNATURE', `signature ${r.signature} already credited`);
       }
       this.creditSigs.add(r.signature);
+      this.reservedBalance.set(r.sessionHash, bal(r.sessionHash) + r.amount);
+      let payers = this.payersBySession.get(r.sessionHash);
+      if (payers === undefined) this.payersBySession.set(r.sessionHash, payers = new Set());
+      payers.add(r.payer);
+    } else if (r.kind === 'transfer') {
+      if (bal(r.from) < r.amount) {
+        throw new JournalError(loading ? 'CORRUPT' : 'OVERDRAWN', `transfer of ${r.amount} from session ${r.from}, which has ${bal(r.from)}`);
+      }
+      this.reservedBalance.set(r.from, bal(r.from) - r.amount);
+      this.reservedBalance.set(r.to, bal(r.to) + r.amount);
     } else if (r.kind === 'payment') {
       if (this.paymentSigs.has(r.signature)) {
         throw new JournalError(loading ? 'CORRUPT' : 'DUPLICATE_SIGNATURE', `payment ${r.signature} already journaled`);
@@ -362,6 +408,7 @@ export class Journal {
         throw new JournalError(loading ? 'CORRUPT' : 'CHARGE_DECREASED', `charge for session ${r.sessionHash} decreased`);
       }
       this.reservedCharge.set(r.sessionHash, { bytes: r.bytes, units: r.units });
+      this.reservedBalance.set(r.sessionHash, bal(r.sessionHash) - (r.units - (prev?.units ?? 0n)));
     }
   }
 

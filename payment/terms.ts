@@ -28,6 +28,12 @@ export interface Terms {
   minPrepay: bigint;
   /** Settlement modes offered; "prepaid" in version 1. */
   modes: string[];
+  /**
+   * Extension (docs/PROTOCOL.md §4, session resume): the seller accepts
+   * `session_resume`, so a buyer cut off mid-transfer keeps its unspent balance and its
+   * in-flight payments in its next session. Wire key `resume` = 1; absent = false.
+   */
+  resume?: boolean;
 }
 
 export const MAX_MODES = 16;
@@ -117,6 +123,7 @@ export function termsToWire(t: Terms): { [key: string]: Encodable } {
     price: t.price,
     min_prepay: t.minPrepay,
     modes: [...t.modes],
+    ...(t.resume === true ? { resume: 1n } : {}),
   };
 }
 
@@ -170,6 +177,9 @@ export function parseTerms(value: BValue | undefined): ParsedTerms {
     minPrepay: u64(value, 'min_prepay'),
     modes,
   };
+  // An extension key: any value but 1 means "not offered" (never an error).
+  const resume = value.get('resume');
+  if (resume !== undefined && isInt(resume) && resume === 1n) terms.resume = true;
   validateTerms(terms);
   let bencoded: Uint8Array;
   try {
@@ -197,5 +207,5 @@ export function decodeTerms(bytes: Uint8Array): ParsedTerms {
 /** Same terms? (compares every field; bigint-safe). */
 export function termsEqual(a: Terms, b: Terms): boolean {
   return a.v === b.v && a.chain === b.chain && a.cluster === b.cluster && a.mint === b.mint && a.wallet === b.wallet &&
-    a.price === b.price && a.minPrepay === b.minPrepay && a.modes.length === b.modes.length && a.modes.every((m, i) => m === b.modes[i]);
+    a.price === b.price && a.minPrepay === b.minPrepay && (a.resume === true) === (b.resume === true) && a.modes.length === b.modes.length && a.modes.every((m, i) => m === b.modes[i]);
 }

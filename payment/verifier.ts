@@ -49,6 +49,8 @@ export interface VerifyRequest {
   signature: string;
   /** This connection's session hash (64 lowercase hex). */
   sessionHash: string;
+  /** Earlier sessions it resumed: memo session hash → the payer allowed to name it (verify-rules.ts). */
+  linkedSessions?: ReadonlyMap<string, string>;
   /** Torrent info hash, 40 lowercase hex (journaled with the credit). */
   infoHash: string;
   terms: Pick<Terms, 'wallet' | 'mint' | 'minPrepay'>;
@@ -114,7 +116,7 @@ export class PaymentVerifier {
       if ('reason' in tx) return no(tx.reason, tx.detail);
       const r = checkTransaction(tx.tx, {
         wallet: req.terms.wallet, mint: req.terms.mint, minPrepay: req.terms.minPrepay, sessionHash: req.sessionHash,
-        now: req.now, freshnessMs: req.freshnessMs, futureSkewMs: req.futureSkewMs,
+        ...(req.linkedSessions !== undefined ? { linkedSessions: req.linkedSessions } : {}), now: req.now, freshnessMs: req.freshnessMs, futureSkewMs: req.futureSkewMs,
       });
       if (!r.ok) return no(r.reason, r.detail);
       const record: CreditRecord = {

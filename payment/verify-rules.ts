@@ -14,7 +14,9 @@
  *       no gain there otherwise (paid someone else, or nothing) → wrong_recipient
  *  3. exactly one SeedPay memo (a memo whose JSON names protocol "seedpay";
  *     other applications' memos are ignored), known protocol/version, and its
- *     session_hash equals this connection's                   → session_mismatch
+ *     session_hash equals this connection's — or names an earlier session this one
+ *     resumed, for a payment by the wallet that signed that resume
+ *     (docs/PROTOCOL.md §4, session resume)                   → session_mismatch
  *  4. block time (memo nonce when the node has no block time) within the
  *     freshness window, and not in the future beyond a small skew → expired
  */
@@ -43,6 +45,11 @@ export interface RuleContext {
   minPrepay: bigint;
   /** This connection's session hash (64 lowercase hex). */
   sessionHash: string;
+  /**
+   * Earlier sessions this connection resumed: memo session hash → the payer wallet
+   * (base58) whose payments naming it may be credited here.
+   */
+  linkedSessions?: ReadonlyMap<string, string>;
   /** Unix ms. */
   now: number;
   freshnessMs?: number;
@@ -117,7 +124,7 @@ function memoDatas(tx: VersionedTransactionResponse, keys: PublicKey[]): Uint8Ar
   return out;
 }
 
-function checkSession(datas: Uint8Array[], sessionHash: string): { ok: true; nonce: number } | { ok: false; detail: string } {
+function checkSession(datas: Uint8Array[], accept: (memoSession: string) => boolean): { ok: true; nonce: number } | { ok: false; detail: string } {
   let found: { sessionHash: string; nonce: number } | null = null;
   let count = 0;
   for (const d of datas) {
@@ -129,7 +136,7 @@ function checkSession(datas: Uint8Array[], sessionHash: string): { ok: true; non
     found = { sessionHash: p.memo.sessionHash, nonce: p.memo.nonce };
   }
   if (count !== 1 || found === null) return { ok: false, detail: `expected exactly one SeedPay memo, found ${count}` };
-  if (found.sessionHash !== sessionHash) return { ok: false, detail: 'memo names another session' };
+  if (!accept(found.sessionHash)) return { ok: false, detail: 'memo names another session' };
   return { ok: true, nonce: found.nonce };
 }
 
@@ -157,7 +164,11 @@ export function checkTransaction(tx: VersionedTransactionResponse, ctx: RuleCont
   }
   if (gain < ctx.minPrepay) return reject('insufficient_amount', `gain ${gain} below min_prepay ${ctx.minPrepay}`);
 
-  const session = checkSession(memoDatas(tx, keys), ctx.sessionHash);
+  // The payer: the owner of the account the mint's tokens left, else the fee payer.
+  const source = g.filter((e) => e.mint === ctx.mint && e.gain < 0n && e.owner !== undefined).sort((a, b) => (a.gain < b.gain ? -1 : 1))[0];
+  const payer = source?.owner ?? keys[0]?.toBase58() ?? '';
+
+  const session = checkSession(memoDatas(tx, keys), (h) => h === ctx.sessionHash || (payer !== '' && ctx.linkedSessions?.get(h) === payer));
   if (!session.ok) return reject('session_mismatch', session.detail);
 
   const blockTimeMs = tx.blockTime != null ? tx.blockTime * 1000 : session.nonce;
@@ -166,8 +177,5 @@ export function checkTransaction(tx: VersionedTransactionResponse, ctx: RuleCont
   if (ctx.now - blockTimeMs > window) return reject('expired', `transaction is ${ctx.now - blockTimeMs} ms old (window ${window} ms)`);
   if (blockTimeMs - ctx.now > skew) return reject('expired', `transaction time is ${blockTimeMs - ctx.now} ms in the future`);
 
-  // The payer: the owner of the account the mint's tokens left, else the fee payer.
-  const source = g.filter((e) => e.mint === ctx.mint && e.gain < 0n && e.owner !== undefined).sort((a, b) => (a.gain < b.gain ? -1 : 1))[0];
-  const payer = source?.owner ?? keys[0]?.toBase58() ?? '';
   return { ok: true, credited: gain, payer, blockTimeMs };
 }

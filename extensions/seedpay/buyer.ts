@@ -22,6 +22,14 @@
  *    is a hint, never a bill;
  *  - a confirmed balance below what the buyer's own conservative count allows, or a
  *    credit below the amount paid, is cheating: stop paying.
+ *
+ * Session resume (an extension, docs/PROTOCOL.md §4; only with a seller whose terms
+ * carry `resume`): `resume(prev, …)` asks the seller to move what an earlier session of
+ * ours left (its unspent balance) into this one; once it answers `session_resumed`, the
+ * payments of that session that were never answered are proven again here. No new
+ * payment starts while a resume or such a proof is unanswered (their credit may make
+ * it unnecessary). `leftovers()` says what this session would leave to a later one if
+ * its connection were cut now.
  */
 import { chargeFor, MIB } from '../../payment/amount.js';
 import {
@@ -41,6 +49,19 @@ export interface BuyerOptions {
   policy: BuyerPolicy;
   /** Ephemeral key source (tests and vectors); default a fresh random key. */
   ephemeral?: () => EphemeralKeyPair;
+  /**
+   * Session resume: asked once the session is bound with a seller that offers it,
+   * before any payment — the earlier sessions to resume here (see `resume`).
+   */
+  resumes?: (sessionHash: string, terms: Terms) => readonly ResumeRequest[];
+}
+
+/** One earlier session to resume: its hash, the payer's key and signature, its payments never answered. */
+export interface ResumeRequest {
+  readonly prev: string;
+  readonly payer: Uint8Array;
+  readonly sig: Uint8Array;
+  readonly payments: readonly PaymentRef[];
 }
 
 export type BuyerState = 'pending' | 'not_selling' | 'refused' | 'awaiting_ecdh' | 'ready' | 'stopped' | 'ended';
@@ -80,12 +101,21 @@ export type BuyerEvent =
   | { readonly type: 'budget_exhausted'; readonly needed: bigint }
   /** Close the connection (a bad piece: SEEDPAY.md §6). */
   | { readonly type: 'disconnect'; readonly reason: 'bad_piece'; readonly index: number }
+  /** Session resume: `prev` resumed here, `credited` of its balance moved; its payments are proven again. */
+  | { readonly type: 'resumed'; readonly prev: string; readonly credited: bigint; readonly balance: bigint; readonly payments: number }
+  | { readonly type: 'resume_rejected'; readonly prev: string; readonly reason: string }
   | { readonly type: 'ended'; readonly error: SeedPayError };
 
 /** Transient rejections: the same proof may be resent (bounded). */
 const RETRYABLE: ReadonlySet<string> = new Set(['rpc_unavailable', 'tx_not_found', 'unconfirmed']);
 /** Payer failures that will not go away by trying again with this seller. */
 const FATAL_PAY: ReadonlySet<string> = new Set(['insufficient_funds', 'wrong_cluster', 'wrong_mint', 'journal_failed', 'bad_amount']);
+
+/** A payment (transaction signature and amount paid). */
+export interface PaymentRef { readonly tx: string; readonly amount: bigint }
+
+/** What a session leaves to a later one: a session hash, and its payments never answered. */
+export interface Leftover { readonly sessionHash: string; readonly payments: readonly PaymentRef[] }
 
 type Outstanding =
   | { phase: 'paying'; amount: bigint }
@@ -139,6 +169,14 @@ export class BuyerSession {
   private _creditedTotal = 0n;
   private _piecesVerified = 0;
 
+  /** Resumes sent and not answered: earlier session → its payments to prove here once resumed. */
+  private readonly pendingResumes = new Map<string, readonly PaymentRef[]>();
+  /** Earlier sessions resumed here (their payments may be proven here). */
+  private readonly resumedPrevs = new Set<string>();
+  /** Payments of earlier sessions proven here, not answered yet. */
+  private readonly resumedProofs = new Map<string, { prev: string; amount: bigint; retries: number; waiting: boolean }>();
+
+  private connClosed = false;
   private readonly events: BuyerEvent[] = [];
   private readonly out: SeedPayMessage[] = [];
 
@@ -166,8 +204,43 @@ export class BuyerSession {
   get creditedTotal(): bigint { return this._creditedTotal; }
   get bytesReceived(): bigint { return this._bytesReceived; }
   get piecesVerified(): number { return this._piecesVerified; }
-  /** Whether a payment is being made or its proof awaits an answer. */
-  get paymentOutstanding(): boolean { return this.outstanding !== null; }
+  /** Whether a payment is being made or its proof (or a resume) awaits an answer. */
+  get paymentOutstanding(): boolean {
+    return this.outstanding !== null || this.pendingResumes.size > 0 || this.resumedProofs.size > 0;
+  }
+
+  /**
+   * What a cut now would leave to a later session with this seller (session resume):
+   * this session (its unspent balance, and its payment whose proof is unanswered), and
+   * the earlier sessions it was resuming with their unanswered payments. Empty unless
+   * the session is bound and in good standing, and the seller offers resume.
+   */
+  leftovers(): Leftover[] {
+    if (this._state !== 'ready' || this._sessionHash === null || this._terms?.resume !== true) return [];
+    const by = new Map<string, PaymentRef[]>();
+    const o = this.outstanding;
+    by.set(this._sessionHash, o !== null && o.phase !== 'paying' ? [{ tx: o.tx, amount: o.amount }] : []);
+    for (const [prev, txs] of this.pendingResumes) by.set(prev, [...txs]);
+    for (const [tx, r] of this.resumedProofs) {
+      const list = by.get(r.prev) ?? [];
+      list.push({ tx, amount: r.amount });
+      by.set(r.prev, list);
+    }
+    return [...by].map(([sessionHash, payments]) => ({ sessionHash, payments }));
+  }
+
+  /**
+   * Session resume: ask the seller to move what our earlier session `prev` left into
+   * this one. `sig` is the payer wallet's signature (payment/resume.ts) over
+   * resumeMessage(infoHash, prev, this session); `payments`: that session's payments
+   * never answered, proven here once the seller accepts. Ignored unless this session
+   * is bound and the seller's terms offer resume.
+   */
+  resume(prev: string, payer: Uint8Array, sig: Uint8Array, payments: readonly PaymentRef[]): void {
+    if (this._state !== 'ready' || this._terms?.resume !== true || prev === this._sessionHash || this.pendingResumes.has(prev)) return;
+    this.pendingResumes.set(prev, [...payments]);
+    this.out.push({ type: 'session_resume', prev, payer, sig });
+  }
 
   /** The seller's balance as far as we can tell: last confirmed balance − charge for bytes since (null before any). */
   get estimatedBalance(): bigint | null {
@@ -243,8 +316,11 @@ export class BuyerSession {
       case 'payment_required':
         if (this._state === 'ready') this.maybePay();
         return;
+      case 'session_resumed': return this.onResumed(m.prev, m.credited, m.balance);
+      case 'resume_rejected': return this.onResumeRejected(m.prev, m.reason);
       case 'payment_proof':
-        this.end(new SeedPayError('UNEXPECTED_MESSAGE', 'payment_proof is a buyer→seller message'));
+      case 'session_resume':
+        this.end(new SeedPayError('UNEXPECTED_MESSAGE', `${m.type} is a buyer→seller message`));
         return;
       default: {
         const never: never = m;
@@ -277,13 +353,107 @@ export class BuyerSession {
       this._sessionHash = sessionHash;
       this._state = 'ready';
       this.events.push({ type: 'session', sessionHash });
+      // Resumes first: what they bring may make the first payment unnecessary.
+      if (this._terms!.resume === true && this.opts.resumes !== undefined) {
+        for (const r of this.opts.resumes(sessionHash, this._terms!)) this.resume(r.prev, r.payer, r.sig, r.payments);
+      }
       if (this.policy.payOnConnect ?? true) this.maybePay();
     } finally {
       eph.secret.fill(0);
     }
   }
 
+  private onResumed(prev: string, credited: bigint, balance: bigint): void {
+    const payments = this.pendingResumes.get(prev);
+    if (this._state !== 'ready' || payments === undefined) return; // not asked / late: ignore
+    this.pendingResumes.delete(prev);
+    this._creditedTotal += credited;
+    this.resumedPrevs.add(prev);
+    this.events.push({ type: 'resumed', prev, credited, balance, payments: payments.length });
+    if (!this.acceptBalance(balance)) return;
+    for (const p of payments) {
+      if (this.resumedProofs.has(p.tx)) continue;
+      this.resumedProofs.set(p.tx, { prev, amount: p.amount, retries: 0, waiting: false });
+      this.out.push({ type: 'payment_proof', tx: p.tx, amount: p.amount });
+    }
+    this.maybePay();
+  }
+
+  /**
+   * A payment of the earlier session `prev` that landed after this session asked to
+   * resume it (its connection was cut while it was being paid): proven here too.
+   * False when this session is not resuming `prev`.
+   */
+  addResumedPayment(prev: string, p: PaymentRef): boolean {
+    if (this._state !== 'ready') return false;
+    const pending = this.pendingResumes.get(prev);
+    if (pending !== undefined) {
+      this.pendingResumes.set(prev, [...pending, p]);
+      return true;
+    }
+    if (!this.resumedPrevs.has(prev)) return false;
+    if (!this.resumedProofs.has(p.tx)) {
+      this.resumedProofs.set(p.tx, { prev, amount: p.amount, retries: 0, waiting: false });
+      this.out.push({ type: 'payment_proof', tx: p.tx, amount: p.amount });
+    }
+    return true;
+  }
+
+  private onResumeRejected(prev: string, reason: string): void {
+    if (this._state !== 'ready' || !this.pendingResumes.delete(prev)) return;
+    this.events.push({ type: 'resume_rejected', prev, reason });
+    this.maybePay();
+  }
+
+  /**
+   * A balance the seller reported (after a credit or a resume): checked against our
+   * own conservative count (everything received, free sample included, charged).
+   * False: it undercounts us, and payments stopped.
+   */
+  private acceptBalance(balance: bigint): boolean {
+    const own = this._creditedTotal - chargeFor(this._bytesReceived, this._terms!.price);
+    if (balance + 1n < own) {
+      this.stop('overcharged', `seller says balance ${balance}, our count allows at least ${own}`);
+      return false;
+    }
+    this.confirmedBalance = balance;
+    this.bytesSinceConfirm = 0n;
+    return true;
+  }
+
+  /** An answer to a payment of an earlier session proven here (session resume). */
+  private onResumedProofAnswer(tx: string, answer: { credited: bigint; balance: bigint } | { reason: string }): void {
+    const r = this.resumedProofs.get(tx)!;
+    if ('reason' in answer) {
+      if (r.waiting) return; // an answer to a proof we are about to resend: the resend gets its own
+      const retryable = RETRYABLE.has(answer.reason);
+      if (retryable && r.retries < (this.policy.maxProofRetries ?? 3)) {
+        const delayMs = (this.policy.proofRetryDelayMs ?? 2000) * 2 ** r.retries;
+        r.retries++;
+        r.waiting = true;
+        this.events.push({ type: 'rejected', tx, reason: answer.reason, final: false });
+        this.events.push({ type: 'retry_proof', tx, delayMs });
+        return;
+      }
+      // A final no for an old payment (e.g. expired): that money is lost, but the seller
+      // did nothing wrong in this session, so payments go on.
+      this.resumedProofs.delete(tx);
+      this.events.push({ type: 'rejected', tx, reason: answer.reason, final: true });
+      this.maybePay();
+      return;
+    }
+    this.resumedProofs.delete(tx);
+    this._creditedTotal += answer.credited;
+    this.events.push({ type: 'confirmed', tx, credited: answer.credited, balance: answer.balance });
+    if (answer.credited < r.amount) {
+      this.stop('under_credited', `paid ${r.amount}, credited ${answer.credited}`);
+      return;
+    }
+    if (this.acceptBalance(answer.balance)) this.maybePay();
+  }
+
   private onConfirmed(tx: string, credited: bigint, balance: bigint): void {
+    if (this._state === 'ready' && this.resumedProofs.has(tx)) return this.onResumedProofAnswer(tx, { credited, balance });
     const o = this.outstanding;
     if (this._state !== 'ready' || o === null || o.phase === 'paying' || o.tx !== tx) return; // not ours / late: ignore
     this.outstanding = null;
@@ -293,19 +463,13 @@ export class BuyerSession {
       this.stop('under_credited', `paid ${o.amount}, credited ${credited}`);
       return;
     }
-    // Our own conservative count: everything received (free sample included) charged.
-    const own = this._creditedTotal - chargeFor(this._bytesReceived, this._terms!.price);
-    if (balance + 1n < own) {
-      this.stop('overcharged', `seller says balance ${balance}, our count allows at least ${own}`);
-      return;
-    }
-    this.confirmedBalance = balance;
-    this.bytesSinceConfirm = 0n;
+    if (!this.acceptBalance(balance)) return;
     if (this.payStartBytes !== null) this.roundTripBytes = this._bytesReceived - this.payStartBytes;
     this.payStartBytes = null;
   }
 
   private onRejected(tx: string, reason: string): void {
+    if (this._state === 'ready' && this.resumedProofs.has(tx)) return this.onResumedProofAnswer(tx, { reason });
     const o = this.outstanding;
     if (this._state !== 'ready' || o === null || o.phase !== 'proof' || o.tx !== tx) return;
     const retryable = RETRYABLE.has(reason);
@@ -326,11 +490,24 @@ export class BuyerSession {
 
   /** Resend a proof after a 'retry_proof' delay. Ignored if no longer relevant. */
   retryProof(tx: string): void {
+    const r = this.resumedProofs.get(tx);
+    if (r !== undefined) {
+      if (this._state !== 'ready' || !r.waiting) return;
+      r.waiting = false;
+      this.out.push({ type: 'payment_proof', tx, amount: r.amount });
+      return;
+    }
     const o = this.outstanding;
     if (this._state !== 'ready' || o === null || o.phase !== 'retry_wait' || o.tx !== tx) return;
     this.outstanding = { phase: 'proof', tx, amount: o.amount, retries: o.retries };
     this.out.push({ type: 'payment_proof', tx, amount: o.amount });
   }
+
+  /**
+   * The connection under this session is gone: a payment that lands later is not
+   * proven here (nothing can be sent); the adapter keeps it for a later session.
+   */
+  connectionClosed(): void { this.connClosed = true; }
 
   /** The payer paid (and journaled) the requested amount. */
   paid(tx: string, amount: bigint): void {
@@ -341,8 +518,9 @@ export class BuyerSession {
     this._paidTotal += amount;
     this.lastPaid = amount;
     this.payFailures = 0;
-    if (this._state !== 'ready') {
-      // The session ended while the payment was on its way: the money is gone, do not send more messages.
+    if (this._state !== 'ready' || this.connClosed) {
+      // The session ended while the payment was on its way: no more messages here (with
+      // session resume the adapter proves it in a later session).
       this.outstanding = null;
       return;
     }
@@ -420,6 +598,8 @@ export class BuyerSession {
   private maybePay(): void {
     const t = this._terms!;
     if (this.outstanding !== null || t.price === 0n) return; // one at a time; a free seller needs nothing
+    // A resume or a resumed payment not answered yet: its credit may make this payment unnecessary.
+    if (this.pendingResumes.size > 0 || [...this.resumedProofs.values()].some((r) => !r.waiting)) return;
     if (this.lastPaid > 0n || this.confirmedBalance !== null) {
       if (this.bytesSinceConfirm === 0n) return; // nothing delivered since the last credit
       const est = this.estimatedBalance ?? 0n;
@@ -465,6 +645,8 @@ export class BuyerSession {
     if (this._state === 'stopped' || this._state === 'ended') return;
     this._state = 'stopped';
     if (this.outstanding !== null && this.outstanding.phase !== 'paying') this.outstanding = null;
+    this.pendingResumes.clear();
+    this.resumedProofs.clear();
     this.events.push({ type: 'stopped', reason, detail });
   }
 
@@ -475,6 +657,8 @@ export class BuyerSession {
     this._error = error;
     if (this.ephemeral !== null) { this.ephemeral.secret.fill(0); this.ephemeral = null; }
     if (this.outstanding !== null && this.outstanding.phase !== 'paying') this.outstanding = null;
+    this.pendingResumes.clear();
+    this.resumedProofs.clear();
     this.events.push({ type: 'ended', error });
   }
 }

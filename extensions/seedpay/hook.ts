@@ -96,6 +96,17 @@ export class SellerHook implements ExtensionHook {
     flush(this.seller, this.ctx, this.onOutput);
   }
 
+  /** The adapter's answer for a 'resume_request' event (session resume). */
+  resumed(prev: string, moved: bigint): void {
+    this.seller.resumed(prev, moved);
+    flush(this.seller, this.ctx, this.onOutput);
+  }
+
+  resumeRejected(prev: string, reason: string): void {
+    this.seller.resumeRejected(prev, reason);
+    flush(this.seller, this.ctx, this.onOutput);
+  }
+
   /** For the choker's filter (policy 'paid-only', buyers without credit). */
   unchokeAllowed(): boolean { return this.seller.unchokeAllowed(); }
 
@@ -143,6 +154,16 @@ export class BuyerHook implements ExtensionHook {
   pieceVerified(index: number, ok: boolean): void { this.buyer.pieceVerified(index, ok); flush(this.buyer, this.ctx, this.onOutput); }
   retryProof(tx: string): void { this.buyer.retryProof(tx); flush(this.buyer, this.ctx, this.onOutput); }
   topUp(): void { this.buyer.topUp(); flush(this.buyer, this.ctx, this.onOutput); }
+  /** Session resume: ask the seller to move what session `prev` left here (see BuyerSession.resume). */
+  resume(prev: string, payer: Uint8Array, sig: Uint8Array, txs: readonly { tx: string; amount: bigint }[]): void {
+    this.buyer.resume(prev, payer, sig, txs);
+    flush(this.buyer, this.ctx, this.onOutput);
+  }
+  addResumedPayment(prev: string, p: { tx: string; amount: bigint }): boolean {
+    const ok = this.buyer.addResumedPayment(prev, p);
+    flush(this.buyer, this.ctx, this.onOutput);
+    return ok;
+  }
 
   pollEvent(): BuyerEvent | null { return this.buyer.pollEvent(); }
 }

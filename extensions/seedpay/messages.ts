@@ -38,6 +38,8 @@ const DECODE_OPTS = { maxBytes: MAX_MESSAGE_BYTES, maxDepth: 4, maxItems: 256, s
 
 export const PK_BYTES = 32;
 export const SIG_BYTES = 64;
+/** A session hash on the wire (session_resume and its answers): sha256, 32 raw bytes. */
+export const HASH_BYTES = 32;
 /** base58 of 64 bytes is at most 88 characters. */
 export const MAX_TX_CHARS = 88;
 export const MAX_REASON_BYTES = 64;
@@ -91,6 +93,33 @@ export interface PaymentRequired {
   /** The smallest payment the seller asks for (base units). */
   readonly required: bigint;
 }
+/**
+ * Extension (docs/PROTOCOL.md §4, session resume; only to a seller whose terms carry
+ * `resume`): move what the earlier session `prev` left into this one. Signed by the
+ * payer wallet of `prev`'s payments (payment/resume.ts).
+ */
+export interface SessionResume {
+  readonly type: 'session_resume';
+  /** The earlier session's hash (64 lowercase hex; 32 raw bytes on the wire). */
+  readonly prev: string;
+  /** The payer wallet's public key, 32 bytes. */
+  readonly payer: Uint8Array;
+  /** ed25519 by `payer` over payment/resume.ts resumeMessage. */
+  readonly sig: Uint8Array;
+}
+/** Extension: `prev` is resumed; `credited` of its balance moved here; `balance` is this session's now. */
+export interface SessionResumed {
+  readonly type: 'session_resumed';
+  readonly prev: string;
+  readonly credited: bigint;
+  readonly balance: bigint;
+}
+/** Extension: `prev` was not resumed (bad_signature, wrong_payer, too_many, unavailable, …). */
+export interface ResumeRejected {
+  readonly type: 'resume_rejected';
+  readonly prev: string;
+  readonly reason: string;
+}
 /** A message this version does not act on: ignored. */
 export interface UnknownMessage {
   readonly type: 'unknown';
@@ -100,7 +129,8 @@ export interface UnknownMessage {
   readonly reserved: boolean;
 }
 
-export type SeedPayMessage = EcdhInit | PaymentProofMsg | PaymentConfirmed | PaymentRejected | PaymentRequired;
+export type SeedPayMessage = EcdhInit | PaymentProofMsg | PaymentConfirmed | PaymentRejected | PaymentRequired
+  | SessionResume | SessionResumed | ResumeRejected;
 export type DecodedMessage = SeedPayMessage | UnknownMessage;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -143,6 +173,18 @@ function txField(d: BDict, what: string): string {
   return s;
 }
 
+function reasonField(d: BDict, what: string): string {
+  const r = d.get('reason');
+  if (r === undefined) throw new SeedPayError('MISSING_KEY', `${what}: missing reason`);
+  if (!isBytes(r)) throw new SeedPayError('WRONG_TYPE', `${what}: reason must be a byte string`);
+  if (r.length === 0 || r.length > MAX_REASON_BYTES) throw new SeedPayError('BAD_REASON', `${what}: reason empty or longer than ${MAX_REASON_BYTES} bytes`);
+  const reason = text(r);
+  if (reason === null) throw new SeedPayError('BAD_REASON', `${what}: reason is not UTF-8`);
+  return reason;
+}
+
+const hexOf = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+
 /**
  * Decode one `seedpay` payload. Throws SeedPayError (remote) on malformed input;
  * returns {type: 'unknown'} for a well-formed dictionary with an unknown `type`.
@@ -172,16 +214,14 @@ export function decodeMessage(payload: Uint8Array): DecodedMessage {
       return { type, tx: txField(v, type), amount: u64Field(v, 'amount', type) };
     case 'payment_confirmed':
       return { type, tx: txField(v, type), credited: u64Field(v, 'credited', type), balance: u64Field(v, 'balance', type) };
-    case 'payment_rejected': {
-      const tx = txField(v, type);
-      const r = v.get('reason');
-      if (r === undefined) throw new SeedPayError('MISSING_KEY', `${type}: missing reason`);
-      if (!isBytes(r)) throw new SeedPayError('WRONG_TYPE', `${type}: reason must be a byte string`);
-      if (r.length === 0 || r.length > MAX_REASON_BYTES) throw new SeedPayError('BAD_REASON', `${type}: reason empty or longer than ${MAX_REASON_BYTES} bytes`);
-      const reason = text(r);
-      if (reason === null) throw new SeedPayError('BAD_REASON', `${type}: reason is not UTF-8`);
-      return { type, tx, reason };
-    }
+    case 'payment_rejected':
+      return { type, tx: txField(v, type), reason: reasonField(v, type) };
+    case 'session_resume':
+      return { type, prev: hexOf(bytesField(v, 'prev', HASH_BYTES, type)), payer: bytesField(v, 'payer', PK_BYTES, type), sig: bytesField(v, 'sig', SIG_BYTES, type) };
+    case 'session_resumed':
+      return { type, prev: hexOf(bytesField(v, 'prev', HASH_BYTES, type)), credited: u64Field(v, 'credited', type), balance: u64Field(v, 'balance', type) };
+    case 'resume_rejected':
+      return { type, prev: hexOf(bytesField(v, 'prev', HASH_BYTES, type)), reason: reasonField(v, type) };
     case 'payment_required':
       return { type, balance: u64Field(v, 'balance', type), required: u64Field(v, 'required', type) };
     default:
@@ -202,6 +242,17 @@ function checkU64(v: bigint, what: string): bigint {
 function checkLen(b: Uint8Array, len: number, what: string): Uint8Array {
   if (!(b instanceof Uint8Array) || b.length !== len) throw localError(`${what} must be ${len} bytes`);
   return b;
+}
+
+function checkHash(h: string, what: string): Uint8Array {
+  if (typeof h !== 'string' || !/^[0-9a-f]{64}$/.test(h)) throw localError(`${what} must be 64 lowercase hex characters`);
+  return Buffer.from(h, 'hex');
+}
+
+function checkReason(reason: string): string {
+  const n = typeof reason === 'string' ? Buffer.byteLength(reason, 'utf8') : 0;
+  if (n === 0 || n > MAX_REASON_BYTES) throw localError(`reason must be 1..${MAX_REASON_BYTES} bytes`);
+  return reason;
 }
 
 function checkTx(tx: string): string {
@@ -226,12 +277,18 @@ export function encodeMessage(m: SeedPayMessage): Uint8Array {
     case 'payment_confirmed':
       d = { type: m.type, tx: checkTx(m.tx), credited: checkU64(m.credited, 'credited'), balance: checkU64(m.balance, 'balance') };
       break;
-    case 'payment_rejected': {
-      const n = typeof m.reason === 'string' ? Buffer.byteLength(m.reason, 'utf8') : 0;
-      if (n === 0 || n > MAX_REASON_BYTES) throw localError(`reason must be 1..${MAX_REASON_BYTES} bytes`);
-      d = { type: m.type, tx: checkTx(m.tx), reason: m.reason };
+    case 'payment_rejected':
+      d = { type: m.type, tx: checkTx(m.tx), reason: checkReason(m.reason) };
       break;
-    }
+    case 'session_resume':
+      d = { type: m.type, prev: checkHash(m.prev, 'prev'), payer: checkLen(m.payer, PK_BYTES, 'payer'), sig: checkLen(m.sig, SIG_BYTES, 'sig') };
+      break;
+    case 'session_resumed':
+      d = { type: m.type, prev: checkHash(m.prev, 'prev'), credited: checkU64(m.credited, 'credited'), balance: checkU64(m.balance, 'balance') };
+      break;
+    case 'resume_rejected':
+      d = { type: m.type, prev: checkHash(m.prev, 'prev'), reason: checkReason(m.reason) };
+      break;
     case 'payment_required':
       d = { type: m.type, balance: checkU64(m.balance, 'balance'), required: checkU64(m.required, 'required') };
       break;

@@ -19,6 +19,15 @@
  * `maxFailedProofs` verifications that credited nothing, the paid session ends with
  * PROOF_FLOOD: an honest buyer needs a handful of each, a flood of made-up signatures
  * must not keep the verifier (and its RPC) busy for the life of the connection.
+ *
+ * Session resume (an extension, docs/PROTOCOL.md §4; offered when the terms carry
+ * `resume`): `session_resume` names an earlier session and is signed by a payer
+ * wallet. A valid one is handed to the adapter ('resume_request': it checks the
+ * journal, closes that session if it is still open, and moves its unspent balance
+ * here); the answer comes back through `resumed` / `resumeRejected`. From then on this
+ * session also credits that payer's payments whose memo names the earlier session
+ * (payments that were on their way when it was cut). At most `maxResumes` per
+ * session; more are refused and count toward PROOF_FLOOD.
  */
 import { chargeFor, MIB } from '../../payment/amount.js';
 import {
@@ -26,6 +35,8 @@ import {
   type EphemeralKeyPair, type WalletKeypair,
 } from '../../payment/session.js';
 import { encodeTerms, validateTerms, type Terms } from '../../payment/terms.js';
+import { resumeMessage, verifyResume } from '../../payment/resume.js';
+import bs58 from 'bs58';
 import type { RejectReason } from '../../payment/verify-rules.js';
 import type { PeerExtendedHandshake } from '../../wire/extension-hooks.js';
 import { SeedPayError, localError } from './errors.js';
@@ -81,6 +92,8 @@ export interface SellerOptions {
   chargeEventBytes?: bigint;
   /** Largest block a buyer asks for (for unchokeAllowed; default 16 KiB). */
   maxBlockLength?: number;
+  /** Earlier sessions one session may resume (default 8). */
+  maxResumes?: number;
   /** Ephemeral key source (tests and vectors); default a fresh random key. */
   ephemeral?: () => EphemeralKeyPair;
 }
@@ -92,8 +105,19 @@ export type SellerEvent =
   | { readonly type: 'peer'; readonly seedpay: boolean }
   /** ecdh_init answered: the paid session is bound. */
   | { readonly type: 'session'; readonly sessionHash: string }
-  /** Verify this proof (payment/verifier.ts), then call `verified(tx, outcome)`. */
-  | { readonly type: 'verify'; readonly tx: string; readonly sessionHash: string }
+  /**
+   * Verify this proof (payment/verifier.ts), then call `verified(tx, outcome)`.
+   * `linked`: earlier sessions this one resumed (memo session hash → payer allowed).
+   */
+  | { readonly type: 'verify'; readonly tx: string; readonly sessionHash: string; readonly linked: ReadonlyMap<string, string> }
+  /**
+   * A signed request to resume `prev` here (signature verified): move its unspent
+   * balance (if `payer` paid all of it) and call `resumed(prev, moved)`, or
+   * `resumeRejected(prev, reason)`.
+   */
+  | { readonly type: 'resume_request'; readonly prev: string; readonly payer: string; readonly sessionHash: string }
+  /** `prev` resumed here: `moved` of its balance credited to this session. */
+  | { readonly type: 'resumed'; readonly prev: string; readonly moved: bigint; readonly balance: bigint }
   | { readonly type: 'credited'; readonly tx: string; readonly credited: bigint; readonly balance: bigint }
   | { readonly type: 'rejected'; readonly tx: string; readonly reason: RejectReason }
   /** A confirmed payment left a positive balance: unchoke (service resumes at once). */
@@ -134,6 +158,9 @@ export class SellerSession {
   private readonly credited = new Set<string>();
   private refusedProofs = 0;
   private failedProofs = 0;
+  private readonly maxResumes: number;
+  /** Resume requests by earlier session hash (kept when refused: each prev is answered once). */
+  private readonly resumes = new Map<string, { payer: string; state: 'pending' | 'done' | 'rejected' }>();
 
   /** payment_required already sent for the current starvation / low-water episode. */
   private starvedSignalled = false;
@@ -165,6 +192,7 @@ export class SellerSession {
     this.maxFailedProofs = o.maxFailedProofs ?? 32;
     this.chargeEventBytes = o.chargeEventBytes ?? 4n * MIB;
     this.maxBlock = o.maxBlockLength ?? 16 * 1024;
+    this.maxResumes = o.maxResumes ?? 8;
   }
 
   get state(): SellerState { return this._state; }
@@ -214,6 +242,10 @@ export class SellerSession {
     switch (m.type) {
       case 'ecdh_init': return this.onEcdhInit(m.pk, m.sig);
       case 'payment_proof': return this.onProof(m.tx);
+      case 'session_resume':
+        // Not offered: to this seller it is an unknown message (ignored, SEEDPAY.md §8).
+        if (this.terms.resume !== true) return;
+        return this.onResume(m.prev, m.payer, m.sig);
       default:
         this.end(new SeedPayError('UNEXPECTED_MESSAGE', `${m.type} is a seller→buyer message`));
     }
@@ -271,7 +303,63 @@ export class SellerSession {
     if (this.inFlight !== null || this.queue.length === 0 || this._state !== 'ready') return;
     const tx = this.queue.shift()!;
     this.inFlight = tx;
-    this.events.push({ type: 'verify', tx, sessionHash: this._sessionHash! });
+    this.events.push({ type: 'verify', tx, sessionHash: this._sessionHash!, linked: this.linked() });
+  }
+
+  /** Earlier sessions resumed here: memo session hash → the payer whose payments naming it count here. */
+  linked(): ReadonlyMap<string, string> {
+    const m = new Map<string, string>();
+    for (const [prev, r] of this.resumes) if (r.state === 'done') m.set(prev, r.payer);
+    return m;
+  }
+
+  private onResume(prev: string, payerKey: Uint8Array, sig: Uint8Array): void {
+    if (this._state !== 'ready') {
+      this.end(new SeedPayError('UNEXPECTED_MESSAGE', 'session_resume before the session is bound'));
+      return;
+    }
+    if (this.resumes.has(prev)) return; // answered once
+    let reason: string | null = null;
+    if (prev === this._sessionHash) reason = 'same_session';
+    else if (this.resumes.size >= this.maxResumes) reason = 'too_many';
+    else if (!verifyResume(payerKey, resumeMessage(this.infoHash, prev, this._sessionHash!), sig)) reason = 'bad_signature';
+    if (reason !== null) {
+      if (++this.refusedProofs > this.maxRefusedProofs) {
+        this.end(new SeedPayError('PROOF_FLOOD', `more than ${this.maxRefusedProofs} proofs or resumes refused`));
+        return;
+      }
+      this.out.push({ type: 'resume_rejected', prev, reason });
+      return;
+    }
+    const payer = bs58.encode(payerKey);
+    this.resumes.set(prev, { payer, state: 'pending' });
+    this.events.push({ type: 'resume_request', prev, payer, sessionHash: this._sessionHash! });
+  }
+
+  /** The adapter moved `moved` of `prev`'s balance here (journaled) and linked it. */
+  resumed(prev: string, moved: bigint): void {
+    const r = this.resumes.get(prev);
+    if (r === undefined || r.state !== 'pending') throw localError(`resumed(${prev}): no resume request pending`);
+    if (typeof moved !== 'bigint' || moved < 0n) throw localError('moved must be a bigint >= 0');
+    r.state = 'done';
+    // Counted even if the paid session ended meanwhile: the transfer is journaled.
+    if (moved > 0n) this.meter.credit(moved);
+    const balance = this.meter.balance;
+    this.out.push({ type: 'session_resumed', prev, credited: moved, balance });
+    this.events.push({ type: 'resumed', prev, moved, balance });
+    if (moved > 0n) {
+      this.starvedSignalled = false;
+      if (balance >= this.lowWaterUnits) this.lowWaterSignalled = false;
+      if (this._state === 'ready' && balance > 0n) this.events.push({ type: 'resume', balance });
+    }
+  }
+
+  /** The adapter refused to resume `prev` (wrong_payer, unavailable, …). */
+  resumeRejected(prev: string, reason: string): void {
+    const r = this.resumes.get(prev);
+    if (r === undefined || r.state !== 'pending') throw localError(`resumeRejected(${prev}): no resume request pending`);
+    r.state = 'rejected';
+    this.out.push({ type: 'resume_rejected', prev, reason });
   }
 
   private reject(tx: string, reason: RejectReason): void {

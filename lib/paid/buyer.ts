@@ -22,7 +22,12 @@
  *    sent or waiting to be resent) stays open until the payment is settled, so the
  *    seller credits it and we see the answer (the torrent's `lingerWhile`; bounded by
  *    its `lingerTimeoutMs`). No payment starts once the torrent is complete: the need
- *    budget is then zero.
+ *    budget is then zero;
+ *  - session resume (docs/PROTOCOL.md §4, with sellers whose terms offer it): when a
+ *    connection to a seller ends, what its session leaves (unspent balance, payments
+ *    whose proof was never answered — also one that lands on chain after the cut) is
+ *    kept per seller wallet and torrent; the next session with that seller asks for it,
+ *    signed with the payer's wallet key, and proves those payments again there.
  */
 import { Budget, type BuyerPolicy } from '../../extensions/seedpay/policy.js';
 import type { ExtensionFactory } from '../../extensions/registry.js';
@@ -32,6 +37,8 @@ import { MIB } from '../../payment/amount.js';
 import { Journal } from '../../payment/journal.js';
 import { processFlushGate } from '../flush-gate.js';
 import { payPrepaid, PayError } from '../../payment/payer.js';
+import { resumeMessage, signResume } from '../../payment/resume.js';
+import type { PaymentRef, ResumeRequest } from '../../extensions/seedpay/buyer.js';
 import type { Keypair } from '@solana/web3.js';
 import type { ConnectionEvent } from '../../wire/connection.js';
 import type { Client, TorrentSource } from '../client.js';
@@ -94,8 +101,16 @@ export interface PaidBuyerEvents {
   /** Disconnected for a bad piece. */
   disconnected: [peer: BuyerPeerInfo, index: number];
   ended: [peer: BuyerPeerInfo, error: Error];
+  /** Session resume: the earlier session `prev` resumed here, `credited` of its balance moved, `payments` proven again. */
+  resumed: [peer: BuyerPeerInfo, prev: string, credited: bigint, payments: number];
+  resume_rejected: [peer: BuyerPeerInfo, prev: string, reason: string];
   error: [error: Error];
 }
+
+/** Earlier sessions kept per seller and torrent, at most (the oldest is dropped). */
+const MAX_CARRIED_SESSIONS = 8;
+/** Sellers (wallet and torrent) with sessions kept, at most. */
+const MAX_CARRIED_SELLERS = 1024;
 
 export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
   readonly journal: Journal;
@@ -108,6 +123,11 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly made: PaymentMade[] = [];
   private readonly needs = new WeakMap<PaidBuyerHook, { need: NeedBudget; torrent: Budget }>();
+  /**
+   * Session resume: per "seller wallet/info hash", the earlier sessions a new one
+   * should resume → their payments never answered (tx → amount).
+   */
+  private readonly carried = new Map<string, Map<string, Map<string, bigint>>>();
   private closed = false;
 
   private constructor(opts: PaidBuyerOptions, cluster: string, journal: Journal) {
@@ -224,9 +244,10 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
           budgets: [torrentBudget, this.totalBudget, need],
           ...(this.opts.mint !== undefined ? { mint: this.opts.mint } : {}),
         };
-        const hook = self = new PaidBuyerHook({ infoHash: info.infoHash, policy, onOutput: info.flush }, {
+        const resumes = (session: string, terms: Terms): ResumeRequest[] => this.resumeRequests(ih, session, terms);
+        const hook = self = new PaidBuyerHook({ infoHash: info.infoHash, policy, resumes, onOutput: info.flush }, {
           wake: (h) => this.drain(h),
-          closed: (h) => { this.drain(h); this.hooks.delete(h); },
+          closed: (h) => { this.drain(h); this.keepLeftovers(h); this.hooks.delete(h); },
         });
         this.needs.set(hook, { need, torrent: torrentBudget });
         this.hooks.add(hook);
@@ -286,6 +307,8 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
     for (let ev = h.pollEvent(); ev !== null; ev = h.pollEvent()) {
       switch (ev.type) {
         case 'session': this.emit('session', this.info(h)); break;
+        case 'resumed': this.emit('resumed', this.info(h), ev.prev, ev.credited, ev.payments); break;
+        case 'resume_rejected': this.emit('resume_rejected', this.info(h), ev.prev, ev.reason); break;
         case 'refused': this.emit('refused', this.info(h), ev.reason); break;
         case 'pay': this.pay(h, ev.amount, ev.terms, ev.sessionHash); break;
         case 'confirmed': {
@@ -328,6 +351,65 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
     if (!h.isClosed && !h.buyer.paymentOutstanding) h.session?.torrent?.lingerCheck();
   }
 
+  private carryKey(terms: Terms, infoHashHex: string): string { return `${terms.wallet}/${infoHashHex}`; }
+
+  /** Keep what an earlier session left (session resume), bounded per seller and in all. */
+  private carry(terms: Terms, infoHashHex: string, sessionHash: string, payments: readonly PaymentRef[]): void {
+    if (terms.resume !== true) return;
+    const key = this.carryKey(terms, infoHashHex);
+    let sessions = this.carried.get(key);
+    if (sessions === undefined) {
+      if (this.carried.size >= MAX_CARRIED_SELLERS) this.carried.delete(this.carried.keys().next().value as string);
+      this.carried.set(key, sessions = new Map());
+    }
+    const txs = sessions.get(sessionHash) ?? new Map<string, bigint>();
+    sessions.delete(sessionHash); // re-inserted: the most recent last
+    for (const p of payments) txs.set(p.tx, p.amount);
+    sessions.set(sessionHash, txs);
+    while (sessions.size > MAX_CARRIED_SESSIONS) sessions.delete(sessions.keys().next().value as string);
+  }
+
+  /** A connection ended: keep what its session leaves for the next one with this seller. */
+  private keepLeftovers(h: PaidBuyerHook): void {
+    const terms = h.buyer.terms;
+    if (terms === null) return;
+    for (const l of h.buyer.leftovers()) this.carry(terms, h.infoHashHex, l.sessionHash, l.payments);
+  }
+
+  /**
+   * A payment that landed after its connection was cut: proven in a live session with
+   * the same seller that is resuming its session, else kept for the next one.
+   */
+  private lateLanding(terms: Terms, infoHashHex: string, sessionHash: string, p: PaymentRef): void {
+    for (const other of this.hooks) {
+      if (other.isClosed || other.infoHashHex !== infoHashHex || other.buyer.terms?.wallet !== terms.wallet) continue;
+      if (other.addResumedPayment(sessionHash, p)) { this.drain(other); return; }
+    }
+    this.carry(terms, infoHashHex, sessionHash, [p]);
+  }
+
+  /**
+   * A session with a seller is bound (BuyerOptions.resumes): what our earlier sessions
+   * with it left, signed with the payer's key. Handed over: if this session is cut
+   * too, its leftovers() return them.
+   */
+  private resumeRequests(infoHashHex: string, current: string, terms: Terms): ResumeRequest[] {
+    const key = this.carryKey(terms, infoHashHex);
+    const sessions = this.carried.get(key);
+    if (sessions === undefined) return [];
+    this.carried.delete(key);
+    const seed = this.opts.payer.secretKey.subarray(0, 32);
+    const payer = this.opts.payer.publicKey.toBytes();
+    const infoHash = Buffer.from(infoHashHex, 'hex');
+    const out: ResumeRequest[] = [];
+    for (const [prev, txs] of sessions) {
+      if (prev === current) continue;
+      const sig = signResume(seed, resumeMessage(infoHash, prev, current));
+      out.push({ prev, payer, sig, payments: [...txs].map(([tx, amount]) => ({ tx, amount })) });
+    }
+    return out;
+  }
+
   private pay(h: PaidBuyerHook, amount: bigint, terms: Terms, sessionHash: string): void {
     this.emit('paying', this.info(h), amount);
     const p = payPrepaid({
@@ -339,6 +421,8 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
         const made: PaymentMade = { tx: proof.tx, amount: proof.amount, seller: terms.wallet, peer: h.session?.address ?? '?', infoHash: h.infoHashHex };
         this.made.push(made);
         this.emit('paid', this.info(h), made);
+        // Landed after its connection was cut: a later session with this seller proves it.
+        if (h.isClosed && h.buyer.state === 'ready') this.lateLanding(terms, h.infoHashHex, sessionHash, { tx: proof.tx, amount: proof.amount });
         h.paid(proof.tx, proof.amount);
       },
       (e: unknown) => {

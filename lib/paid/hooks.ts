@@ -123,5 +123,6 @@ export class PaidBuyerHook extends BuyerHook {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     this.owner.closed(this);
+    this.buyer.connectionClosed();
   }
 }

@@ -17,7 +17,14 @@
  *    the credit (fsync) before the hook may answer payment_confirmed; a confirmed
  *    payment resumes service at once;
  *  - charges are journaled every few MiB and when the connection ends (a crash loses
- *    at most the charges since the last record: in the buyer's favour).
+ *    at most the charges since the last record: in the buyer's favour);
+ *  - session resume (docs/PROTOCOL.md §4; `resume`, default on): a buyer cut off
+ *    mid-transfer names its earlier session, signed by the wallet that paid it; the
+ *    seller closes that session if it is still open, journals the move of its unspent
+ *    balance (fsync, `transfer` record; the journal refuses to move more than is left)
+ *    and credits it here, and from then on credits that wallet's payments whose memo
+ *    names the earlier session. Balances are rebuilt from the journal, so this also
+ *    works across a restart.
  *
  * One PaidSeller may serve many torrents; it owns its journal (closed by `close()`).
  */
@@ -74,6 +81,8 @@ export interface PaidSellerOptions {
   chargeEventBytes?: bigint;
   /** Wall clock for verification (ms). Default Date.now. */
   now?: () => number;
+  /** Offer session resume (terms key `resume`). Default true. */
+  resume?: boolean;
 }
 
 export interface SellerPeerInfo {
@@ -89,6 +98,8 @@ export interface PaidSellerEvents {
   session: [peer: SellerPeerInfo];
   /** A paid session ended (the peer broke the protocol); its connection is closed. */
   ended: [peer: SellerPeerInfo, error: Error];
+  /** Session resume: the earlier session `prev` resumed in this one, `moved` of its balance credited here. */
+  resumed: [peer: SellerPeerInfo, prev: string, moved: bigint];
   error: [error: Error];
 }
 
@@ -114,6 +125,8 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
   private readonly hooks = new Set<PaidSellerHook>();
   private readonly torrents = new Set<Torrent>();
   private readonly pendingVerifications = new Set<Promise<void>>();
+  /** The verification in flight per session hash (one at a time per session). */
+  private readonly verifyingSession = new Map<string, Promise<void>>();
   private closedTotals = { charged: 0n, paidBytes: 0n, freeBytes: 0n };
   private creditedTotal = 0n;
   private readonly payments: { tx: string; credited: bigint; peer: string }[] = [];
@@ -138,6 +151,7 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
     const minPrepay = opts.minPrepay ?? (price > 0n ? price : 1n);
     const terms = validateTerms({
       v: 1, chain: 'solana', cluster, mint: opts.mint, wallet: opts.wallet.address, price, minPrepay, modes: ['prepaid'],
+      ...(opts.resume === false ? {} : { resume: true }),
     });
     const journal = await Journal.open(opts.journalPath, { syncGate: processFlushGate });
     return new PaidSeller(opts, terms, journal);
@@ -254,7 +268,13 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
           this.emit('session', this.info(h));
           break;
         case 'verify':
-          this.verify(h, ev.tx, ev.sessionHash);
+          this.verify(h, ev.tx, ev.sessionHash, ev.linked);
+          break;
+        case 'resume_request':
+          this.resume(h, ev.prev, ev.payer, ev.sessionHash);
+          break;
+        case 'resumed':
+          this.emit('resumed', this.info(h), ev.prev, ev.moved);
           break;
         case 'credited':
           this.creditedTotal += ev.credited;
@@ -288,9 +308,9 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
     }
   }
 
-  private verify(h: PaidSellerHook, tx: string, sessionHash: string): void {
+  private verify(h: PaidSellerHook, tx: string, sessionHash: string, linkedSessions: ReadonlyMap<string, string>): void {
     const p = this.verifier.verifyPayment({
-      signature: tx, sessionHash, infoHash: h.infoHashHex, terms: this.terms,
+      signature: tx, sessionHash, linkedSessions, infoHash: h.infoHashHex, terms: this.terms,
       now: (this.opts.now ?? Date.now)(), freshnessMs: this.opts.freshnessMs,
     }).then(
       (r): VerifyOutcome => (r.ok ? { ok: true, credited: r.credited } : { ok: false, reason: r.reason }),
@@ -303,8 +323,56 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
       h.verified(tx, outcome);
       this.drain(h);
     });
+    this.verifyingSession.set(sessionHash, p);
+    void p.finally(() => { if (this.verifyingSession.get(sessionHash) === p) this.verifyingSession.delete(sessionHash); });
     this.pendingVerifications.add(p);
     void p.finally(() => this.pendingVerifications.delete(p));
+  }
+
+  /**
+   * Session resume: `payer` (its signature checked by the session) asks to move what
+   * session `prev` left into `current`. A session still open is closed first (its
+   * final charge journaled), so its balance cannot be spent twice; only a session
+   * whose every credit came from `payer` (or none yet: its payments may still be on
+   * their way) is resumed; the move is journaled (fsync) before it is credited.
+   */
+  private resume(h: PaidSellerHook, prev: string, payer: string, current: string): void {
+    for (const other of [...this.hooks]) {
+      if (other === h || other.seller.sessionHash !== prev) continue;
+      this.sessionOf(other)?.close('CLOSED');
+      this.closed_(other);
+    }
+    // A proof of that session being verified right now (its connection may be gone)
+    // credits it there: move after it.
+    const p = (this.verifyingSession.get(prev) ?? Promise.resolve()).then(() => this.moveBalance(h, prev, payer, current));
+    this.pendingVerifications.add(p);
+    void p.finally(() => this.pendingVerifications.delete(p));
+  }
+
+  private async moveBalance(h: PaidSellerHook, prev: string, payer: string, current: string): Promise<void> {
+    const payers = this.journal.payersOf(prev);
+    if (payers.size > 1 || (payers.size === 1 && !payers.has(payer))) {
+      h.resumeRejected(prev, 'wrong_payer');
+      this.drain(h);
+      return;
+    }
+    const amount = this.journal.balanceOf(prev);
+    if (amount <= 0n) {
+      h.resumed(prev, 0n);
+      this.drain(h);
+      return;
+    }
+    try {
+      await this.journal.append({
+        kind: 'transfer', from: prev, to: current, amount, payer, infoHash: h.infoHashHex, time: (this.opts.now ?? Date.now)(),
+      });
+      h.resumed(prev, amount);
+    } catch (e) {
+      // OVERDRAWN: another session moved it first (a race the journal settles); else the journal failed.
+      if ((e as { code?: string }).code !== 'OVERDRAWN') this.emit('error', e instanceof Error ? e : new Error(String(e)));
+      h.resumeRejected(prev, 'unavailable');
+    }
+    this.drain(h);
   }
 
   /** Journal the cumulative charge of one session (no-op if nothing new was served). */

@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import bs58 from 'bs58';
 import {
   Journal, JournalError, MAGIC, encodeFrame, readJournal, scanJournal, summarize, summaryToJSON,
-  type ChargeRecord, type CreditRecord, type PaymentRecord,
+  type ChargeRecord, type CreditRecord, type PaymentRecord, type TransferRecord,
 } from '../../payment/journal.js';
 
 const sig = (): string => bs58.encode(crypto.randomBytes(64));
@@ -57,7 +57,7 @@ test('records survive reopen; bigint above 2^53 and u64 max round-trip; summary 
     assert.equal(s.earnedBySession.get(c1.sessionHash), big);
     assert.equal(s.spentBySeller.get(SELLER), 25_000n);
     assert.deepEqual(s.chargedBySession.get(c1.sessionHash), { bytes: (1n << 40n) + 1n, units: 104_857_601n });
-    assert.deepEqual(s.totals, { earned: big + 9_007_199_254_740_993n, charged: 104_857_601n, spent: 25_000n, credits: 2, charges: 1, payments: 1 });
+    assert.deepEqual(s.totals, { earned: big + 9_007_199_254_740_993n, charged: 104_857_601n, spent: 25_000n, credits: 2, charges: 1, payments: 1, transfers: 0 });
     assert.equal(k.creditedFor(c1.sessionHash), big);
     await k.close();
   } finally {
@@ -405,8 +405,48 @@ test('readJournal: a CLI can read a live journal (no lock, no truncation); summa
     assert.deepEqual(r.summary, summarize(recs));
     const json = JSON.parse(JSON.stringify(summaryToJSON(r.summary))) as { earnedByPayer: Record<string, string>; totals: Record<string, unknown> };
     assert.equal(json.earnedByPayer[payer], ((1n << 60n) + 5n).toString());
-    assert.deepEqual(json.totals, { earned: ((1n << 60n) + 5n).toString(), charged: '1', spent: '7', credits: 2, charges: 1, payments: 1 });
+    assert.deepEqual(json.totals, { earned: ((1n << 60n) + 5n).toString(), charged: '1', spent: '7', credits: 2, charges: 1, payments: 1, transfers: 0 });
     await j.close();
+  } finally {
+    await t.done();
+  }
+});
+
+test('transfers (session resume): balance per session = credits + in − charge − out; never more than is left, across reopen', async () => {
+  const t = await tmp();
+  try {
+    const payer = key();
+    const a = hex(32);
+    const b = hex(32);
+    const c = hex(32);
+    const j = await Journal.open(t.path);
+    await j.append(credit({ payer, sessionHash: a, amount: 10_000n }));
+    await j.append(charge({ sessionHash: a, units: 3_000n, bytes: 3n << 20n }), { sync: false });
+    assert.equal(j.balanceOf(a), 7_000n);
+    assert.deepEqual([...j.payersOf(a)], [payer]);
+    assert.equal(j.payersOf(b).size, 0);
+    // Checked synchronously: a second move of the same balance is refused before any I/O.
+    const move: TransferRecord = { kind: 'transfer', from: a, to: b, amount: 7_000n, payer, infoHash: INFO, time: 1_795_000_000_003 };
+    const first = j.append(move);
+    await rejectsCode(j.append({ ...move, to: c }), 'OVERDRAWN');
+    await first;
+    assert.equal(j.balanceOf(a), 0n);
+    assert.equal(j.balanceOf(b), 7_000n);
+    await rejectsCode(j.append({ ...move, from: b, to: c, amount: 7_001n }), 'OVERDRAWN');
+    await j.append(charge({ sessionHash: b, units: 2_000n, bytes: 2n << 20n }), { sync: false });
+    await j.append({ ...move, from: b, to: c, amount: 5_000n });
+    await j.close();
+
+    const k = await Journal.open(t.path);
+    assert.deepEqual([a, b, c].map((s) => k.balanceOf(s)), [0n, 0n, 5_000n], 'balances rebuilt on open');
+    const s = k.summary();
+    assert.equal(s.totals.transfers, 2);
+    assert.equal(s.movedOutBySession.get(a), 7_000n);
+    assert.equal(s.movedInBySession.get(c), 5_000n);
+    assert.deepEqual(summaryToJSON(s).movedOutBySession, { [a]: '7000', [b]: '5000' });
+    // The record is validated: a session cannot move to itself.
+    await rejectsCode(k.append({ ...move, from: c, to: c, amount: 1n }), 'BAD_RECORD');
+    await k.close();
   } finally {
     await t.done();
   }

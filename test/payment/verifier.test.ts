@@ -163,6 +163,29 @@ test('session_mismatch: no memo, two SeedPay memos, wrong session_hash, bad vers
   await s.journal.close();
 });
 
+test('session resume: a memo naming a resumed session is credited here only for the payer that resumed it', async () => {
+  const s = await setup();
+  const other = fundedWallet(f, 10n * USDC);
+  const prev = newSessionHash();
+  const pay = (from: Keypair): Promise<string> => sendInstructions(f, from, paymentInstructions({
+    payer: from, to: s.seller.publicKey, mint: f.ledger.mint, amount: 200_000n, memos: [seedpayMemo(prev)],
+  }));
+  const byBuyer = await pay(s.buyer);
+  const byOther = await pay(other);
+  // Not linked: the memo names another session.
+  assert.equal(reason(await s.verifier.verifyPayment(s.req(byBuyer))), 'session_mismatch');
+  const linked = new Map([[prev, s.buyer.publicKey.toBase58()]]);
+  // Linked for the buyer's wallet: someone else's payment naming that session is still refused.
+  assert.equal(reason(await s.verifier.verifyPayment(s.req(byOther, { linkedSessions: linked }))), 'session_mismatch');
+  const r = await s.verifier.verifyPayment(s.req(byBuyer, { linkedSessions: linked }));
+  assert.equal(reason(r), 'ok');
+  // Credited to this session (where it is spent), once.
+  const rec = s.journal.records().find((x) => x.kind === 'credit');
+  assert.ok(rec !== undefined && rec.kind === 'credit' && rec.sessionHash === s.sessionHash);
+  assert.equal(reason(await s.verifier.verifyPayment(s.req(byBuyer, { linkedSessions: linked }))), 'replayed_tx');
+  await s.journal.close();
+});
+
 test("another application's memo next to the one SeedPay memo does not hide it", async () => {
   const s = await setup();
   const sig = await sendInstructions(f, s.buyer, paymentInstructions({
