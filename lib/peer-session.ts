@@ -51,6 +51,8 @@ export type PeerCloseCode =
   | 'BAD_REQUEST'
   /** A disk read or write failed while serving this peer. */
   | 'STORAGE'
+  /** The peer broke the SeedPay protocol (its paid session ended: a flood of proofs, malformed messages). */
+  | 'SEEDPAY_VIOLATION'
   /** Any typed wire / socket error (protocol breach, timeout, socket failure). */
   | WireErrorCode;
 

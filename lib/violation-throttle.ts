@@ -19,7 +19,8 @@
  *
  * Which closes count: the remote peer broke the wire protocol (a malformed or illegal
  * message, a request or piece it had no right to send, a handshake it never
- * finished) or sent data that failed the hash check. Not counted: clean ends,
+ * finished), broke the SeedPay protocol (a proof flood, a malformed paid message) or
+ * sent data that failed the hash check. Not counted: clean ends,
  * socket errors and truncations (a network cut looks the same), timeouts of our
  * own requests, a torrent we do not serve, local decisions.
  */
@@ -32,7 +33,7 @@ export const VIOLATION_CODES: ReadonlySet<PeerCloseCode> = new Set<PeerCloseCode
   'BAD_BITFIELD_LENGTH', 'BITFIELD_SPARE_BITS', 'BAD_PIECE_INDEX', 'BAD_HANDSHAKE',
   'FAST_NOT_NEGOTIATED', 'HAVE_ALL_NOT_FIRST', 'ILLEGAL_STATE', 'REQUEST_OVERFLOW',
   'UNREQUESTED_PIECE', 'EXTENSION_NOT_NEGOTIATED', 'BAD_EXTENDED_HANDSHAKE',
-  'UNKNOWN_EXTENSION_ID', 'BAD_REQUEST', 'HANDSHAKE_TIMEOUT', 'BANNED',
+  'UNKNOWN_EXTENSION_ID', 'BAD_REQUEST', 'HANDSHAKE_TIMEOUT', 'BANNED', 'SEEDPAY_VIOLATION',
 ]);
 
 export function isViolation(code: PeerCloseCode): boolean {

@@ -39,8 +39,13 @@ export const seedpayTarget: FuzzTarget = {
       encodeMessage({ type: 'payment_confirmed', tx, credited: 1_000_000n, balance: 18446744073709551615n }),
       encodeMessage({ type: 'payment_rejected', tx, reason: 'insufficient_amount' }),
       encodeMessage({ type: 'payment_required', balance: 0n, required: 500n }),
+      // session resume (docs/PROTOCOL.md §4)
+      encodeMessage({ type: 'session_resume', prev: 'ab'.repeat(32), payer: new Uint8Array(32).fill(3), sig: new Uint8Array(64).fill(4) }),
+      encodeMessage({ type: 'session_resumed', prev: 'cd'.repeat(32), credited: 7_000n, balance: 9_000n }),
+      encodeMessage({ type: 'resume_rejected', prev: 'ef'.repeat(32), reason: 'wrong_payer' }),
       new Uint8Array(encode({ type: 'future_message', x: 1 })),
     ];
   },
-  dictionary: ['4:type', '2:pk', '3:sig', '2:tx', '6:amount', '8:credited', '7:balance', '8:required', '6:reason', '32:', '64:', '88:', 'i18446744073709551616e', 'i-1e', '9:ecdh_init', '13:payment_proof'].map(ascii),
+  dictionary: ['4:type', '2:pk', '3:sig', '2:tx', '6:amount', '8:credited', '7:balance', '8:required', '6:reason', '32:', '64:', '88:', 'i18446744073709551616e', 'i-1e', '9:ecdh_init', '13:payment_proof',
+    '4:prev', '5:payer', '14:session_resume', '15:session_resumed', '15:resume_rejected'].map(ascii),
 };

@@ -299,7 +299,9 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
           break;
         case 'ended': {
           this.emit('ended', this.info(h), ev.error);
-          this.sessionOf(h)?.close('CLOSED', ev.error);
+          // The buyer's fault (remote): a typed close its address is throttled for
+          // (lib/violation-throttle.ts), so reconnect-and-flood loops are refused at accept.
+          this.sessionOf(h)?.close(ev.error.remote ? 'SEEDPAY_VIOLATION' : 'CLOSED', ev.error);
           break;
         }
         default:

@@ -32,6 +32,8 @@ test(`a buyer flooding ${FLOOD} made-up payment_proofs: PROOF_FLOOD, bounded RPC
     s = await startSeller(env, content, funded(env, 0n), { chain: countingChain(env.chain, flood, rpc) });
     const ended: { peer: string; code: string }[] = [];
     s.seller.on('ended', (p, e) => ended.push({ peer: p.peer, code: (e as { code?: string }).code ?? e.message }));
+    const violations: string[] = [];
+    s.client.on('violation', (address, code) => violations.push(`${address.slice(0, address.lastIndexOf(':'))} ${code}`));
 
     const hostile = await openBuyer(env, funded(env, 1n * USDC));
     const honest = await openBuyer(env, funded(env, 1n * USDC));
@@ -48,6 +50,9 @@ test(`a buyer flooding ${FLOOD} made-up payment_proofs: PROOF_FLOOD, bounded RPC
     await until(() => ended.some((e) => e.peer.startsWith('127.0.0.7:')), 20_000, 'the flooding session to end');
     assert.deepEqual(ended.filter((e) => e.peer.startsWith('127.0.0.7:')).map((e) => e.code), ['PROOF_FLOOD']);
     assert.equal(ended.some((e) => e.peer.startsWith('127.0.0.8:')), false, 'the honest session is untouched');
+    // The connection is closed as a SeedPay violation: its address counts toward the throttle.
+    await until(() => violations.length > 0, 10_000, 'the violation to be counted');
+    assert.deepEqual(violations, ['127.0.0.7 SEEDPAY_VIOLATION']);
 
     await whenComplete(ht, 60_000);
     assert.equal(await sha256Of(join(honestDir, 'data.bin')), content.sha256);

@@ -121,7 +121,7 @@ test('address keys: IPv4 as is, IPv4-mapped IPv6 as IPv4, IPv6 by its /64', () =
 });
 
 test('which closes count: protocol breaches and hash failures, not clean ends, cuts or local decisions', () => {
-  for (const c of ['BAD_BITFIELD_LENGTH', 'LENGTH_TOO_LARGE', 'UNREQUESTED_PIECE', 'REQUEST_OVERFLOW', 'HANDSHAKE_TIMEOUT', 'BANNED', 'UNKNOWN_EXTENSION_ID'] as const) {
+  for (const c of ['BAD_BITFIELD_LENGTH', 'LENGTH_TOO_LARGE', 'UNREQUESTED_PIECE', 'REQUEST_OVERFLOW', 'HANDSHAKE_TIMEOUT', 'BANNED', 'UNKNOWN_EXTENSION_ID', 'SEEDPAY_VIOLATION'] as const) {
     assert.equal(isViolation(c), true, c);
   }
   for (const c of ['END', 'CLOSED', 'SOCKET_ERROR', 'TRUNCATED', 'NOT_NEEDED', 'SELF', 'UNKNOWN_TORRENT', 'INFO_HASH_MISMATCH', 'STORAGE', 'KEEPALIVE_TIMEOUT', 'REQUEST_TIMEOUT', 'TORRENT_REJECTED', 'INVALID_ARGUMENT', 'EXTENSION_ERROR'] as const) {
