@@ -215,7 +215,7 @@ export class Journal {
    * resumes of one session cannot both move its balance).
    */
   private readonly reservedBalance = new Map<string, bigint>();
-  /** Seller: the payer wallets of each session's credits. */
+  /** Seller: the payer wallets of each session's credits and of the transfers into it. */
   private readonly payersBySession = new Map<string, Set<string>>();
   private readonly sum: JournalSummary = emptySummary();
   private queue: Pending[] = [];
@@ -319,7 +319,7 @@ export class Journal {
     return this.reservedBalance.get(sessionHash) ?? 0n;
   }
 
-  /** Seller: the payer wallets of a session's credits (empty: none credited). */
+  /** Seller: the wallets that paid into a session, by credit or by a transfer in (empty: none). */
   payersOf(sessionHash: string): ReadonlySet<string> {
     return this.payersBySession.get(sessionHash) ?? new Set();
   }
@@ -388,15 +388,15 @@ export class Journal {
       }
       this.creditSigs.add(r.signature);
       this.reservedBalance.set(r.sessionHash, bal(r.sessionHash) + r.amount);
-      let payers = this.payersBySession.get(r.sessionHash);
-      if (payers === undefined) this.payersBySession.set(r.sessionHash, payers = new Set());
-      payers.add(r.payer);
+      this.addPayer(r.sessionHash, r.payer);
     } else if (r.kind === 'transfer') {
       if (bal(r.from) < r.amount) {
         throw new JournalError(loading ? 'CORRUPT' : 'OVERDRAWN', `transfer of ${r.amount} from session ${r.from}, which has ${bal(r.from)}`);
       }
       this.reservedBalance.set(r.from, bal(r.from) - r.amount);
       this.reservedBalance.set(r.to, bal(r.to) + r.amount);
+      // The payer whose resume moved it owns that credit in `to` as if it had paid it there.
+      this.addPayer(r.to, r.payer);
     } else if (r.kind === 'payment') {
       if (this.paymentSigs.has(r.signature)) {
         throw new JournalError(loading ? 'CORRUPT' : 'DUPLICATE_SIGNATURE', `payment ${r.signature} already journaled`);
@@ -410,6 +410,12 @@ export class Journal {
       this.reservedCharge.set(r.sessionHash, { bytes: r.bytes, units: r.units });
       this.reservedBalance.set(r.sessionHash, bal(r.sessionHash) - (r.units - (prev?.units ?? 0n)));
     }
+  }
+
+  private addPayer(sessionHash: string, payer: string): void {
+    let payers = this.payersBySession.get(sessionHash);
+    if (payers === undefined) this.payersBySession.set(sessionHash, payers = new Set());
+    payers.add(payer);
   }
 
   private apply(r: JournalRecord): void {

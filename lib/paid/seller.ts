@@ -333,30 +333,37 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
 
   /**
    * Session resume: `payer` (its signature checked by the session) asks to move what
-   * session `prev` left into `current`. A session still open is closed first (its
-   * final charge journaled), so its balance cannot be spent twice; only a session
-   * whose every credit came from `payer` (or none yet: its payments may still be on
-   * their way) is resumed; the move is journaled (fsync) before it is credited.
+   * session `prev` left into `current`.
+   *  1. Proofs of `prev` being verified land first (they credit it there).
+   *  2. Only a session every credit (and transfer in) of which came from `payer` is
+   *     resumed; one with none yet is linked with nothing to move (its payments may
+   *     still be on their way). `prev` is public (it is in every memo), so a stranger
+   *     can sign a resume of it: it gets `wrong_payer` and the session is not touched.
+   *  3. Its payer asking, a `prev` still open (the cut not seen yet) is closed and its
+   *     final charge journaled, so its balance cannot be spent twice.
+   *  4. The move is journaled (fsync; the journal refuses more than is left), then
+   *     credited here.
    */
   private resume(h: PaidSellerHook, prev: string, payer: string, current: string): void {
-    for (const other of [...this.hooks]) {
-      if (other === h || other.seller.sessionHash !== prev) continue;
-      this.sessionOf(other)?.close('CLOSED');
-      this.closed_(other);
-    }
-    // A proof of that session being verified right now (its connection may be gone)
-    // credits it there: move after it.
-    const p = (this.verifyingSession.get(prev) ?? Promise.resolve()).then(() => this.moveBalance(h, prev, payer, current));
+    const p = this.moveBalance(h, prev, payer, current);
     this.pendingVerifications.add(p);
     void p.finally(() => this.pendingVerifications.delete(p));
   }
 
   private async moveBalance(h: PaidSellerHook, prev: string, payer: string, current: string): Promise<void> {
+    for (let v = this.verifyingSession.get(prev); v !== undefined; v = this.verifyingSession.get(prev)) await v;
     const payers = this.journal.payersOf(prev);
     if (payers.size > 1 || (payers.size === 1 && !payers.has(payer))) {
       h.resumeRejected(prev, 'wrong_payer');
       this.drain(h);
       return;
+    }
+    if (payers.size === 1) {
+      for (const other of [...this.hooks]) {
+        if (other === h || other.seller.sessionHash !== prev) continue;
+        this.sessionOf(other)?.close('CLOSED');
+        this.closed_(other);
+      }
     }
     const amount = this.journal.balanceOf(prev);
     if (amount <= 0n) {

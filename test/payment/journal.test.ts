@@ -432,6 +432,7 @@ test('transfers (session resume): balance per session = credits + in − charge 
     await first;
     assert.equal(j.balanceOf(a), 0n);
     assert.equal(j.balanceOf(b), 7_000n);
+    assert.deepEqual([...j.payersOf(b)], [payer], 'the moved credit is the payer\'s in its new session too (a chain of resumes stays owned)');
     await rejectsCode(j.append({ ...move, from: b, to: c, amount: 7_001n }), 'OVERDRAWN');
     await j.append(charge({ sessionHash: b, units: 2_000n, bytes: 2n << 20n }), { sync: false });
     await j.append({ ...move, from: b, to: c, amount: 5_000n });
