@@ -172,6 +172,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   private lastRechoke = -Infinity;
   private refreshQueued = false;
   private pendingWrites = 0;
+  /** Complete pieces being hashed or written (close waits for them). */
+  private readonly piecesInFlight = new Set<Promise<void>>();
   /** Pieces with a block we could not store: they fail their check without bans. */
   private readonly lostBlocks = new Set<number>();
   private writesRunning = 0;
@@ -213,6 +215,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   get name(): string { return this.metainfo?.name ?? this.infoHashHex; }
   get isComplete(): boolean { return this.picker !== null && this.picker.isComplete(); }
   get isClosed(): boolean { return this.closedFlag; }
+  /** Whether piece `index` is verified and on disk (false while the metadata is unknown). */
+  hasPiece(index: number): boolean { return this.picker?.hasPiece(index) ?? false; }
   /** Piece count the wire uses: null while a magnet link's metadata is unknown. */
   get wireNumPieces(): number | null { return this.metainfo?.pieceCount ?? null; }
   get slabPool(): SlabPool { return this.host.slabPool; }
@@ -292,6 +296,9 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     for (const w of this.writeWaiters) w();
     this.writeWaiters = [];
     this.host.forget(this);
+    // Pieces already complete (being hashed or written) still reach the disk: they were
+    // downloaded (and, for a paying buyer, paid for); the next start's recheck finds them.
+    while (this.piecesInFlight.size > 0) await Promise.allSettled([...this.piecesInFlight]);
     this.assembly?.clear();
     await this.store?.close();
   }
@@ -540,17 +547,19 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     }
     // Counted from hashing to written: the backlog that pauses reading.
     this.pendingWrites++;
-    void this.host.hasher.hash(buf)
+    const done: Promise<void> = this.host.hasher.hash(buf)
       .then((digest) => this.afterHash(index, buf, digest))
       .catch((e: unknown) => {
         this.assembly?.release(buf);
         if (!this.closedFlag) this.emit('error', e instanceof Error ? e : new Error(String(e)));
       })
       .finally(() => {
+        this.piecesInFlight.delete(done);
         this.pendingWrites--;
         const w = this.writeWaiters.shift();
         if (w !== undefined) w();
       });
+    this.piecesInFlight.add(done);
     if (this.pendingWrites >= this.maxPendingWrites) {
       return new Promise<void>((resolve) => this.writeWaiters.push(resolve));
     }
@@ -558,7 +567,14 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
 
   private async afterHash(index: number, buf: Buffer, digest: Buffer): Promise<void> {
     const p = this.picker!;
-    if (this.closedFlag) { this.assembly?.release(buf); return; }
+    if (this.closedFlag) {
+      // Closing: a good piece is still written (close waits for it), nothing else happens.
+      if (!this.lostBlocks.has(index) && digest.equals(pieceHash(this.metainfo!, index))) {
+        await this.queueWrite(() => this.store!.writePiece(index, buf, this.assembly!.aligned)).catch(() => undefined);
+      }
+      this.assembly?.release(buf);
+      return;
+    }
     const contributors = p.contributors(index);
     const lost = this.lostBlocks.delete(index);
     if (lost || !digest.equals(pieceHash(this.metainfo!, index))) {

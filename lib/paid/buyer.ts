@@ -111,6 +111,11 @@ export interface PaidBuyerEvents {
 const MAX_CARRIED_SESSIONS = 8;
 /** Sellers (wallet and torrent) with sessions kept, at most. */
 const MAX_CARRIED_SELLERS = 1024;
+/** Payments re-proven per earlier session, at most (each answered replayed_tx costs the seller nothing but counts toward its flood limit). */
+const MAX_CARRIED_PAYMENTS = 2;
+/** From the journal after a restart: sessions with a payment this recent, and payments this recent. */
+const RESUME_SESSION_AGE_MS = 60 * 60_000;
+const RESUME_PAYMENT_AGE_MS = 15 * 60_000;
 
 export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
   readonly journal: Journal;
@@ -143,7 +148,35 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
   static async open(opts: PaidBuyerOptions): Promise<PaidBuyer> {
     const cluster = await opts.chain.genesisHash();
     const journal = await Journal.open(opts.journalPath, { syncGate: processFlushGate });
-    return new PaidBuyer(opts, cluster, journal);
+    const b = new PaidBuyer(opts, cluster, journal);
+    b.keepFromJournal(Date.now());
+    return b;
+  }
+
+  /**
+   * After a restart (or a crash), what this buyer's earlier sessions may have left,
+   * from its journal: per seller and torrent, the sessions with a payment in the last
+   * hour (their balance), and the payments of the last 15 minutes — an unanswered one
+   * may still be credited (the seller's freshness window is 10 minutes); one already
+   * credited is answered replayed_tx at no RPC cost. Used only with sellers that offer
+   * resume.
+   */
+  private keepFromJournal(now: number): void {
+    const bySeller = new Map<string, Map<string, { last: number; payments: PaymentRef[] }>>();
+    for (const r of this.journal.records()) {
+      if (r.kind !== 'payment' || now - r.time > RESUME_SESSION_AGE_MS) continue;
+      const key = this.carryKey({ wallet: r.seller }, r.infoHash);
+      let sessions = bySeller.get(key);
+      if (sessions === undefined) bySeller.set(key, sessions = new Map());
+      const e = sessions.get(r.sessionHash) ?? { last: 0, payments: [] };
+      e.last = Math.max(e.last, r.time);
+      if (now - r.time <= RESUME_PAYMENT_AGE_MS) e.payments.push({ tx: r.signature, amount: r.amount });
+      sessions.set(r.sessionHash, e);
+    }
+    for (const [key, sessions] of bySeller) {
+      const recent = [...sessions].sort((a, b) => a[1].last - b[1].last).slice(-MAX_CARRIED_SESSIONS);
+      for (const [sessionHash, e] of recent) this.keep(key, sessionHash, e.payments.slice(-MAX_CARRIED_PAYMENTS));
+    }
   }
 
   /** Add a torrent to `client`, paying its sellers within this buyer's policy. */
@@ -351,12 +384,15 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
     if (!h.isClosed && !h.buyer.paymentOutstanding) h.session?.torrent?.lingerCheck();
   }
 
-  private carryKey(terms: Terms, infoHashHex: string): string { return `${terms.wallet}/${infoHashHex}`; }
+  private carryKey(terms: Pick<Terms, 'wallet'>, infoHashHex: string): string { return `${terms.wallet}/${infoHashHex}`; }
 
   /** Keep what an earlier session left (session resume), bounded per seller and in all. */
   private carry(terms: Terms, infoHashHex: string, sessionHash: string, payments: readonly PaymentRef[]): void {
     if (terms.resume !== true) return;
-    const key = this.carryKey(terms, infoHashHex);
+    this.keep(this.carryKey(terms, infoHashHex), sessionHash, payments);
+  }
+
+  private keep(key: string, sessionHash: string, payments: readonly PaymentRef[]): void {
     let sessions = this.carried.get(key);
     if (sessions === undefined) {
       if (this.carried.size >= MAX_CARRIED_SELLERS) this.carried.delete(this.carried.keys().next().value as string);

@@ -1,0 +1,78 @@
+/**
+ * Session resume across a buyer restart: a buyer stopped in the middle of a paid
+ * download leaves prepaid credit in its session at the seller. A new PaidBuyer on the
+ * same journal (another process, later) finds that session in its journal, resumes it
+ * with the seller and spends that credit first: nothing the first run paid is lost.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { Client } from '../../lib/client.js';
+import { readJournal } from '../../payment/journal.js';
+import { funded, leechDir, makeContent, openBuyer, sha256Of, startEnv, startSeller, until, whenComplete, USDC } from './paid-helpers.js';
+
+const MiB = 1024 * 1024;
+
+test('a buyer restarted on its journal resumes its earlier session: the prepaid credit it left is spent, nothing lost', { timeout: 90_000 }, async () => {
+  const env = await startEnv();
+  try {
+    const content = await makeContent(env, 48 * MiB);
+    const s = await startSeller(env, content, funded(env, 0n), { price: 1_000n, minPrepay: 500n });
+    const key = funded(env, 1n * USDC);
+    const journalPath = join(env.root, 'buyer-restart.journal');
+    const dir = await leechDir(env);
+    // Run 1: stopped after its first credit, once some data arrived.
+    const leech1 = new Client({ localAddress: '127.0.0.21' });
+    const b1 = await openBuyer(env, key, { journalPath, policy: { firstPaymentBytes: 24n * BigInt(MiB) } });
+    let session1: string | null = null;
+    let credited1 = false;
+    b1.on('session', (p) => { session1 ??= p.sessionHash; });
+    b1.on('confirmed', () => { credited1 = true; });
+    const t1 = await b1.add(leech1, content.meta, { dir, peers: [`127.0.0.1:${s.port}`] });
+    // Pieces whose hash check passed before the stop (the verdict comes before the write).
+    const checked = new Set<number>();
+    t1.on('peer_piece', (_p, index, ok) => { if (ok) checked.add(index); });
+    await until(() => credited1 && t1.progress().bytesHave >= 2 * MiB, 30_000, 'a credit and some data');
+    const have1 = t1.progress().bytesHave;
+    const got1 = t1.stats().downloaded;
+    await leech1.close();
+    await b1.close();
+    const checkedAtStop = new Set(checked);
+    assert.ok(session1 !== null);
+    assert.equal(t1.isComplete, false, 'stopped in the middle');
+    await until(() => s.seller.journal.chargedFor(session1!).units > 0n, 10_000, 'the seller journaled the charge of run 1');
+    const left = s.seller.journal.balanceOf(session1);
+    assert.ok(left > 0n, `run 1 left credit at the seller (${left})`);
+
+    // Run 2: a new buyer on the same journal resumes it.
+    const leech2 = new Client({ localAddress: '127.0.0.22' });
+    const b2 = await openBuyer(env, key, { journalPath });
+    const resumed: { prev: string; credited: bigint }[] = [];
+    b2.on('resumed', (_p, prev, credited) => resumed.push({ prev, credited }));
+    try {
+      const t2 = await b2.add(leech2, content.meta, { dir, peers: [`127.0.0.1:${s.port}`] });
+      console.log(`[restart] run 1: ${have1} bytes written and ${checkedAtStop.size} pieces hash-checked, ${got1} received at the stop; run 2 found ${t2.progress().bytesHave} on disk`);
+      // A graceful stop writes every piece that passed its hash check (Torrent.close).
+      for (const i of checkedAtStop) assert.ok(t2.hasPiece(i), `piece ${i}, checked before the stop, is on disk`);
+      await whenComplete(t2, 60_000);
+      assert.equal(await sha256Of(join(dir, 'data.bin')), content.sha256);
+      assert.deepEqual(resumed, [{ prev: session1, credited: left }], 'run 1\'s session resumed with all it had left');
+      assert.equal(s.seller.journal.balanceOf(session1), 0n);
+    } finally {
+      await leech2.close();
+      await b2.close();
+    }
+    await s.client.close();
+    await s.seller.close();
+    const sj = await readJournal(s.seller.journal.path);
+    const sm = sj.summary;
+    const charged = [...sm.chargedBySession.values()].reduce((a, c) => a + c.units, 0n);
+    const credited = sm.totals.earned;
+    const stranded = [...sm.earnedBySession.keys()].filter((sh) => sh === session1).reduce((a, sh) => a + (sm.earnedBySession.get(sh) ?? 0n) - (sm.chargedBySession.get(sh)?.units ?? 0n) - (sm.movedOutBySession.get(sh) ?? 0n), 0n);
+    assert.equal(stranded, 0n, 'nothing stranded in run 1\'s session');
+    // What both runs paid: charged for data sent, or (the last session's) prepaid remainder.
+    console.log(`[restart] run 1 left ${left}, moved to run 2; credited ${credited}, charged ${charged} for ${content.meta.totalLength} bytes`);
+  } finally {
+    await env.close();
+  }
+});
