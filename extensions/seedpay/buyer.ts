@@ -40,7 +40,7 @@ import type { Terms } from '../../payment/terms.js';
 import type { PeerExtendedHandshake } from '../../wire/extension-hooks.js';
 import { classifyPeer, type PeerClass } from './classify.js';
 import { SeedPayError, localError } from './errors.js';
-import { decodeMessage, isKnownReason, type DecodedMessage, type SeedPayMessage } from './messages.js';
+import { decodeOrEnd, isKnownReason, type DecodedMessage, type SeedPayMessage } from './messages.js';
 import { remainingOf, reserveAll, type BuyerPolicy } from './policy.js';
 
 export interface BuyerOptions {
@@ -297,14 +297,8 @@ export class BuyerSession {
   /** One `seedpay` payload from the seller. Malformed input ends the paid session (never throws). */
   receivePayload(payload: Uint8Array): void {
     if (!this.isLive()) return;
-    let m: DecodedMessage;
-    try {
-      m = decodeMessage(payload);
-    } catch (e) {
-      this.end(e instanceof SeedPayError ? e : new SeedPayError('NOT_BENCODE', String(e)));
-      return;
-    }
-    this.receive(m);
+    const m = decodeOrEnd(payload, (e) => this.end(e));
+    if (m !== null) this.receive(m);
   }
 
   receive(m: DecodedMessage): void {

@@ -229,6 +229,19 @@ export function decodeMessage(payload: Uint8Array): DecodedMessage {
   }
 }
 
+/**
+ * Decode a payload for a state machine (seller or buyer): a malformed one is handed
+ * to `end` — it ends that paid session — and gives null; never throws.
+ */
+export function decodeOrEnd(payload: Uint8Array, end: (e: SeedPayError) => void): DecodedMessage | null {
+  try {
+    return decodeMessage(payload);
+  } catch (e) {
+    end(e instanceof SeedPayError ? e : new SeedPayError('NOT_BENCODE', String(e)));
+    return null;
+  }
+}
+
 /** Whether `reason` is one of the §4 reasons. */
 export function isKnownReason(reason: string): reason is RejectReason {
   return KNOWN_REASON_SET.has(reason);

@@ -41,7 +41,7 @@ import type { RejectReason } from '../../payment/verify-rules.js';
 import type { PeerExtendedHandshake } from '../../wire/extension-hooks.js';
 import { SeedPayError, localError } from './errors.js';
 import { Meter, type MeterStats } from './meter.js';
-import { decodeMessage, EXTENSION_NAME, type DecodedMessage, type SeedPayMessage } from './messages.js';
+import { decodeOrEnd, EXTENSION_NAME, type DecodedMessage, type SeedPayMessage } from './messages.js';
 import type { NonSeedPayPolicy } from './policy.js';
 
 /**
@@ -222,14 +222,8 @@ export class SellerSession {
   /** One `seedpay` payload from the peer. Malformed input ends the paid session (never throws). */
   receivePayload(payload: Uint8Array): void {
     if (this._state === 'ended') return;
-    let m: DecodedMessage;
-    try {
-      m = decodeMessage(payload);
-    } catch (e) {
-      this.end(e instanceof SeedPayError ? e : new SeedPayError('NOT_BENCODE', String(e)));
-      return;
-    }
-    this.receive(m);
+    const m = decodeOrEnd(payload, (e) => this.end(e));
+    if (m !== null) this.receive(m);
   }
 
   /** One decoded message from the peer. */

@@ -69,6 +69,7 @@ export async function cmdPaidSeed(argv: string[], io: Out): Promise<number> {
       + `${a.flags.has('--paid-only') ? ', paid-only' : ', free for peers without SeedPay'}\n`);
     seller.on('credited', (p, tx, credited, balance) => io.err.write(`+${usdc(credited)} from ${p.peer} (tx ${tx}), balance ${usdc(balance)}\n`));
     seller.on('rejected', (p, tx, reason) => io.err.write(`payment ${tx} from ${p.peer} rejected: ${reason}\n`));
+    seller.on('resumed', (p, prev, moved) => { if (moved > 0n) io.err.write(`${p.peer} resumed session ${prev.slice(0, 12)}…: ${usdc(moved)} of its credit carried over\n`); });
     seller.on('error', (e) => io.err.write(`error: ${e.message}\n`));
     await untilSignal();
     const tot = seller.totals();
@@ -129,6 +130,9 @@ export async function cmdPaidGet(argv: string[], io: Out): Promise<number> {
       if (code === 'insufficient_funds') fail(new CliError(`insufficient funds in wallet ${wallet.address}: ${e.message}`));
       else if (code !== 'wrong_cluster' && code !== 'wrong_mint') note(`payment to ${p.peer} failed: ${e.message}`);
       // wrong_cluster / wrong_mint: the buyer stops paying that seller ('stopped'), which drops it.
+    });
+    buyer.on('resumed', (p, _prev, credited, payments) => {
+      if (credited > 0n || payments > 0) note(`resumed an earlier session with ${p.peer}: ${usdc(credited)} of credit carried over${payments > 0 ? `, ${payments} payment(s) proven again` : ''}`);
     });
     buyer.on('budget_exhausted', (_p, needed) => fail(new CliError(`budget ${usdc(budget)} exhausted (next payment ${usdc(needed)}); raise --budget`)));
     const candidates = src.startsWith('magnet:') ? [...peers, ...parseMagnet(src).peers.map(formatPeerAddress)] : peers;
