@@ -114,7 +114,7 @@ export async function cmdPaidDemo(argv: string[], io: Out): Promise<number> {
       `  price       ${usdc(price)} per MiB`,
       `  charged     ${usdc(tot.charged)} = ceil(${tot.paidBytes} × ${price} / 2^20) base units${tot.charged === chargeFor(tot.paidBytes, price) ? '' : ' (MISMATCH)'}`,
       `  paid        ${usdc(buyer.spent)} in ${pays.length} payment(s); seller credited ${usdc(tot.credited)}, its token account holds ${usdc(onChain)}`,
-      `  unspent     ${usdc(tot.credited - tot.charged)} of credit left with the seller (credit is per connection)`,
+      `  unspent     ${usdc(tot.credited - tot.charged)} of credit left with the seller (a later session of this wallet resumes it)`,
       ...pays.map((p, i) => `  tx ${String(i + 1).padStart(2)}       ${p.tx}  ${usdc(p.amount)}`),
       `  time        ${secs.toFixed(2)} s from connect to done (first verified piece after ${((firstPaidAt || end) - t0)} ms)`,
       `  speed       ${(size / 1e6 / secs).toFixed(1)} MB/s`,
