@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import crypto from 'node:crypto';
 import bs58 from 'bs58';
+import fc from 'fast-check';
 import {
   Journal, JournalError, MAGIC, encodeFrame, readJournal, scanJournal, summarize, summaryToJSON,
   type ChargeRecord, type CreditRecord, type PaymentRecord, type TransferRecord,
@@ -451,4 +452,62 @@ test('transfers (session resume): balance per session = credits + in − charge 
   } finally {
     await t.done();
   }
+});
+
+test('property: credits, charges and transfers in any order — money is conserved, no balance goes negative, balances rebuild on reopen', async () => {
+  const sessions = [hex(32), hex(32), hex(32), hex(32)];
+  const payer = key();
+  const op = fc.oneof(
+    fc.record({ k: fc.constant('credit' as const), s: fc.nat(3), amount: fc.bigInt({ min: 1n, max: 10_000n }) }),
+    fc.record({ k: fc.constant('charge' as const), s: fc.nat(3), part: fc.integer({ min: 0, max: 100 }) }),
+    fc.record({ k: fc.constant('transfer' as const), from: fc.nat(3), to: fc.nat(3), amount: fc.bigInt({ min: 0n, max: 12_000n }) }),
+  );
+  await fc.assert(fc.asyncProperty(fc.array(op, { maxLength: 25 }), async (ops) => {
+    const t = await tmp();
+    try {
+      const j = await Journal.open(t.path, { noLock: true });
+      const model = new Map<string, bigint>();
+      const charged = new Map<string, bigint>();
+      const bal = (s: string): bigint => model.get(s) ?? 0n;
+      let credits = 0n;
+      let charges = 0n;
+      for (const o of ops) {
+        if (o.k === 'credit') {
+          const s = sessions[o.s];
+          await j.append(credit({ payer, sessionHash: s, amount: o.amount }), { sync: false });
+          model.set(s, bal(s) + o.amount);
+          credits += o.amount;
+        } else if (o.k === 'charge') {
+          // The meter never charges past the balance: a part of what is left.
+          const s = sessions[o.s];
+          const units = (bal(s) * BigInt(o.part)) / 100n;
+          const cum = (charged.get(s) ?? 0n) + units;
+          await j.append(charge({ sessionHash: s, units: cum, bytes: cum << 10n }), { sync: false });
+          charged.set(s, cum);
+          model.set(s, bal(s) - units);
+          charges += units;
+        } else {
+          const from = sessions[o.from];
+          const to = sessions[o.to];
+          const rec: TransferRecord = { kind: 'transfer', from, to, amount: o.amount, payer, infoHash: INFO, time: 1_795_000_000_004 };
+          if (from === to) { await rejectsCode(j.append(rec), 'BAD_RECORD'); continue; }
+          if (o.amount > bal(from)) { await rejectsCode(j.append(rec), 'OVERDRAWN'); continue; }
+          await j.append(rec, { sync: false });
+          model.set(from, bal(from) - o.amount);
+          model.set(to, bal(to) + o.amount);
+        }
+        for (const s of sessions) {
+          assert.equal(j.balanceOf(s), bal(s));
+          assert.ok(j.balanceOf(s) >= 0n);
+        }
+      }
+      assert.equal(sessions.reduce((a, s) => a + j.balanceOf(s), 0n), credits - charges, 'conserved: balances = credits − charges');
+      await j.close();
+      const k = await Journal.open(t.path, { noLock: true });
+      for (const s of sessions) assert.equal(k.balanceOf(s), bal(s), 'rebuilt on open');
+      await k.close();
+    } finally {
+      await t.done();
+    }
+  }), { numRuns: 25 });
 });
