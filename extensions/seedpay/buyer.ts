@@ -593,7 +593,8 @@ export class BuyerSession {
     const t = this._terms!;
     if (this.outstanding !== null || t.price === 0n) return; // one at a time; a free seller needs nothing
     // A resume or a resumed payment not answered yet: its credit may make this payment unnecessary.
-    if (this.pendingResumes.size > 0 || [...this.resumedProofs.values()].some((r) => !r.waiting)) return;
+    // (maybePay runs per received block: no allocation unless a resumed proof exists.)
+    if (this.pendingResumes.size > 0 || (this.resumedProofs.size > 0 && [...this.resumedProofs.values()].some((r) => !r.waiting))) return;
     if (this.lastPaid > 0n || this.confirmedBalance !== null) {
       if (this.bytesSinceConfirm === 0n) return; // nothing delivered since the last credit
       const est = this.estimatedBalance ?? 0n;
