@@ -1,7 +1,8 @@
 /**
  * A per-connection Budget that never lets a buyer prepay for more than the torrent
- * still needs. Prepaid credit is per session (it does not carry across reconnects),
- * so credit left when the download completes is money the buyer loses: a payment is
+ * still needs. Prepaid credit is per session (it carries over only to a later
+ * session of the same wallet with the same seller and torrent, by session resume),
+ * so credit left when the download completes is money the buyer may never use: a payment is
  * capped at what this seller would charge for everything it sent us plus everything
  * still missing, minus what it already credited — the seller's own cumulative
  * arithmetic (ceil once over the total), so rounding never triggers a needless
