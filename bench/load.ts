@@ -22,10 +22,11 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { Client } from '../lib/client.js';
-import { createTorrentFromPath, parseTorrent } from '../lib/metainfo.js';
-import type { Torrent } from '../lib/torrent.js';
-import { log, makeCase, quickMode, report } from './report.js';
+import { Client } from '../lib/net/client.js';
+import { parseTorrent } from '../format/metainfo.js';
+import { createTorrentFromPath } from '../lib/files/create-torrent.js';
+import type { Torrent } from '../lib/engine/torrent.js';
+import { log, makeCase, quickMode, report } from '../testkit/bench-report.js';
 
 const MiB = 1024 * 1024;
 const SELF = fileURLToPath(import.meta.url);

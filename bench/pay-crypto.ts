@@ -17,7 +17,7 @@ import * as ed from '@noble/ed25519';
 import { x25519 } from '@noble/curves/ed25519.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
-import { log, makeCase, quickMode, report, type BenchCase } from './report.js';
+import { log, makeCase, quickMode, report, type BenchCase } from '../testkit/bench-report.js';
 import {
   buildTranscript, deriveSession, generateEphemeral, signTranscript, verifyTranscript, walletFromSeed, x25519Shared,
 } from '../payment/session.js';

@@ -36,7 +36,7 @@ import { PaymentVerifier, type VerifyRequest } from '../payment/verifier.js';
 import { checkTransaction } from '../payment/verify-rules.js';
 import type { Terms } from '../payment/terms.js';
 import { payCryptoCases } from './pay-crypto.js';
-import { log, makeCase, quickMode, report, type BenchCase } from './report.js';
+import { log, makeCase, quickMode, report, type BenchCase } from '../testkit/bench-report.js';
 
 const RUNS = quickMode ? 3 : 5;
 const N_VERIFY = quickMode ? 40 : 400;

@@ -14,9 +14,9 @@
  *
  * Run: npx tsc -p . --outDir /tmp/build-x && node /tmp/build-x/bench/picker.js [--json] [--quick]
  */
-import { PiecePicker } from '../lib/picker.js';
-import { jsonMode, log, makeCase, quickMode, report } from './report.js';
-import { rng } from '../test/lib/seeded-rng.js';
+import { PiecePicker } from '../lib/engine/piece-picker.js';
+import { jsonMode, log, makeCase, quickMode, report } from '../testkit/bench-report.js';
+import { rng } from '../testkit/seeded-rng.js';
 
 const getBit = (b: Uint8Array, i: number): boolean => (b[i >>> 3] & (0x80 >>> (i & 7))) !== 0;
 

@@ -4,8 +4,8 @@
  */
 import { createHash } from 'node:crypto';
 import { sha1 as nobleSha1 } from '@noble/hashes/legacy.js';
-import { sha1 } from '../lib/sha1.js';
-import { makeCase, report, log, quickMode } from './report.js';
+import { sha1 } from '../lib/files/sha1.js';
+import { makeCase, report, log, quickMode } from '../testkit/bench-report.js';
 
 const PIECE = 512 * 1024;
 const piece = new Uint8Array(PIECE);

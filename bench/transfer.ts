@@ -22,12 +22,12 @@
  * and not printed; it is named on stderr and the exit status is 1 (BENCH.md:
  * non-zero when a case could not run).
  */
-import { jsonMode, log, makeCase, median, parseRuns, quickMode, report } from './report.js';
+import { jsonMode, log, makeCase, median, parseRuns, quickMode, report } from '../testkit/bench-report.js';
 import {
   MiB, ensureBenchData, libtorrentLeecher, libtorrentSeeder, measureTransfer, ourLeecher, ourSeeder,
   type LeecherImpl, type SeederImpl, type TransferData, type TransferSample,
-} from './transfer-clients.js';
-import { clientStatus } from '../test/interop/clients.js';
+} from '../testkit/transfer-clients.js';
+import { clientStatus } from '../testkit/clients.js';
 import { runPaidVsFree } from './transfer-paid.js';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';

@@ -35,7 +35,7 @@ import { Framer } from '../wire/framer.js';
 import { encodeMessage, encodePieceHeader } from '../wire/codec.js';
 import { encodeHandshake } from '../wire/handshake.js';
 import type { Message } from '../wire/messages.js';
-import { jsonMode, quickMode, log, makeCase, median, report } from './report.js';
+import { jsonMode, quickMode, log, makeCase, median, report } from '../testkit/bench-report.js';
 
 const BASELINE_NAME = 'bittorrent-protocol@5.0.9';
 const RUNS = quickMode ? 3 : 5;

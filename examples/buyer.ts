@@ -4,7 +4,7 @@
  * (from the package: import { … } from 'seedpay' instead of the relative paths).
  */
 import { Keypair } from '@solana/web3.js';
-import { Client } from '../lib/client.js';
+import { Client } from '../lib/net/client.js';
 import { PaidBuyer } from '../lib/paid/index.js';
 import { parseAmount } from '../payment/amount.js';
 import { chainFromUrl } from '../payment/chain.js';

@@ -3,7 +3,7 @@
  *   npx tsx examples/seller.ts <file.torrent> <data dir> <wallet keypair.json>
  * (from the package: import { … } from 'seedpay' instead of the relative paths).
  */
-import { Client } from '../lib/client.js';
+import { Client } from '../lib/net/client.js';
 import { PaidSeller } from '../lib/paid/index.js';
 import { parseAmount } from '../payment/amount.js';
 import { chainFromUrl } from '../payment/chain.js';

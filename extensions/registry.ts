@@ -21,12 +21,13 @@
  * options; hooks add per-torrent keys (ut_metadata: `metadata_size`). Keys owned by
  * the connection are stripped from what a hook adds, so there is one source for each.
  *
- * The session must call `close()` when the connection ends (any reason): hooks that
- * hold shared per-torrent state (the metadata fetcher) forget the peer then.
+ * The session must call `close(reason)` when the connection ends (any reason): hooks
+ * that hold shared per-torrent state (the metadata fetcher) forget the peer then, and
+ * `tick(now)` about once a second.
  */
 
 import type { Encodable } from '../wire/bencode.js';
-import type { ExtensionContext, ExtensionHook, PeerExtendedHandshake } from '../wire/extension-hooks.js';
+import type { ExtensionContext, ExtensionHook, HookCloseReason, PeerExtendedHandshake } from '../wire/extension-hooks.js';
 import { WireError, invalidArgument } from '../wire/errors.js';
 
 /**
@@ -62,11 +63,8 @@ export interface ExtensionConnectionInfo {
   readonly flush?: () => void;
 }
 
-/** A hook that also wants to know when its connection is gone. */
-export interface ClosableExtensionHook extends ExtensionHook {
-  /** The connection ended (or the hook was declined): release shared state. Idempotent. */
-  close?(): void;
-}
+/** @deprecated an ExtensionHook: it learns of the end of its connection by `onClose`. */
+export type ClosableExtensionHook = ExtensionHook;
 
 export interface ExtensionFactory {
   /** The name in `m` (unique in a registry). */
@@ -165,14 +163,19 @@ export class ConnectionExtensions {
     return [...this.entries.values()].filter((e) => e.state === 'declined').map((e) => e.inner.name);
   }
 
-  /** The connection is gone: every hook is told (once). */
-  close(): void {
+  /** The connection is gone: every hook still active is told (once). */
+  close(reason: HookCloseReason = { code: 'CLOSED', error: null }): void {
     for (const e of this.entries.values()) {
       if (e.state === 'closed') continue;
       const wasActive = e.state === 'active';
       e.state = 'closed';
-      if (wasActive) e.inner.close?.();
+      if (wasActive) closeHook(e.inner, reason);
     }
+  }
+
+  /** Time passes: every active hook's `tick`. */
+  tick(now: number): void {
+    for (const e of this.entries.values()) if (e.state === 'active') e.inner.tick?.(now);
   }
 
   /**
@@ -202,7 +205,7 @@ export class ConnectionExtensions {
         const keep = h.onPeerHandshake ? h.onPeerHandshake(hs) : true;
         if (!keep) {
           e.state = 'declined';
-          h.close?.();
+          closeHook(h, { code: 'DECLINED', error: null });
         }
         return keep;
       },
@@ -218,6 +221,11 @@ export class ConnectionExtensions {
     if (h.canSendPiece) w.canSendPiece = h.canSendPiece.bind(h);
     if (h.onPieceSent) w.onPieceSent = h.onPieceSent.bind(h);
     if (h.onPieceReceived) w.onPieceReceived = h.onPieceReceived.bind(h);
+    if (h.onRequestRejected) w.onRequestRejected = h.onRequestRejected.bind(h);
     return w;
   }
+}
+
+function closeHook(h: ExtensionHook, reason: HookCloseReason): void {
+  h.onClose?.(reason);
 }

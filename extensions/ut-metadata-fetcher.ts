@@ -33,7 +33,7 @@
  * then timed out at most one tick early.
  */
 
-import { MetainfoError, parseInfo, type Metainfo, type ParseOptions } from '../lib/metainfo.js';
+import { MetainfoError, parseInfo, type Metainfo, type ParseOptions } from '../format/metainfo.js';
 import { invalidArgument } from '../wire/errors.js';
 import {
   METADATA_PIECE_LENGTH, UtMetadataError, metadataPieceCount, metadataPieceLength,

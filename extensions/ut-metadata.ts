@@ -46,8 +46,8 @@
 import type { Encodable } from '../wire/bencode.js';
 import type { ExtensionContext, PeerExtendedHandshake } from '../wire/extension-hooks.js';
 import { invalidArgument } from '../wire/errors.js';
-import type { Metainfo } from '../lib/metainfo.js';
-import { sha1 } from '../lib/sha1.js';
+import type { Metainfo } from '../format/metainfo.js';
+import { infoSha1 as sha1 } from '../format/info-hash.js';
 import type { ClosableExtensionHook, ExtensionConnectionInfo, ExtensionFactory } from './registry.js';
 import {
   METADATA_PIECE_LENGTH, UT_METADATA, UtMetadataError, decodeUtMetadata, encodeMetadataData,
@@ -201,6 +201,9 @@ export class UtMetadataHook implements ClosableExtensionHook, MetadataSource {
     return true;
   }
 
+  onClose(): void { this.close(); }
+
+  /** Leave the fetcher (idempotent). */
   close(): void {
     if (this.closed) return;
     this.closed = true;

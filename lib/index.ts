@@ -15,33 +15,36 @@
 export {
   Client, ClientError, CLIENT_VERSION, HARD_MAX_BLOCK_LENGTH,
   type ClientOptions, type ClientEvents, type TorrentSource,
-} from './client.js';
+} from './net/client.js';
 export {
   Torrent,
   type TorrentOptions, type TorrentEvents, type TorrentStats, type TorrentProgress,
-} from './torrent.js';
-export { PeerSession, type PeerCloseCode, type PeerCloseReason } from './peer-session.js';
-export { TypedEmitter } from './typed-emitter.js';
+} from './engine/torrent.js';
+export { PeerSession, type PeerCloseCode, type PeerCloseReason } from './engine/peer-session.js';
+export { TypedEmitter } from './events/typed-emitter.js';
 
 // ---- torrents, storage, policy ---------------------------------------------------
 export {
-  parseTorrent, parseInfo, createTorrent, createTorrentFromFiles, createTorrentFromPath, buildTorrent,
-  defaultPieceLength, pieceHash, MetainfoError,
-  type Metainfo, type TorrentFile, type ParseOptions, type CreateOptions, type CreateFileSpec, type MetainfoErrorCode,
-} from './metainfo.js';
-export { FileMap, FileMapError, type FileSegment } from './file-map.js';
+  parseTorrent, parseInfo, pieceHash, MetainfoError,
+  type Metainfo, type TorrentFile, type ParseOptions, type MetainfoErrorCode,
+} from '../format/metainfo.js';
+export {
+  createTorrent, createTorrentFromFiles, createTorrentFromPath, buildTorrent, defaultPieceLength,
+  type CreateOptions, type CreateFileSpec,
+} from './files/create-torrent.js';
+export { FileMap, FileMapError, type FileSegment } from '../format/file-map.js';
 export {
   parseMagnet, buildMagnet, parsePeerAddress, formatPeerAddress, parseInfoHash, MagnetError,
   type Magnet, type PeerAddress, type MagnetErrorCode,
-} from './magnet.js';
-export { PieceStore, StorageError, type StorageOptions, type StorageLayout, type StorageErrorCode } from './storage.js';
-export { sha1, sha1Equals, createSha1, SHA1_LENGTH } from './sha1.js';
+} from '../format/magnet.js';
+export { PieceStore, StorageError, type StorageOptions, type StorageLayout, type StorageErrorCode } from './files/piece-store.js';
+export { sha1, sha1Equals, createSha1, SHA1_LENGTH } from './files/sha1.js';
 export {
   PiecePicker, PickerError, DEFAULT_BLOCK_SIZE,
   type PiecePickerOptions, type PickOptions, type PeerKey, type ReceiveResult, type PieceState, type BlockState,
-} from './picker.js';
-export { Choker, ChokerError, type ChokerOptions, type ChokeDecision, type SeedPolicy } from './choker.js';
-export { PeerSocket, type PeerSocketOptions, type PeerEventHandler } from './peer-socket.js';
+} from './engine/piece-picker.js';
+export { Choker, ChokerError, type ChokerOptions, type ChokeDecision, type SeedPolicy } from './engine/choker.js';
+export { PeerSocket, type PeerSocketOptions, type PeerEventHandler } from './net/peer-socket.js';
 
 // ---- the peer wire (sans-IO) -----------------------------------------------------
 export {

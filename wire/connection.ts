@@ -25,13 +25,14 @@
  * messages go out only once the peer's id for them is known (Transmission #7177).
  */
 
+import { bytesEqual } from './bytes.js';
 import { Bitfield, validateBitfield } from './bitfield.js';
 import { encode, type Encodable } from './bencode.js';
 import { encodeMessage, encodePieceHeader, encodedLength } from './codec.js';
 import { WireError, invalidArgument } from './errors.js';
 import {
   parseExtendedHandshake,
-  type ExtensionContext, type ExtensionHook, type PeerExtendedHandshake,
+  type ExtensionContext, type ExtensionHook, type PeerControl, type PeerExtendedHandshake,
 } from './extension-hooks.js';
 import { Framer, DEFAULT_MAX_MESSAGE_LENGTH } from './framer.js';
 import {
@@ -120,12 +121,15 @@ export interface ConnectionOptions {
   yourIp?: Uint8Array;
   /** Extension hooks for this connection (an acceptor may also pass them to `accept`). */
   extensions?: readonly ExtensionHook[];
+  /** The hooks' handle on this connection (the adapter carries its commands out); default: one that drops them. */
+  control?: PeerControl;
 }
 
 export interface AcceptOptions {
   /** The torrent's piece count, or null when not known yet (see `setNumPieces`). */
   numPieces: number | null;
   extensions?: readonly ExtensionHook[];
+  control?: PeerControl;
 }
 
 export interface ConnectionStats {
@@ -190,11 +194,6 @@ function isU32(n: number): boolean {
   return Number.isInteger(n) && n >= 0 && n <= 0xffffffff;
 }
 
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 interface HookSlot {
   readonly hook: ExtensionHook;
@@ -302,7 +301,7 @@ export class PeerConnection {
     this.createdAt = opts.now;
     this.lastRecvAt = opts.now;
     this.lastSendAt = opts.now;
-    if (opts.extensions) this.bindHooks(opts.extensions);
+    if (opts.extensions) this.bindHooks(opts.extensions, opts.control);
   }
 
   // ------------------------------------------------------------------ read-only state
@@ -488,7 +487,7 @@ export class PeerConnection {
       this.capFrames(a.numPieces);
     }
     this.infoHashValue = this.hs.infoHash!;
-    if (a.extensions) this.bindHooks(a.extensions);
+    if (a.extensions) this.bindHooks(a.extensions, a.control ?? this.opts.control);
     this.awaitingAccept = false;
     this.pushHandshake(now);
   }
@@ -861,7 +860,10 @@ export class PeerConnection {
         const s = this.outbound.settle(m.index, m.begin, m.length);
         // A reject for a cancelled request is the normal answer to our cancel; for one
         // we never made it is ignored (libtorrent does the same).
-        if (s === 'inflight') this.emit({ type: 'reject', index: m.index, begin: m.begin, length: m.length });
+        if (s === 'inflight') {
+          for (const h of this.hooks) if (h.active && h.hook.onRequestRejected) callHook(() => h.hook.onRequestRejected!(m.index, m.begin, m.length));
+          this.emit({ type: 'reject', index: m.index, begin: m.begin, length: m.length });
+        }
         return;
       }
       case 'allowed_fast':
@@ -1001,7 +1003,7 @@ export class PeerConnection {
     this.emit({ type: 'error', error: err });
   }
 
-  private bindHooks(list: readonly ExtensionHook[]): void {
+  private bindHooks(list: readonly ExtensionHook[], control: PeerControl = IGNORED_CONTROL): void {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const conn = this; // the hook context's closures reach private state through it
     for (const hook of list) {
@@ -1017,6 +1019,7 @@ export class PeerConnection {
             if (!slot.active) throw new WireError('EXTENSION_NOT_NEGOTIATED', `'${hook.name}' declined for this connection`, false);
             conn.sendExtended(hook.name, payload, conn.lastSendAt);
           },
+          control,
         };
         hook.attach(ctx);
       }
@@ -1105,6 +1108,11 @@ function toWireError(e: unknown): WireError {
   if (e instanceof WireError) return e;
   return new WireError('ILLEGAL_STATE', `internal error: ${e instanceof Error ? e.message : String(e)}`, false);
 }
+
+/** A connection driven without an adapter (tests, fuzzing): hook commands go nowhere. */
+const IGNORED_CONTROL: PeerControl = {
+  now: () => 0, choke() {}, unchoke() {}, reject() {}, allowFast() {}, refill() {}, close() {}, flush() {},
+};
 
 /** Run a hook callback: a WireError passes through, anything else becomes 'EXTENSION_ERROR'. */
 function callHook<T>(f: () => T): T {

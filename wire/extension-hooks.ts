@@ -2,8 +2,13 @@
  * The hook surface a BEP 10 extension sees inside one PeerConnection, shaped like
  * libtorrent's `peer_plugin` (include/libtorrent/extensions.hpp): add keys to our
  * extended handshake, read the peer's and keep or decline itself for this
- * connection, handle its own messages, and observe / gate piece sends (what
- * SeedPay's metering needs: it decides block by block what is served).
+ * connection, handle its own messages, observe / gate piece sends (what SeedPay's
+ * metering needs: it decides block by block what is served), learn when the
+ * connection ends (`onClose`) and what time it is (`tick`), and act on its
+ * connection through a `PeerControl` handle (choke, reject, close, flush).
+ *
+ * Sans-IO: the handle only queues commands (wire/peer-control.ts); the I/O adapter
+ * that owns the socket carries them out. A hook never sees a socket or a timer.
  *
  * One hook object lives for one connection (a registry in extensions/ creates them).
  * The connection assigns each hook a local message id (1, 2, … in list order) and
@@ -15,6 +20,58 @@ import {
   decode, isDict, isInt, isBytes, BencodeError,
 } from './bencode.js';
 import { WireError } from './errors.js';
+
+/** Why a connection ended, as its hooks are told (`onClose`). */
+export interface HookCloseReason {
+  /** The adapter's close code (e.g. 'END', 'CLOSED', a WireError code). */
+  readonly code: string;
+  /** The typed error behind it, if any. */
+  readonly error: Error | null;
+}
+
+/**
+ * How a hook may end its connection: 'CLOSED' (done with it, nobody's fault),
+ * 'BANNED' (it sent data that failed a check), 'EXTENSION_VIOLATION' (it broke this
+ * extension's protocol: the adapter counts it against the peer's address).
+ */
+export type HookCloseCode = 'CLOSED' | 'BANNED' | 'EXTENSION_VIOLATION';
+
+/**
+ * One command a hook asked of its connection. The I/O adapter drains them
+ * (PeerCommandQueue.drain) and carries each out in order.
+ */
+export type PeerCommand =
+  /** Choke the peer and hold it choked (the choker cannot unchoke it) until 'unchoke'. */
+  | { readonly type: 'choke' }
+  /** Lift a hold: the peer may be served again (the choker decides when). */
+  | { readonly type: 'unchoke' }
+  /** Refuse one of the peer's requests: reject_request under the fast extension, else a held choke. */
+  | { readonly type: 'reject'; readonly index: number; readonly begin: number; readonly length: number }
+  /** Tell the peer (allowed_fast) it may request this piece while choked. */
+  | { readonly type: 'allow_fast'; readonly index: number }
+  /** Refill our request pipeline to this peer now (it can serve us again). */
+  | { readonly type: 'refill' }
+  /** End the connection. */
+  | { readonly type: 'close'; readonly code: HookCloseCode; readonly error: Error | null };
+
+/**
+ * A hook's handle on its connection. Every method only queues (or reads the clock):
+ * the adapter carries commands out after the hook returns, or soon after `flush()`
+ * when the hook acts from outside the connection's own event handling (an answer
+ * from an RPC, another connection's event).
+ */
+export interface PeerControl {
+  /** The adapter's clock (ms). */
+  now(): number;
+  choke(): void;
+  unchoke(): void;
+  reject(index: number, begin: number, length: number): void;
+  allowFast(index: number): void;
+  refill(): void;
+  close(code: HookCloseCode, error?: Error): void;
+  /** Carry out what is queued and write what the connection holds, soon. */
+  flush(): void;
+}
 
 /** What the connection gives a hook to act with. */
 export interface ExtensionContext {
@@ -28,6 +85,8 @@ export interface ExtensionContext {
    * or if the connection is not open.
    */
   send(payload: Uint8Array): void;
+  /** Act on this connection (queued; see PeerControl). */
+  readonly control: PeerControl;
 }
 
 /** The peer's BEP 10 handshake, with the well-known fields typed and checked. */
@@ -83,6 +142,12 @@ export interface ExtensionHook {
   onPieceSent?(index: number, begin: number, length: number): void;
   /** A piece answering one of our requests arrived. */
   onPieceReceived?(index: number, begin: number, length: number): void;
+  /** The peer refused one of our requests (reject_request while it was in flight). */
+  onRequestRejected?(index: number, begin: number, length: number): void;
+  /** Time passes (the adapter's tick, about once a second): deadlines and retries live here. */
+  tick?(now: number): void;
+  /** The connection ended (or the hook was declined for it): release what it holds. Called once. */
+  onClose?(reason: HookCloseReason): void;
 }
 
 /** Bounds for decoding a peer's extended handshake (hostile input). */

@@ -31,6 +31,7 @@
  * it unnecessary). `leftovers()` says what this session would leave to a later one if
  * its connection were cut now.
  */
+import { bytesEqual } from '../../wire/bytes.js';
 import { chargeFor, MIB } from '../../payment/amount.js';
 import {
   buildTranscript, decodePublicKey58, deriveSession, generateEphemeral, verifyTranscript,
@@ -658,8 +659,3 @@ export class BuyerSession {
   }
 }
 
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}

@@ -16,4 +16,4 @@ export {
   BuyerSession,
   type BuyerOptions, type BuyerState, type BuyerEvent, type RefusalReason, type StopReason, type PayFailure,
 } from './buyer.js';
-export { SellerHook, BuyerHook, applyRefusal, sellerExtension, buyerExtension, type HookOutput, type SeedPayConnectionInfo } from './hook.js';
+export { SellerHook, BuyerHook, applyRefusal, sellerExtension, buyerExtension, type SellerDriver, type BuyerDriver, type SeedPayConnectionInfo } from './hook.js';

@@ -4,7 +4,7 @@
  * pieces can be written in the op language as head + zeros + tail (see ops.ts).
  */
 import { encode } from '../../wire/bencode.js';
-import { sha1 } from '../../lib/sha1.js';
+import { sha1 } from '../../lib/files/sha1.js';
 import { METADATA_PIECE_LENGTH } from '../../extensions/ut-metadata-codec.js';
 import { ascii, concat } from '../target.js';
 import { long } from './ops.js';

@@ -3,7 +3,7 @@
  * a parsed magnet rebuilt with buildMagnet parses back to the same hash, name, trackers
  * and peers.
  */
-import { MagnetError, buildMagnet, parseMagnet, type Magnet } from '../../lib/magnet.js';
+import { MagnetError, buildMagnet, parseMagnet, type Magnet } from '../../format/magnet.js';
 import { type FuzzTarget, ascii, bytesEqual, check, expectTyped } from '../target.js';
 
 function sameMagnet(a: Magnet, b: Magnet): boolean {

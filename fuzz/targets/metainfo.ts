@@ -4,10 +4,9 @@
  * of the info bytes, pieces hold pieceCount hashes covering totalLength, files tile the
  * torrent in order, and no path segment could escape the download directory.
  */
-import {
-  MetainfoError, createTorrent, parseInfo, parseTorrent, type Metainfo,
-} from '../../lib/metainfo.js';
-import { sha1 } from '../../lib/sha1.js';
+import { MetainfoError, parseInfo, parseTorrent, type Metainfo } from '../../format/metainfo.js';
+import { createTorrent } from '../../lib/files/create-torrent.js';
+import { sha1 } from '../../lib/files/sha1.js';
 import { encode } from '../../wire/bencode.js';
 import { type FuzzTarget, ascii, bytesEqual, check, expectTyped } from '../target.js';
 

@@ -2,7 +2,7 @@
  * Small, strict argument parsing for the CLI: flags with values, repeated flags,
  * positionals. Any misuse is a CliError (one line for the user, exit status 2).
  */
-import { parsePeerAddress } from '../magnet.js';
+import { parsePeerAddress } from '../../format/magnet.js';
 
 export class CliError extends Error {
   override readonly name = 'CliError';

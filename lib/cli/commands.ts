@@ -5,10 +5,11 @@
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { Client } from '../client.js';
-import { MagnetError, parseMagnet } from '../magnet.js';
-import { createTorrentFromPath, defaultPieceLength, MetainfoError, parseTorrent, type Metainfo } from '../metainfo.js';
-import type { Torrent } from '../torrent.js';
+import { Client } from '../net/client.js';
+import { MagnetError, parseMagnet } from '../../format/magnet.js';
+import { MetainfoError, parseTorrent, type Metainfo } from '../../format/metainfo.js';
+import { createTorrentFromPath, defaultPieceLength } from '../files/create-torrent.js';
+import type { Torrent } from '../engine/torrent.js';
 import { CliError, parseArgs, parsePeers, parsePort, parseSize } from './args.js';
 import { formatBytes, ProgressBar } from './progress.js';
 import { sha256Of, writeRandomFile } from './sample-files.js';

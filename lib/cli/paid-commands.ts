@@ -4,11 +4,11 @@
  * (commands.ts). Amounts are typed and shown in USDC; money stays bigint base units.
  */
 import { PublicKey } from '@solana/web3.js';
-import { Client } from '../client.js';
-import { formatPeerAddress, MagnetError, parseMagnet } from '../magnet.js';
-import type { Metainfo } from '../metainfo.js';
-import type { PeerSession } from '../peer-session.js';
-import type { Torrent } from '../torrent.js';
+import { Client } from '../net/client.js';
+import { formatPeerAddress, MagnetError, parseMagnet } from '../../format/magnet.js';
+import type { Metainfo } from '../../format/metainfo.js';
+import type { PeerSession } from '../engine/peer-session.js';
+import type { Torrent } from '../engine/torrent.js';
 import { PaidBuyer } from '../paid/buyer.js';
 import { PaidSeller } from '../paid/seller.js';
 import { readJournal, type JournalRecord, type JournalSummary } from '../../payment/journal.js';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Connection, PublicKey } from '@solana/web3.js';
 import { AmountError, formatAmount, parseAmount } from '../../payment/amount.js';
 import { connectionChain, type Chain } from '../../payment/chain.js';
-import { MetainfoError, parseTorrent, type Metainfo } from '../metainfo.js';
+import { MetainfoError, parseTorrent, type Metainfo } from '../../format/metainfo.js';
 import { CliError, type ParsedArgs } from './args.js';
 
 export type Out = { out: NodeJS.WritableStream; err: NodeJS.WriteStream };

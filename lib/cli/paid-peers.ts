@@ -10,10 +10,10 @@
  * refusals are not reported again.
  */
 import type { PaidBuyer } from '../paid/buyer.js';
-import type { PaidBuyerHook } from '../paid/hooks.js';
-import type { PeerSession } from '../peer-session.js';
-import type { Torrent } from '../torrent.js';
-import { formatPeerAddress, parsePeerAddress } from '../magnet.js';
+import type { BuyerHook } from '../../extensions/seedpay/hook.js';
+import type { PeerSession } from '../engine/peer-session.js';
+import type { Torrent } from '../engine/torrent.js';
+import { formatPeerAddress, parsePeerAddress } from '../../format/magnet.js';
 
 /** Connection attempts in a row that never reach a handshake before a peer counts as unreachable. */
 export const UNREACHABLE_AFTER = 3;
@@ -87,7 +87,7 @@ function normalize(peer: string): string {
 }
 
 /** Why a buyer-side hook will never pay this seller again, or null while it may. */
-function hookVerdict(h: PaidBuyerHook): string | null {
+function hookVerdict(h: BuyerHook): string | null {
   const s = h.buyer.state;
   return s === 'refused' || s === 'stopped' || s === 'ended' ? s : null;
 }

@@ -1,5 +1,5 @@
 /** A one-line progress bar on stderr (redrawn in place on a terminal, a line per second otherwise). */
-import type { Torrent } from '../torrent.js';
+import type { Torrent } from '../engine/torrent.js';
 
 export function formatBytes(n: number): string {
   if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(2)} GiB`;

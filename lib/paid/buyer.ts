@@ -4,7 +4,9 @@
  *   const buyer = await PaidBuyer.open({ chain, payer, journalPath, maxPricePerMiB: 200n, budget: 1_000_000n });
  *   const torrent = await buyer.add(client, 'file.torrent', { dir: './dl', peers: ['127.0.0.1:6881'] });
  *
- * Binds the sans-IO buyer hooks (extensions/seedpay) to the client's sessions:
+ * Each paid torrent gets one torrent plugin (extensions/plugin.ts) and each of its
+ * connections one BuyerHook (extensions/seedpay/hook.ts); this object is the hooks'
+ * driver and the only writer of the buyer's journal (through the payer):
  *  - the hook's policy: price ≤ max price, the RPC's cluster and the mint, budgets
  *    (per torrent and in total, shared by all connections: reserved before paying);
  *    it pays only a seller whose session signature verified against its wallet;
@@ -12,16 +14,17 @@
  *    before the proof is sent; one payment outstanding per seller; the first covers
  *    a small amount of data and later ones grow while pieces verify;
  *  - transient rejections (rpc_unavailable, tx_not_found, unconfirmed) are retried
- *    on a timer; a top-up goes out before the balance runs out (low-water mark or the
+ *    at the hook's tick; a top-up goes out before the balance runs out (low-water mark or the
  *    seller's payment_required);
- *  - per-peer piece verdicts (the torrent's `peer_piece` event) feed the hook: a
- *    seller that sent a bad piece is never paid again and is disconnected;
+ *  - piece verdicts (the plugin's onPiecePassed / onPieceFailed, with the peers that
+ *    sent the blocks) feed the hooks: a seller that sent a bad piece is never paid
+ *    again and is disconnected;
  *  - after a payment is confirmed the request pipeline is refilled at once (a seller
  *    out of credit rejected our requests);
  *  - at completion a connection with a payment outstanding (being paid, its proof
  *    sent or waiting to be resent) stays open until the payment is settled, so the
- *    seller credits it and we see the answer (the torrent's `lingerWhile`; bounded by
- *    its `lingerTimeoutMs`). No payment starts once the torrent is complete: the need
+ *    seller credits it and we see the answer (the plugin's `isBusy`; bounded by the
+ *    torrent's `lingerTimeoutMs`). No payment starts once the torrent is complete: the need
  *    budget is then zero;
  *  - session resume (docs/PROTOCOL.md §4, with sellers whose terms offer it): when a
  *    connection to a seller ends, what its session leaves (unspent balance, payments
@@ -29,23 +32,23 @@
  *    kept per seller wallet and torrent; the next session with that seller asks for it,
  *    signed with the payer's wallet key, and proves those payments again there.
  */
+import { BuyerHook, type BuyerDriver } from '../../extensions/seedpay/hook.js';
 import { Budget, type BuyerPolicy } from '../../extensions/seedpay/policy.js';
-import type { ExtensionFactory } from '../../extensions/registry.js';
+import type { BuyerEvent, PaymentRef, ResumeRequest } from '../../extensions/seedpay/buyer.js';
+import type { PluginPeer, TorrentPlugin } from '../../extensions/plugin.js';
+import type { ExtensionConnectionInfo } from '../../extensions/registry.js';
 import type { Chain } from '../../payment/chain.js';
 import type { Terms } from '../../payment/terms.js';
 import { MIB } from '../../payment/amount.js';
 import { Journal } from '../../payment/journal.js';
-import { processFlushGate } from '../flush-gate.js';
 import { payPrepaid, PayError } from '../../payment/payer.js';
 import { resumeMessage, signResume } from '../../payment/resume.js';
-import type { PaymentRef, ResumeRequest } from '../../extensions/seedpay/buyer.js';
 import type { Keypair } from '@solana/web3.js';
-import type { ConnectionEvent } from '../../wire/connection.js';
-import type { Client, TorrentSource } from '../client.js';
-import type { PeerSession } from '../peer-session.js';
-import type { Torrent, TorrentOptions } from '../torrent.js';
-import { TypedEmitter } from '../typed-emitter.js';
-import { PaidBuyerHook } from './hooks.js';
+import { processFlushGate } from '../files/flush-gate.js';
+import type { Client, TorrentSource } from '../net/client.js';
+import type { PeerSession } from '../engine/peer-session.js';
+import type { Torrent, TorrentOptions } from '../engine/torrent.js';
+import { TypedEmitter } from '../events/typed-emitter.js';
 import { NeedBudget } from './need-budget.js';
 
 export interface PaidBuyerOptions {
@@ -117,23 +120,36 @@ const MAX_CARRIED_PAYMENTS = 2;
 const RESUME_SESSION_AGE_MS = 60 * 60_000;
 const RESUME_PAYMENT_AGE_MS = 15 * 60_000;
 
+/** What the buyer keeps per connection. */
+interface Conn {
+  readonly peer: string;
+  readonly infoHashHex: string;
+  readonly need: NeedBudget;
+  readonly torrentBudget: Budget;
+}
+
 export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
   readonly journal: Journal;
   readonly cluster: string;
   readonly totalBudget: Budget;
   private readonly opts: PaidBuyerOptions;
-  private readonly hooks = new Set<PaidBuyerHook>();
+  private readonly conns = new Map<BuyerHook, Conn>();
   private readonly torrentBudgets = new Map<string, Budget>();
   private readonly torrents = new Set<Torrent>();
   private readonly inFlight = new Set<Promise<void>>();
   private readonly made: PaymentMade[] = [];
-  private readonly needs = new WeakMap<PaidBuyerHook, { need: NeedBudget; torrent: Budget }>();
   /**
    * Session resume: per "seller wallet/info hash", the earlier sessions a new one
    * should resume → their payments never answered (tx → amount).
    */
   private readonly carried = new Map<string, Map<string, Map<string, bigint>>>();
   private closed = false;
+  /** How this buyer answers its hooks. */
+  private readonly driver: BuyerDriver = {
+    pay: (h, req) => this.pay(h, req.amount, req.terms, req.sessionHash),
+    event: (h, ev) => this.event(h, ev),
+    connectionClosed: (h) => this.forget(h),
+  };
 
   private constructor(opts: PaidBuyerOptions, cluster: string, journal: Journal) {
     super();
@@ -143,7 +159,6 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
     const tb = opts.totalBudget;
     this.totalBudget = tb instanceof Budget ? tb : new Budget(tb ?? opts.budget, 'total');
   }
-
   /** Learn the RPC's cluster (sellers settling elsewhere are refused) and open the journal. */
   static async open(opts: PaidBuyerOptions): Promise<PaidBuyer> {
     const cluster = await opts.chain.genesisHash();
@@ -187,37 +202,21 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
   }
 
   /** Options that make a torrent's connections pay (for embedders calling `client.add`); then call `attach`. */
-  torrentOptions(base: Pick<TorrentOptions, 'extensions' | 'onPeerEvent' | 'lingerWhile'> = {}): Pick<TorrentOptions, 'extensions' | 'onPeerEvent' | 'lingerWhile'> {
-    const userEvent = base.onPeerEvent;
-    const userLinger = base.lingerWhile;
-    return {
-      extensions: [...(base.extensions ?? []), this.factory()],
-      onPeerEvent: (peer, ev) => { this.onPeerEvent(peer, ev); userEvent?.(peer, ev); },
-      lingerWhile: (peer) => this.paymentOutstanding(peer) || (userLinger?.(peer) ?? false),
-    };
+  torrentOptions(base: Pick<TorrentOptions, 'extensions'> = {}): Pick<TorrentOptions, 'extensions'> {
+    return { extensions: [...(base.extensions ?? []), this.plugin()] };
   }
 
   /**
    * Whether a payment to this peer is outstanding: being paid, its proof sent and not
    * answered, or waiting to be resent. Closing the connection then would lose it.
    */
-  paymentOutstanding(peer: PeerSession): boolean {
+  paymentOutstanding(peer: PeerSession | PluginPeer): boolean {
     const h = this.hookOf(peer);
     return h !== null && !h.isClosed && h.buyer.paymentOutstanding;
   }
 
-  /** Feed the torrent's per-peer piece verdicts to the hooks. */
-  attach(t: Torrent): void {
-    if (this.torrents.has(t)) return;
-    this.torrents.add(t);
-    t.on('peer_piece', (peer, index, ok) => {
-      const h = this.hookOf(peer);
-      if (h === null) return;
-      h.session ??= peer;
-      h.pieceVerified(index, ok);
-      this.drain(h);
-    });
-  }
+  /** The torrent this buyer pays for: its progress caps what a payment may cover. */
+  attach(t: Torrent): void { this.torrents.add(t); }
 
   /** Payments made by this process, in order. */
   payments(): PaymentMade[] { return [...this.made]; }
@@ -225,9 +224,10 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
   /** Base units this process paid. */
   get spent(): bigint { return this.made.reduce((s, p) => s + p.amount, 0n); }
 
-  hookOf(peer: PeerSession): PaidBuyerHook | null {
-    const h = peer.extensions?.hook('seedpay');
-    return h instanceof PaidBuyerHook ? h : null;
+  /** The buyer hook of a connection (tests, progress displays). */
+  hookOf(peer: PeerSession | PluginPeer): BuyerHook | null {
+    const h = peer.hook('seedpay');
+    return h instanceof BuyerHook && this.conns.has(h) ? h : null;
   }
 
   /** Wait for payments in flight (they are journaled either way), close the journal. */
@@ -235,7 +235,7 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
     if (this.closed) return;
     this.closed = true;
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
-    for (const h of this.hooks) h.close();
+    for (const h of [...this.conns.keys()]) this.forget(h);
     await this.journal.close();
   }
 
@@ -250,51 +250,57 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
     return b;
   }
 
-  private factory(): ExtensionFactory {
+  // ------------------------------------------------------------------ the torrent plugin
+
+  private plugin(): TorrentPlugin {
+    const verdict = (index: number, peers: readonly PluginPeer[], ok: boolean): void => {
+      for (const p of peers) this.hookOf(p)?.pieceVerified(index, ok);
+    };
     return {
       name: 'seedpay',
-      create: (info) => {
-        if (this.closed) return null;
-        const ih = Buffer.from(info.infoHash).toString('hex');
-        const torrentBudget = this.budgetFor(ih);
-        // Filled in below: the need budget reads the hook's own estimate.
-        let self: PaidBuyerHook | null = null;
-        const need = new NeedBudget(
-          () => this.missingBytes(ih, Number(self?.buyer.bytesReceived ?? 0n)),
-          () => ({ terms: self?.buyer.terms ?? null, bytesReceived: self?.buyer.bytesReceived ?? 0n, credited: self?.buyer.creditedTotal ?? 0n }),
-        );
-        const policy: BuyerPolicy = {
-          // The first payment must outlast the low-water mark, or every top-up fires
-          // before a piece could verify and payments never grow.
-          // Payments double up to 256 MiB while pieces verify: at loopback speeds (~500 MB/s)
-          // the top-up (half the last payment ahead: 280 ms) then outlasts a payment's
-          // settlement (pay, confirm, proof, the seller's lookup and journal: 100-150 ms
-          // while the disk is busy); 128 MiB ran dry at every payment.
-          firstPaymentBytes: 16n * MIB, lowWaterBytes: 8n * MIB, maxPaymentBytes: 256n * MIB,
-          ...this.opts.policy,
-          maxPricePerMiB: this.opts.maxPricePerMiB,
-          cluster: this.cluster,
-          budgets: [torrentBudget, this.totalBudget, need],
-          ...(this.opts.mint !== undefined ? { mint: this.opts.mint } : {}),
-        };
-        const resumes = (session: string, terms: Terms): ResumeRequest[] => this.resumeRequests(ih, session, terms);
-        const hook = self = new PaidBuyerHook({ infoHash: info.infoHash, policy, resumes, onOutput: info.flush }, {
-          wake: (h) => this.drain(h),
-          closed: (h) => { this.drain(h); this.keepLeftovers(h); this.hooks.delete(h); },
-        });
-        this.needs.set(hook, { need, torrent: torrentBudget });
-        this.hooks.add(hook);
-        return hook;
-      },
+      create: (info) => this.create(info),
+      onPiecePassed: (index, peers) => verdict(index, peers, true),
+      onPieceFailed: (index, peers) => verdict(index, peers, false),
+      isBusy: (peer) => this.paymentOutstanding(peer),
     };
   }
 
+  private create(info: ExtensionConnectionInfo): BuyerHook | null {
+    if (this.closed) return null;
+    const ih = Buffer.from(info.infoHash).toString('hex');
+    const torrentBudget = this.budgetFor(ih);
+    // Filled in below: the need budget reads the hook's own estimate.
+    let self: BuyerHook | null = null;
+    const need = new NeedBudget(
+      () => this.missingBytes(ih, Number(self?.buyer.bytesReceived ?? 0n)),
+      () => ({ terms: self?.buyer.terms ?? null, bytesReceived: self?.buyer.bytesReceived ?? 0n, credited: self?.buyer.creditedTotal ?? 0n }),
+    );
+    const policy: BuyerPolicy = {
+      // The first payment must outlast the low-water mark, or every top-up fires
+      // before a piece could verify and payments never grow.
+      // Payments double up to 256 MiB while pieces verify: at loopback speeds (~500 MB/s)
+      // the top-up (half the last payment ahead: 280 ms) then outlasts a payment's
+      // settlement (pay, confirm, proof, the seller's lookup and journal: 100-150 ms
+      // while the disk is busy); 128 MiB ran dry at every payment.
+      firstPaymentBytes: 16n * MIB, lowWaterBytes: 8n * MIB, maxPaymentBytes: 256n * MIB,
+      ...this.opts.policy,
+      maxPricePerMiB: this.opts.maxPricePerMiB,
+      cluster: this.cluster,
+      budgets: [torrentBudget, this.totalBudget, need],
+      ...(this.opts.mint !== undefined ? { mint: this.opts.mint } : {}),
+    };
+    const resumes = (session: string, terms: Terms): ResumeRequest[] => this.resumeRequests(ih, session, terms);
+    const hook = self = new BuyerHook({ infoHash: info.infoHash, policy, resumes }, this.driver);
+    this.conns.set(hook, { peer: info.peer, infoHashHex: ih, need, torrentBudget });
+    return hook;
+  }
+
   /** Whether a 'budget_exhausted' is only the need cap (the torrent needs nothing more from this seller), not money. */
-  private onlyNeedCapped(h: PaidBuyerHook): boolean {
-    const b = this.needs.get(h);
+  private onlyNeedCapped(h: BuyerHook): boolean {
+    const b = this.conns.get(h);
     const t = h.buyer.terms;
     if (b === undefined || t === null) return false;
-    const money = b.torrent.remaining < this.totalBudget.remaining ? b.torrent.remaining : this.totalBudget.remaining;
+    const money = b.torrentBudget.remaining < this.totalBudget.remaining ? b.torrentBudget.remaining : this.totalBudget.remaining;
     return money >= t.minPrepay && b.need.remaining < t.minPrepay;
   }
 
@@ -313,75 +319,35 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
     return null;
   }
 
-  private onPeerEvent(peer: PeerSession, ev: ConnectionEvent): void {
-    const h = this.hookOf(peer);
-    if (h === null) return;
-    h.session ??= peer;
-    if (ev.type === 'reject' && h.buyer.state === 'ready') {
-      // The seller is out of our credit: a top-up if the policy allows one.
-      h.topUp();
-    }
-    this.drain(h);
+  private info(h: BuyerHook): BuyerPeerInfo {
+    return { peer: this.conns.get(h)?.peer ?? '?', sessionHash: h.buyer.sessionHash };
   }
 
-  private sessionOf(h: PaidBuyerHook): PeerSession | null {
-    if (h.session !== null) return h.session;
-    for (const t of this.torrents) {
-      for (const s of t.peers()) if (s.extensions?.hook('seedpay') === h) { h.session = s; return s; }
+  /** What a hook reports (the connection-level part, refill and close, the hook did itself). */
+  private event(h: BuyerHook, ev: BuyerEvent): void {
+    const info = this.info(h);
+    switch (ev.type) {
+      case 'session': this.emit('session', info); break;
+      case 'resumed': this.emit('resumed', info, ev.prev, ev.credited, ev.payments); break;
+      case 'resume_rejected': this.emit('resume_rejected', info, ev.prev, ev.reason); break;
+      case 'refused': this.emit('refused', info, ev.reason); break;
+      case 'confirmed': this.emit('confirmed', info, ev.tx, ev.credited, ev.balance); break;
+      case 'rejected': this.emit('rejected', info, ev.tx, ev.reason, ev.final); break;
+      case 'stopped': this.emit('stopped', info, ev.reason, ev.detail); break;
+      case 'budget_exhausted':
+        if (!this.onlyNeedCapped(h)) this.emit('budget_exhausted', info, ev.needed);
+        break;
+      case 'disconnect': this.emit('disconnected', info, ev.index); break;
+      case 'ended': this.emit('ended', info, ev.error); break;
+      default: break;
     }
-    return null;
   }
 
-  private info(h: PaidBuyerHook): BuyerPeerInfo {
-    return { peer: h.session?.address ?? '?', sessionHash: h.buyer.sessionHash };
-  }
-
-  private drain(h: PaidBuyerHook): void {
-    for (let ev = h.pollEvent(); ev !== null; ev = h.pollEvent()) {
-      switch (ev.type) {
-        case 'session': this.emit('session', this.info(h)); break;
-        case 'resumed': this.emit('resumed', this.info(h), ev.prev, ev.credited, ev.payments); break;
-        case 'resume_rejected': this.emit('resume_rejected', this.info(h), ev.prev, ev.reason); break;
-        case 'refused': this.emit('refused', this.info(h), ev.reason); break;
-        case 'pay': this.pay(h, ev.amount, ev.terms, ev.sessionHash); break;
-        case 'confirmed': {
-          this.emit('confirmed', this.info(h), ev.tx, ev.credited, ev.balance);
-          const s = this.sessionOf(h);
-          s?.fill(true);
-          break;
-        }
-        case 'rejected': this.emit('rejected', this.info(h), ev.tx, ev.reason, ev.final); break;
-        case 'retry_proof': {
-          if (h.isClosed) break;
-          const tx = ev.tx;
-          const timer = setTimeout(() => {
-            h.timers.delete(timer);
-            if (h.isClosed) return;
-            h.retryProof(tx);
-            this.drain(h);
-          }, ev.delayMs);
-          timer.unref();
-          h.timers.add(timer);
-          break;
-        }
-        case 'stopped': this.emit('stopped', this.info(h), ev.reason, ev.detail); break;
-        case 'budget_exhausted':
-          if (!this.onlyNeedCapped(h)) this.emit('budget_exhausted', this.info(h), ev.needed);
-          break;
-        case 'disconnect':
-          this.emit('disconnected', this.info(h), ev.index);
-          this.sessionOf(h)?.close('BANNED');
-          break;
-        case 'ended':
-          this.emit('ended', this.info(h), ev.error);
-          this.sessionOf(h)?.close('CLOSED', ev.error);
-          break;
-        default: break;
-      }
-    }
-    // Settled (or nothing outstanding): a torrent holding this connection open since
-    // completion closes it now, not at its next tick (a no-op before completion).
-    if (!h.isClosed && !h.buyer.paymentOutstanding) h.session?.torrent?.lingerCheck();
+  /** A connection ended: keep what its session leaves for the next one with this seller. */
+  private forget(h: BuyerHook): void {
+    if (!this.conns.has(h)) return;
+    this.keepLeftovers(h);
+    this.conns.delete(h);
   }
 
   private carryKey(terms: Pick<Terms, 'wallet'>, infoHashHex: string): string { return `${terms.wallet}/${infoHashHex}`; }
@@ -405,11 +371,12 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
     while (sessions.size > MAX_CARRIED_SESSIONS) sessions.delete(sessions.keys().next().value as string);
   }
 
-  /** A connection ended: keep what its session leaves for the next one with this seller. */
-  private keepLeftovers(h: PaidBuyerHook): void {
+  /** What a closed connection's session leaves, kept for the next one with this seller. */
+  private keepLeftovers(h: BuyerHook): void {
     const terms = h.buyer.terms;
-    if (terms === null) return;
-    for (const l of h.buyer.leftovers()) this.carry(terms, h.infoHashHex, l.sessionHash, l.payments);
+    const c = this.conns.get(h);
+    if (terms === null || c === undefined) return;
+    for (const l of h.buyer.leftovers()) this.carry(terms, c.infoHashHex, l.sessionHash, l.payments);
   }
 
   /**
@@ -417,9 +384,9 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
    * the same seller that is resuming its session, else kept for the next one.
    */
   private lateLanding(terms: Terms, infoHashHex: string, sessionHash: string, p: PaymentRef): void {
-    for (const other of this.hooks) {
-      if (other.isClosed || other.infoHashHex !== infoHashHex || other.buyer.terms?.wallet !== terms.wallet) continue;
-      if (other.addResumedPayment(sessionHash, p)) { this.drain(other); return; }
+    for (const [other, c] of this.conns) {
+      if (other.isClosed || c.infoHashHex !== infoHashHex || other.buyer.terms?.wallet !== terms.wallet) continue;
+      if (other.addResumedPayment(sessionHash, p)) return;
     }
     this.carry(terms, infoHashHex, sessionHash, [p]);
   }
@@ -446,28 +413,31 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
     return out;
   }
 
-  private pay(h: PaidBuyerHook, amount: bigint, terms: Terms, sessionHash: string): void {
-    this.emit('paying', this.info(h), amount);
+  private pay(h: BuyerHook, amount: bigint, terms: Terms, sessionHash: string): void {
+    const c = this.conns.get(h);
+    if (c === undefined) return;
+    const info = this.info(h);
+    this.emit('paying', info, amount);
     const p = payPrepaid({
-      chain: this.opts.chain, payer: this.opts.payer, terms, sessionHash, infoHash: h.infoHashHex, amount,
+      chain: this.opts.chain, payer: this.opts.payer, terms, sessionHash, infoHash: c.infoHashHex, amount,
       journal: this.journal, acceptedMint: this.opts.mint,
       pollIntervalMs: this.opts.pollIntervalMs, confirmTimeoutMs: this.opts.confirmTimeoutMs,
     }).then(
       (proof) => {
-        const made: PaymentMade = { tx: proof.tx, amount: proof.amount, seller: terms.wallet, peer: h.session?.address ?? '?', infoHash: h.infoHashHex };
+        const made: PaymentMade = { tx: proof.tx, amount: proof.amount, seller: terms.wallet, peer: c.peer, infoHash: c.infoHashHex };
         this.made.push(made);
-        this.emit('paid', this.info(h), made);
+        this.emit('paid', info, made);
         // Landed after its connection was cut: a later session with this seller proves it.
-        if (h.isClosed && h.buyer.state === 'ready') this.lateLanding(terms, h.infoHashHex, sessionHash, { tx: proof.tx, amount: proof.amount });
+        if (h.isClosed && h.buyer.state === 'ready') this.lateLanding(terms, c.infoHashHex, sessionHash, { tx: proof.tx, amount: proof.amount });
         h.paid(proof.tx, proof.amount);
       },
       (e: unknown) => {
         const err = e instanceof Error ? e : new Error(String(e));
-        this.emit('pay_failed', this.info(h), err);
+        this.emit('pay_failed', info, err);
         const pe = e instanceof PayError ? e : null;
         h.payFailed({ code: pe?.code ?? 'send_failed', signature: pe?.signature, message: err.message });
       },
-    ).then(() => this.drain(h));
+    );
     this.inFlight.add(p);
     void p.finally(() => this.inFlight.delete(p));
   }

@@ -4,18 +4,18 @@
  *   const seller = await PaidSeller.open({ chain, wallet, journalPath, price: 100n });
  *   const torrent = await seller.add(client, 'file.torrent', { dir: './data' });
  *
- * It binds the sans-IO seller hooks (extensions/seedpay) to the client's sessions:
- *  - every connection of a paid torrent gets a seller hook: terms in the extended
- *    handshake, the signed session binding, proofs, and the piece gate that the
- *    serving path (lib/serve-blocks.ts) asks before reading and again before sending
- *    each block — no block beyond credit (plus the declared allowed_fast sample);
- *  - a refused block: reject_request under the fast extension, else the peer is
- *    choked and held until the next confirmed payment (lib/peer-session.ts);
- *  - the choker's filter is the hook's `unchokeAllowed()`: peers without SeedPay are
- *    served free or never unchoked (`policy: 'paid-only'`), buyers only with credit;
- *  - a proof is verified on the seller's own RPC (payment/verifier.ts), which journals
- *    the credit (fsync) before the hook may answer payment_confirmed; a confirmed
- *    payment resumes service at once;
+ * Each paid torrent gets one torrent plugin (extensions/plugin.ts) and each of its
+ * connections one SellerHook (extensions/seedpay/hook.ts); this object is the hooks'
+ * driver and owns the books (SellerLedger, the only writer of the journal):
+ *  - the hook puts the terms in the extended handshake, binds the signed session,
+ *    and gates the serving path (lib/engine/block-server.ts asks before reading and
+ *    again before sending each block) — no block beyond credit (plus the declared
+ *    allowed_fast sample); a refused block is rejected under the fast extension,
+ *    else the peer is choked and held until the next confirmed payment;
+ *  - the plugin's `canUnchoke`: peers without SeedPay are served free or never
+ *    unchoked (`policy: 'paid-only'`), buyers only with credit;
+ *  - a proof goes hook → `verify` here → the ledger (RPC lookup, then the credit
+ *    journaled with fsync) → `hook.verified` → payment_confirmed and service resumes;
  *  - charges are journaled every few MiB and when the connection ends (a crash loses
  *    at most the charges since the last record: in the buyer's favour);
  *  - session resume (docs/PROTOCOL.md §4; `resume`, default on): a buyer cut off
@@ -28,24 +28,22 @@
  *
  * One PaidSeller may serve many torrents; it owns its journal (closed by `close()`).
  */
-import { applyRefusal } from '../../extensions/seedpay/hook.js';
-import { walletSigner, type Signer, type VerifyOutcome } from '../../extensions/seedpay/seller.js';
+import { SellerHook, type SellerDriver } from '../../extensions/seedpay/hook.js';
+import { walletSigner, type SellerEvent, type Signer, type VerifyOutcome } from '../../extensions/seedpay/seller.js';
 import type { NonSeedPayPolicy } from '../../extensions/seedpay/policy.js';
-import type { ExtensionFactory } from '../../extensions/registry.js';
+import type { PluginPeer, TorrentPlugin } from '../../extensions/plugin.js';
+import type { ExtensionConnectionInfo } from '../../extensions/registry.js';
 import type { Chain } from '../../payment/chain.js';
-import { Journal } from '../../payment/journal.js';
-import { processFlushGate } from '../flush-gate.js';
+import type { Journal } from '../../payment/journal.js';
 import type { WalletKeypair } from '../../payment/session.js';
 import { validateTerms, type Terms } from '../../payment/terms.js';
 import type { RejectReason } from '../../payment/verify-rules.js';
-import { PaymentVerifier, type RetryPolicy } from '../../payment/verifier.js';
-import type { ConnectionEvent } from '../../wire/connection.js';
-import type { Client, TorrentSource } from '../client.js';
-import type { PeerSession } from '../peer-session.js';
-import type { Torrent, TorrentOptions } from '../torrent.js';
-import { TypedEmitter } from '../typed-emitter.js';
-import { PaidSellerHook } from './hooks.js';
-
+import type { RetryPolicy } from '../../payment/verifier.js';
+import type { Client, TorrentSource } from '../net/client.js';
+import type { PeerSession } from '../engine/peer-session.js';
+import type { Torrent, TorrentOptions } from '../engine/torrent.js';
+import { TypedEmitter } from '../events/typed-emitter.js';
+import { SellerLedger } from './seller-ledger.js';
 export interface PaidSellerOptions {
   /** The chain the seller verifies payments on (payment/chain.ts: chainFromUrl). */
   chain: Chain;
@@ -116,29 +114,50 @@ export interface SellerTotals {
   payments: { tx: string; credited: bigint; peer: string }[];
 }
 
+/** What the seller keeps per connection. */
+interface Conn {
+  readonly peer: string;
+  readonly infoHashHex: string;
+  /** Paid bytes last written to the journal as a charge. */
+  journaledBytes: bigint;
+}
+
 export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
   readonly terms: Terms;
-  readonly journal: Journal;
   readonly policy: NonSeedPayPolicy;
   private readonly opts: PaidSellerOptions;
-  private readonly verifier: PaymentVerifier;
-  private readonly hooks = new Set<PaidSellerHook>();
-  private readonly torrents = new Set<Torrent>();
-  private readonly pendingVerifications = new Set<Promise<void>>();
+  private readonly ledger: SellerLedger;
+  private readonly signer: Signer;
+  /** Live connections' hooks. */
+  private readonly conns = new Map<SellerHook, Conn>();
+  /** Bound sessions: session hash → its hook (session resume closes an earlier one still open). */
+  private readonly bySession = new Map<string, SellerHook>();
+  private readonly pending = new Set<Promise<void>>();
   /** The verification in flight per session hash (one at a time per session). */
   private readonly verifyingSession = new Map<string, Promise<void>>();
   private closedTotals = { charged: 0n, paidBytes: 0n, freeBytes: 0n };
   private creditedTotal = 0n;
   private readonly payments: { tx: string; credited: bigint; peer: string }[] = [];
   private closed = false;
+  /** How this seller answers its hooks. */
+  private readonly driver: SellerDriver = {
+    verify: (h, req) => this.verify(h, req),
+    resume: (h, req) => this.track(this.moveBalance(h, req.prev, req.payer, req.sessionHash)),
+    charge: (h) => this.charge(h),
+    event: (h, ev) => this.event(h, ev),
+    connectionClosed: (h) => this.forget(h),
+  };
 
-  private constructor(opts: PaidSellerOptions, terms: Terms, journal: Journal) {
+  private constructor(opts: PaidSellerOptions, terms: Terms, ledger: SellerLedger) {
     super();
     this.opts = opts;
     this.terms = terms;
-    this.journal = journal;
+    this.ledger = ledger;
     this.policy = opts.policy ?? 'free';
-    this.verifier = new PaymentVerifier({ chain: opts.chain, journal, retry: opts.retry });
+    const w = opts.wallet;
+    const signer = opts.signer ?? ('seed' in w ? walletSigner(w) : null);
+    if (signer === null) throw new Error('PaidSeller: a wallet keypair or a signer is needed to sign sessions');
+    this.signer = signer;
   }
 
   /**
@@ -153,29 +172,25 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
       v: 1, chain: 'solana', cluster, mint: opts.mint, wallet: opts.wallet.address, price, minPrepay, modes: ['prepaid'],
       ...(opts.resume === false ? {} : { resume: true }),
     });
-    const journal = await Journal.open(opts.journalPath, { syncGate: processFlushGate });
-    return new PaidSeller(opts, terms, journal);
+    if (!('seed' in opts.wallet) && opts.signer === undefined) throw new Error('PaidSeller: a wallet keypair or a signer is needed to sign sessions');
+    const ledger = await SellerLedger.open({ chain: opts.chain, journalPath: opts.journalPath, retry: opts.retry });
+    return new PaidSeller(opts, terms, ledger);
   }
+
+  /** The seller's journal, to read (its path, records, balances). */
+  get journal(): Journal { return this.ledger.journal; }
 
   /** Add a torrent to `client`, sold under these terms. */
   async add(client: Client, src: TorrentSource, opts: TorrentOptions): Promise<Torrent> {
-    const t = await client.add(src, { ...opts, ...this.torrentOptions(opts) });
-    this.torrents.add(t);
-    return t;
+    return client.add(src, { ...opts, ...this.torrentOptions(opts) });
   }
 
   /**
    * The torrent options that make a torrent paid (for embedders that call
-   * `client.add` themselves; `add` uses them). `base` extensions and onPeerEvent are kept.
+   * `client.add` themselves; `add` uses them): `base` extensions plus this seller's plugin.
    */
-  torrentOptions(base: Pick<TorrentOptions, 'extensions' | 'onPeerEvent' | 'chokeFilter'> = {}): Pick<TorrentOptions, 'extensions' | 'onPeerEvent' | 'chokeFilter'> {
-    const userEvent = base.onPeerEvent;
-    const userFilter = base.chokeFilter;
-    return {
-      extensions: [...(base.extensions ?? []), this.factory()],
-      chokeFilter: (peer) => this.unchokeAllowed(peer) && (userFilter === undefined || userFilter(peer)),
-      onPeerEvent: (peer, ev) => { this.onPeerEvent(peer, ev); userEvent?.(peer, ev); },
-    };
+  torrentOptions(base: Pick<TorrentOptions, 'extensions'> = {}): Pick<TorrentOptions, 'extensions'> {
+    return { extensions: [...(base.extensions ?? []), this.plugin()] };
   }
 
   /** Totals of this process (live connections included). */
@@ -183,7 +198,7 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
     let charged = this.closedTotals.charged;
     let paidBytes = this.closedTotals.paidBytes;
     let freeBytes = this.closedTotals.freeBytes;
-    for (const h of this.hooks) {
+    for (const h of this.conns.keys()) {
       const s = h.stats();
       charged += s.charged;
       paidBytes += s.paidBytes;
@@ -192,128 +207,64 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
     return { credited: this.creditedTotal, charged, paidBytes, freeBytes, payments: [...this.payments] };
   }
 
-  /** The hook of a connection (tests, progress displays). */
-  hookOf(peer: PeerSession): PaidSellerHook | null {
-    const h = peer.extensions?.hook('seedpay');
-    return h instanceof PaidSellerHook ? h : null;
+  /** The seller hook of a connection (tests, progress displays). */
+  hookOf(peer: PeerSession | PluginPeer): SellerHook | null {
+    const h = peer.hook('seedpay');
+    return h instanceof SellerHook && this.conns.has(h) ? h : null;
   }
 
   /** Wait for verifications in flight, journal the final charges, close the journal. Close the torrents / client first. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    while (this.pendingVerifications.size > 0) await Promise.allSettled([...this.pendingVerifications]);
-    for (const h of [...this.hooks]) this.closed_(h);
-    await this.journal.close();
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+    for (const h of [...this.conns.keys()]) this.forget(h);
+    await this.ledger.close();
   }
 
-  // ------------------------------------------------------------------ internals
+  // ------------------------------------------------------------------ the torrent plugin
 
-  private factory(): ExtensionFactory {
-    const w = this.opts.wallet;
-    const signer = this.opts.signer ?? ('seed' in w ? walletSigner(w) : null);
-    if (signer === null) throw new Error('PaidSeller: a wallet keypair or a signer is needed to sign sessions');
+  private plugin(): TorrentPlugin {
     return {
       name: 'seedpay',
-      create: (info) => {
-        if (this.closed) return null;
-        const hook = new PaidSellerHook({
-          terms: this.terms, infoHash: info.infoHash, signer, policy: this.policy,
-          lowWaterBytes: this.opts.lowWaterBytes ?? 8n * 1024n * 1024n,
-          freePieces: this.opts.freePieces, freeBytes: this.opts.freeBytes,
-          chargeEventBytes: this.opts.chargeEventBytes ?? 32n * 1024n * 1024n,
-          onOutput: info.flush,
-        }, { wake: (h) => this.drain(h), closed: (h) => this.closed_(h) });
-        this.hooks.add(hook);
-        return hook;
+      create: (info) => this.create(info),
+      onPeerAdded: (peer) => {
+        // The declared free sample, and nothing else, goes out as allowed_fast (the
+        // engine sends it only under the fast extension and for pieces we have).
+        if (this.hookOf(peer) === null) return;
+        for (const i of this.opts.freePieces ?? []) peer.control.allowFast(i);
+        peer.control.flush();
+      },
+      canUnchoke: (peer) => {
+        const h = this.hookOf(peer);
+        // No hook (client closing): only the free policy serves.
+        return h === null ? this.policy === 'free' : h.unchokeAllowed();
       },
     };
   }
 
-  private unchokeAllowed(peer: PeerSession): boolean {
-    const h = this.hookOf(peer);
-    // No hook (client closing): only the free policy serves.
-    return h === null ? this.policy === 'free' : h.unchokeAllowed();
+  private create(info: ExtensionConnectionInfo): SellerHook | null {
+    if (this.closed) return null;
+    const hook = new SellerHook({
+      terms: this.terms, infoHash: info.infoHash, signer: this.signer, policy: this.policy,
+      lowWaterBytes: this.opts.lowWaterBytes ?? 8n * 1024n * 1024n,
+      freePieces: this.opts.freePieces, freeBytes: this.opts.freeBytes,
+      chargeEventBytes: this.opts.chargeEventBytes ?? 32n * 1024n * 1024n,
+    }, this.driver);
+    this.conns.set(hook, { peer: info.peer, infoHashHex: Buffer.from(info.infoHash).toString('hex'), journaledBytes: 0n });
+    return hook;
   }
 
-  private onPeerEvent(peer: PeerSession, ev: ConnectionEvent): void {
-    const h = this.hookOf(peer);
-    if (h === null) return;
-    h.session ??= peer;
-    if (ev.type === 'handshake' && peer.conn.fastEnabled && peer.conn.state === 'open') {
-      // The declared free sample, and nothing else, goes out as allowed_fast.
-      const now = peer.now();
-      for (const i of this.opts.freePieces ?? []) if (peer.hasPiece(i)) peer.conn.allowedFast(i, now);
-      peer.flushSoon();
-    }
-    this.drain(h);
-  }
+  // ------------------------------------------------------------------ the hooks' driver
 
-  private sessionOf(h: PaidSellerHook): PeerSession | null {
-    if (h.session !== null) return h.session;
-    for (const t of this.torrents) {
-      for (const s of t.peers()) if (s.extensions?.hook('seedpay') === h) { h.session = s; return s; }
-    }
-    return null;
-  }
-
-  private info(h: PaidSellerHook): SellerPeerInfo {
-    return { peer: h.session?.address ?? '?', sessionHash: h.seller.sessionHash };
-  }
-
-  private drain(h: PaidSellerHook): void {
-    for (let ev = h.pollEvent(); ev !== null; ev = h.pollEvent()) {
-      switch (ev.type) {
-        case 'session':
-          this.emit('session', this.info(h));
-          break;
-        case 'verify':
-          this.verify(h, ev.tx, ev.sessionHash, ev.linked);
-          break;
-        case 'resume_request':
-          this.resume(h, ev.prev, ev.payer, ev.sessionHash);
-          break;
-        case 'resumed':
-          this.emit('resumed', this.info(h), ev.prev, ev.moved);
-          break;
-        case 'credited':
-          this.creditedTotal += ev.credited;
-          this.payments.push({ tx: ev.tx, credited: ev.credited, peer: h.session?.address ?? '?' });
-          this.emit('credited', this.info(h), ev.tx, ev.credited, ev.balance);
-          break;
-        case 'rejected':
-          this.emit('rejected', this.info(h), ev.tx, ev.reason);
-          break;
-        case 'resume':
-          this.sessionOf(h)?.resume();
-          break;
-        case 'refuse': {
-          // The serving path already refused it (reject_request / choke); this only
-          // covers a request refused outside it.
-          const s = this.sessionOf(h);
-          if (s !== null && applyRefusal(s.conn, ev, s.now()) !== 'none') s.flushSoon();
-          break;
-        }
-        case 'charge':
-          this.journalCharge(h);
-          break;
-        case 'ended': {
-          this.emit('ended', this.info(h), ev.error);
-          // The buyer's fault (remote): a typed close its address is throttled for
-          // (lib/violation-throttle.ts), so reconnect-and-flood loops are refused at accept.
-          this.sessionOf(h)?.close(ev.error.remote ? 'SEEDPAY_VIOLATION' : 'CLOSED', ev.error);
-          break;
-        }
-        default:
-          break;
-      }
-    }
-  }
-
-  private verify(h: PaidSellerHook, tx: string, sessionHash: string, linkedSessions: ReadonlyMap<string, string>): void {
-    const p = this.verifier.verifyPayment({
-      signature: tx, sessionHash, linkedSessions, infoHash: h.infoHashHex, terms: this.terms,
-      now: (this.opts.now ?? Date.now)(), freshnessMs: this.opts.freshnessMs,
+  /** A proof to look up: the ledger verifies and journals it, the hook hears the answer. */
+  private verify(h: SellerHook, req: Extract<SellerEvent, { type: 'verify' }>): void {
+    const c = this.conns.get(h);
+    if (c === undefined) return;
+    const { tx, sessionHash } = req;
+    const p = this.ledger.verify({
+      signature: tx, sessionHash, linkedSessions: req.linked, infoHash: c.infoHashHex, terms: this.terms,
+      now: this.now(), freshnessMs: this.opts.freshnessMs,
     }).then(
       (r): VerifyOutcome => (r.ok ? { ok: true, credited: r.credited } : { ok: false, reason: r.reason }),
       (e: unknown): VerifyOutcome => {
@@ -321,14 +272,61 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
         this.emit('error', e instanceof Error ? e : new Error(String(e)));
         return { ok: false, reason: 'rpc_unavailable' };
       },
-    ).then((outcome) => {
-      h.verified(tx, outcome);
-      this.drain(h);
-    });
+    ).then((outcome) => h.verified(tx, outcome));
     this.verifyingSession.set(sessionHash, p);
     void p.finally(() => { if (this.verifyingSession.get(sessionHash) === p) this.verifyingSession.delete(sessionHash); });
-    this.pendingVerifications.add(p);
-    void p.finally(() => this.pendingVerifications.delete(p));
+    this.track(p);
+  }
+
+  /** Journal the cumulative charge of one session (no-op if nothing new was served). */
+  private charge(h: SellerHook): void {
+    const c = this.conns.get(h);
+    const sessionHash = h.seller.sessionHash;
+    const s = h.stats();
+    if (c === undefined || sessionHash === null || s.paidBytes <= c.journaledBytes) return;
+    c.journaledBytes = s.paidBytes;
+    this.ledger.charge(sessionHash, c.infoHashHex, s.paidBytes, s.charged, Date.now()).catch((e: unknown) => {
+      if ((e as { code?: string })?.code !== 'CLOSED') this.emit('error', e instanceof Error ? e : new Error(String(e)));
+    });
+  }
+
+  private event(h: SellerHook, ev: SellerEvent): void {
+    const info = this.info(h);
+    switch (ev.type) {
+      case 'session':
+        this.bySession.set(ev.sessionHash, h);
+        this.emit('session', info);
+        break;
+      case 'resumed':
+        this.emit('resumed', info, ev.prev, ev.moved);
+        break;
+      case 'credited':
+        this.creditedTotal += ev.credited;
+        this.payments.push({ tx: ev.tx, credited: ev.credited, peer: info.peer });
+        this.emit('credited', info, ev.tx, ev.credited, ev.balance);
+        break;
+      case 'rejected':
+        this.emit('rejected', info, ev.tx, ev.reason);
+        break;
+      case 'ended':
+        this.emit('ended', info, ev.error);
+        break;
+      default:
+        break;
+    }
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private now(): number { return (this.opts.now ?? Date.now)(); }
+
+  private info(h: SellerHook): SellerPeerInfo {
+    return { peer: this.conns.get(h)?.peer ?? '?', sessionHash: h.seller.sessionHash };
+  }
+
+  private track(p: Promise<void>): void {
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p));
   }
 
   /**
@@ -344,73 +342,45 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
    *  4. The move is journaled (fsync; the journal refuses more than is left), then
    *     credited here.
    */
-  private resume(h: PaidSellerHook, prev: string, payer: string, current: string): void {
-    const p = this.moveBalance(h, prev, payer, current);
-    this.pendingVerifications.add(p);
-    void p.finally(() => this.pendingVerifications.delete(p));
-  }
-
-  private async moveBalance(h: PaidSellerHook, prev: string, payer: string, current: string): Promise<void> {
+  private async moveBalance(h: SellerHook, prev: string, payer: string, current: string): Promise<void> {
     for (let v = this.verifyingSession.get(prev); v !== undefined; v = this.verifyingSession.get(prev)) await v;
-    const payers = this.journal.payersOf(prev);
+    const payers = this.ledger.payersOf(prev);
     if (payers.size > 1 || (payers.size === 1 && !payers.has(payer))) {
       h.resumeRejected(prev, 'wrong_payer');
-      this.drain(h);
       return;
     }
-    if (payers.size === 1) {
-      for (const other of [...this.hooks]) {
-        if (other === h || other.seller.sessionHash !== prev) continue;
-        this.sessionOf(other)?.close('CLOSED');
-        this.closed_(other);
-      }
+    const open = this.bySession.get(prev);
+    if (payers.size === 1 && open !== undefined && open !== h) {
+      // Its books close now (final charge journaled); the connection follows.
+      open.closeConnection();
+      this.forget(open);
     }
-    const amount = this.journal.balanceOf(prev);
+    const amount = this.ledger.balanceOf(prev);
     if (amount <= 0n) {
       h.resumed(prev, 0n);
-      this.drain(h);
       return;
     }
+    const c = this.conns.get(h);
     try {
-      await this.journal.append({
-        kind: 'transfer', from: prev, to: current, amount, payer, infoHash: h.infoHashHex, time: (this.opts.now ?? Date.now)(),
-      });
+      await this.ledger.transfer(prev, current, amount, payer, c?.infoHashHex ?? '', this.now());
       h.resumed(prev, amount);
     } catch (e) {
       // OVERDRAWN: another session moved it first (a race the journal settles); else the journal failed.
       if ((e as { code?: string }).code !== 'OVERDRAWN') this.emit('error', e instanceof Error ? e : new Error(String(e)));
       h.resumeRejected(prev, 'unavailable');
     }
-    this.drain(h);
   }
 
-  /** Journal the cumulative charge of one session (no-op if nothing new was served). */
-  private journalCharge(h: PaidSellerHook): void {
-    const sessionHash = h.seller.sessionHash;
-    const s = h.stats();
-    if (sessionHash === null || s.paidBytes <= h.journaledBytes) return;
-    h.journaledBytes = s.paidBytes;
-    // Not fsync'd: a crash may lose charges since the last credit's sync, which errs in
-    // the buyer's favour (SEEDPAY.md §7); a flush per 32 MiB served slowed serving.
-    this.journal.append({ kind: 'charge', sessionHash, infoHash: h.infoHashHex, bytes: s.paidBytes, units: s.charged, time: Date.now() }, { sync: false })
-      .catch((e: unknown) => {
-        if (!this.closedJournalError(e)) this.emit('error', e instanceof Error ? e : new Error(String(e)));
-      });
-  }
-
-  private closedJournalError(e: unknown): boolean {
-    return (e as { code?: string })?.code === 'CLOSED';
-  }
-
-  private closed_(h: PaidSellerHook): void {
-    if (!this.hooks.has(h)) return;
-    this.drain(h);
-    this.journalCharge(h);
+  /** Close a connection's books (it ended, or its session resumed elsewhere): final charge, totals. */
+  private forget(h: SellerHook): void {
+    if (!this.conns.has(h)) return;
+    this.charge(h);
     const s = h.stats();
     this.closedTotals.charged += s.charged;
     this.closedTotals.paidBytes += s.paidBytes;
     this.closedTotals.freeBytes += s.freeBytes;
-    this.hooks.delete(h);
+    this.conns.delete(h);
+    const sh = h.seller.sessionHash;
+    if (sh !== null && this.bySession.get(sh) === h) this.bySession.delete(sh);
   }
-
 }

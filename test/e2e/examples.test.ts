@@ -12,9 +12,9 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
-import { createTorrentFromPath } from '../../lib/metainfo.js';
+import { createTorrentFromPath } from '../../lib/files/create-torrent.js';
 import { walletFromSecretKey, walletKeypairJson } from '../../payment/session.js';
-import { funded, makeContent, sha256Of, startEnv, USDC } from './paid-helpers.js';
+import { funded, makeContent, sha256Of, startEnv, USDC } from '../../testkit/paid-helpers.js';
 
 function repoRoot(): string {
   for (let d = dirname(fileURLToPath(import.meta.url)); ; d = dirname(d)) {

@@ -9,12 +9,12 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { Keypair } from '@solana/web3.js';
-import { Client } from '../../lib/client.js';
+import { Client } from '../../lib/net/client.js';
 import { bytesCoveredBy } from '../../payment/amount.js';
 import { walletSigner } from '../../extensions/seedpay/seller.js';
 import {
   funded, leechDir, makeContent, openBuyer, sleep, startEnv, startSeller, until, walletOf, USDC, type Env,
-} from './paid-helpers.js';
+} from '../../testkit/paid-helpers.js';
 
 async function tokens(env: Env, owner: Keypair['publicKey']): Promise<bigint> {
   return (await env.chain.tokenAccount(getAssociatedTokenAddressSync(env.ledger.mint, owner, true)))?.amount ?? 0n;

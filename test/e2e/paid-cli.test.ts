@@ -15,10 +15,10 @@ import bs58 from 'bs58';
 import { join } from 'node:path';
 import { Keypair } from '@solana/web3.js';
 import { walletKeypairJson, walletFromSecretKey } from '../../payment/session.js';
-import { createTorrentFromPath } from '../../lib/metainfo.js';
-import { freePort } from '../interop/clients.js';
+import { createTorrentFromPath } from '../../lib/files/create-torrent.js';
+import { freePort } from '../../testkit/clients.js';
 import { assertOneLine, runCli } from '../cli/run-cli.js';
-import { funded, makeContent, openBuyer, sha256Of, startEnv, startSeller, USDC } from './paid-helpers.js';
+import { funded, makeContent, openBuyer, sha256Of, startEnv, startSeller, USDC } from '../../testkit/paid-helpers.js';
 
 /** Progress lines `get` and `seed` print before a failure: not part of the one error line. */
 const PROGRESS = /^\[[#.]+\]|^checking |^selling /;

@@ -13,14 +13,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { Client } from '../../lib/client.js';
-import type { PeerCloseCode } from '../../lib/peer-session.js';
+import { Client } from '../../lib/net/client.js';
+import type { PeerCloseCode } from '../../lib/engine/peer-session.js';
 import { NeedBudget } from '../../lib/paid/need-budget.js';
 import { Budget } from '../../extensions/seedpay/policy.js';
 import { BLOCK, Harness } from '../extensions/seedpay-harness.js';
 import type { Chain } from '../../payment/chain.js';
 import { readJournal } from '../../payment/journal.js';
-import { funded, leechDir, makeContent, openBuyer, sha256Of, startEnv, startSeller, until, whenComplete, USDC, type Env } from './paid-helpers.js';
+import { funded, leechDir, makeContent, openBuyer, sha256Of, startEnv, startSeller, until, whenComplete, USDC, type Env } from '../../testkit/paid-helpers.js';
 
 const PIECE = 256 * 1024;
 const MiB = 1n << 20n;

@@ -14,8 +14,8 @@ import { PaidSeller } from '../../lib/paid/seller.js';
 import { chainFromUrl } from '../../payment/chain.js';
 import { LocalLedger } from '../../payment/ledger/ledger.js';
 import { walletFromSecretKey } from '../../payment/session.js';
-import { assertSameBytes, requireClient } from '../interop/clients.js';
-import { MiB, OurPeer, makeFixture, scopeFor } from '../interop/ours-helpers.js';
+import { assertSameBytes, requireClient } from '../../testkit/clients.js';
+import { MiB, OurPeer, makeFixture, scopeFor } from '../../testkit/ours-helpers.js';
 
 const SIZE = 4 * MiB;
 const TIMEOUT_MS = 60_000;

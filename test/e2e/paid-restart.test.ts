@@ -11,12 +11,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Client } from '../../lib/client.js';
+import { Client } from '../../lib/net/client.js';
 import { exited, startSellerChild as startChild, type SellerChild as Child } from './seller-child-control.js';
 import { Journal, readJournal } from '../../payment/journal.js';
 import { PaymentVerifier } from '../../payment/verifier.js';
-import { createTorrentFromPath } from '../../lib/metainfo.js';
-import { funded, leechDir, makeContent, openBuyer, sha256Of, startEnv, until, whenComplete, USDC } from './paid-helpers.js';
+import { createTorrentFromPath } from '../../lib/files/create-torrent.js';
+import { funded, leechDir, makeContent, openBuyer, sha256Of, startEnv, until, whenComplete, USDC } from '../../testkit/paid-helpers.js';
 
 test('seller killed mid-transfer and restarted from its journal: nothing lost, nothing accepted twice', { timeout: 120_000 }, async () => {
   const env = await startEnv();

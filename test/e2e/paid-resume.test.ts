@@ -10,10 +10,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { Client } from '../../lib/client.js';
+import { Client } from '../../lib/net/client.js';
 import { resumeMessage, signResume } from '../../payment/resume.js';
-import { readyHook } from '../hostile/proof-attack.js';
-import { funded, leechDir, makeContent, openBuyer, sha256Of, startEnv, startSeller, until, whenComplete, USDC } from './paid-helpers.js';
+import { readyHook } from '../../testkit/proof-attack.js';
+import { funded, leechDir, makeContent, openBuyer, sha256Of, startEnv, startSeller, until, whenComplete, USDC } from '../../testkit/paid-helpers.js';
 
 test("a stranger resuming someone else's live session gets wrong_payer; that session is not touched", { timeout: 60_000 }, async () => {
   const env = await startEnv();

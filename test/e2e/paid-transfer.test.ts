@@ -5,13 +5,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { Client } from '../../lib/client.js';
+import { Client } from '../../lib/net/client.js';
 import { chargeFor } from '../../payment/amount.js';
 import { readJournal } from '../../payment/journal.js';
 import { getAssociatedTokenAddressSync } from '@solana/spl-token';
 import {
   funded, leechDir, makeContent, openBuyer, sha256Of, startEnv, startSeller, until, whenComplete, USDC,
-} from './paid-helpers.js';
+} from '../../testkit/paid-helpers.js';
 
 test('paid transfer: bytes verified, credited = paid, charge = ceil(bytes × price / MiB)', async () => {
   const env = await startEnv();

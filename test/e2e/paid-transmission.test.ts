@@ -15,13 +15,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { Keypair } from '@solana/web3.js';
-import type { PeerCloseReason, PeerSession } from '../../lib/peer-session.js';
+import type { PeerCloseReason, PeerSession } from '../../lib/engine/peer-session.js';
 import { PaidSeller } from '../../lib/paid/seller.js';
 import { chainFromUrl } from '../../payment/chain.js';
 import { LocalLedger } from '../../payment/ledger/ledger.js';
 import { walletFromSecretKey } from '../../payment/session.js';
-import { assertSameBytes, endpointString, requireClient, sleep, type TransmissionDaemon, type TransmissionPeer } from '../interop/clients.js';
-import { MiB, OurPeer, makeFixture, scopeFor } from '../interop/ours-helpers.js';
+import { assertSameBytes, endpointString, requireClient, sleep, type TransmissionDaemon, type TransmissionPeer } from '../../testkit/clients.js';
+import { MiB, OurPeer, makeFixture, scopeFor } from '../../testkit/ours-helpers.js';
 
 const SIZE = 4 * MiB;
 const TIMEOUT_MS = 90_000;

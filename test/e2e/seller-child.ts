@@ -3,7 +3,7 @@
  * `node seller-child.js '<json config>'` prints `READY <port>` once it listens and
  * serves until killed. No test in this file: it is only spawned.
  */
-import { Client } from '../../lib/client.js';
+import { Client } from '../../lib/net/client.js';
 import { PaidSeller } from '../../lib/paid/seller.js';
 import { chainFromUrl } from '../../payment/chain.js';
 import { walletFromSecretKey } from '../../payment/session.js';

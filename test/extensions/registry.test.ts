@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { Pair, fill } from '../wire/pair.js';
 import { encode, decode, isDict, type Encodable } from '../../wire/bencode.js';
 import { WireError } from '../../wire/errors.js';
-import type { ExtensionContext, PeerExtendedHandshake } from '../../wire/extension-hooks.js';
+import type { ExtensionContext, HookCloseReason, PeerExtendedHandshake } from '../../wire/extension-hooks.js';
 import {
   ExtensionRegistry, ExtensionProtocolError, type ClosableExtensionHook, type ExtensionConnectionInfo, type ExtensionFactory,
 } from '../../extensions/registry.js';
@@ -30,7 +30,10 @@ class Probe implements ClosableExtensionHook {
   onPeerHandshake(_hs: PeerExtendedHandshake): boolean { this.handshakes++; return this.keep; }
   onMessage(p: Uint8Array): void { this.got.push(td.decode(p)); }
   onPieceSent(): void { this.piecesSent++; }
-  close(): void { this.closes++; }
+  reasons: string[] = [];
+  ticks: number[] = [];
+  onClose(r: HookCloseReason): void { this.closes++; this.reasons.push(r.code); }
+  tick(now: number): void { this.ticks.push(now); }
 }
 
 /** A factory that records the hooks it made and the info it was given. */
@@ -111,6 +114,11 @@ test('registry: a declining extension is detached (no messages, no piece callbac
   assert.equal(extA.isActive('x_decline'), false);
   assert.deepEqual(extA.declined(), ['x_decline']);
   assert.equal(aDecl.made[0].closes, 1, 'a declining hook is released at once');
+  assert.deepEqual(aDecl.made[0].reasons, ['DECLINED']);
+  // tick reaches active hooks only.
+  extA.tick(5);
+  assert.deepEqual(aKeep.made[0].ticks, [5]);
+  assert.deepEqual(aDecl.made[0].ticks, []);
   // b still advertises and may send on it; a's detached hook never sees it.
   bDecl.made[0].ctx!.send(te.encode('ignored'));
   bKeep.made[0].ctx!.send(te.encode('seen'));
@@ -126,9 +134,12 @@ test('registry: a declining extension is detached (no messages, no piece callbac
   p.a.sendPiece(0, 0, fill(16, 1), p.now); p.drive();
   assert.equal(aKeep.made[0].piecesSent, 1);
   assert.equal(aDecl.made[0].piecesSent, 0);
-  // close(): each active hook once; the declined one is not told again.
-  extA.close(); extA.close();
+  // close(reason): each active hook once, with the reason; the declined one is not told again.
+  extA.close({ code: 'END', error: null }); extA.close();
   assert.equal(aKeep.made[0].closes, 1);
+  assert.deepEqual(aKeep.made[0].reasons, ['END']);
+  extA.tick(6);
+  assert.deepEqual(aKeep.made[0].ticks, [5], 'no tick after close');
   assert.equal(aDecl.made[0].closes, 1);
   assert.equal(extA.isActive('x_keep'), false);
   extB.close();

@@ -118,6 +118,7 @@ export class Harness {
           localId: ctx.localId,
           get remoteId() { return ctx.remoteId; },
           send: (p) => ctx.send(ms ? ms(p) : p),
+          control: ctx.control,
         }),
         addHandshakeKeys: (d) => { sellerHook.addHandshakeKeys(d); mh?.(d); },
         onPeerHandshake: (hs) => sellerHook.onPeerHandshake(hs),

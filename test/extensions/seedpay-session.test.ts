@@ -17,6 +17,7 @@ import { decodeMessage, encodeMessage } from '../../extensions/seedpay/messages.
 import { Budget } from '../../extensions/seedpay/policy.js';
 import { seedSigner, walletSigner } from '../../extensions/seedpay/seller.js';
 import { BLOCK, Harness, randomTx, seededWallet } from './seedpay-harness.js';
+import { PeerCommandQueue } from '../../wire/peer-control.js';
 
 /** The vectors sit in <repo>/test/payment; compiled tests run from dist/test/extensions (tsc does not copy JSON). */
 function vectorsText(): string {
@@ -334,10 +335,14 @@ test('registry factories: a hook per connection, the piece gate through the regi
   const sellerReg = new ExtensionRegistry([sellerExtension({ terms, signer: walletSigner(w) }, (h) => sellers.push(h))]);
   const buyerReg = new ExtensionRegistry([buyerExtension({ policy: { maxPricePerMiB: 10n ** 7n, budgets: [new Budget(10n ** 9n)] } }, (h) => buyers.push(h))]);
   const infoHash = fill(20, 9);
-  const a = buyerReg.forConnection({ infoHash, peer: 'b', role: 'initiator', flush: () => { flushes++; } });
+  const a = buyerReg.forConnection({ infoHash, peer: 'b', role: 'initiator' });
   const b = sellerReg.forConnection({ infoHash, peer: 'a', role: 'acceptor' });
-  const p = new Pair({ infoHash, numPieces: 4, a: { extensions: a.hooks }, bExtensions: b.hooks });
+  // The buyer's adapter: its hook's commands land here, and a flush request wakes it.
+  const control = new PeerCommandQueue(() => 0, () => { flushes++; });
+  const p = new Pair({ infoHash, numPieces: 4, a: { extensions: a.hooks, control }, bExtensions: b.hooks });
   p.drive();
+  control.drain();
+  flushes = 0;
   assert.equal(sellers.length, 1);
   assert.equal(buyers.length, 1);
   assert.equal(buyers[0].buyer.sessionHash, sellers[0].seller.sessionHash);
@@ -350,6 +355,8 @@ test('registry factories: a hook per connection, the piece gate through the regi
   assert.ok(verify !== null);
   sellers[0].verified(verify.tx, { ok: true, credited: pay.amount });
   p.drive();
+  // The confirmation asks the buyer's adapter to refill its requests (credit arrived).
+  assert.ok(control.drain().some((c) => c.type === 'refill'));
   p.b.haveAll(p.now); p.a.interested(p.now); p.drive();
   p.b.unchoke(p.now); p.drive();
   p.a.request(0, 0, BLOCK, p.now); p.drive();

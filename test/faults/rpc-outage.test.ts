@@ -9,9 +9,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { Client } from '../../lib/client.js';
+import { Client } from '../../lib/net/client.js';
 import type { FaultMode } from '../../payment/ledger/http.js';
-import { funded, leechDir, makeContent, openBuyer, sha256Of, sleep, startEnv, startSeller, until, whenComplete, USDC } from '../e2e/paid-helpers.js';
+import { funded, leechDir, makeContent, openBuyer, sha256Of, sleep, startEnv, startSeller, until, whenComplete, USDC } from '../../testkit/paid-helpers.js';
 import { Rng } from './helpers.js';
 
 const SEED = 20261124;

@@ -13,12 +13,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Client } from '../../lib/client.js';
+import { Client } from '../../lib/net/client.js';
 import { exited, startSellerChild as startChild, type SellerChild as Child } from '../e2e/seller-child-control.js';
-import { createTorrentFromPath } from '../../lib/metainfo.js';
+import { createTorrentFromPath } from '../../lib/files/create-torrent.js';
 import { Journal, readJournal } from '../../payment/journal.js';
 import { PaymentVerifier } from '../../payment/verifier.js';
-import { funded, leechDir, makeContent, openBuyer, sha256Of, startEnv, until, whenComplete, USDC } from '../e2e/paid-helpers.js';
+import { funded, leechDir, makeContent, openBuyer, sha256Of, startEnv, until, whenComplete, USDC } from '../../testkit/paid-helpers.js';
 import { Rng } from './helpers.js';
 
 const SEED = 0xdead_5eed;

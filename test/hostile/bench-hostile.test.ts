@@ -12,11 +12,11 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTorrentFromPath } from '../../lib/metainfo.js';
-import { attacks, runOnce } from '../../bench/hostile.js';
-import type { TransferData } from '../../bench/transfer-clients.js';
-import { REFUSED_LABEL } from '../../bench/hostile-seeder.js';
-import { sha256File } from '../interop/clients.js';
+import { createTorrentFromPath } from '../../lib/files/create-torrent.js';
+import { attacks, runOnce } from '../../testkit/hostile-bench.js';
+import type { TransferData } from '../../testkit/transfer-clients.js';
+import { REFUSED_LABEL } from '../../testkit/hostile-seeder.js';
+import { sha256File } from '../../testkit/clients.js';
 
 test('bench/hostile runOnce: the honest leecher completes under length-claim and half-open-flood; closes carry the expected reasons', async () => {
   const root = await mkdtemp(join(tmpdir(), 'seedpay-bench-hostile-'));

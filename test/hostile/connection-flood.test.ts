@@ -6,8 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Socket } from 'node:net';
-import { Attacker, MemProbe, MiB, fmtMem, sleep, startArena } from './helpers.js';
-import { halfOpenFlood } from './attacks.js';
+import { Attacker, MemProbe, MiB, fmtMem, sleep, startArena } from '../../testkit/hostile-helpers.js';
+import { halfOpenFlood } from '../../testkit/hostile-attacks.js';
 
 const FLOOD = 1000;
 const MAX_PENDING = 32;

@@ -8,13 +8,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { Client } from '../../lib/client.js';
+import { Client } from '../../lib/net/client.js';
 import type { PaidBuyer } from '../../lib/paid/buyer.js';
 import {
   funded, leechDir, makeContent, openBuyer, sha256Of, startEnv, startSeller, until, whenComplete, USDC,
-} from '../e2e/paid-helpers.js';
-import { MemProbe, MiB, fmtMem } from './helpers.js';
-import { countingChain, floodProofs, readyHook } from './proof-attack.js';
+} from '../../testkit/paid-helpers.js';
+import { MemProbe, MiB, fmtMem } from '../../testkit/hostile-helpers.js';
+import { countingChain, floodProofs, readyHook } from '../../testkit/proof-attack.js';
 
 const FLOOD = 2000;
 
@@ -52,7 +52,7 @@ test(`a buyer flooding ${FLOOD} made-up payment_proofs: PROOF_FLOOD, bounded RPC
     assert.equal(ended.some((e) => e.peer.startsWith('127.0.0.8:')), false, 'the honest session is untouched');
     // The connection is closed as a SeedPay violation: its address counts toward the throttle.
     await until(() => violations.length > 0, 10_000, 'the violation to be counted');
-    assert.deepEqual(violations, ['127.0.0.7 SEEDPAY_VIOLATION']);
+    assert.deepEqual(violations, ['127.0.0.7 EXTENSION_VIOLATION']);
 
     await whenComplete(ht, 60_000);
     assert.equal(await sha256Of(join(honestDir, 'data.bin')), content.sha256);

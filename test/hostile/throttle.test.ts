@@ -7,9 +7,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { RefusedReason } from '../../lib/client.js';
-import { Attacker, HONEST_ADDRESS, PL, sleep, startArena, type Arena } from './helpers.js';
-import { badBitfield, bitfieldBytes, dial, type Target } from './attacks.js';
+import type { RefusedReason } from '../../lib/net/client.js';
+import { Attacker, HONEST_ADDRESS, PL, sleep, startArena, type Arena } from '../../testkit/hostile-helpers.js';
+import { badBitfield, bitfieldBytes, dial, type Target } from '../../testkit/hostile-attacks.js';
 
 const ATTACKER = '127.0.0.1';
 

@@ -8,11 +8,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   Attacker, ID, MemProbe, MiB, PL, fmtMem, startArena, type Arena, type ArenaOptions,
-} from './helpers.js';
+} from '../../testkit/hostile-helpers.js';
 import {
   badBitfield, bitfieldBytes, hostileExtendedHandshake, lengthClaim, manyRequests, outOfRange, requestOverflow,
   slowloris, unchoked, unknownExtensionId, unrequestedPiece, zeroLengthRequest, type Target,
-} from './attacks.js';
+} from '../../testkit/hostile-attacks.js';
 
 /** Generous: a leak or a buffer sized by the peer's claim would be 1:1 with a 4 GiB lie. */
 const MEM_BOUND = 200 * MiB;

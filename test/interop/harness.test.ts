@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import {
   InteropError, InteropScope, createTorrent, decideClient, requireClient, sha256File,
   type ClientStatus, type LibtorrentResult,
-} from './clients.js';
+} from '../../testkit/clients.js';
 
 const MiB = 1 << 20;
 const SIZE = 8 * MiB;

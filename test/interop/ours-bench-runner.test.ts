@@ -7,9 +7,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ensureBenchData, libtorrentLeecher, libtorrentSeeder, measureTransfer, ourLeecher, ourSeeder, ourPeerCommand } from '../../bench/transfer-clients.js';
-import { requireClient, type Endpoint } from './clients.js';
-import { MiB, scopeFor } from './ours-helpers.js';
+import { ensureBenchData, libtorrentLeecher, libtorrentSeeder, measureTransfer, ourLeecher, ourSeeder, ourPeerCommand } from '../../testkit/transfer-clients.js';
+import { requireClient, type Endpoint } from '../../testkit/clients.js';
+import { MiB, scopeFor } from '../../testkit/ours-helpers.js';
 
 const TIMEOUT_MS = 60_000;
 

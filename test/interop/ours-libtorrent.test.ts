@@ -7,8 +7,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { assertSameBytes, requireClient, type LibtorrentResult } from './clients.js';
-import { MiB, OurPeer, makeFixture, scopeFor, singleFilePath, waitComplete } from './ours-helpers.js';
+import { assertSameBytes, requireClient, type LibtorrentResult } from '../../testkit/clients.js';
+import { MiB, OurPeer, makeFixture, scopeFor, singleFilePath, waitComplete } from '../../testkit/ours-helpers.js';
 
 const SIZE = 8 * MiB;
 const TIMEOUT_MS = 60_000;

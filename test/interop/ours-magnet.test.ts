@@ -7,9 +7,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildMagnet } from '../../lib/magnet.js';
-import { assertSameBytes, requireClient, type Endpoint } from './clients.js';
-import { MiB, OurPeer, makeFixture, scopeFor, singleFilePath, waitComplete, waitMetadata } from './ours-helpers.js';
+import { buildMagnet } from '../../format/magnet.js';
+import { assertSameBytes, requireClient, type Endpoint } from '../../testkit/clients.js';
+import { MiB, OurPeer, makeFixture, scopeFor, singleFilePath, waitComplete, waitMetadata } from '../../testkit/ours-helpers.js';
 
 const TIMEOUT_MS = 60_000;
 

@@ -8,8 +8,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { assertSameBytes, requireClient } from './clients.js';
-import { MiB, OurPeer, makeFixture, scopeFor, singleFilePath, waitComplete } from './ours-helpers.js';
+import { assertSameBytes, requireClient } from '../../testkit/clients.js';
+import { MiB, OurPeer, makeFixture, scopeFor, singleFilePath, waitComplete } from '../../testkit/ours-helpers.js';
 
 const SIZE = 16 * MiB;
 const TIMEOUT_MS = 60_000;

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Choker, ChokerError, type ChokeDecision } from '../../lib/choker.js';
-import { rng } from './seeded-rng.js';
+import { Choker, ChokerError, type ChokeDecision } from '../../lib/engine/choker.js';
+import { rng } from '../../testkit/seeded-rng.js';
 
 function addInterested(c: Choker<string>, names: string[], now = 0): void {
   for (const n of names) {

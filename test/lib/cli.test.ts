@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseTorrent } from '../../lib/metainfo.js';
+import { parseTorrent } from '../../format/metainfo.js';
 import { assertOneLine, runCli } from '../cli/run-cli.js';
 
 test('bad input: one clear line and a non-zero exit', async () => {

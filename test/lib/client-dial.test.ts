@@ -16,8 +16,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Client } from '../../lib/client.js';
-import { createTorrent } from '../../lib/metainfo.js';
+import { Client } from '../../lib/net/client.js';
+import { createTorrent } from '../../lib/files/create-torrent.js';
 
 /** A complete single-file seed of 64 KiB in a temp dir. */
 async function seedFixture(t: { after(fn: () => Promise<void>): void }): Promise<{ dir: string; torrent: Buffer }> {

@@ -11,8 +11,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Client } from '../../lib/client.js';
-import { createTorrent, parseTorrent } from '../../lib/metainfo.js';
+import { Client } from '../../lib/net/client.js';
+import { parseTorrent } from '../../format/metainfo.js';
+import { createTorrent } from '../../lib/files/create-torrent.js';
 import { encodeHandshake, HANDSHAKE_LENGTH, makeReserved } from '../../wire/handshake.js';
 
 function openFrom(localAddress: string, port: number): Promise<{ sock: net.Socket; closed: Promise<void> }> {

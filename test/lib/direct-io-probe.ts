@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { closeSync, constants, openSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { PieceAssembly } from '../../lib/download-assembly.js';
-import { DIRECT_IO_ALIGN } from '../../lib/storage.js';
+import { PieceAssembly } from '../../lib/engine/piece-assembly.js';
+import { DIRECT_IO_ALIGN } from '../../lib/files/piece-store.js';
 
 export function directWorksIn(dir: string): boolean {
   const a = new PieceAssembly(DIRECT_IO_ALIGN, 1, true);

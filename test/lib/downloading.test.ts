@@ -10,10 +10,10 @@ import assert from 'node:assert/strict';
 import { cp, open, readFile, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Client } from '../../lib/client.js';
-import type { PeerSession } from '../../lib/peer-session.js';
+import { Client } from '../../lib/net/client.js';
+import type { PeerSession } from '../../lib/engine/peer-session.js';
 import { RawPeer } from './raw-peer.js';
-import { checkFiles, makeFixture, whenDone, waitEvent } from './torrent-helpers.js';
+import { checkFiles, makeFixture, whenDone, waitEvent } from '../../testkit/torrent-helpers.js';
 
 const PL = 65536;
 

@@ -8,11 +8,11 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FlushGate } from '../../lib/flush-gate.js';
-import { createTorrent } from '../../lib/metainfo.js';
-import { PieceAssembly } from '../../lib/download-assembly.js';
+import { FlushGate } from '../../lib/files/flush-gate.js';
+import { createTorrent } from '../../lib/files/create-torrent.js';
+import { PieceAssembly } from '../../lib/engine/piece-assembly.js';
 import { directWorksIn } from './direct-io-probe.js';
-import { PieceStore } from '../../lib/storage.js';
+import { PieceStore } from '../../lib/files/piece-store.js';
 import { Journal } from '../../payment/journal.js';
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
   MagnetError, base32Decode, base32Encode, buildMagnet, parseMagnet, parsePeerAddress, type MagnetErrorCode,
-} from '../../lib/magnet.js';
+} from '../../format/magnet.js';
 
 const HEX = 'c12fe1c06bba254a9dc9f519b335aa7c1367a88a';
 

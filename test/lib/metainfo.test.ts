@@ -5,11 +5,9 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import {
-  MetainfoError, buildTorrent, createTorrent, createTorrentFromPath, defaultPieceLength, parseInfo, parseTorrent,
-  pieceHash, type MetainfoErrorCode,
-} from '../../lib/metainfo.js';
-import { FileMap, FileMapError } from '../../lib/file-map.js';
+import { MetainfoError, parseInfo, parseTorrent, pieceHash, type MetainfoErrorCode } from '../../format/metainfo.js';
+import { buildTorrent, createTorrent, createTorrentFromPath, defaultPieceLength } from '../../lib/files/create-torrent.js';
+import { FileMap, FileMapError } from '../../format/file-map.js';
 import { encode, type Encodable } from '../../wire/bencode.js';
 
 const sha1hex = (b: Uint8Array): string => createHash('sha1').update(b).digest('hex');

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { SlabReader, connectSlabbed } from '../../lib/peer-socket.js';
+import { SlabReader, connectSlabbed } from '../../lib/net/peer-socket.js';
 
 async function transfer(data: Buffer, reader: SlabReader, onChunk: (c: Buffer) => void, held: (b: ArrayBufferLike) => boolean): Promise<void> {
   const server = createServer((s) => {

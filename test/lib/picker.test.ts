@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { PiecePicker, PickerError, type BlockRef, type PeerKey } from '../../lib/picker.js';
+import { PiecePicker, PickerError, type BlockRef, type PeerKey } from '../../lib/engine/piece-picker.js';
 import { Bitfield } from '../../wire/bitfield.js';
-import { rng } from './seeded-rng.js';
+import { rng } from '../../testkit/seeded-rng.js';
 
 function bits(n: number, has: (i: number) => boolean): Uint8Array {
   const b = new Uint8Array(Math.ceil(n / 8));

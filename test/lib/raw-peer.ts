@@ -6,7 +6,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { PeerConnection, type ConnectionEvent, type ConnectionOptions } from '../../wire/connection.js';
 import { WireError } from '../../wire/errors.js';
-import { PeerSocket } from '../../lib/peer-socket.js';
+import { PeerSocket } from '../../lib/net/peer-socket.js';
 
 export type RawOptions = Partial<Omit<ConnectionOptions, 'role' | 'now' | 'peerId'>> & {
   /** Called for each event before it is recorded (answer requests, etc.). */

@@ -8,12 +8,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Client, type ClientOptions } from '../../lib/client.js';
+import { Client, type ClientOptions } from '../../lib/net/client.js';
 import type { ExtensionFactory } from '../../extensions/registry.js';
-import type { PeerSession } from '../../lib/peer-session.js';
-import type { TorrentOptions } from '../../lib/torrent.js';
+import type { PeerSession } from '../../lib/engine/peer-session.js';
+import type { TorrentOptions } from '../../lib/engine/torrent.js';
 import { RawPeer, type RawOptions } from './raw-peer.js';
-import { assertDownloaded, makeFixture, type Fixture } from './torrent-helpers.js';
+import { assertDownloaded, makeFixture, type Fixture } from '../../testkit/torrent-helpers.js';
 
 const PL = 32768;
 

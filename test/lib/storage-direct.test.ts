@@ -10,9 +10,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { createTorrent, type Metainfo } from '../../lib/metainfo.js';
-import { PieceStore, DIRECT_IO_ALIGN } from '../../lib/storage.js';
-import { PieceAssembly } from '../../lib/download-assembly.js';
+import { type Metainfo } from '../../format/metainfo.js';
+import { createTorrent } from '../../lib/files/create-torrent.js';
+import { PieceStore, DIRECT_IO_ALIGN } from '../../lib/files/piece-store.js';
+import { PieceAssembly } from '../../lib/engine/piece-assembly.js';
 import { directWorksIn } from './direct-io-probe.js';
 
 function bytes(n: number, seed: number): Buffer {

@@ -4,11 +4,12 @@ import { mkdtemp, readFile, rm, truncate, unlink, writeFile, stat } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { createTorrent, type Metainfo } from '../../lib/metainfo.js';
-import { PieceStore, StorageError, type StorageErrorCode } from '../../lib/storage.js';
+import { type Metainfo } from '../../format/metainfo.js';
+import { createTorrent } from '../../lib/files/create-torrent.js';
+import { PieceStore, StorageError, type StorageErrorCode } from '../../lib/files/piece-store.js';
 import { encode } from '../../wire/bencode.js';
-import { parseTorrent } from '../../lib/metainfo.js';
-import { sha1 } from '../../lib/sha1.js';
+import { parseTorrent } from '../../format/metainfo.js';
+import { sha1 } from '../../lib/files/sha1.js';
 
 function bytes(n: number, seed: number): Buffer {
   const b = Buffer.allocUnsafe(n);

@@ -6,9 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { Client, type ClientOptions } from '../../lib/client.js';
-import { buildMagnet } from '../../lib/magnet.js';
-import { assertDownloaded, makeFixture, type Fixture } from './torrent-helpers.js';
+import { Client, type ClientOptions } from '../../lib/net/client.js';
+import { buildMagnet } from '../../format/magnet.js';
+import { assertDownloaded, makeFixture, type Fixture } from '../../testkit/torrent-helpers.js';
 
 async function transfer(fx: Fixture, seedOpts: ClientOptions, leechOpts: ClientOptions, leechDir: string): Promise<{ fastSeen: boolean }> {
   const seeder = new Client(seedOpts);

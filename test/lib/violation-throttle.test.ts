@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ViolationThrottle, addressKey, isViolation } from '../../lib/violation-throttle.js';
+import { ViolationThrottle, addressKey, isViolation } from '../../lib/net/violation-throttle.js';
 
 test('the first `allowance` violations are free; then bans of base × 2^k up to the cap', () => {
   const t = new ViolationThrottle({ allowance: 3, baseBanMs: 1000, maxBanMs: 8000, decayMs: 1e9 });
@@ -121,7 +121,7 @@ test('address keys: IPv4 as is, IPv4-mapped IPv6 as IPv4, IPv6 by its /64', () =
 });
 
 test('which closes count: protocol breaches and hash failures, not clean ends, cuts or local decisions', () => {
-  for (const c of ['BAD_BITFIELD_LENGTH', 'LENGTH_TOO_LARGE', 'UNREQUESTED_PIECE', 'REQUEST_OVERFLOW', 'HANDSHAKE_TIMEOUT', 'BANNED', 'UNKNOWN_EXTENSION_ID', 'SEEDPAY_VIOLATION'] as const) {
+  for (const c of ['BAD_BITFIELD_LENGTH', 'LENGTH_TOO_LARGE', 'UNREQUESTED_PIECE', 'REQUEST_OVERFLOW', 'HANDSHAKE_TIMEOUT', 'BANNED', 'UNKNOWN_EXTENSION_ID', 'EXTENSION_VIOLATION'] as const) {
     assert.equal(isViolation(c), true, c);
   }
   for (const c of ['END', 'CLOSED', 'SOCKET_ERROR', 'TRUNCATED', 'NOT_NEEDED', 'SELF', 'UNKNOWN_TORRENT', 'INFO_HASH_MISMATCH', 'STORAGE', 'KEEPALIVE_TIMEOUT', 'REQUEST_TIMEOUT', 'TORRENT_REJECTED', 'INVALID_ARGUMENT', 'EXTENSION_ERROR'] as const) {

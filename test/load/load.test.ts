@@ -8,8 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client } from '../../lib/client.js';
-import { checkFiles, makeFixture, whenDone } from '../lib/torrent-helpers.js';
+import { Client } from '../../lib/net/client.js';
+import { checkFiles, makeFixture, whenDone } from '../../testkit/torrent-helpers.js';
 
 const LEECHERS = 60;
 

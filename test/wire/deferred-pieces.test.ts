@@ -15,7 +15,7 @@ import { Bitfield } from '../../wire/bitfield.js';
 import { WireError } from '../../wire/errors.js';
 import { PeerConnection, MAX_DEFERRED_PIECES, type ConnectionEvent } from '../../wire/connection.js';
 import type { Message } from '../../wire/messages.js';
-import { createTorrent } from '../../lib/metainfo.js';
+import { createTorrent } from '../../lib/files/create-torrent.js';
 import { ExtensionRegistry } from '../../extensions/registry.js';
 import { UtMetadata } from '../../extensions/ut-metadata.js';
 

@@ -10,7 +10,7 @@ import net from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import { PeerConnection, type ConnectionEvent } from '../../wire/connection.js';
-import { PeerSocket } from '../../lib/peer-socket.js';
+import { PeerSocket } from '../../lib/net/peer-socket.js';
 import type { WireError } from '../../wire/errors.js';
 import { INFO_HASH, PEER_A, PEER_B, openPair, fill } from './pair.js';
 

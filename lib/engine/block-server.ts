@@ -20,8 +20,8 @@
  * (reject_request under fast, choke otherwise).
  */
 import type { Socket } from 'node:net';
-import type { PeerConnection } from '../wire/connection.js';
-import type { SlabPool } from './serve-pool.js';
+import type { PeerConnection } from '../../wire/connection.js';
+import type { SlabPool } from './slab-pool.js';
 
 /** What the serving half needs from its session. */
 export interface ServeHost {

@@ -25,16 +25,16 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Keypair } from '@solana/web3.js';
 import bs58 from 'bs58';
-import { Client } from '../lib/client.js';
-import { createTorrentFromPath } from '../lib/metainfo.js';
+import { Client } from '../lib/net/client.js';
+import { createTorrentFromPath } from '../lib/files/create-torrent.js';
 import { PaidBuyer } from '../lib/paid/buyer.js';
 import { chainFromUrl } from '../payment/chain.js';
 import {
   funded, leechDir, openBuyer, sha256Of, startEnv, startSeller, until, whenComplete, USDC,
-} from '../test/e2e/paid-helpers.js';
-import { countingChain, floodProofs, readyHook } from '../test/hostile/proof-attack.js';
-import { InteropScope } from '../test/interop/clients.js';
-import { log, makeCase, median, type BenchCase } from './report.js';
+} from './paid-helpers.js';
+import { countingChain, floodProofs, readyHook } from './proof-attack.js';
+import { InteropScope } from './clients.js';
+import { log, makeCase, median, type BenchCase } from './bench-report.js';
 
 const MiB = 1024 * 1024;
 const FLOOD = 2000;

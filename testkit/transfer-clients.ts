@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import {
   InteropError, InteropScope, createTorrent, endpointString, makeRandomFile, nextLoopbackAddress, sha256File,
   type Endpoint, type ManagedProcess, type TorrentInfo,
-} from '../test/interop/clients.js';
+} from './clients.js';
 
 export const MiB = 1 << 20;
 

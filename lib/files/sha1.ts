@@ -7,7 +7,9 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 
-export const SHA1_LENGTH = 20;
+import { SHA1_LENGTH } from '../../format/info-hash.js';
+
+export { SHA1_LENGTH };
 
 /** SHA-1 digest of one buffer (20 bytes). */
 export function sha1(data: Uint8Array): Buffer {

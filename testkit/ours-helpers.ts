@@ -9,9 +9,9 @@
  * clients.ts `assertSameBytes`.
  */
 import path from 'node:path';
-import { Client, type ClientOptions } from '../../lib/client.js';
-import type { PeerSession } from '../../lib/peer-session.js';
-import type { Torrent, TorrentOptions } from '../../lib/torrent.js';
+import { Client, type ClientOptions } from '../lib/net/client.js';
+import type { PeerSession } from '../lib/engine/peer-session.js';
+import type { Torrent, TorrentOptions } from '../lib/engine/torrent.js';
 import {
   InteropError, InteropScope, createTorrent, endpointString, nextLoopbackAddress, type Endpoint, type TorrentInfo,
 } from './clients.js';

@@ -22,8 +22,8 @@
  */
 
 import { connect, type NetConnectOpts, type Socket } from 'node:net';
-import { PeerConnection, type ConnectionEvent } from '../wire/connection.js';
-import { WireError } from '../wire/errors.js';
+import { PeerConnection, type ConnectionEvent } from '../../wire/connection.js';
+import { WireError } from '../../wire/errors.js';
 
 /**
  * Reads for a socket WE open (net.connect's `onread`): Node's stream path reads at

@@ -12,17 +12,21 @@
  * Time is a `now` argument; the torrent calls `check` from its tick and whenever the
  * extension's owner says something settled (`Torrent.lingerCheck`).
  */
-import type { PeerSession } from './peer-session.js';
+/** What the linger needs of a connection. */
+export interface LingeringPeer {
+  readonly isClosed: boolean;
+  close(code: 'NOT_NEEDED'): void;
+}
 
 /** Default bound on how long a busy seed is kept open after completion. */
 export const DEFAULT_LINGER_TIMEOUT_MS = 60_000;
 
-export class CompletionLinger {
+export class CompletionLinger<S extends LingeringPeer> {
   /** Held sessions → when to give up on them (ms). */
-  private readonly held = new Map<PeerSession, number>();
+  private readonly held = new Map<S, number>();
 
   constructor(
-    private readonly busy: ((peer: PeerSession) => boolean) | undefined,
+    private readonly busy: ((peer: S) => boolean) | undefined,
     private readonly timeoutMs: number = DEFAULT_LINGER_TIMEOUT_MS,
   ) {}
 
@@ -30,7 +34,7 @@ export class CompletionLinger {
   get size(): number { return this.held.size; }
 
   /** A seed at completion: close it now, or hold it while it is busy. */
-  closeOrHold(s: PeerSession, now: number): void {
+  closeOrHold(s: S, now: number): void {
     if (this.busy !== undefined && this.busy(s)) {
       // Held once: a later call (another 'have') does not extend its deadline.
       if (!this.held.has(s)) this.held.set(s, now + this.timeoutMs);

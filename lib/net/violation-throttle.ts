@@ -25,7 +25,7 @@
  * own requests, a torrent we do not serve, local decisions.
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import type { PeerCloseCode } from './peer-session.js';
+import type { PeerCloseCode } from '../engine/peer-session.js';
 
 /** The close codes that count as a violation by the remote peer. */
 export const VIOLATION_CODES: ReadonlySet<PeerCloseCode> = new Set<PeerCloseCode>([
@@ -33,7 +33,7 @@ export const VIOLATION_CODES: ReadonlySet<PeerCloseCode> = new Set<PeerCloseCode
   'BAD_BITFIELD_LENGTH', 'BITFIELD_SPARE_BITS', 'BAD_PIECE_INDEX', 'BAD_HANDSHAKE',
   'FAST_NOT_NEGOTIATED', 'HAVE_ALL_NOT_FIRST', 'ILLEGAL_STATE', 'REQUEST_OVERFLOW',
   'UNREQUESTED_PIECE', 'EXTENSION_NOT_NEGOTIATED', 'BAD_EXTENDED_HANDSHAKE',
-  'UNKNOWN_EXTENSION_ID', 'BAD_REQUEST', 'HANDSHAKE_TIMEOUT', 'BANNED', 'SEEDPAY_VIOLATION',
+  'UNKNOWN_EXTENSION_ID', 'BAD_REQUEST', 'HANDSHAKE_TIMEOUT', 'BANNED', 'EXTENSION_VIOLATION',
 ]);
 
 export function isViolation(code: PeerCloseCode): boolean {

@@ -9,13 +9,13 @@
 import { connect, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { Client, type ClientOptions } from '../../lib/client.js';
-import type { PeerSession } from '../../lib/peer-session.js';
-import type { Torrent } from '../../lib/torrent.js';
-import { encodeHandshake, makeReserved } from '../../wire/handshake.js';
-import { encodeMessage } from '../../wire/codec.js';
-import type { Message } from '../../wire/messages.js';
-import { checkFiles, makeFixture, whenDone, type Fixture } from '../lib/torrent-helpers.js';
+import { Client, type ClientOptions } from '../lib/net/client.js';
+import type { PeerSession } from '../lib/engine/peer-session.js';
+import type { Torrent } from '../lib/engine/torrent.js';
+import { encodeHandshake, makeReserved } from '../wire/handshake.js';
+import { encodeMessage } from '../wire/codec.js';
+import type { Message } from '../wire/messages.js';
+import { checkFiles, makeFixture, whenDone, type Fixture } from './torrent-helpers.js';
 
 export const MiB = 1024 * 1024;
 export const PL = 64 * 1024;

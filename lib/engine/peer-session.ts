@@ -10,21 +10,32 @@
  * Upload half: serve-blocks.ts (`BlockServer`), fed with the connection's admitted
  * requests.
  *
- * Extension points (issue 5, SeedPay metering):
- *  - `extensions`: this connection's hooks made by the torrent's extension factories
- *    (`extensions.hook('seedpay')` reaches a hook's own API);
- *  - a send refused by a hook (`conn.canSendPiece` false) is answered with
- *    reject_request under fast, else the peer is choked and held choked
- *    (`gateHeld`) until an extension calls `resume()`;
- *  - the torrent's `onPeerEvent` option sees every connection event after it is handled.
+ * Extensions act on this connection through `control` (wire/peer-control.ts): their
+ * hooks queue commands (choke and hold, unchoke, reject a request, allow_fast,
+ * refill, close) and this adapter carries them out when it flushes, right after the
+ * hook returns or, for a hook acting from outside the connection's own events, on
+ * the microtask its `flush()` asked for. A send refused by a hook (`canSendPiece`
+ * false) is answered with reject_request under fast, else the peer is choked and
+ * held choked (`gateHeld`) until a hook unchokes it.
+ *
+ * The session talks to its torrent through `SessionOwner` (below), so the engine's
+ * files import each other one way only.
  */
 import type { Socket } from 'node:net';
-import { PeerConnection, type ConnectionEvent, type ConnectionOptions } from '../wire/connection.js';
-import { WireError, type WireErrorCode } from '../wire/errors.js';
-import type { ConnectionExtensions } from '../extensions/registry.js';
-import { PeerSocket } from './peer-socket.js';
-import { BlockServer, type ServeHost } from './serve-blocks.js';
-import type { Torrent } from './torrent.js';
+import { PeerConnection, type ConnectionEvent, type ConnectionOptions } from '../../wire/connection.js';
+import { WireError, type WireErrorCode } from '../../wire/errors.js';
+import type { ConnectionExtensions } from '../../extensions/registry.js';
+import type { ExtensionHook, PeerCommand } from '../../wire/extension-hooks.js';
+import type { PluginPeer } from '../../extensions/plugin.js';
+import { PeerCommandQueue } from '../../wire/peer-control.js';
+import type { Metainfo } from '../../format/metainfo.js';
+import { PeerSocket } from '../net/peer-socket.js';
+import { BlockServer, type ServeHost, type ServeOptions } from './block-server.js';
+import type { Choker } from './choker.js';
+import type { PieceAssembly } from './piece-assembly.js';
+import type { PiecePicker } from './piece-picker.js';
+import type { SlabPool } from './slab-pool.js';
+import type { PieceStore } from '../files/piece-store.js';
 
 /**
  * Requests are refilled in batches of this many blocks (or a quarter of the pipeline):
@@ -51,8 +62,8 @@ export type PeerCloseCode =
   | 'BAD_REQUEST'
   /** A disk read or write failed while serving this peer. */
   | 'STORAGE'
-  /** The peer broke the SeedPay protocol (its paid session ended: a flood of proofs, malformed messages). */
-  | 'SEEDPAY_VIOLATION'
+  /** The peer broke an extension's protocol (e.g. SeedPay: a flood of proofs, malformed messages); the error names the extension. */
+  | 'EXTENSION_VIOLATION'
   /** Any typed wire / socket error (protocol breach, timeout, socket failure). */
   | WireErrorCode;
 
@@ -71,9 +82,47 @@ export interface SessionSettings {
   readonly now: () => number;
 }
 
+/**
+ * What a session needs of its torrent (engine/torrent.ts implements it). The download
+ * and serving state is shared by all of the torrent's sessions.
+ */
+export interface SessionOwner {
+  readonly infoHash: Uint8Array;
+  readonly metainfo: Metainfo | null;
+  readonly picker: PiecePicker | null;
+  readonly assembly: PieceAssembly | null;
+  readonly store: PieceStore | null;
+  readonly choker: Choker<number>;
+  readonly isComplete: boolean;
+  readonly sequential: boolean;
+  readonly wireNumPieces: number | null;
+  readonly slabPool: SlabPool;
+  readonly serveOptions: ServeOptions;
+  /** This connection's extension hooks. */
+  makeExtensions(s: PeerSession): ConnectionExtensions;
+  /** An incoming peer named this torrent: false to refuse it. */
+  acceptsPeer(s: PeerSession): boolean;
+  /** Handshake done: false if the peer was refused (and closed). */
+  registerPeer(s: PeerSession): boolean;
+  /** The session's socket is gone. */
+  unregisterPeer(s: PeerSession): void;
+  /** Called after each connection event has been handled. */
+  onPeerEvent(s: PeerSession, ev: ConnectionEvent): void;
+  onBlock(s: PeerSession, index: number, begin: number, block: Uint8Array): void | Promise<void>;
+  failRequest(s: PeerSession, index: number, begin: number): void;
+  fillAll(skip?: PeerSession): void;
+  refreshChoke(): void;
+  closeSeed(s: PeerSession): void;
+  noteUploaded(s: PeerSession, bytes: number): void;
+  notePeerRefused(s: PeerSession, index: number, begin: number, length: number): void;
+  reportError(e: Error): void;
+  /** The session carried out its hooks' commands: a held seed may be idle now. */
+  peerSettled(s: PeerSession): void;
+}
+
 let nextSessionId = 1;
 
-export class PeerSession implements ServeHost {
+export class PeerSession implements ServeHost, PluginPeer {
   /** The key of this peer in the picker and the choker. */
   readonly id = nextSessionId++;
   /** "host:port" (dialled address, or the remote end of an accepted socket). */
@@ -83,7 +132,9 @@ export class PeerSession implements ServeHost {
   readonly socket: Socket;
   readonly peerSocket: PeerSocket;
   /** Null for an acceptor until the peer names a torrent we serve. */
-  torrent: Torrent | null;
+  torrent: SessionOwner | null;
+  /** The extension hooks' handle on this connection (commands carried out at each flush). */
+  readonly control: PeerCommandQueue;
   /** This connection's extension hooks (null before the torrent is known). */
   extensions: ConnectionExtensions | null = null;
   /** An extension refused a block without fast: the peer stays choked until `resume()`. */
@@ -102,17 +153,18 @@ export class PeerSession implements ServeHost {
   private flushQueued = false;
   private closing = false;
   private pumpQueued = false;
-  private readonly resolveTorrent: ((infoHash: Uint8Array) => Torrent | null) | null;
+  private readonly resolveTorrent: ((infoHash: Uint8Array) => SessionOwner | null) | null;
 
   /** Dial: `torrent` known. Accept: `resolve` picks the torrent from the peer's info hash. */
   constructor(
     socket: Socket, address: string, settings: SessionSettings,
-    target: { torrent: Torrent } | { resolve: (infoHash: Uint8Array) => Torrent | null },
+    target: { torrent: SessionOwner } | { resolve: (infoHash: Uint8Array) => SessionOwner | null },
   ) {
     this.socket = socket;
     this.address = address;
     this.settings = settings;
     this.maxBlockLength = settings.maxBlockLength;
+    this.control = new PeerCommandQueue(settings.now, () => this.flushSoon());
     const now = settings.now();
     if ('torrent' in target) {
       const t = target.torrent;
@@ -122,7 +174,7 @@ export class PeerSession implements ServeHost {
       this.extensions = t.makeExtensions(this);
       this.conn = new PeerConnection({
         ...settings.connection, role: 'initiator', now, infoHash: t.infoHash,
-        numPieces: t.wireNumPieces, extensions: this.extensions.hooks,
+        numPieces: t.wireNumPieces, extensions: this.extensions.hooks, control: this.control,
       });
       this.conn.sendHandshake(now);
     } else {
@@ -141,6 +193,12 @@ export class PeerSession implements ServeHost {
 
   // ------------------------------------------------------------------ public API
 
+  /** This connection's hook of extension `name` while it is active (not declined or closed), else null. */
+  hook(name: string): ExtensionHook | null {
+    const ext = this.extensions;
+    return ext !== null && ext.isActive(name) ? ext.hook(name) : null;
+  }
+
   /** Closed, or closing at our request. */
   get isClosed(): boolean { return this.closing || this.peerSocket.isClosed; }
   get writeBlocked(): boolean { return this.peerSocket.writeBlockedNow; }
@@ -149,7 +207,7 @@ export class PeerSession implements ServeHost {
   get reason(): PeerCloseReason | null { return this.closeReason; }
 
   /**
-   * Extension point: the peer may be served again (e.g. SeedPay credit arrived).
+   * The peer may be served again (a hook's 'unchoke': e.g. SeedPay credit arrived).
    * Lifts a gate hold, lets the choker unchoke it, and retries queued requests.
    */
   resume(): void {
@@ -175,11 +233,61 @@ export class PeerSession implements ServeHost {
     else this.peerSocket.destroy(error instanceof WireError ? error : new WireError('TORRENT_REJECTED', `${code}: ${error?.message ?? 'closed by us'}`, false));
   }
 
-  /** Write what the connection queued, soon (coalesced: once per microtask). */
+  /** Carry out the hooks' commands and write what the connection queued, soon (coalesced: once per microtask). */
   flushSoon(): void {
     if (this.flushQueued) return;
     this.flushQueued = true;
-    queueMicrotask(() => { this.flushQueued = false; this.peerSocket.flush(); });
+    queueMicrotask(() => {
+      this.flushQueued = false;
+      this.runCommands();
+      this.peerSocket.flush();
+    });
+  }
+
+  /** Carry out what the hooks queued on `control`, in order. */
+  private runCommands(): void {
+    if (!this.control.pending) return;
+    const cmds = this.control.drain();
+    for (const c of cmds) this.runCommand(c);
+    this.torrent?.peerSettled(this);
+  }
+
+  private runCommand(c: PeerCommand): void {
+    if (this.isClosed) return;
+    switch (c.type) {
+      case 'choke':
+        this.gateHeld = true;
+        this.chokePeer();
+        break;
+      case 'unchoke':
+        this.resume();
+        break;
+      case 'reject':
+        this.refuse(c.index, c.begin, c.length);
+        break;
+      case 'allow_fast':
+        if (this.conn.state === 'open' && this.conn.fastEnabled && this.hasPiece(c.index)) this.conn.allowedFast(c.index, this.now());
+        break;
+      case 'refill':
+        this.fill(true);
+        break;
+      case 'close':
+        this.close(c.code, c.error);
+        break;
+    }
+  }
+
+  /** A hook refused one of the peer's requests outside the serving path: reject it under fast, else hold the peer choked. */
+  private refuse(index: number, begin: number, length: number): void {
+    if (this.conn.state !== 'open') return;
+    if (this.conn.fastEnabled) {
+      if (!this.conn.hasPeerRequest(index, begin, length)) return;
+      this.server?.cancel(index, begin, length);
+      this.conn.rejectRequest(index, begin, length, this.now());
+    } else if (!this.conn.amChoking) {
+      this.gateHeld = true;
+      this.chokePeer();
+    }
   }
 
   // ------------------------------------------------------------------ ServeHost
@@ -335,7 +443,7 @@ export class PeerSession implements ServeHost {
         }
         this.torrent = t = found;
         this.extensions = found.makeExtensions(this);
-        this.conn.accept({ numPieces: found.wireNumPieces, extensions: this.extensions.hooks }, this.now());
+        this.conn.accept({ numPieces: found.wireNumPieces, extensions: this.extensions.hooks, control: this.control }, this.now());
         return;
       }
       case 'handshake':
@@ -426,7 +534,8 @@ export class PeerSession implements ServeHost {
       this.closeReason = reason === null ? { code: 'END', error: null } : { code: reason.code, error: reason };
     }
     this.server?.close();
-    this.extensions?.close();
+    this.extensions?.close(this.closeReason);
+    this.control.drain(); // commands for a closed connection: nothing to carry out
     this.torrent?.unregisterPeer(this);
   }
 }

@@ -15,7 +15,7 @@
 import { constants, type FileHandle, mkdir, open, stat } from 'node:fs/promises';
 import { readSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
-import type { FileMap } from './file-map.js';
+import type { FileMap } from '../../format/file-map.js';
 import type { DirectWriteGate } from './flush-gate.js';
 import { createSha1, sha1, SHA1_LENGTH } from './sha1.js';
 

@@ -8,14 +8,15 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Keypair } from '@solana/web3.js';
-import { Client, type ClientOptions } from '../../lib/client.js';
-import { createTorrentFromPath, type Metainfo } from '../../lib/metainfo.js';
-import { PaidBuyer, type PaidBuyerOptions } from '../../lib/paid/buyer.js';
-import { PaidSeller, type PaidSellerOptions } from '../../lib/paid/seller.js';
-import type { Torrent } from '../../lib/torrent.js';
-import { chainFromUrl, type Chain } from '../../payment/chain.js';
-import { LocalLedger } from '../../payment/ledger/ledger.js';
-import { walletFromSecretKey, type WalletKeypair } from '../../payment/session.js';
+import { Client, type ClientOptions } from '../lib/net/client.js';
+import { type Metainfo } from '../format/metainfo.js';
+import { createTorrentFromPath } from '../lib/files/create-torrent.js';
+import { PaidBuyer, type PaidBuyerOptions } from '../lib/paid/buyer.js';
+import { PaidSeller, type PaidSellerOptions } from '../lib/paid/seller.js';
+import type { Torrent } from '../lib/engine/torrent.js';
+import { chainFromUrl, type Chain } from '../payment/chain.js';
+import { LocalLedger } from '../payment/ledger/ledger.js';
+import { walletFromSecretKey, type WalletKeypair } from '../payment/session.js';
 
 export const USDC = 1_000_000n;
 

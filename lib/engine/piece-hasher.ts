@@ -10,7 +10,7 @@
  * on the workers.
  */
 import { Worker } from 'node:worker_threads';
-import { sha1 } from './sha1.js';
+import { sha1 } from '../files/sha1.js';
 
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');

@@ -42,14 +42,14 @@
  * Memory: 12 bytes per piece (order, position, availability), n/8 bytes per
  * peer that is not a seed, and per open piece B bytes plus its requesters.
  */
-import type { BlockRef } from '../wire/messages.js';
-import { AvailabilityBuckets } from './picker-buckets.js';
+import type { BlockRef } from '../../wire/messages.js';
+import { AvailabilityBuckets } from './availability-buckets.js';
 import {
   type PieceSet, bitfieldBytes, forEachSet, getBit, packedOf, setBit, spareBitsClear, toPacked,
 } from './picker-bits.js';
 
 export type { PieceSet } from './picker-bits.js';
-export type { BlockRef } from '../wire/messages.js';
+export type { BlockRef } from '../../wire/messages.js';
 
 /** A peer as the caller names it: any stable number or string. */
 export type PeerKey = number | string;

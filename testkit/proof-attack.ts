@@ -7,11 +7,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import bs58 from 'bs58';
-import type { PaidBuyerHook } from '../../lib/paid/hooks.js';
-import type { PaidBuyer } from '../../lib/paid/buyer.js';
-import type { Chain } from '../../payment/chain.js';
-import { encodeMessage } from '../../extensions/seedpay/messages.js';
-import type { ExtensionContext } from '../../wire/extension-hooks.js';
+import type { BuyerHook } from '../extensions/seedpay/hook.js';
+import type { PaidBuyer } from '../lib/paid/buyer.js';
+import type { Chain } from '../payment/chain.js';
+import { encodeMessage } from '../extensions/seedpay/messages.js';
+import type { ExtensionContext } from '../wire/extension-hooks.js';
 
 /** A random base58 string shaped like a Solana transaction signature. */
 export function madeUpTx(): string {
@@ -36,16 +36,16 @@ export function countingChain(chain: Chain, watched: { has(x: string): boolean }
 }
 
 /** The buyer's session that is ready to pay (SeedPay handshake done), if any. */
-export function readyHook(b: PaidBuyer): PaidBuyerHook | undefined {
-  const hooks = (b as unknown as { hooks: Set<PaidBuyerHook> }).hooks;
-  return [...hooks].find((h) => h.buyer.state === 'ready' && !h.isClosed && h.session !== null);
+export function readyHook(b: PaidBuyer): BuyerHook | undefined {
+  const hooks = (b as unknown as { conns: Map<BuyerHook, unknown> }).conns;
+  return [...hooks.keys()].find((h) => h.buyer.state === 'ready' && !h.isClosed);
 }
 
 /**
  * Send up to `n` made-up payment_proofs on `h`'s connection (stops when the seller
  * closed it); each signature is passed to `onTx` first. Returns how many were sent.
  */
-export function floodProofs(h: PaidBuyerHook, n: number, onTx: (tx: string) => void = () => {}): number {
+export function floodProofs(h: BuyerHook, n: number, onTx: (tx: string) => void = () => {}): number {
   const ctx = (h as unknown as { ctx: ExtensionContext }).ctx;
   let sent = 0;
   for (let i = 0; i < n && !h.isClosed; i++) {
@@ -53,8 +53,7 @@ export function floodProofs(h: PaidBuyerHook, n: number, onTx: (tx: string) => v
     onTx(tx);
     try { ctx.send(encodeMessage({ type: 'payment_proof', tx, amount: 5n })); } catch { break; } // closed under us
     sent++;
-    if (i % 100 === 99) h.session?.peerSocket.flush();
   }
-  h.session?.peerSocket.flush();
+  ctx.control.flush();
   return sent;
 }

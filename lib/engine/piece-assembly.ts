@@ -11,7 +11,7 @@
  * every slot can be written to disk with O_DIRECT (see storage.ts `aligned`), and
  * workers still hash it in place like any SharedArrayBuffer.
  */
-import { DIRECT_IO_ALIGN } from './storage.js';
+import { DIRECT_IO_ALIGN } from '../files/piece-store.js';
 
 const WASM_PAGE = 65536;
 

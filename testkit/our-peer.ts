@@ -13,10 +13,10 @@
  * a seeder when SIGTERM/SIGINT stops it. Exit status 0, or 2 when a leecher timed out.
  */
 import { readFile } from 'node:fs/promises';
-import { parseTorrent } from '../lib/metainfo.js';
-import type { PeerSession } from '../lib/peer-session.js';
-import type { PeerProcessResult } from '../test/interop/clients.js';
-import { boundClient } from '../test/interop/ours-helpers.js';
+import { parseTorrent } from '../format/metainfo.js';
+import type { PeerSession } from '../lib/engine/peer-session.js';
+import type { PeerProcessResult } from './clients.js';
+import { boundClient } from './ours-helpers.js';
 
 /** The RESULT line: the fields lt_peer.py prints that the benchmark reads (same names), and ours. */
 export interface OurPeerResult extends PeerProcessResult {

@@ -14,27 +14,30 @@
  * (−2, +1 per good piece) and is banned below −6, so one bad peer among good ones is
  * found without banning the good ones.
  *
- * Extension points for the paid layer (issue 5): `extensions` factories (one hook
- * per connection via the BEP 10 registry), `chokeFilter` (e.g. paid-only), the
- * `peer_piece` event (per-peer verified ok / bad for a buyer's policy), the
- * `refused` event and `PeerSession.resume()` for metering, and `onPeerEvent`.
+ * Extensions plug in as torrent plugins (extensions/plugin.ts): each makes one hook
+ * per connection through the BEP 10 registry and hears the torrent's events (peers
+ * added and removed, pieces passed and failed with their contributors, ticks); it may
+ * keep a peer choked (`canUnchoke`) or open at completion (`isBusy`). Embedders also
+ * have `chokeFilter`, `lingerWhile`, `onPeerEvent` and the events below.
  */
-import type { ConnectionEvent } from '../wire/connection.js';
-import { ExtensionRegistry, type ConnectionExtensions, type ExtensionFactory } from '../extensions/registry.js';
-import { UtMetadata } from '../extensions/ut-metadata.js';
+import { bytesEqual } from '../../wire/bytes.js';
+import type { ConnectionEvent } from '../../wire/connection.js';
+import { ExtensionRegistry, type ConnectionExtensions, type ExtensionFactory } from '../../extensions/registry.js';
+import type { PluginPeer, TorrentPlugin } from '../../extensions/plugin.js';
+import { UtMetadata } from '../../extensions/ut-metadata.js';
 import { Choker, type ChokeDecision } from './choker.js';
-import { PieceAssembly } from './download-assembly.js';
-import type { PieceHasher } from './download-hasher.js';
-import { formatPeerAddress, parsePeerAddress, type PeerAddress } from './magnet.js';
-import { pieceHash, type Metainfo } from './metainfo.js';
-import type { PeerCloseReason, PeerSession } from './peer-session.js';
-import { PiecePicker } from './picker.js';
-import type { ServeOptions } from './serve-blocks.js';
-import type { SlabPool } from './serve-pool.js';
-import { processFlushGate } from './flush-gate.js';
-import { PieceStore } from './storage.js';
-import { CompletionLinger } from './torrent-linger.js';
-import { TypedEmitter } from './typed-emitter.js';
+import { PieceAssembly } from './piece-assembly.js';
+import type { PieceHasher } from './piece-hasher.js';
+import { formatPeerAddress, parsePeerAddress, type PeerAddress } from '../../format/magnet.js';
+import { pieceHash, type Metainfo } from '../../format/metainfo.js';
+import type { PeerCloseReason, PeerSession, SessionOwner } from './peer-session.js';
+import { PiecePicker } from './piece-picker.js';
+import type { ServeOptions } from './block-server.js';
+import type { SlabPool } from './slab-pool.js';
+import { processFlushGate } from '../files/flush-gate.js';
+import { PieceStore } from '../files/piece-store.js';
+import { CompletionLinger } from './completion-linger.js';
+import { TypedEmitter } from '../events/typed-emitter.js';
 
 export interface TorrentOptions {
   /** Directory the torrent's files live in (created as needed). */
@@ -43,8 +46,11 @@ export interface TorrentOptions {
   sequential?: boolean;
   /** Trust the data on disk as complete without hashing it (a known-good seed). Default false: recheck. */
   assumeComplete?: boolean;
-  /** Extension factories: one hook per connection (ut_metadata is always added). */
-  extensions?: readonly ExtensionFactory[];
+  /**
+   * Extensions: torrent plugins (extensions/plugin.ts), or plain factories of one hook
+   * per connection (ut_metadata is always added).
+   */
+  extensions?: readonly (TorrentPlugin | ExtensionFactory)[];
   /** Return false to keep a peer choked whatever the choker would do (e.g. paid-only seeding). */
   chokeFilter?: (peer: PeerSession) => boolean;
   /**
@@ -143,13 +149,7 @@ interface KnownPeer {
 const RECHOKE_MS = 10_000;
 const TICK_MS = 1_000;
 
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-export class Torrent extends TypedEmitter<TorrentEvents> {
+export class Torrent extends TypedEmitter<TorrentEvents> implements SessionOwner {
   readonly infoHash: Buffer;
   readonly infoHashHex: string;
   readonly dir: string;
@@ -163,6 +163,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   private readonly host: TorrentHost;
   private readonly opts: TorrentOptions;
   private readonly registry: ExtensionRegistry;
+  /** The extensions that hear torrent events. */
+  private readonly plugins: readonly TorrentPlugin[];
   /** Every live session of this torrent (handshaking included). */
   private readonly sessions = new Map<number, PeerSession>();
   private readonly known = new Map<string, KnownPeer>();
@@ -184,7 +186,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   private closedFlag = false;
   private doneFlag = false;
   /** Seeds kept open after completion while `lingerWhile` holds (set by finish()). */
-  private linger: CompletionLinger | null = null;
+  private linger: CompletionLinger<PeerSession> | null = null;
   private counters = { uploaded: 0, downloaded: 0, protoUp: 0, protoDown: 0, wasted: 0, hashFailures: 0 };
 
   /** @internal — use Client.add. */
@@ -201,13 +203,19 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.utMetadata = new UtMetadata(this.metainfo !== null
       ? { infoHash: this.infoHash, now, infoBytes: this.metainfo.infoBytes }
       : { infoHash: this.infoHash, now });
-    this.registry = new ExtensionRegistry([...(opts.extensions ?? []), this.utMetadata]);
+    const exts = opts.extensions ?? [];
+    this.plugins = exts;
+    this.registry = new ExtensionRegistry([
+      ...exts.filter((e): e is ExtensionFactory => typeof e.create === 'function'), this.utMetadata,
+    ]);
     const userFilter = opts.chokeFilter;
+    const pluginFilters = this.plugins.filter((p) => p.canUnchoke !== undefined);
     this.choker = new Choker<number>({
       slots: opts.uploadSlots ?? 4,
       filter: (id) => {
         const s = this.sessions.get(id);
-        return s !== undefined && !s.gateHeld && (userFilter === undefined || userFilter(s));
+        return s !== undefined && !s.gateHeld && (userFilter === undefined || userFilter(s))
+          && pluginFilters.every((p) => p.canUnchoke!(s));
       },
     });
   }
@@ -293,6 +301,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.closedFlag = true;
     if (this.timer !== null) { clearInterval(this.timer); this.timer = null; }
     for (const s of [...this.sessions.values()]) s.close('CLOSED');
+    for (const p of this.plugins) p.onTorrentClosed?.();
     for (const w of this.writeWaiters) w();
     this.writeWaiters = [];
     this.host.forget(this);
@@ -342,6 +351,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (this.closedFlag) return;
     const now = this.host.now();
     this.utMetadata.handleTimeout(now);
+    for (const s of this.sessions.values()) s.extensions?.tick(now);
+    for (const p of this.plugins) p.tick?.(now);
     this.linger?.check(now);
     this.drainMetadataEvents();
     if (now - this.lastRechoke >= RECHOKE_MS) {
@@ -380,7 +391,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (this.doneFlag) return;
     this.doneFlag = true;
     this.choker.setSeeding(true);
-    const linger = this.linger = new CompletionLinger(this.opts.lingerWhile, this.opts.lingerTimeoutMs);
+    const linger = this.linger = new CompletionLinger<PeerSession>(this.busyWith(), this.opts.lingerTimeoutMs);
     const now = this.host.now();
     for (const s of this.sessions.values()) {
       if (!s.registered) continue;
@@ -391,7 +402,18 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.emit('done');
   }
 
+  /** Whether a connection has business that should keep it open at completion (embedder or plugin). */
+  private busyWith(): ((s: PeerSession) => boolean) | undefined {
+    const user = this.opts.lingerWhile;
+    const busy = this.plugins.filter((p) => p.isBusy !== undefined);
+    if (user === undefined && busy.length === 0) return undefined;
+    return (s) => (user !== undefined && user(s)) || busy.some((p) => p.isBusy!(s));
+  }
+
   // ------------------------------------------------------------------ internal: sessions
+
+  /** @internal A session carried out its hooks' commands (a plugin may have settled its business). */
+  peerSettled(_s: PeerSession): void { this.lingerCheck(); }
 
   /** @internal */
   makeExtensions(s: PeerSession): ConnectionExtensions {
@@ -427,6 +449,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       conn.haveNone(now);
     }
     s.flushSoon();
+    for (const p of this.plugins) p.onPeerAdded?.(s);
     this.emit('peer', s);
     return true;
   }
@@ -447,6 +470,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       k.nextAt = this.host.now() + Math.min(30_000, 1000 * 2 ** Math.min(5, k.failures));
     }
     if (s.registered) {
+      const reason = s.reason ?? { code: 'END', error: null };
+      for (const p of this.plugins) p.onPeerRemoved?.(s, reason);
       this.choker.removePeer(s.id);
       if (this.picker !== null) {
         for (const b of this.picker.peerGone(s.id)) this.discardIfFree(b.index);
@@ -626,6 +651,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   }
 
   private onHashFailure(index: number, suspects: PeerSession[], count: number): void {
+    for (const p of this.plugins) p.onPieceFailed?.(index, suspects);
     this.emit('piece_failed', index, suspects);
     for (const s of suspects) {
       this.emit('peer_piece', s, index, false);
@@ -644,12 +670,15 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
 
   /** A piece passed its hash check: its contributors gain trust and a good verdict. */
   private creditContributors(index: number, contributors: readonly (string | number)[]): void {
+    const peers: PluginPeer[] = [];
     for (const k of contributors) {
       const s = this.sessions.get(k as number);
       if (s === undefined) continue;
       s.trust = Math.min(s.trust + 1, 20);
+      peers.push(s);
       this.emit('peer_piece', s, index, true);
     }
+    for (const p of this.plugins) p.onPiecePassed?.(index, peers);
   }
 
   private onPieceHave(index: number): void {

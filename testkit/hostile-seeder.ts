@@ -22,8 +22,8 @@ import { readFile } from 'node:fs/promises';
 import type { Server } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Client, type ClientOptions, type RefusedReason } from '../lib/client.js';
-import type { PeerSession } from '../lib/peer-session.js';
+import { Client, type ClientOptions, type RefusedReason } from '../lib/net/client.js';
+import type { PeerSession } from '../lib/engine/peer-session.js';
 
 export interface SeederResult {
   /** Peak resident set of the process, KiB (getrusage ru_maxrss). */

@@ -8,7 +8,7 @@
  * returns the Attacker sockets it used once the seeder has closed them (or has
  * answered, for the attacks a fast peer is pushed back from without a close).
  */
-import { Attacker, ID, frame, requestFrame, sleep } from './helpers.js';
+import { Attacker, ID, frame, requestFrame, sleep } from './hostile-helpers.js';
 
 export interface Target {
   port: number;

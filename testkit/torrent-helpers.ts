@@ -4,8 +4,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createTorrentFromPath, type Metainfo } from '../../lib/metainfo.js';
-import type { Torrent, TorrentEvents } from '../../lib/torrent.js';
+import { type Metainfo } from '../format/metainfo.js';
+import { createTorrentFromPath } from '../lib/files/create-torrent.js';
+import type { Torrent, TorrentEvents } from '../lib/engine/torrent.js';
 
 export interface Fixture {
   root: string;
