@@ -15,7 +15,7 @@ export const MIB = 1n << 20n;
 export const U64_MAX = (1n << 64n) - 1n;
 
 /** Longest amount string accepted from a user (u64 has 20 digits; room for a decimal point and zeros). */
-export const MAX_AMOUNT_TEXT = 64;
+const MAX_AMOUNT_TEXT = 64;
 
 export type AmountErrorCode =
   | 'AMOUNT_EMPTY'

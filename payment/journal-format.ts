@@ -26,9 +26,9 @@ import { crc32 } from 'node:zlib';
 import { U64_MAX } from './amount.js';
 
 export const MAGIC = new TextEncoder().encode('SPJRNL1\n');
-export const FRAME_HEADER = 12;
+const FRAME_HEADER = 12;
 /** Largest body accepted; real records are ~300 bytes. */
-export const MAX_BODY = 4096;
+const MAX_BODY = 4096;
 
 export type JournalErrorCode =
   | 'BAD_MAGIC' // not a journal file (or another version)
@@ -184,7 +184,7 @@ export function checkRecord(r: unknown): JournalRecord {
 }
 
 /** JSON body of a record; bigints as decimal strings. */
-export function encodeBody(r: JournalRecord): Uint8Array {
+function encodeBody(r: JournalRecord): Uint8Array {
   const c = checkRecord(r);
   const json = JSON.stringify(c, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
   const body = new TextEncoder().encode(json);

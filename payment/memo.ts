@@ -7,8 +7,8 @@
  * buyer and read by the seller from the chain: hostile input.
  */
 
-export const MEMO_PROTOCOL = 'seedpay';
-export const MEMO_VERSION = '1.0';
+const MEMO_PROTOCOL = 'seedpay';
+const MEMO_VERSION = '1.0';
 
 /** Longest memo text the parser looks at; a real SeedPay memo is ~130 bytes. */
 export const MAX_MEMO_BYTES = 512;

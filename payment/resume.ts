@@ -14,7 +14,7 @@
  */
 import { signTranscript, verifyTranscript } from './session.js';
 
-export const RESUME_DOMAIN = 'seedpay-v1-resume';
+const RESUME_DOMAIN = 'seedpay-v1-resume';
 
 const HEX64 = /^[0-9a-f]{64}$/;
 

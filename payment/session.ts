@@ -16,7 +16,7 @@ import crypto from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import bs58 from 'bs58';
 
-export const SESSION_INFO = 'seedpay-v1-session';
+const SESSION_INFO = 'seedpay-v1-session';
 const SESSION_INFO_BYTES = new TextEncoder().encode(SESSION_INFO);
 
 export type SessionErrorCode =
@@ -152,7 +152,7 @@ export function sessionFromShared(shared: Uint8Array, infoHash: Uint8Array): Ses
   return { sessionUuid, sessionHash: sessionHashOf(sessionUuid) };
 }
 
-export function sessionHashOf(sessionUuid: Uint8Array): string {
+function sessionHashOf(sessionUuid: Uint8Array): string {
   return crypto.createHash('sha256').update(sessionUuid).digest('hex');
 }
 

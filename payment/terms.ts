@@ -36,8 +36,8 @@ export interface Terms {
   resume?: boolean;
 }
 
-export const MAX_MODES = 16;
-export const MAX_MODE_LENGTH = 32;
+const MAX_MODES = 16;
+const MAX_MODE_LENGTH = 32;
 
 export type TermsErrorCode =
   | 'NOT_A_DICT'
@@ -191,7 +191,7 @@ export function parseTerms(value: BValue | undefined): ParsedTerms {
 }
 
 /** Largest bencoded terms dict decodeTerms accepts (real terms are ~250 bytes). */
-export const MAX_TERMS_BYTES = 4096;
+const MAX_TERMS_BYTES = 4096;
 
 /** Parse terms from their bencoded bytes (strict bencode, bounded). */
 export function decodeTerms(bytes: Uint8Array): ParsedTerms {

@@ -30,9 +30,9 @@ export const MEMO_PROGRAM_IDS: readonly string[] = [
   'Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo', // SPL Memo v1
 ];
 
-export const DEFAULT_FRESHNESS_MS = 10 * 60 * 1000;
+const DEFAULT_FRESHNESS_MS = 10 * 60 * 1000;
 /** Block times are whole seconds and clocks drift; allow this much "future". */
-export const DEFAULT_FUTURE_SKEW_MS = 60 * 1000;
+const DEFAULT_FUTURE_SKEW_MS = 60 * 1000;
 
 export type RejectReason =
   | 'tx_not_found' | 'unconfirmed' | 'tx_failed' | 'wrong_recipient' | 'wrong_mint' | 'insufficient_amount'

@@ -429,13 +429,11 @@ export const getDict = (d: BDict, key: string): BDict => need(d, key, isDict, 'd
 export const getList = (d: BDict, key: string): BValue[] => need(d, key, isList, 'list');
 export const optInt = (d: BDict, key: string): bigint | undefined => opt(d, key, isInt, 'integer');
 export const optBytes = (d: BDict, key: string): Uint8Array | undefined => opt(d, key, isBytes, 'byte string');
-export const optDict = (d: BDict, key: string): BDict | undefined => opt(d, key, isDict, 'dict');
-export const optList = (d: BDict, key: string): BValue[] | undefined => opt(d, key, isList, 'list');
 
 const utf8Fatal = new TextDecoder('utf-8', { fatal: true });
 
 /** Decode a byte string as UTF-8 (fatal on invalid sequences). */
-export function bytesToString(b: Uint8Array, what = 'byte string'): string {
+function bytesToString(b: Uint8Array, what = 'byte string'): string {
   try {
     return utf8Fatal.decode(b);
   } catch {
@@ -443,22 +441,14 @@ export function bytesToString(b: Uint8Array, what = 'byte string'): string {
   }
 }
 export const getString = (d: BDict, key: string): string => bytesToString(getBytes(d, key), `key ${JSON.stringify(key)}`);
-export function optString(d: BDict, key: string): string | undefined {
-  const b = optBytes(d, key);
-  return b === undefined ? undefined : bytesToString(b, `key ${JSON.stringify(key)}`);
-}
 
 /** An integer narrowed to a JS number within [min, max] (defaults: the safe-integer range). */
-export function toSafeInt(v: bigint, min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER, what = 'integer'): number {
+function toSafeInt(v: bigint, min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER, what = 'integer'): number {
   if (v < BigInt(min) || v > BigInt(max)) throw new BencodeError('OUT_OF_RANGE', `${what} ${v} outside [${min}, ${max}]`);
   return Number(v);
 }
 export const getSafeInt = (d: BDict, key: string, min?: number, max?: number): number =>
   toSafeInt(getInt(d, key), min, max, `key ${JSON.stringify(key)}`);
-export function optSafeInt(d: BDict, key: string, min?: number, max?: number): number | undefined {
-  const v = optInt(d, key);
-  return v === undefined ? undefined : toSafeInt(v, min, max, `key ${JSON.stringify(key)}`);
-}
 
 /** Convert a UTF-8 text key to the latin1 (raw byte) form used by BDict, for non-ASCII keys. */
 export function keyFromUtf8(s: string): string { return Buffer.from(s, 'utf8').toString('latin1'); }

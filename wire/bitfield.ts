@@ -19,6 +19,42 @@ function lastByteMask(numPieces: number): number {
   return r === 0 ? 0xff : (0xff << (8 - r)) & 0xff;
 }
 
+// Raw packed-bit helpers, unchecked: for hot loops over bits the caller sized (the picker).
+
+export function getBit(bits: Uint8Array, i: number): boolean {
+  return (bits[i >>> 3] & (0x80 >>> (i & 7))) !== 0;
+}
+
+export function setBit(bits: Uint8Array, i: number): void {
+  bits[i >>> 3] |= 0x80 >>> (i & 7);
+}
+
+function clearBit(bits: Uint8Array, i: number): void {
+  bits[i >>> 3] &= ~(0x80 >>> (i & 7));
+}
+
+/** True when bits past `numPieces` in the last byte are all zero (BEP 3 requires it). */
+export function spareBitsClear(bits: Uint8Array, numPieces: number): boolean {
+  if ((numPieces & 7) === 0 || bits.length === 0) return true;
+  return (bits[bits.length - 1] & ~lastByteMask(numPieces) & 0xff) === 0;
+}
+
+/** Calls `fn` for each set bit below numPieces, skipping zero bytes. O(bytes + set bits). */
+export function forEachSet(bits: Uint8Array, numPieces: number, fn: (i: number) => void): void {
+  const bytes = Math.min(bits.length, bitfieldByteLength(numPieces));
+  for (let b = 0; b < bytes; b++) {
+    let v = bits[b];
+    if (v === 0) continue;
+    const base = b << 3;
+    while (v !== 0) {
+      const hi = 31 - Math.clz32(v); // highest set bit: 7 = piece base+0
+      const i = base + (7 - hi);
+      if (i < numPieces) fn(i);
+      v &= ~(1 << hi);
+    }
+  }
+}
+
 /**
  * Check a received bitfield against the torrent's piece count.
  * Throws WireError 'BAD_BITFIELD_LENGTH' or 'BITFIELD_SPARE_BITS'.
@@ -28,7 +64,7 @@ export function validateBitfield(bits: Uint8Array, numPieces: number): void {
   if (bits.length !== want) {
     throw new WireError('BAD_BITFIELD_LENGTH', `bitfield is ${bits.length} bytes, ${numPieces} pieces need ${want}`);
   }
-  if (want > 0 && (bits[want - 1] & ~lastByteMask(numPieces) & 0xff) !== 0) {
+  if (!spareBitsClear(bits, numPieces)) {
     throw new WireError('BITFIELD_SPARE_BITS', `bitfield has bits set past piece ${numPieces - 1}`);
   }
 }
@@ -78,16 +114,14 @@ export class Bitfield {
   /** Whether piece `index` is set; false for indices out of range. */
   get(index: number): boolean {
     if (!(index >= 0 && index < this.length)) return false;
-    return (this.bytes[index >>> 3] & (0x80 >>> (index & 7))) !== 0;
+    return getBit(this.bytes, index);
   }
 
   /** Set piece `index`; returns true if it was not set before. Throws 'BAD_PIECE_INDEX' out of range. */
   set(index: number): boolean {
     this.check(index);
-    const i = index >>> 3;
-    const m = 0x80 >>> (index & 7);
-    if ((this.bytes[i] & m) !== 0) return false;
-    this.bytes[i] |= m;
+    if (getBit(this.bytes, index)) return false;
+    setBit(this.bytes, index);
     this._count++;
     return true;
   }
@@ -95,10 +129,8 @@ export class Bitfield {
   /** Clear piece `index`; returns true if it was set before. Throws 'BAD_PIECE_INDEX' out of range. */
   clear(index: number): boolean {
     this.check(index);
-    const i = index >>> 3;
-    const m = 0x80 >>> (index & 7);
-    if ((this.bytes[i] & m) === 0) return false;
-    this.bytes[i] &= ~m;
+    if (!getBit(this.bytes, index)) return false;
+    clearBit(this.bytes, index);
     this._count--;
     return true;
   }

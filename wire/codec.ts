@@ -16,7 +16,7 @@ import { WireError, invalidArgument } from './errors.js';
 import { MessageId, type Message, type MessageType } from './messages.js';
 
 // Shared immutable instances of the field-less messages: decoding them allocates nothing.
-export const KEEP_ALIVE: Message = Object.freeze({ type: 'keep_alive' });
+const KEEP_ALIVE: Message = Object.freeze({ type: 'keep_alive' });
 const CHOKE: Message = Object.freeze({ type: 'choke' });
 const UNCHOKE: Message = Object.freeze({ type: 'unchoke' });
 const INTERESTED: Message = Object.freeze({ type: 'interested' });

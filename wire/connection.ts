@@ -39,7 +39,7 @@ import {
   HandshakeDecoder, HANDSHAKE_LENGTH, encodeHandshake, makeReserved, reservedFlags,
   type ReservedFlags,
 } from './handshake.js';
-import type { BlockRef, Message } from './messages.js';
+import { FAST_MESSAGE_TYPES, type BlockRef, type Message } from './messages.js';
 import { InboundRequests, OutboundRequests } from './requests.js';
 
 export type { ExtensionHook, ExtensionContext, PeerExtendedHandshake } from './extension-hooks.js';
@@ -793,9 +793,7 @@ export class PeerConnection {
     } else {
       this._stats.protocolBytesIn += len;
     }
-    const fastOnly = m.type === 'suggest_piece' || m.type === 'have_all' || m.type === 'have_none'
-      || m.type === 'reject_request' || m.type === 'allowed_fast';
-    if (fastOnly && !this.fastOn) throw new WireError('FAST_NOT_NEGOTIATED', `${m.type} without the fast extension on both sides`);
+    if (!this.fastOn && FAST_MESSAGE_TYPES.has(m.type)) throw new WireError('FAST_NOT_NEGOTIATED', `${m.type} without the fast extension on both sides`);
     const first = m.type === 'bitfield' || m.type === 'have_all' || m.type === 'have_none';
     if (first) {
       if (!this.peerFirstWindow) throw new WireError('HAVE_ALL_NOT_FIRST', `${m.type} after other messages`);

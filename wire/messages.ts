@@ -26,7 +26,6 @@ export const MessageId = {
   allowed_fast: 0x11,
   extended: 20,
 } as const;
-export type MessageIdValue = (typeof MessageId)[keyof typeof MessageId];
 
 export interface KeepAlive { readonly type: 'keep_alive' }
 export interface Choke { readonly type: 'choke' }

@@ -16,12 +16,12 @@
 import type { Encodable } from '../../wire/bencode.js';
 import type { ExtensionContext, ExtensionHook, HookCloseReason, PeerExtendedHandshake } from '../../wire/extension-hooks.js';
 import type { PeerConnection } from '../../wire/connection.js';
-import { BuyerSession, type BuyerEvent, type BuyerOptions, type PayFailure } from './buyer.js';
+import { BuyerSession, type BuyerEvent, type BuyerOptions, type PayFailure } from './buyer-session.js';
 import { addTermsToHandshake } from './classify.js';
 import { SeedPayError } from './errors.js';
 import type { MeterStats } from './meter.js';
 import { encodeMessage, EXTENSION_NAME, type SeedPayMessage } from './messages.js';
-import { SellerSession, type SellerEvent, type SellerOptions, type VerifyOutcome } from './seller.js';
+import { SellerSession, type SellerEvent, type SellerOptions, type VerifyOutcome } from './seller-session.js';
 
 interface Machine {
   pollTransmit(): SeedPayMessage | null;

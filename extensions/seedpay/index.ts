@@ -11,9 +11,9 @@ export { Budget, reserveAll, remainingOf, type BuyerPolicy, type NonSeedPayPolic
 export {
   SellerSession, walletSigner, seedSigner,
   type Signer, type SellerOptions, type SellerState, type SellerEvent, type VerifyOutcome,
-} from './seller.js';
+} from './seller-session.js';
 export {
   BuyerSession,
   type BuyerOptions, type BuyerState, type BuyerEvent, type RefusalReason, type StopReason, type PayFailure,
-} from './buyer.js';
+} from './buyer-session.js';
 export { SellerHook, BuyerHook, applyRefusal, sellerExtension, buyerExtension, type SellerDriver, type BuyerDriver, type SeedPayConnectionInfo } from './hook.js';

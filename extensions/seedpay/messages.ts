@@ -36,14 +36,14 @@ export const EXTENSION_NAME = 'seedpay';
 export const MAX_MESSAGE_BYTES = 4096;
 const DECODE_OPTS = { maxBytes: MAX_MESSAGE_BYTES, maxDepth: 4, maxItems: 256, strict: true, maxIntegerDigits: 24 } as const;
 
-export const PK_BYTES = 32;
-export const SIG_BYTES = 64;
+const PK_BYTES = 32;
+const SIG_BYTES = 64;
 /** A session hash on the wire (session_resume and its answers): sha256, 32 raw bytes. */
-export const HASH_BYTES = 32;
+const HASH_BYTES = 32;
 /** base58 of 64 bytes is at most 88 characters. */
-export const MAX_TX_CHARS = 88;
-export const MAX_REASON_BYTES = 64;
-export const MAX_TYPE_BYTES = 64;
+const MAX_TX_CHARS = 88;
+const MAX_REASON_BYTES = 64;
+const MAX_TYPE_BYTES = 64;
 
 /** The rejection reasons of SEEDPAY.md §4. */
 export const KNOWN_REASONS: readonly RejectReason[] = [

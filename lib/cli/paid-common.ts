@@ -19,7 +19,7 @@ export type Out = { out: NodeJS.WritableStream; err: NodeJS.WriteStream };
 export const RPC_FLAGS = ['--rpc', '--mint'] as const;
 
 /** Known clusters' USDC mints, by genesis hash. */
-export const KNOWN_USDC: Readonly<Record<string, string>> = {
+const KNOWN_USDC: Readonly<Record<string, string>> = {
   // mainnet-beta
   '5eykt4UsFv8P8NJdTREpY1vzqKqZKvdpKuc147dw2N9d': 'EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v',
   // devnet (Circle's devnet USDC)
@@ -28,7 +28,7 @@ export const KNOWN_USDC: Readonly<Record<string, string>> = {
 
 export const DEFAULT_LEDGER_PORT = 8899;
 
-export function stateDir(): string {
+function stateDir(): string {
   return process.env.SEEDPAY_HOME ?? join(homedir(), '.seedpay');
 }
 

@@ -33,7 +33,7 @@ export async function loadWallet(path: string | undefined, flag = '--wallet'): P
 }
 
 /** Write a new keypair file (mode 0600); refuses to overwrite. */
-export async function writeNewWallet(path: string): Promise<WalletKeypair> {
+async function writeNewWallet(path: string): Promise<WalletKeypair> {
   const w = generateWallet();
   let fh;
   try {
@@ -51,7 +51,7 @@ export async function writeNewWallet(path: string): Promise<WalletKeypair> {
   return w;
 }
 
-export const WALLET_USAGE = `  seedpay wallet new <keypair.json>
+const WALLET_USAGE = `  seedpay wallet new <keypair.json>
   seedpay wallet show <keypair.json>
   seedpay wallet balance <keypair.json> [--rpc URL] [--mint M]`;
 

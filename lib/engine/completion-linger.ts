@@ -19,7 +19,7 @@ export interface LingeringPeer {
 }
 
 /** Default bound on how long a busy seed is kept open after completion. */
-export const DEFAULT_LINGER_TIMEOUT_MS = 60_000;
+const DEFAULT_LINGER_TIMEOUT_MS = 60_000;
 
 export class CompletionLinger<S extends LingeringPeer> {
   /** Held sessions → when to give up on them (ms). */

@@ -44,11 +44,10 @@
  */
 import type { BlockRef } from '../../wire/messages.js';
 import { AvailabilityBuckets } from './availability-buckets.js';
-import {
-  type PieceSet, bitfieldBytes, forEachSet, getBit, packedOf, setBit, spareBitsClear, toPacked,
-} from './picker-bits.js';
+import { bitfieldByteLength as bitfieldBytes, forEachSet, getBit, setBit, spareBitsClear } from '../../wire/bitfield.js';
+import { type PieceSet, packedOf, toPacked } from './piece-set.js';
 
-export type { PieceSet } from './picker-bits.js';
+export type { PieceSet } from './piece-set.js';
 export type { BlockRef } from '../../wire/messages.js';
 
 /** A peer as the caller names it: any stable number or string. */

@@ -431,7 +431,3 @@ export class PieceStore {
   }
 }
 
-/** Convenience: join the root and a file's path segments (for callers listing files). */
-export function storagePath(root: string, path: readonly string[]): string {
-  return join(resolve(root), ...path);
-}

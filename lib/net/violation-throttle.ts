@@ -28,7 +28,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import type { PeerCloseCode } from '../engine/peer-session.js';
 
 /** The close codes that count as a violation by the remote peer. */
-export const VIOLATION_CODES: ReadonlySet<PeerCloseCode> = new Set<PeerCloseCode>([
+const VIOLATION_CODES: ReadonlySet<PeerCloseCode> = new Set<PeerCloseCode>([
   'LENGTH_TOO_LARGE', 'UNKNOWN_MESSAGE_ID', 'BAD_MESSAGE_SIZE', 'TRAILING_BYTES',
   'BAD_BITFIELD_LENGTH', 'BITFIELD_SPARE_BITS', 'BAD_PIECE_INDEX', 'BAD_HANDSHAKE',
   'FAST_NOT_NEGOTIATED', 'HAVE_ALL_NOT_FIRST', 'ILLEGAL_STATE', 'REQUEST_OVERFLOW',

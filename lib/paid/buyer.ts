@@ -34,7 +34,7 @@
  */
 import { BuyerHook, type BuyerDriver } from '../../extensions/seedpay/hook.js';
 import { Budget, type BuyerPolicy } from '../../extensions/seedpay/policy.js';
-import type { BuyerEvent, PaymentRef, ResumeRequest } from '../../extensions/seedpay/buyer.js';
+import type { BuyerEvent, PaymentRef, ResumeRequest } from '../../extensions/seedpay/buyer-session.js';
 import type { PluginPeer, TorrentPlugin } from '../../extensions/plugin.js';
 import type { ExtensionConnectionInfo } from '../../extensions/registry.js';
 import type { Chain } from '../../payment/chain.js';

@@ -29,7 +29,7 @@
  * One PaidSeller may serve many torrents; it owns its journal (closed by `close()`).
  */
 import { SellerHook, type SellerDriver } from '../../extensions/seedpay/hook.js';
-import { walletSigner, type SellerEvent, type Signer, type VerifyOutcome } from '../../extensions/seedpay/seller.js';
+import { walletSigner, type SellerEvent, type Signer, type VerifyOutcome } from '../../extensions/seedpay/seller-session.js';
 import type { NonSeedPayPolicy } from '../../extensions/seedpay/policy.js';
 import type { PluginPeer, TorrentPlugin } from '../../extensions/plugin.js';
 import type { ExtensionConnectionInfo } from '../../extensions/registry.js';

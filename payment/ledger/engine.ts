@@ -22,7 +22,7 @@ import {
 } from './errors.js';
 import { TOKEN_PROGRAM, TOKEN_2022_PROGRAM, parseMint, parseTokenAccount, uiTokenAmount, type UiTokenAmount } from './token-accounts.js';
 
-export const MAX_BLOCKHASH_AGE = 150;
+const MAX_BLOCKHASH_AGE = 150;
 export const LAMPORTS_PER_SIGNATURE = 5000;
 /** Lamports the faucet starts with (1 000 000 SOL): enough for any test or bench. */
 const FAUCET_LAMPORTS = 1_000_000_000_000_000n;

@@ -12,7 +12,7 @@ import { LAMPORTS_PER_SIGNATURE, type AccountView, type LedgerEngine } from './e
 import { encodeTransaction, parseEncoding } from './encode-tx.js';
 import { isTokenProgram, parseMint, parseTokenAccount, uiTokenAmount } from './token-accounts.js';
 
-export const API_VERSION = '2.2.0';
+const API_VERSION = '2.2.0';
 const MAX_SIGNATURES_PER_STATUS_CALL = 256;
 const MAX_MULTIPLE_ACCOUNTS = 100;
 const MAX_BATCH = 100;

@@ -11,7 +11,7 @@ import { getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { Keypair } from '@solana/web3.js';
 import { Client } from '../../lib/net/client.js';
 import { bytesCoveredBy } from '../../payment/amount.js';
-import { walletSigner } from '../../extensions/seedpay/seller.js';
+import { walletSigner } from '../../extensions/seedpay/seller-session.js';
 import {
   funded, leechDir, makeContent, openBuyer, sleep, startEnv, startSeller, until, walletOf, USDC, type Env,
 } from '../../testkit/paid-helpers.js';

@@ -11,11 +11,11 @@ import { chargeFor, MIB } from '../../payment/amount.js';
 import { termsToWire, type Terms } from '../../payment/terms.js';
 import { encode, type Encodable } from '../../wire/bencode.js';
 import { parseExtendedHandshake } from '../../wire/extension-hooks.js';
-import { BuyerSession, type BuyerEvent, type PayFailure } from '../../extensions/seedpay/buyer.js';
+import { BuyerSession, type BuyerEvent, type PayFailure } from '../../extensions/seedpay/buyer-session.js';
 import { decodeMessage, encodeMessage } from '../../extensions/seedpay/messages.js';
 import { Budget, type BuyerPolicy } from '../../extensions/seedpay/policy.js';
 import { SeedPayError } from '../../extensions/seedpay/errors.js';
-import { SellerSession, walletSigner, type SellerEvent, type VerifyOutcome } from '../../extensions/seedpay/seller.js';
+import { SellerSession, walletSigner, type SellerEvent, type VerifyOutcome } from '../../extensions/seedpay/seller-session.js';
 import { BLOCK, CLUSTER, INFO, MINT, makeTerms, randomTx, seededWallet } from './seedpay-harness.js';
 
 const wallet = seededWallet(1);

@@ -17,8 +17,8 @@ import { walletFromSeed, type WalletKeypair } from '../../payment/session.js';
 import type { Terms } from '../../payment/terms.js';
 import { BuyerHook, SellerHook, applyRefusal } from '../../extensions/seedpay/hook.js';
 import { Budget, type BuyerPolicy } from '../../extensions/seedpay/policy.js';
-import { walletSigner, type SellerEvent, type SellerOptions, type Signer, type VerifyOutcome } from '../../extensions/seedpay/seller.js';
-import type { BuyerEvent } from '../../extensions/seedpay/buyer.js';
+import { walletSigner, type SellerEvent, type SellerOptions, type Signer, type VerifyOutcome } from '../../extensions/seedpay/seller-session.js';
+import type { BuyerEvent } from '../../extensions/seedpay/buyer-session.js';
 
 export const CLUSTER = 'EtWTRABZaYq6iMfeYKouRu166VU2xqa1wcaWoxPkrZBG';
 export const MINT = 'EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v';

@@ -14,8 +14,8 @@ import { resumeMessage, signResume, verifyResume } from '../../payment/resume.js
 import { decodeTerms, encodeTerms } from '../../payment/terms.js';
 import { addTermsToHandshake } from '../../extensions/seedpay/classify.js';
 import { decodeMessage, encodeMessage, type SeedPayMessage } from '../../extensions/seedpay/messages.js';
-import { SellerSession, walletSigner, type SellerEvent } from '../../extensions/seedpay/seller.js';
-import { BuyerSession, type BuyerEvent, type ResumeRequest } from '../../extensions/seedpay/buyer.js';
+import { SellerSession, walletSigner, type SellerEvent } from '../../extensions/seedpay/seller-session.js';
+import { BuyerSession, type BuyerEvent, type ResumeRequest } from '../../extensions/seedpay/buyer-session.js';
 import { Budget } from '../../extensions/seedpay/policy.js';
 import { SeedPayError } from '../../extensions/seedpay/errors.js';
 import { INFO, makeTerms, randomTx, seededWallet } from './seedpay-harness.js';

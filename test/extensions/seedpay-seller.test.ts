@@ -10,7 +10,7 @@ import { chargeFor, MIB } from '../../payment/amount.js';
 import { generateEphemeral } from '../../payment/session.js';
 import { encode } from '../../wire/bencode.js';
 import { parseExtendedHandshake } from '../../wire/extension-hooks.js';
-import { SellerSession, walletSigner, type SellerEvent, type SellerOptions } from '../../extensions/seedpay/seller.js';
+import { SellerSession, walletSigner, type SellerEvent, type SellerOptions } from '../../extensions/seedpay/seller-session.js';
 import { SeedPayError } from '../../extensions/seedpay/errors.js';
 import type { SeedPayMessage } from '../../extensions/seedpay/messages.js';
 import { BLOCK, INFO, makeTerms, randomTx, seededWallet } from './seedpay-harness.js';

@@ -15,7 +15,7 @@ import { Pair, fill } from '../wire/pair.js';
 import { BuyerHook, SellerHook } from '../../extensions/seedpay/hook.js';
 import { decodeMessage, encodeMessage } from '../../extensions/seedpay/messages.js';
 import { Budget } from '../../extensions/seedpay/policy.js';
-import { seedSigner, walletSigner } from '../../extensions/seedpay/seller.js';
+import { seedSigner, walletSigner } from '../../extensions/seedpay/seller-session.js';
 import { BLOCK, Harness, randomTx, seededWallet } from './seedpay-harness.js';
 import { PeerCommandQueue } from '../../wire/peer-control.js';
 
