@@ -1,5 +1,5 @@
 /**
- * SHA-1 over 512 KiB pieces: node:crypto (ours, chosen in lib/sha1.ts) vs @noble/hashes
+ * SHA-1 over 512 KiB pieces: node:crypto (ours, chosen in lib/files/sha1.ts) vs @noble/hashes
  * (pure JS). Alternating runs, medians, per BENCH.md.
  */
 import { createHash } from 'node:crypto';

@@ -15,7 +15,7 @@
  *   ours-peak-rss-<4×size>    (--rss) our leecher's peak RSS for the 4× torrent; baseline
  *                             our own leecher at <size> in the same run (≈1 = bounded)
  *   paid-vs-free              our pair with SeedPay metering; baseline our pair free
- * Our peers run as separate Node processes (bench/our-peer.ts), like libtorrent's
+ * Our peers run as separate Node processes (testkit/our-peer.ts), like libtorrent's
  * (lt_peer.py), so CPU seconds and peak RSS are per process.
  * MB/s is measured at the leecher, first payload byte → all pieces verified (see
  * transfer-clients.ts). A case whose implementation does not exist yet is not run
@@ -51,7 +51,7 @@ export interface OurPeer {
 }
 
 /**
- * Our seeder and leecher: bench/our-peer.ts in child processes, so their CPU seconds
+ * Our seeder and leecher: testkit/our-peer.ts in child processes, so their CPU seconds
  * (process.cpuUsage) and peak RSS (process.resourceUsage().maxRSS) are measured
  * apart, as lt_peer.py does for libtorrent. `paid` comes with the SeedPay layer.
  */

@@ -563,7 +563,7 @@ export interface LibtorrentPeerInfo {
 
 /**
  * The fields every peer process's `RESULT {json}` line carries — lt_peer.py's and
- * bench/our-peer.ts's alike, same names and meaning — so that the transfer
+ * testkit/our-peer.ts's alike, same names and meaning — so that the transfer
  * benchmark reads either side with the same code.
  */
 export interface PeerProcessResult {

@@ -1,7 +1,7 @@
 /**
  * The hostile-peer attacks as functions of their own, shared by the tests in this
  * folder (one attack, then asserts on the seeder's typed close reason) and by
- * bench/hostile.ts (the same attack in a loop against a seeder in another process,
+ * testkit/hostile-bench.ts (the same attack in a loop against a seeder in another process,
  * while an honest leecher's speed and the seeder's peak RSS are measured).
  *
  * Each attack only needs where the seeder listens and the torrent's shape; it

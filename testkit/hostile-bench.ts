@@ -4,16 +4,16 @@
  *
  *   node dist/bench/hostile.js [--quick] [--json] [--runs N] [--only a,b,…] [--loops N] [--no-throttle]
  *
- * For each attack of test/hostile/attacks.ts: one seeder (bench/hostile-seeder.ts,
+ * For each attack of testkit/hostile-attacks.ts: one seeder (testkit/hostile-seeder.ts,
  * a process of its own, so its peak RSS and CPU are its alone), one honest leecher
- * (bench/our-peer.ts, another process) downloading a 256 MiB torrent (64 MiB with
+ * (testkit/our-peer.ts, another process) downloading a 256 MiB torrent (64 MiB with
  * --quick) from it, and the attack sustained from this process during the whole
  * honest transfer (every attack loop reconnects and attacks again as soon as the
  * seeder closed it; several loops at once; `--loops N` sets every attack's number of
  * loops, to see how a cost scales with concurrent attackers). The same transfer without any attack
  * is the baseline; attack and no-attack alternate, `--runs` each (default 3), medians.
  * The attackers connect from 127.0.0.1 and the honest leecher from another loopback
- * address, so the seeder's violation throttle (lib/violation-throttle.ts) refuses the
+ * address, so the seeder's violation throttle (lib/net/violation-throttle.ts) refuses the
  * attackers' reconnections and not the honest peer; `--no-throttle` turns it off in
  * the seeder, to measure what it saves (extra field `seeder_throttle`).
  *
@@ -39,7 +39,7 @@
  * The honest leecher checks every piece's SHA-1 against the torrent (it only reports
  * complete with every piece verified), so no extra sha256 pass is made here.
  * The payment_proof flood needs the paid seller and the ledger: its case,
- * `honest-under-payment-proof-flood`, is bench/hostile-proof.ts (a paid transfer of
+ * `honest-under-payment-proof-flood`, is testkit/hostile-proof.ts (a paid transfer of
  * 64 MiB, 16 MiB with --quick; the peak RSS there is the whole scenario's process),
  * with its control `honest-under-paid-session-churn` (hostile paid sessions made
  * ready and dropped without a proof: what the churn alone costs).
@@ -273,7 +273,7 @@ function addCounts(into: Record<string, number>, from: Record<string, number> | 
 const fmtCounts = (c: Record<string, number>): string =>
   Object.entries(c).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}:${v}`).join(',') || 'none';
 
-/** bench:hostile's body (bench/hostile.ts runs it): exit status 0 / 1. */
+/** bench:hostile's body (testkit/hostile-bench.ts runs it): exit status 0 / 1. */
 export async function hostileBenchMain(): Promise<number> {
   const runs = Number(argValue('--runs') ?? 3);
   if (!(Number.isSafeInteger(runs) && runs > 0)) throw new Error('--runs needs a positive integer');

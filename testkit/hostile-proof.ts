@@ -1,8 +1,8 @@
 /**
- * bench/hostile.ts case `honest-under-payment-proof-flood`: an honest paying buyer
+ * testkit/hostile-bench.ts case `honest-under-payment-proof-flood`: an honest paying buyer
  * downloads from a paid seller (PaidSeller on the embedded local ledger) while
  * hostile SeedPay buyers, one after another, get a ready paid session and flood it
- * with made-up payment_proofs (test/hostile/proof-attack.ts); baseline: the same
+ * with made-up payment_proofs (testkit/proof-attack.ts); baseline: the same
  * paid transfer without the flood. Alternating, medians.
  *
  * Each run is a child process of its own (`--role run`) holding the ledger, the

@@ -1,5 +1,5 @@
 /**
- * The seeder of bench/hostile.ts as a process of its own, so that its peak RSS
+ * The seeder of testkit/hostile-bench.ts as a process of its own, so that its peak RSS
  * (getrusage ru_maxrss) and CPU seconds are its alone and not the attackers' or
  * the driver's.
  *
@@ -126,7 +126,7 @@ async function main(): Promise<void> {
   await client.close();
 }
 
-// Run only as a program: bench/hostile.ts imports REFUSED_LABEL from here.
+// Run only as a program: testkit/hostile-bench.ts imports REFUSED_LABEL from here.
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   main().then(
     () => process.exit(0),

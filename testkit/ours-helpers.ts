@@ -1,5 +1,5 @@
 /**
- * Our peer (lib/client.ts) inside the interop tests: a Client listening on its own
+ * Our peer (lib/net/client.ts) inside the interop tests: a Client listening on its own
  * loopback address, torrents added from the harness's .torrent files, the peers it
  * met (their client name, fast extension, who dialled), and waits that fail with a
  * message saying how far the transfer got.

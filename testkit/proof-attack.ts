@@ -1,6 +1,6 @@
 /**
  * The payment_proof flood, shared by test/hostile/proof-flood.test.ts and
- * bench/hostile-proof.ts: a SeedPay buyer session that, once ready, sends made-up
+ * testkit/hostile-proof.ts: a SeedPay buyer session that, once ready, sends made-up
  * payment_proof messages (random signatures) as fast as it can. The seller is
  * expected to end that session with PROOF_FLOOD and to look up only a bounded
  * number of the made-up signatures on its RPC.

@@ -217,7 +217,7 @@ export function libtorrentLeecher(name = 'libtorrent'): LeecherImpl {
 }
 
 // ---------------------------------------------------------------------------
-// Our implementations (bench/our-peer.ts, one Node process per side)
+// Our implementations (testkit/our-peer.ts, one Node process per side)
 // ---------------------------------------------------------------------------
 
 /**

@@ -166,7 +166,7 @@ export type ConnectionEvent =
   | { readonly type: 'bitfield'; readonly source: 'bitfield' | 'have_all' | 'have_none'; readonly pieces: Bitfield }
   /**
    * A block we requested. `block` is a view of received bytes: copy to keep; with
-   * `borrowPayloads` (and behind lib/peer-socket.ts, whose read buffers are reused) it
+   * `borrowPayloads` (and behind lib/net/peer-socket.ts, whose read buffers are reused) it
    * is valid only until the next `pollEvent()`. `late`: we had cancelled it.
    */
   | { readonly type: 'piece'; readonly index: number; readonly begin: number; readonly block: Uint8Array; readonly late: boolean }

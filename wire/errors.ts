@@ -63,7 +63,7 @@ export type WireErrorCode =
   | 'EXTENSION_ERROR'
   /** The accepting side did not want the info hash the peer asked for (local decision). */
   | 'TORRENT_REJECTED'
-  /** The socket under a connection failed or closed (lib/peer-socket.ts). */
+  /** The socket under a connection failed or closed (lib/net/peer-socket.ts). */
   | 'SOCKET_ERROR'
   // ---- local misuse ----
   /** A value out of range handed to an encoder or to the API (local error). */

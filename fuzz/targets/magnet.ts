@@ -14,7 +14,7 @@ function sameMagnet(a: Magnet, b: Magnet): boolean {
 
 export const magnetTarget: FuzzTarget = {
   name: 'magnet',
-  about: 'lib/magnet.ts parseMagnet (input as latin1) and buildMagnet round trip',
+  about: 'format/magnet.ts parseMagnet (input as latin1) and buildMagnet round trip',
   maxInputLength: 8 * 1024,
   run(input) {
     const uri = Buffer.from(input).toString('latin1');

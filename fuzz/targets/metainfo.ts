@@ -30,7 +30,7 @@ const typed = (e: unknown): boolean => e instanceof MetainfoError;
 
 export const metainfoTarget: FuzzTarget = {
   name: 'metainfo',
-  about: 'lib/metainfo.ts parseTorrent and parseInfo (the same bytes through both)',
+  about: 'format/metainfo.ts parseTorrent and parseInfo (the same bytes through both)',
   maxInputLength: 32 * 1024,
   run(input) {
     const t = expectTyped('parseTorrent', () => parseTorrent(input, OPTS), typed);

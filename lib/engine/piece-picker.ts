@@ -28,7 +28,7 @@
  *    Peer gone: O(n/8 + its pieces + its outstanding requests); a seed leaving is O(requests).
  *  - pick, common case: O(open pieces with unrequested blocks + blocks returned)
  *    plus, when a fresh piece is needed, a walk of the availability buckets
- *    (lib/picker-buckets.ts) from the rarest; for a seed that is O(buckets) ≤ O(P),
+ *    (lib/engine/availability-buckets.ts) from the rarest; for a seed that is O(buckets) ≤ O(P),
  *    for a peer holding a fraction f of the free pieces it is expected O(1/f).
  *    A per-peer count of free pieces it holds makes the walk stop at once when it
  *    holds none, so a peer with nothing for us never costs a scan.

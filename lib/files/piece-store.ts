@@ -33,7 +33,7 @@ export class StorageError extends Error {
   constructor(readonly code: StorageErrorCode, message: string, options?: { cause?: unknown }) { super(message, options); }
 }
 
-/** The part of a Metainfo a store needs (lib/metainfo.ts `Metainfo` fits). */
+/** The part of a Metainfo a store needs (format/metainfo.ts `Metainfo` fits). */
 export interface StorageLayout {
   readonly files: readonly { readonly path: readonly string[]; readonly length: number; readonly padding?: boolean }[];
   readonly pieceLength: number;

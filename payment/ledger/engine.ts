@@ -10,6 +10,7 @@
  * newest one, so we do the check ourselves and turn litesvm's off). Every recorded
  * transaction is final at once.
  */
+import { bytesEqual } from '../../wire/bytes.js';
 import { LiteSVM } from 'litesvm';
 import { getTransactionDecoder } from '@solana/kit';
 import {
@@ -104,12 +105,6 @@ interface KeySnapshot {
 
 const TOKEN_PROGRAM_BYTES = new PublicKey(TOKEN_PROGRAM).toBytes();
 const TOKEN_2022_PROGRAM_BYTES = new PublicKey(TOKEN_2022_PROGRAM).toBytes();
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 function preflightError(err: TxErrorJson, logs: string[], unitsConsumed: number): LedgerRpcError {
   return new LedgerRpcError(RPC_SEND_TX_PREFLIGHT_FAILURE, `Transaction simulation failed: ${txErrorMessage(err)}`, {
@@ -360,8 +355,8 @@ export class LedgerEngine {
     if (a === null) return { lamports: 0n, token: null };
     const lamports = a.lamports();
     const owner = a.owner();
-    const is2022 = sameBytes(owner, TOKEN_2022_PROGRAM_BYTES);
-    if (!is2022 && !sameBytes(owner, TOKEN_PROGRAM_BYTES)) return { lamports, token: null };
+    const is2022 = bytesEqual(owner, TOKEN_2022_PROGRAM_BYTES);
+    if (!is2022 && !bytesEqual(owner, TOKEN_PROGRAM_BYTES)) return { lamports, token: null };
     const t = parseTokenAccount(a.data());
     return { lamports, token: t && { mint: t.mint, owner: t.owner, amount: t.amount, programId: is2022 ? TOKEN_2022_PROGRAM : TOKEN_PROGRAM } };
   }

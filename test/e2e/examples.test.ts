@@ -1,5 +1,5 @@
 /**
- * The README's embedding examples (examples/seller.ts, examples/buyer.ts) type-check
+ * The README's embedding examples (examples/seller.ts, buyer.ts, extension.ts) type-check
  * under the project's compiler options and really work: the seller and the buyer run
  * as processes (tsx) against the local ledger, the buyer pays and gets the file.
  */
@@ -24,7 +24,7 @@ function repoRoot(): string {
 }
 
 const ROOT = repoRoot();
-const EXAMPLES = ['seller.ts', 'buyer.ts'].map((f) => join(ROOT, 'examples', f));
+const EXAMPLES = ['seller.ts', 'buyer.ts', 'extension.ts'].map((f) => join(ROOT, 'examples', f));
 
 test('examples type-check with the project compiler options', () => {
   const cfg = ts.readConfigFile(join(ROOT, 'tsconfig.json'), ts.sys.readFile);

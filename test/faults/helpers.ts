@@ -2,7 +2,7 @@
  * Fault-test fixtures: a seeded PRNG (so every "random" cut, kill and outage is the
  * same on every run) and a TCP proxy that cuts connections after a chosen number of
  * bytes. The e2e fixtures (ledger, wallets, content, seller, buyer) are reused from
- * test/e2e/paid-helpers.ts.
+ * testkit/paid-helpers.ts.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 

@@ -1,6 +1,6 @@
 /**
- * bench/hostile.ts end to end on a tiny torrent, so the benchmark cannot rot: a
- * seeder child (bench/hostile-seeder.ts), an honest leecher child (bench/our-peer.ts)
+ * testkit/hostile-bench.ts end to end on a tiny torrent, so the benchmark cannot rot: a
+ * seeder child (testkit/hostile-seeder.ts), an honest leecher child (testkit/our-peer.ts)
  * and two sustained attacks from this process. Checks outcomes only (no clock): the
  * honest transfer completed, the attacks made connections, and every connection the
  * seeder closed while the attack ran closed with one of the typed reasons the

@@ -1,5 +1,5 @@
 /**
- * The per-address violation throttle over real loopback TCP (lib/violation-throttle.ts,
+ * The per-address violation throttle over real loopback TCP (lib/net/violation-throttle.ts,
  * wired in Client.onIncoming): an address that reconnects and breaks the protocol
  * again and again is refused at accept for a doubling while, an honest leecher from
  * another address completes meanwhile, and connections that end cleanly or are cut

@@ -32,7 +32,7 @@ async function scenario(label: string, o: ArenaOptions, attack: (a: Arena) => Pr
   }
 }
 
-/** The arena's seeder as an attack target (test/hostile/attacks.ts). */
+/** The arena's seeder as an attack target (testkit/hostile-attacks.ts). */
 function target(a: Arena): Target {
   return { port: a.port, infoHash: a.torrent.infoHash, pieceLength: PL, pieceCount: a.fx.meta.pieceCount, totalLength: a.fx.meta.totalLength };
 }

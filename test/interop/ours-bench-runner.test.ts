@@ -1,5 +1,5 @@
 /**
- * The plumbing of `bench:transfer` for our peer, on a small torrent: bench/our-peer.ts
+ * The plumbing of `bench:transfer` for our peer, on a small torrent: testkit/our-peer.ts
  * runs as a child process (node for the build, tsx for the sources), seeds or leeches,
  * and reports CPU seconds and peak RSS; measureTransfer checks the bytes by sha256.
  * Guards the benchmark against rot (it is not run by the test suite otherwise).

@@ -1,5 +1,5 @@
 /**
- * What the interop tests need from lib/client.ts, pinned against plain loopback
+ * What the interop tests need from lib/net/client.ts, pinned against plain loopback
  * sockets (no real client needed):
  *
  * 1. Outgoing connections choose their source address (ClientOptions.localAddress). Real clients accept

@@ -9,7 +9,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cp, open, readFile, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { Client } from '../../lib/net/client.js';
 import type { PeerSession } from '../../lib/engine/peer-session.js';
 import { RawPeer } from './raw-peer.js';
@@ -21,14 +20,7 @@ test('a peer sending corrupted data is banned; its pieces are fetched from the g
   const fx = await makeFixture({ files: [['a.bin', 3 * 1024 * 1024 + 77]], pieceLength: PL });
   const good = new Client();
   const leecher = new Client();
-  const bad = await RawPeer.listen({
-    numPieces: fx.meta.pieceCount,
-    onEvent: (ev, p) => {
-      const now = Date.now();
-      if (ev.type === 'handshake') { p.conn.haveAll(now); p.conn.unchoke(now); }
-      if (ev.type === 'request') p.conn.sendPiece(ev.index, ev.begin, randomBytes(ev.length), now);
-    },
-  });
+  const bad = await RawPeer.listenCorrupt(fx.meta.pieceCount);
   try {
     const gport = await good.listen(0);
     await good.add(fx.torrent, { dir: fx.seedDir });

@@ -1,5 +1,5 @@
 /**
- * lib/flush-gate.ts: a journal's fsync waits for the direct piece writes in flight, and
+ * lib/files/flush-gate.ts: a journal's fsync waits for the direct piece writes in flight, and
  * while it runs the piece store writes through the page cache (the bytes on disk are the
  * same either way); the journal runs every synced append — and only those — through it.
  */

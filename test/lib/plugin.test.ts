@@ -8,7 +8,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { Client } from '../../lib/net/client.js';
 import type { PluginPeer, TorrentPlugin } from '../../extensions/plugin.js';
 import { RawPeer } from './raw-peer.js';
@@ -20,14 +19,7 @@ test('torrent plugin: peers added and removed, pieces passed / failed with their
   const fx = await makeFixture({ files: [['a.bin', 2 * 1024 * 1024 + 77]], pieceLength: PL });
   const good = new Client();
   const leecher = new Client();
-  const bad = await RawPeer.listen({
-    numPieces: fx.meta.pieceCount,
-    onEvent: (ev, p) => {
-      const now = Date.now();
-      if (ev.type === 'handshake') { p.conn.haveAll(now); p.conn.unchoke(now); }
-      if (ev.type === 'request') p.conn.sendPiece(ev.index, ev.begin, randomBytes(ev.length), now);
-    },
-  });
+  const bad = await RawPeer.listenCorrupt(fx.meta.pieceCount);
   const log = {
     added: [] as string[], removed: [] as string[], passed: new Map<string, number>(), failed: new Map<string, number>(),
     ticks: 0, hookCloses: [] as string[],

@@ -54,6 +54,18 @@ export class RawPeer {
     }));
   }
 
+  /** A seeder that claims every piece, unchokes at once and answers every request with random bytes. */
+  static listenCorrupt(numPieces: number): Promise<{ server: Server; port: number; peers: RawPeer[] }> {
+    return RawPeer.listen({
+      numPieces,
+      onEvent: (ev, p) => {
+        const now = Date.now();
+        if (ev.type === 'handshake') { p.conn.haveAll(now); p.conn.unchoke(now); }
+        if (ev.type === 'request') p.conn.sendPiece(ev.index, ev.begin, randomBytes(ev.length), now);
+      },
+    });
+  }
+
   /** Resolve with the first recorded event matching `pred` (past or future). */
   async waitEvent<T extends ConnectionEvent['type']>(type: T, pred: (ev: Extract<ConnectionEvent, { type: T }>) => boolean = () => true, ms = 5000): Promise<Extract<ConnectionEvent, { type: T }>> {
     const deadline = Date.now() + ms;
