@@ -4,8 +4,12 @@
  * credit (fsync) before reporting success.
  *
  * Order: the replay check runs first — a signature already credited (journal,
- * across restarts) or being verified right now (in-flight set) is `replayed_tx`
- * whatever else holds, and it costs no RPC round trip. Then the §4 rules in table
+ * across restarts) is `replayed_tx` whatever else holds, and it costs no RPC round
+ * trip. A signature being verified right now for another proof is waited for, then
+ * checked again: token accounts are public, so anyone may prove a payment they saw
+ * in a session of their own, and only the session its memo names may be credited —
+ * a stranger's proof in flight must not turn the honest proof into a final
+ * `replayed_tx` (it fails `session_mismatch` and credits nothing). Then the §4 rules in table
  * order: found at `confirmed` (tx_not_found / unconfirmed), tx_failed, amount
  * (wrong_recipient / wrong_mint / insufficient_amount), session_mismatch, expired.
  * Every RPC call is retried with bounded exponential backoff; when they all fail
@@ -93,7 +97,7 @@ export class PaymentVerifier {
   private readonly notFoundDelayMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
   /** Signatures being verified right now: two proofs of one transaction cannot both credit. */
-  private readonly inFlight = new Set<string>();
+  private readonly inFlight = new Map<string, Promise<unknown>>();
 
   constructor(opts: VerifierOptions) {
     this.chain = opts.chain;
@@ -108,9 +112,25 @@ export class PaymentVerifier {
     const signature = req.signature;
     const no = (reason: RejectReason, detail: string): VerifyResult => ({ ok: false, signature, reason, detail });
     if (!isSignature(signature)) return no('tx_not_found', 'not a base58 transaction signature');
+    // Another proof of this signature is being verified: its outcome decides nothing here
+    // but whether the payment is already credited (then this one is a replay).
+    for (let other = this.inFlight.get(signature); other !== undefined; other = this.inFlight.get(signature)) {
+      await other.catch(() => undefined);
+    }
     if (this.journal.hasSignature(signature)) return no('replayed_tx', 'signature already credited');
-    if (this.inFlight.has(signature)) return no('replayed_tx', 'signature is being verified on another proof');
-    this.inFlight.add(signature);
+    const done = this.verifyUnique(req, signature, no);
+    this.inFlight.set(signature, done);
+    try {
+      return await done;
+    } finally {
+      if (this.inFlight.get(signature) === done) this.inFlight.delete(signature);
+    }
+  }
+
+  /** Verify a signature no other proof is verifying (the caller holds its in-flight slot). */
+  private async verifyUnique(
+    req: VerifyRequest, signature: string, no: (reason: RejectReason, detail: string) => VerifyResult,
+  ): Promise<VerifyResult> {
     try {
       const tx = await this.fetchConfirmed(signature);
       if ('reason' in tx) return no(tx.reason, tx.detail);
@@ -133,8 +153,6 @@ export class PaymentVerifier {
     } catch (e) {
       if (e instanceof RpcUnavailable) return no('rpc_unavailable', e.message);
       throw e;
-    } finally {
-      this.inFlight.delete(signature);
     }
   }
 

@@ -219,6 +219,29 @@ test('expired: block time outside the freshness window (clock moved), and in the
   await s.journal.close();
 });
 
+test('front-running: a stranger proving the payment in a session of its own first changes nothing for the session its memo names', async () => {
+  const s = await setup();
+  // The stranger's lookup is slow, so the honest proof arrives while it is in flight.
+  let gate: () => void = () => {};
+  const held = new Promise<void>((r) => { gate = r; });
+  let first = true;
+  const slow: Chain = { ...f.chain, transaction: async (sig) => { if (first) { first = false; await held; } return f.chain.transaction(sig); } };
+  const verifier = new PaymentVerifier({ chain: slow, journal: s.journal, retry: FAST_RETRY, notFoundRetries: 0 });
+  const sig = await sendInstructions(f, s.buyer, paymentInstructions({
+    payer: s.buyer, to: s.seller.publicKey, mint: f.ledger.mint, amount: 300_000n, memos: [seedpayMemo(s.sessionHash)],
+  }));
+  const stranger = verifier.verifyPayment(s.req(sig, { sessionHash: newSessionHash() }));
+  const honest = verifier.verifyPayment(s.req(sig));
+  await new Promise((r) => setTimeout(r, 20));
+  gate();
+  assert.equal(reason(await stranger), 'session_mismatch');
+  assert.equal(reason(await honest), 'ok', 'the honest proof is credited, not answered replayed_tx');
+  assert.equal(s.journal.summary().earnedBySession.get(s.sessionHash), 300_000n);
+  // And once credited, any further proof is a replay.
+  assert.equal(reason(await verifier.verifyPayment(s.req(sig, { sessionHash: newSessionHash() }))), 'replayed_tx');
+  await s.journal.close();
+});
+
 test('replayed_tx: same session, another session, concurrent proofs, and after a verifier restart', async () => {
   const s = await setup();
   const pay = (): Promise<string> => sendInstructions(f, s.buyer, paymentInstructions({
