@@ -13,8 +13,10 @@
  *  - at most ONE payment outstanding (being paid, or its proof awaiting an answer);
  *  - the first payment covers `firstPaymentBytes`; later ones grow by `growth` only
  *    if a piece from this seller passed its SHA-1 check since the previous payment was
- *    decided, capped at `maxPaymentBytes`, and always within the shared budgets (reserved
- *    before the 'pay' event, so connections cannot overspend together);
+ *    decided, capped at `maxPaymentBytes` and at the risk cap (`maxPrepay`, default a
+ *    few MiB worth: a seller demanding a larger min_prepay is refused), and always
+ *    within the shared budgets (reserved before the 'pay' event, so connections cannot
+ *    overspend together);
  *  - a top-up needs the estimated balance below the low-water mark AND data received
  *    since the last confirmation (a seller that takes money and sends nothing gets one
  *    increment, not a stream of them); the estimate is the seller's confirmed balance
@@ -42,7 +44,7 @@ import type { PeerExtendedHandshake } from '../../wire/extension-hooks.js';
 import { classifyPeer, type PeerClass } from './classify.js';
 import { SeedPayError, localError } from './errors.js';
 import { decodeOrEnd, isKnownReason, type DecodedMessage, type SeedPayMessage } from './messages.js';
-import { remainingOf, reserveAll, type BuyerPolicy } from './policy.js';
+import { DEFAULT_RISK_BYTES, remainingOf, reserveAll, type BuyerPolicy } from './policy.js';
 
 export interface BuyerOptions {
   /** The torrent's 20-byte info hash. */
@@ -283,6 +285,9 @@ export class BuyerSession {
     // A seller's min_prepay sets the smallest payment, whatever data it buys: a policy
     // may cap it (money at risk before the first piece verifies). Budgets cap it anyway.
     else if (p.maxMinPrepay !== undefined && t.minPrepay > p.maxMinPrepay) why = 'min_prepay_too_high';
+    // Every payment is at least min_prepay and at most the risk cap: a seller demanding
+    // more than we would ever risk at once (say, the whole budget) gets nothing.
+    else if (t.price > 0n && t.minPrepay > this.riskCap(t)) why = 'min_prepay_too_high';
     this._terms = t;
     this.termsBencoded = c.termsBencoded;
     if (why !== null) {
@@ -570,8 +575,16 @@ export class BuyerSession {
     this.maybePay();
   }
 
+  /** The most one payment may be (the policy's `maxPrepay`, else DEFAULT_RISK_BYTES at this price). */
+  private riskCap(t: Terms): bigint {
+    return this.policy.maxPrepay ?? chargeFor(DEFAULT_RISK_BYTES, t.price);
+  }
+
+  /** The largest payment: growth stops at `maxPaymentBytes`, and never above the risk cap. */
   private cap(t: Terms): bigint {
-    const c = chargeFor(this.maxBytes, t.price);
+    let c = chargeFor(this.maxBytes, t.price);
+    const risk = this.riskCap(t);
+    if (c > risk) c = risk;
     return c > t.minPrepay ? c : t.minPrepay;
   }
 

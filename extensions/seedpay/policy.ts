@@ -61,6 +61,9 @@ export function remainingOf(budgets: readonly Budget[]): bigint | null {
   return r;
 }
 
+/** Data one payment buys at most unless the policy's `maxPrepay` says otherwise: a few MiB at risk per seller. */
+export const DEFAULT_RISK_BYTES = 8n * 1024n * 1024n;
+
 export interface BuyerPolicy {
   /** Highest price accepted, base units per MiB. */
   maxPricePerMiB: bigint;
@@ -77,6 +80,13 @@ export interface BuyerPolicy {
    * more data than `firstPaymentBytes`.
    */
   maxMinPrepay?: bigint;
+  /**
+   * The most any one payment may be, first or later (base units): what this buyer
+   * risks on a seller that takes a payment and serves nothing for it. Default: the
+   * price of DEFAULT_RISK_BYTES at the seller's price. A seller whose min_prepay is
+   * above it is refused before anything is paid.
+   */
+  maxPrepay?: bigint;
   /** First payment covers this much data (default 1 MiB; at least 64 KiB). */
   firstPaymentBytes?: bigint;
   /** Later payments double while pieces verify, up to this much data (default 64 MiB). */

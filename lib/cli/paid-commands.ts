@@ -16,8 +16,8 @@ import { LocalLedger } from '../../payment/ledger/ledger.js';
 import { CliError, parseArgs, parsePeers, parsePort } from './args.js';
 import { cmdGet, cmdSeed } from './commands.js';
 import {
-  connectRpc, DEFAULT_LEDGER_PORT, defaultJournal, ensureStateDir, loadTorrent, parseUsdc, resolveMint, RPC_FLAGS,
-  untilSignal, usdc, writeLedgerRecord, type Out,
+  checkAmountFlag, connectRpc, DEFAULT_LEDGER_PORT, defaultJournal, ensureStateDir, formatToken, loadTorrent, parseUsdc,
+  resolveToken, RPC_FLAGS, tokenAmount, untilSignal, usdc, writeLedgerRecord, type Out,
 } from './paid-common.js';
 import { bindPeerPool, PeerPool } from './paid-peers.js';
 import { formatBytes, ProgressBar } from './progress.js';
@@ -25,7 +25,7 @@ import { loadWallet } from './wallet.js';
 
 export const PAID_USAGE = `paid (SeedPay, amounts in USDC; --rpc URL settles on any cluster, default the local ledger):
   seedpay seed <file.torrent> --wallet <keypair.json> --price 0.0001 [--paid-only] [--dir D] [--port N] [--min-prepay U] [--rpc URL] [--mint M]
-  seedpay get <file.torrent|magnet> --peer host:port --wallet <keypair.json> --max-price 0.001 --budget 1 [--dir D] [--rpc URL] [--mint M]
+  seedpay get <file.torrent|magnet> --peer host:port --wallet <keypair.json> --max-price 0.001 --budget 1 [--max-prepay A] [--dir D] [--rpc URL] [--mint M]
   seedpay wallet new|show|balance <keypair.json> [--rpc URL] [--mint M]
   seedpay ledger [--port 8899] [--fund <keypair.json|address>]... [--amount 100]
   seedpay earnings [--journal F]      seedpay spending [--journal F]
@@ -44,15 +44,19 @@ export async function cmdPaidSeed(argv: string[], io: Out): Promise<number> {
     booleans: ['--paid-only'],
   });
   if (a.positionals.length !== 1) throw new CliError('seed needs exactly one <file.torrent>', 2);
-  const price = parseUsdc('--price', a.flags.get('--price'))!;
-  const minPrepay = parseUsdc('--min-prepay', a.flags.get('--min-prepay'), false);
+  checkAmountFlag('--price', a.flags.get('--price'));
+  checkAmountFlag('--min-prepay', a.flags.get('--min-prepay'), false);
   const port = parsePort(a.flags.get('--port') ?? '6881');
   const host = a.flags.get('--host') ?? '0.0.0.0';
   const peers = parsePeers(a.repeated.get('--peer'));
   const { wallet } = await loadWallet(a.flags.get('--wallet'));
   const meta = await loadTorrent(a.positionals[0]);
   const rpc = await connectRpc(a);
-  const mint = await resolveMint(a, rpc);
+  const token = await resolveToken(a, rpc);
+  const mint = token.mint;
+  const usdc = (units: bigint): string => formatToken(token, units);
+  const price = tokenAmount(token, '--price', a.flags.get('--price'))!;
+  const minPrepay = tokenAmount(token, '--min-prepay', a.flags.get('--min-prepay'), false);
   const journalPath = a.flags.get('--journal') ?? defaultJournal('seller');
   if (a.flags.get('--journal') === undefined) await ensureStateDir();
   const seller = await PaidSeller.open({
@@ -86,11 +90,12 @@ export async function cmdPaidSeed(argv: string[], io: Out): Promise<number> {
 export async function cmdPaidGet(argv: string[], io: Out): Promise<number> {
   if (!argv.some((x) => x === '--wallet' || x.startsWith('--wallet='))) return cmdGet(argv, io);
   const a = parseArgs(argv, {
-    values: ['--dir', '--port', '--peer', '--wallet', '--max-price', '--budget', '--journal', ...RPC_FLAGS],
+    values: ['--dir', '--port', '--peer', '--wallet', '--max-price', '--budget', '--max-prepay', '--journal', ...RPC_FLAGS],
   });
   if (a.positionals.length !== 1) throw new CliError('get needs exactly one <file.torrent|magnet>', 2);
-  const maxPrice = parseUsdc('--max-price', a.flags.get('--max-price'))!;
-  const budget = parseUsdc('--budget', a.flags.get('--budget'))!;
+  checkAmountFlag('--max-price', a.flags.get('--max-price'));
+  checkAmountFlag('--budget', a.flags.get('--budget'));
+  checkAmountFlag('--max-prepay', a.flags.get('--max-prepay'), false);
   const src = a.positionals[0];
   const peers = parsePeers(a.repeated.get('--peer'));
   let source: Metainfo | string;
@@ -105,10 +110,20 @@ export async function cmdPaidGet(argv: string[], io: Out): Promise<number> {
   }
   const { keypair, wallet } = await loadWallet(a.flags.get('--wallet'));
   const rpc = await connectRpc(a);
-  const mint = a.flags.has('--mint') ? await resolveMint(a, rpc) : undefined;
+  // Only the chosen mint is paid (default: the cluster's USDC, as `seed` sells in), and
+  // every amount typed is read in its decimals; a seller asking another mint is refused
+  // before anything is paid.
+  const token = await resolveToken(a, rpc);
+  const usdc = (units: bigint): string => formatToken(token, units);
+  const maxPrice = tokenAmount(token, '--max-price', a.flags.get('--max-price'))!;
+  const budget = tokenAmount(token, '--budget', a.flags.get('--budget'))!;
+  const maxPrepay = tokenAmount(token, '--max-prepay', a.flags.get('--max-prepay'), false);
   const journalPath = a.flags.get('--journal') ?? defaultJournal('buyer');
   if (a.flags.get('--journal') === undefined) await ensureStateDir();
-  const buyer = await PaidBuyer.open({ chain: rpc.chain, payer: keypair, journalPath, maxPricePerMiB: maxPrice, budget, mint })
+  const buyer = await PaidBuyer.open({
+    chain: rpc.chain, payer: keypair, journalPath, maxPricePerMiB: maxPrice, budget, mint: token.mint,
+    ...(maxPrepay !== undefined ? { maxPrepay } : {}),
+  })
     .catch((e: unknown) => { throw journalError(journalPath, e); });
   const dir = a.flags.get('--dir') ?? '.';
   const client = new Client();

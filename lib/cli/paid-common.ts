@@ -2,7 +2,7 @@
  * What the paid CLI commands share: the RPC (`--rpc URL`, default $SEEDPAY_RPC or the
  * local ledger's http://127.0.0.1:8899), the token mint (`--mint`, else the known
  * USDC mint of the cluster, else the mint the local ledger recorded), amounts typed
- * in USDC, the state directory ($SEEDPAY_HOME, default ~/.seedpay) with the default
+ * and shown in that mint's decimals, the state directory ($SEEDPAY_HOME, default ~/.seedpay) with the default
  * journals, and loading .torrent files with one-line errors.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -97,6 +97,69 @@ export async function resolveMint(a: ParsedArgs, rpc: Rpc): Promise<string> {
   const rec = await readLedgerRecord();
   if (rec !== null && rec.genesisHash === rpc.genesisHash) return rec.mint;
   throw new CliError(`no known USDC mint on cluster ${rpc.genesisHash}: pass --mint <address>`, 2);
+}
+
+/**
+ * The token a paid command deals in: the mint it pays or is paid in, and that mint's
+ * decimals as the chain reports them. Every amount the user types (prices, budgets)
+ * is read in these decimals and every amount shown is written in them: an amount
+ * meant as USDC must never be paid in a token of other decimals.
+ */
+export interface Token {
+  readonly mint: string;
+  readonly decimals: number;
+  /** 'USDC' for the cluster's USDC (or the local ledger's USDC-like mint), else the mint's address. */
+  readonly symbol: string;
+}
+
+/** The mint of `resolveMint` with its decimals from the chain (a mint the cluster does not have is one clear line). */
+export async function resolveToken(a: ParsedArgs, rpc: Rpc): Promise<Token> {
+  const mint = await resolveMint(a, rpc);
+  let info;
+  try {
+    info = await rpc.chain.mint(new PublicKey(mint));
+  } catch (e) {
+    throw new CliError(`cannot read mint ${mint} from RPC ${rpc.url}: ${(e as Error).message}`);
+  }
+  if (info === null) throw new CliError(`mint ${mint} does not exist on cluster ${rpc.genesisHash}`, 2);
+  const rec = await readLedgerRecord();
+  const usdc = KNOWN_USDC[rpc.genesisHash] === mint || (rec !== null && rec.genesisHash === rpc.genesisHash && rec.mint === mint);
+  return { mint, decimals: info.decimals, symbol: usdc ? 'USDC' : `of mint ${mint}` };
+}
+
+/** The largest number of decimals an SPL mint can have (its field is a u8, tokens use far fewer). */
+const MAX_DECIMALS = 18;
+
+/**
+ * Check an amount flag's syntax before anything is connected (a typo fails fast);
+ * `tokenAmount` reads it in the mint's decimals once the mint is known.
+ */
+export function checkAmountFlag(flag: string, text: string | undefined, required = true): void {
+  if (text === undefined) {
+    if (required) throw new CliError(`${flag} <amount> is required`, 2);
+    return;
+  }
+  try {
+    parseAmount(text, MAX_DECIMALS);
+  } catch (e) {
+    throw new CliError(`bad ${flag} '${text}': ${e instanceof AmountError ? e.message : String(e)}`, 2);
+  }
+}
+
+/** An amount typed by the user, in `token`'s decimals → base units. */
+export function tokenAmount(token: Token, flag: string, text: string | undefined, required = true): bigint | undefined {
+  checkAmountFlag(flag, text, required);
+  if (text === undefined) return undefined;
+  try {
+    return parseAmount(text, token.decimals);
+  } catch (e) {
+    throw new CliError(`bad ${flag} '${text}': ${e instanceof AmountError ? e.message : String(e)} (the mint ${token.mint} has ${token.decimals})`, 2);
+  }
+}
+
+/** Base units of `token` as the user reads them. */
+export function formatToken(token: Token, units: bigint): string {
+  return `${formatAmount(units, token.decimals)} ${token.symbol}`;
 }
 
 /** An amount in USDC typed by the user → base units. */

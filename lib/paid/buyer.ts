@@ -1,14 +1,15 @@
 /**
  * PaidBuyer: downloads with a Client and pays SeedPay sellers (SEEDPAY.md §3, §4, §6, §7).
  *
- *   const buyer = await PaidBuyer.open({ chain, payer, journalPath, maxPricePerMiB: 200n, budget: 1_000_000n });
+ *   const buyer = await PaidBuyer.open({ chain, payer, journalPath, mint, maxPricePerMiB: 200n, budget: 1_000_000n });
  *   const torrent = await buyer.add(client, 'file.torrent', { dir: './dl', peers: ['127.0.0.1:6881'] });
  *
  * Each paid torrent gets one torrent plugin (extensions/plugin.ts) and each of its
  * connections one BuyerHook (extensions/seedpay/hook.ts); this object is the hooks'
  * driver and the only writer of the buyer's journal (through the payer):
- *  - the hook's policy: price ≤ max price, the RPC's cluster and the mint, budgets
- *    (per torrent and in total, shared by all connections: reserved before paying);
+ *  - the hook's policy: price ≤ max price, the RPC's cluster and the buyer's mint (no
+ *    other is ever paid), budgets (per torrent and in total, shared by all
+ *    connections: reserved before paying), and a risk cap on every payment;
  *    it pays only a seller whose session signature verified against its wallet;
  *  - a 'pay' request goes to payment/payer.ts, which journals the payment (fsync)
  *    before the proof is sent; one payment outstanding per seller; the first covers
@@ -63,10 +64,20 @@ export interface PaidBuyerOptions {
   budget: bigint;
   /** Most paid in total by this buyer across torrents (default: `budget`). A Budget may be shared between buyers. */
   totalBudget?: bigint | Budget;
-  /** The only mint paid (base58); default: any mint the payer can pay in. */
-  mint?: string;
+  /**
+   * The only mint paid (base58). Budgets and prices are in its base units, so a seller
+   * asking any other mint is refused before anything is paid.
+   */
+  mint: string;
+  /**
+   * The most any one payment may be (base units): what this buyer risks with one
+   * seller that takes a payment and serves nothing. Default: 8 MiB worth at the
+   * seller's price (extensions/seedpay/policy.ts DEFAULT_RISK_BYTES). Larger
+   * payments mean fewer transactions (faster paid transfers), more at risk.
+   */
+  maxPrepay?: bigint;
   /** Policy knobs of extensions/seedpay BuyerPolicy (payment sizes, low water, retries). */
-  policy?: Partial<Omit<BuyerPolicy, 'maxPricePerMiB' | 'budgets' | 'cluster' | 'mint'>>;
+  policy?: Partial<Omit<BuyerPolicy, 'maxPricePerMiB' | 'budgets' | 'cluster' | 'mint' | 'maxPrepay'>>;
   /** Payer confirmation polling (default 400 ms, a Solana slot). */
   pollIntervalMs?: number;
   confirmTimeoutMs?: number;
@@ -287,7 +298,8 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
       maxPricePerMiB: this.opts.maxPricePerMiB,
       cluster: this.cluster,
       budgets: [torrentBudget, this.totalBudget, need],
-      ...(this.opts.mint !== undefined ? { mint: this.opts.mint } : {}),
+      mint: this.opts.mint,
+      ...(this.opts.maxPrepay !== undefined ? { maxPrepay: this.opts.maxPrepay } : {}),
     };
     const resumes = (session: string, terms: Terms): ResumeRequest[] => this.resumeRequests(ih, session, terms);
     const hook = self = new BuyerHook({ infoHash: info.infoHash, policy, resumes }, this.driver);

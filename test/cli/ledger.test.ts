@@ -15,7 +15,7 @@ import { getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { Connection, Keypair, LAMPORTS_PER_SOL, PublicKey } from '@solana/web3.js';
 import { walletFromSecretKey, walletKeypairJson } from '../../payment/session.js';
 import { freePort } from '../../testkit/clients.js';
-import { assertOneLine, runCli, startCli, type Run, type Running } from './run-cli.js';
+import { assertOneLine, runCli, startCli, type Run, type Running } from '../../testkit/run-cli.js';
 
 /** Wait for the ready line; fail (and kill the child) if it exits or `ms` pass first. */
 async function ready(r: Running, ms = 30_000): Promise<void> {

@@ -17,7 +17,7 @@ import { Keypair } from '@solana/web3.js';
 import { walletKeypairJson, walletFromSecretKey } from '../../payment/session.js';
 import { createTorrentFromPath } from '../../lib/files/create-torrent.js';
 import { freePort } from '../../testkit/clients.js';
-import { assertOneLine, runCli } from '../cli/run-cli.js';
+import { assertOneLine, runCli } from '../../testkit/run-cli.js';
 import { funded, makeContent, openBuyer, sha256Of, startEnv, startSeller, USDC } from '../../testkit/paid-helpers.js';
 
 /** Progress lines `get` and `seed` print before a failure: not part of the one error line. */

@@ -374,12 +374,38 @@ test('a bad piece: stop paying at once (even with a payment in progress) and ask
 });
 
 test('a min_prepay above the first increment makes the first payment min_prepay (never less than the seller credits)', () => {
-  const l = new Link({ terms: { price: 100n, minPrepay: 10_000n } });
+  // 100 MiB worth: above the default risk cap, so the buyer accepts that risk explicitly.
+  const l = new Link({ terms: { price: 100n, minPrepay: 10_000n }, policy: { maxPrepay: 10_000n } });
   l.start();
   assert.deepEqual(l.pays(), [10_000n]);
   l.pay();
   assert.equal(l.seller.stats().credited, 10_000n);
   assert.equal(l.serve(64), 64, '100 MiB worth of credit serves freely');
+});
+
+test('risk cap: a min_prepay above it is refused before anything is paid; every payment stays within it', () => {
+  // Default: 8 MiB worth at the seller's price. A seller demanding the whole budget at once gets nothing.
+  const greedy = new Link({ terms: { price: 1_000n, minPrepay: 1_000_000n }, budgets: [new Budget(1_000_000n)] });
+  assert.equal(greedy.start(), false);
+  assert.equal(greedy.buyer.state, 'refused');
+  assert.ok(greedy.buyerEvents.some((e) => e.type === 'refused' && e.reason === 'min_prepay_too_high'));
+  assert.deepEqual(greedy.pays(), []);
+  // Just under the default cap is accepted.
+  const fair = new Link({ terms: { price: 1_000n, minPrepay: chargeFor(8n * MIB, 1_000n) } });
+  assert.equal(fair.start(), true);
+  // Payments grow while pieces verify, but never past the cap (here an explicit one of 3 MiB worth).
+  const cap = chargeFor(3n * MIB, 1_000_000n);
+  const capped = new Link({ policy: { maxPrepay: cap, firstPaymentBytes: MIB, maxPaymentBytes: 64n * MIB, lowWaterBytes: 64n * 1024n } });
+  capped.start();
+  for (let i = 0; i < 8 && capped.payQueue.length > 0; i++) {
+    capped.pay();
+    capped.buyer.pieceVerified(i, true);
+    capped.serve(400); // more than any one payment covers: the buyer tops up
+  }
+  const paid = capped.pays();
+  assert.ok(paid.length >= 6, `payments: ${paid.join(', ')}`);
+  assert.ok(paid.every((a) => a <= cap), `payments: ${paid.join(', ')}`);
+  assert.ok(paid.some((a) => a === cap), `it grew up to the cap: ${paid.join(', ')}`);
 });
 
 test('hostile seller messages: the buyer never throws and never pays more than one increment without confirmations (property)', () => {

@@ -42,7 +42,8 @@ test('vectors: the state machines reproduce the §3 signature and session hash o
     ephemeral: () => ({ secret: h(V.seller_ephemeral_secret_hex), public: h(V.seller_ephemeral_public_hex) }),
   });
   const buyer = new BuyerHook({
-    infoHash, policy: { maxPricePerMiB: 1000n, budgets: [new Budget(10n ** 9n)] },
+    // The vectors' min_prepay is 100 MiB worth: above the default risk cap, so accepted explicitly.
+    infoHash, policy: { maxPricePerMiB: 1000n, budgets: [new Budget(10n ** 9n)], maxPrepay: 10n ** 6n },
     ephemeral: () => ({ secret: h(V.buyer_ephemeral_secret_hex), public: h(V.buyer_ephemeral_public_hex) }),
   });
   const seen: Uint8Array[] = [];

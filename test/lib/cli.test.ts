@@ -10,7 +10,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseTorrent } from '../../format/metainfo.js';
-import { assertOneLine, runCli } from '../cli/run-cli.js';
+import { assertOneLine, runCli } from '../../testkit/run-cli.js';
 
 test('bad input: one clear line and a non-zero exit', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'seedpay-cli-'));

@@ -1,5 +1,5 @@
 /**
- * Running the `seedpay` CLI as a user does, in a child process, for the CLI tests:
+ * Running the `seedpay` CLI as a user does, in a child process (CLI tests, attack runs):
  * `startCli` for a long-running command (ledger, seed) the test stops itself,
  * `runCli` for one that must exit by itself, and `assertOneLine` for the project's
  * bad-input rule (one "seedpay: …" line on stderr, a non-zero exit, no stack trace).
@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const fromTs = import.meta.url.endsWith('.ts');
 /** lib/cli/main, the `seedpay` entry point, as this test build has it. */
-export const MAIN = join(here, '..', '..', 'lib', 'cli', fromTs ? 'main.ts' : 'main.js');
+export const MAIN = join(here, '..', 'lib', 'cli', fromTs ? 'main.ts' : 'main.js');
 
 /** How a finished run ended, with everything it printed. */
 export interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }

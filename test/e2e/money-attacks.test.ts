@@ -1,0 +1,18 @@
+/**
+ * Attacks on a buyer's or a seller's money (testkit/money-attacks.ts), each end to end
+ * on the embedded ledger: the victim loses no more than the protocol's bound (one
+ * payment increment against a cheating seller, nothing otherwise). `npm run
+ * bench:attacks` prints the same runs as JSON lines.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MONEY_ATTACKS, runAttack } from '../../testkit/money-attacks.js';
+
+for (const a of MONEY_ATTACKS) {
+  test(`money attack ${a.name}: the ${a.victim} loses at most the protocol's bound`, { timeout: 120_000 }, async () => {
+    const r = await runAttack(a);
+    assert.equal(r.attack, a.name);
+    assert.ok(r.lost_base_units <= r.bound_base_units, `lost ${r.lost_base_units} > bound ${r.bound_base_units}: ${r.outcome}`);
+    assert.equal(r.unpaid_bytes, 0, r.outcome);
+  });
+}

@@ -1,0 +1,185 @@
+/**
+ * Attacks on the money of a SeedPay buyer or seller, each run end to end on the
+ * embedded ledger over loopback TCP, each reporting what its victim lost. Shared by
+ * the tests (test/e2e/money-attacks.test.ts: every loss within its bound) and
+ * `npm run bench:attacks` (one JSON line per attack).
+ *
+ * `lost_base_units` is what the victim lost beyond what it got; `bound_base_units`
+ * the most the protocol allows (one payment increment against a cheating seller,
+ * 0 otherwise). Amounts are base units of the mint the attack is about.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { PublicKey } from '@solana/web3.js';
+import { Client } from '../lib/net/client.js';
+import type { PaidBuyer } from '../lib/paid/buyer.js';
+import { associatedTokenAddress } from '../payment/chain.js';
+import { chargeFor, MIB } from '../payment/amount.js';
+import { DEFAULT_RISK_BYTES } from '../extensions/seedpay/policy.js';
+import { encodeMessage } from '../extensions/seedpay/messages.js';
+import type { ExtensionContext } from '../wire/extension-hooks.js';
+import {
+  funded, leechDir, makeContent, openBuyer, sleep, startEnv, startSeller, until, USDC, whenComplete, type Env,
+} from './paid-helpers.js';
+import { readyHook } from './proof-attack.js';
+import { runCli } from './run-cli.js';
+import { createTorrentFromPath } from '../lib/files/create-torrent.js';
+import { walletFromSecretKey, walletKeypairJson } from '../payment/session.js';
+
+export interface AttackResult {
+  readonly attack: string;
+  readonly victim: 'buyer' | 'seller';
+  readonly lost_base_units: number;
+  readonly bound_base_units: number;
+  readonly unpaid_bytes: number;
+  readonly outcome: string;
+  readonly rpc_calls_per_proof?: number;
+}
+
+export interface MoneyAttack {
+  readonly name: string;
+  readonly victim: 'buyer' | 'seller';
+  run(env: Env): Promise<AttackResult>;
+}
+
+async function tokenBalance(env: Env, owner: PublicKey, mint: PublicKey): Promise<bigint> {
+  const a = await env.chain.tokenAccount(associatedTokenAddress(mint, owner));
+  return a?.amount ?? 0n;
+}
+
+const MiB = 1024 * 1024;
+
+/** The seller's price in these attacks: 1000 base units per MiB (0.001 USDC). */
+const PRICE = 1_000n;
+
+/**
+ * wrong-mint: a seller sells in an 8-decimal token the buyer also holds (think of a
+ * wrapped BTC, each base unit worth a thousand of USDC's) at a price that reads as
+ * 0.001 — if the buyer's `--max-price 0.001 --budget 1` were read as base units of
+ * any mint. `seedpay get` as a user runs it, without --mint.
+ */
+async function wrongMint(env: Env): Promise<AttackResult> {
+  const mint8 = env.ledger.createMint(8);
+  const buyer = funded(env, 1n * USDC);
+  env.ledger.fundTokens(buyer.publicKey, 10n ** 9n, mint8);
+  const content = await makeContent(env, 2 * MiB);
+  const s = await startSeller(env, content, funded(env, 0n), { mint: mint8.toBase58(), price: PRICE });
+  const home = join(env.root, 'home-wrong-mint');
+  await mkdir(home, { recursive: true });
+  // As `seedpay ledger` leaves it: the local cluster's USDC-like mint.
+  await writeFile(join(home, 'ledger.json'), JSON.stringify({ url: env.ledger.url, genesisHash: env.ledger.genesisHash, mint: env.ledger.mint.toBase58() }));
+  const wallet = join(env.root, 'wrong-mint-buyer.json');
+  await writeFile(wallet, walletKeypairJson(walletFromSecretKey(buyer.secretKey)), { mode: 0o600 });
+  const torrent = join(env.root, 'wrong-mint.torrent');
+  await writeFile(torrent, (await createTorrentFromPath(content.file, { pieceLength: content.meta.pieceLength })).torrent);
+  const before = await tokenBalance(env, buyer.publicKey, mint8);
+  try {
+    const r = await runCli([
+      'get', torrent, '--peer', `127.0.0.1:${s.port}`, '--wallet', wallet, '--max-price', '0.001', '--budget', '1',
+      '--rpc', env.ledger.url, '--dir', await leechDir(env), '--journal', join(env.root, 'wrong-mint-spending.journal'),
+    ], { SEEDPAY_HOME: home }, 60_000);
+    const lost = before - await tokenBalance(env, buyer.publicKey, mint8);
+    const said = r.stderr.trim().split('\n').filter((l) => l.startsWith('seedpay:') || l.startsWith('dropping')).join(' | ');
+    return {
+      attack: 'wrong-mint', victim: 'buyer', lost_base_units: Number(lost), bound_base_units: 0, unpaid_bytes: 0,
+      outcome: r.code === 0 ? `downloaded; paid ${lost} base units of the 8-decimal mint` : `nothing paid, exit ${r.code}: ${said}`,
+    };
+  } finally {
+    await s.client.close();
+    await s.seller.close();
+  }
+}
+
+/**
+ * proof-frontrun: a stranger watches the seller's (public) token account and proves
+ * every new payment in a session of its own before the honest buyer's proof lands.
+ * The honest buyer must still be credited for each payment and finish.
+ */
+async function proofFrontrun(env: Env): Promise<AttackResult> {
+  const content = await makeContent(env, 12 * MiB);
+  const s = await startSeller(env, content, funded(env, 0n), { price: PRICE });
+  const honestClient = new Client({ localAddress: '127.0.0.11' });
+  const strangerClient = new Client({ localAddress: '127.0.0.12' });
+  const buyers: PaidBuyer[] = [];
+  try {
+    const honest = await openBuyer(env, funded(env, 1n * USDC), { maxPricePerMiB: PRICE, maxPrepay: chargeFor(2n * MIB, PRICE) });
+    const stranger = await openBuyer(env, funded(env, 1n * USDC), { maxPricePerMiB: PRICE, policy: { payOnConnect: false } });
+    buyers.push(honest, stranger);
+    const peers = [`127.0.0.1:${s.port}`];
+    await stranger.add(strangerClient, content.meta, { dir: await leechDir(env), peers });
+    await until(() => readyHook(stranger) !== undefined, 20_000, 'the stranger session');
+    const h = readyHook(stranger)!;
+    const ctx = (h as unknown as { ctx: ExtensionContext }).ctx;
+    let frontrun = 0;
+    // 'paid' fires before the honest proof goes out: the stranger's is first on the wire.
+    honest.on('paid', (_p, pay) => {
+      try { ctx.send(encodeMessage({ type: 'payment_proof', tx: pay.tx, amount: pay.amount })); ctx.control.flush(); frontrun++; } catch { /* closed */ }
+    });
+    const finals: string[] = [];
+    honest.on('rejected', (_p, tx, reason, final) => { if (final) finals.push(`${tx.slice(0, 8)}…:${reason}`); });
+    const t = await honest.add(honestClient, content.meta, { dir: await leechDir(env), peers });
+    const done = await whenComplete(t, 30_000).then(() => true, () => false);
+    await sleep(300);
+    const credited = s.seller.totals().payments.filter((p) => p.peer.startsWith('127.0.0.11:')).reduce((a, p) => a + p.credited, 0n);
+    const lost = honest.spent - credited;
+    return {
+      attack: 'proof-frontrun', victim: 'buyer', lost_base_units: Number(lost), bound_base_units: 0, unpaid_bytes: 0,
+      outcome: `${frontrun} payment(s) front-run; ${done ? 'download complete' : 'download stalled'}; paid ${honest.spent}, credited ${credited}`
+        + `${finals.length > 0 ? `; final rejections ${finals.join(', ')}` : ''}`,
+    };
+  } finally {
+    await honestClient.close();
+    await strangerClient.close();
+    for (const b of buyers) await b.close();
+    await s.client.close();
+    await s.seller.close();
+  }
+}
+
+/**
+ * huge-min-prepay: a seller demands a first payment as large as the buyer's whole
+ * budget and then serves nothing (it has no data to serve).
+ */
+async function hugeMinPrepay(env: Env): Promise<AttackResult> {
+  const content = await makeContent(env, 2 * MiB);
+  const budget = 1n * USDC;
+  const empty = await leechDir(env);
+  const s = await startSeller(env, { ...content, dir: empty }, funded(env, 0n), { price: PRICE, minPrepay: budget });
+  const client = new Client();
+  const buyer = await openBuyer(env, funded(env, 2n * USDC), { maxPricePerMiB: PRICE, budget });
+  try {
+    const refused: string[] = [];
+    buyer.on('refused', (_p, reason) => refused.push(reason));
+    const t = await buyer.add(client, content.meta, { dir: await leechDir(env), peers: [`127.0.0.1:${s.port}`] });
+    await until(() => refused.length > 0 || buyer.spent > 0n, 15_000, 'the buyer to decide').catch(() => undefined);
+    await sleep(500);
+    const got = BigInt(t.stats().downloaded);
+    const lost = buyer.spent - chargeFor(got, PRICE);
+    return {
+      attack: 'huge-min-prepay', victim: 'buyer', lost_base_units: Number(lost > 0n ? lost : 0n),
+      bound_base_units: Number(chargeFor(DEFAULT_RISK_BYTES, PRICE)), unpaid_bytes: 0,
+      outcome: refused.length > 0 ? `refused the seller (${refused.join(', ')}); paid ${buyer.spent}` : `paid ${buyer.spent} for ${got} bytes`,
+    };
+  } finally {
+    await client.close();
+    await buyer.close();
+    await s.client.close();
+    await s.seller.close();
+  }
+}
+
+export const MONEY_ATTACKS: readonly MoneyAttack[] = [
+  { name: 'wrong-mint', victim: 'buyer', run: wrongMint },
+  { name: 'proof-frontrun', victim: 'buyer', run: proofFrontrun },
+  { name: 'huge-min-prepay', victim: 'buyer', run: hugeMinPrepay },
+];
+
+/** Run one attack in a fresh environment (its own ledger and folders). */
+export async function runAttack(a: MoneyAttack): Promise<AttackResult> {
+  const env = await startEnv();
+  try {
+    return await a.run(env);
+  } finally {
+    await env.close();
+  }
+}
