@@ -8,7 +8,7 @@
  * the most the protocol allows (one payment increment against a cheating seller,
  * 0 otherwise). Amounts are base units of the mint the attack is about.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PublicKey } from '@solana/web3.js';
 import { Client } from '../lib/net/client.js';
@@ -19,7 +19,7 @@ import { DEFAULT_RISK_BYTES } from '../extensions/seedpay/policy.js';
 import { encodeMessage } from '../extensions/seedpay/messages.js';
 import type { ExtensionContext } from '../wire/extension-hooks.js';
 import {
-  funded, leechDir, makeContent, openBuyer, sleep, startEnv, startSeller, until, USDC, whenComplete, type Env,
+  cliHome, funded, leechDir, makeContent, openBuyer, sleep, startEnv, startSeller, until, USDC, whenComplete, type Env,
 } from './paid-helpers.js';
 import { readyHook } from './proof-attack.js';
 import { runCli } from './run-cli.js';
@@ -64,10 +64,7 @@ async function wrongMint(env: Env): Promise<AttackResult> {
   env.ledger.fundTokens(buyer.publicKey, 10n ** 9n, mint8);
   const content = await makeContent(env, 2 * MiB);
   const s = await startSeller(env, content, funded(env, 0n), { mint: mint8.toBase58(), price: PRICE });
-  const home = join(env.root, 'home-wrong-mint');
-  await mkdir(home, { recursive: true });
-  // As `seedpay ledger` leaves it: the local cluster's USDC-like mint.
-  await writeFile(join(home, 'ledger.json'), JSON.stringify({ url: env.ledger.url, genesisHash: env.ledger.genesisHash, mint: env.ledger.mint.toBase58() }));
+  const home = await cliHome(env, 'home-wrong-mint');
   const wallet = join(env.root, 'wrong-mint-buyer.json');
   await writeFile(wallet, walletKeypairJson(walletFromSecretKey(buyer.secretKey)), { mode: 0o600 });
   const torrent = join(env.root, 'wrong-mint.torrent');

@@ -101,6 +101,17 @@ export async function openBuyer(env: Env, payer: Keypair, o: Partial<PaidBuyerOp
   });
 }
 
+/**
+ * A SEEDPAY_HOME as `seedpay ledger` leaves it for this environment's ledger: the CLI
+ * then knows the ledger's mint as the cluster's USDC (its default, shown as USDC).
+ */
+export async function cliHome(env: Env, name = 'home'): Promise<string> {
+  const home = join(env.root, name);
+  await mkdir(home, { recursive: true });
+  await writeFile(join(home, 'ledger.json'), JSON.stringify({ url: env.ledger.url, genesisHash: env.ledger.genesisHash, mint: env.ledger.mint.toBase58() }));
+  return home;
+}
+
 export async function leechDir(env: Env): Promise<string> {
   const d = await mkdtemp(join(env.root, 'leech-'));
   await mkdir(d, { recursive: true });

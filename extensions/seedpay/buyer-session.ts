@@ -17,6 +17,9 @@
  *    few MiB worth: a seller demanding a larger min_prepay is refused), and always
  *    within the shared budgets (reserved before the 'pay' event, so connections cannot
  *    overspend together);
+ *  - a top-up waits while more than `maxUnverifiedBytes` of the data this seller
+ *    delivered has not passed its hash check: data that never verifies (the last
+ *    block of each piece withheld, corrupt blocks) stops the payments;
  *  - a top-up needs the estimated balance below the low-water mark AND data received
  *    since the last confirmation (a seller that takes money and sends nothing gets one
  *    increment, not a stream of them); the estimate is the seller's confirmed balance
@@ -44,7 +47,7 @@ import type { PeerExtendedHandshake } from '../../wire/extension-hooks.js';
 import { classifyPeer, type PeerClass } from './classify.js';
 import { SeedPayError, localError } from './errors.js';
 import { decodeOrEnd, isKnownReason, type DecodedMessage, type SeedPayMessage } from './messages.js';
-import { DEFAULT_RISK_BYTES, remainingOf, reserveAll, type BuyerPolicy } from './policy.js';
+import { DEFAULT_MAX_UNVERIFIED_BYTES, DEFAULT_RISK_BYTES, remainingOf, reserveAll, type BuyerPolicy } from './policy.js';
 
 export interface BuyerOptions {
   /** The torrent's 20-byte info hash. */
@@ -109,6 +112,9 @@ export type BuyerEvent =
   | { readonly type: 'resume_rejected'; readonly prev: string; readonly reason: string }
   | { readonly type: 'ended'; readonly error: SeedPayError };
 
+/** Pieces tracked per seller for verified-byte accounting (more than any request pipeline spans). */
+const MAX_TRACKED_PIECES = 65_536;
+
 /** Transient rejections: the same proof may be resent (bounded). */
 const RETRYABLE: ReadonlySet<string> = new Set(['rpc_unavailable', 'tx_not_found', 'unconfirmed']);
 /** Payer failures that will not go away by trying again with this seller. */
@@ -168,6 +174,9 @@ export class BuyerSession {
   private confirmedBalance: bigint | null = null;
   private bytesSinceConfirm = 0n;
   private _bytesReceived = 0n;
+  private _bytesVerified = 0n;
+  /** Bytes received from this seller per piece not yet hash-checked. */
+  private readonly pendingPieceBytes = new Map<number, bigint>();
   private _paidTotal = 0n;
   private _creditedTotal = 0n;
   private _piecesVerified = 0;
@@ -206,6 +215,8 @@ export class BuyerSession {
   get paidTotal(): bigint { return this._paidTotal; }
   get creditedTotal(): bigint { return this._creditedTotal; }
   get bytesReceived(): bigint { return this._bytesReceived; }
+  /** Bytes from this seller in pieces that passed their hash check. */
+  get bytesVerified(): bigint { return this._bytesVerified; }
   get piecesVerified(): number { return this._piecesVerified; }
   /** Whether a payment is being made or its proof (or a resume) awaits an answer. */
   get paymentOutstanding(): boolean {
@@ -549,19 +560,28 @@ export class BuyerSession {
   }
 
   /** A block of ours arrived from this seller. */
-  pieceReceived(length: number): void {
+  /** A block from this seller arrived (`index`: its piece, to credit it when the piece verifies). */
+  pieceReceived(length: number, index?: number): void {
     const n = BigInt(length);
     this._bytesReceived += n;
     this.bytesSinceConfirm += n;
+    if (index !== undefined && this.pendingPieceBytes.size < MAX_TRACKED_PIECES) {
+      this.pendingPieceBytes.set(index, (this.pendingPieceBytes.get(index) ?? 0n) + n);
+    }
     // Before our first payment, data (a free sample) starts paying only if payOnConnect.
     if (this._state === 'ready' && (this.lastPaid > 0n || (this.policy.payOnConnect ?? true))) this.maybePay();
   }
 
   /** A piece this seller contributed to was hash-checked. A bad one stops all payment and asks to disconnect. */
   pieceVerified(index: number, ok: boolean): void {
+    const bytes = this.pendingPieceBytes.get(index);
+    this.pendingPieceBytes.delete(index);
     if (ok) {
       this._piecesVerified++;
       this.verifiedSinceLastPay = true;
+      if (bytes !== undefined) this._bytesVerified += bytes;
+      // A top-up held until delivered data verified may go now.
+      if (this._state === 'ready' && this.lastPaid > 0n) this.maybePay();
       return;
     }
     if (this._state === 'ready' || this._state === 'awaiting_ecdh') this.stop('bad_piece', `piece ${index} failed its hash check`);
@@ -613,6 +633,11 @@ export class BuyerSession {
       if (this.bytesSinceConfirm === 0n) return; // nothing delivered since the last credit
       const est = this.estimatedBalance ?? 0n;
       if (est >= this.lowWaterUnits(t)) return;
+      // Data delivered must verify before more is paid: a seller that withholds the last
+      // block of every piece, or sends data that never passes its hash check, gets the
+      // increment it holds and nothing more. Pieces still arriving may lag behind, up to
+      // `maxUnverifiedBytes`.
+      if (this._bytesReceived - this._bytesVerified > (this.policy.maxUnverifiedBytes ?? DEFAULT_MAX_UNVERIFIED_BYTES)) return;
     }
     let amount: bigint;
     if (this.lastPaid === 0n) amount = chargeFor(this.firstBytes, t.price);

@@ -219,8 +219,8 @@ export class BuyerHook implements ExtensionHook {
     this.pump(false);
   }
 
-  onPieceReceived(_index: number, _begin: number, length: number): void {
-    this.buyer.pieceReceived(length);
+  onPieceReceived(index: number, _begin: number, length: number): void {
+    this.buyer.pieceReceived(length, index);
     this.pump(false);
   }
 

@@ -18,7 +18,7 @@ import { walletKeypairJson, walletFromSecretKey } from '../../payment/session.js
 import { createTorrentFromPath } from '../../lib/files/create-torrent.js';
 import { freePort } from '../../testkit/clients.js';
 import { assertOneLine, runCli } from '../../testkit/run-cli.js';
-import { funded, makeContent, openBuyer, sha256Of, startEnv, startSeller, USDC } from '../../testkit/paid-helpers.js';
+import { cliHome, funded, makeContent, openBuyer, sha256Of, startEnv, startSeller, USDC } from '../../testkit/paid-helpers.js';
 
 /** Progress lines `get` and `seed` print before a failure: not part of the one error line. */
 const PROGRESS = /^\[[#.]+\]|^checking |^selling /;
@@ -131,7 +131,7 @@ test('paid CLI: get pays an in-process seller exactly what it charges and exits 
     try {
       const dir = join(env.root, 'dl');
       const r = await runCli(['get', torrent, '--peer', `127.0.0.1:${s.port}`, '--wallet', w, '--max-price', '0.001', '--budget', '0.5',
-        '--dir', dir, '--rpc', env.ledger.url, '--mint', env.ledger.mint.toBase58(), '--journal', join(env.root, 'spend.journal')], { SEEDPAY_HOME: join(env.root, 'h') });
+        '--dir', dir, '--rpc', env.ledger.url, '--mint', env.ledger.mint.toBase58(), '--journal', join(env.root, 'spend.journal')], { SEEDPAY_HOME: await cliHome(env) });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /complete in .* paid 0\.000301 USDC in 1 payment\(s\)/, r.stdout);
       assert.equal(await sha256Of(join(dir, 'data.bin')), content.sha256);
@@ -156,7 +156,7 @@ test('paid CLI: get drops a seller priced above --max-price and completes from t
     const dearer = await startSeller(env, content, funded(env, 0n), { price: 3000n });
     const fine = await startSeller(env, content, funded(env, 0n), { price: 100n, policy: 'paid-only' });
     const rpc = ['--rpc', env.ledger.url, '--mint', env.ledger.mint.toBase58()];
-    const E = { SEEDPAY_HOME: join(env.root, 'h') };
+    const E = { SEEDPAY_HOME: await cliHome(env) };
     try {
       // One seller too dear, one fine: the dear one is named and dropped, the download completes.
       const dir = join(env.root, 'dl');

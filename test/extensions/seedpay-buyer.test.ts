@@ -19,6 +19,8 @@ import { SellerSession, walletSigner, type SellerEvent, type VerifyOutcome } fro
 import { BLOCK, CLUSTER, INFO, MINT, makeTerms, randomTx, seededWallet } from './seedpay-harness.js';
 
 const wallet = seededWallet(1);
+/** The pieces Link serves: 16 blocks. */
+const PIECE = 16 * BLOCK;
 const HS_BUYER = parseExtendedHandshake(new Uint8Array(encode({ m: { seedpay: 1 } })));
 const sellerHs = (terms: Terms, extra: Record<string, Encodable> = {}) =>
   parseExtendedHandshake(new Uint8Array(encode({ m: { seedpay: 1 }, seedpay: termsToWire(terms), ...extra })));
@@ -116,8 +118,8 @@ class Link {
     for (let i = 0; i < n; i++) {
       if (!this.seller.canSendPiece(0, this.offset, BLOCK)) break;
       this.seller.sent(0, this.offset, BLOCK);
+      this.buyer.pieceReceived(BLOCK, Math.floor(this.offset / PIECE));
       this.offset += BLOCK;
-      this.buyer.pieceReceived(BLOCK);
       k++;
     }
     this.pump();
@@ -125,6 +127,13 @@ class Link {
   }
 
   pays(): bigint[] { return this.buyerEvents.flatMap((e) => (e.type === 'pay' ? [e.amount] : [])); }
+
+  /** Every piece served so far (whole ones) passes its hash check. */
+  verifyServed(): void {
+    for (; this.verifiedPieces < Math.floor(this.offset / PIECE); this.verifiedPieces++) this.buyer.pieceVerified(this.verifiedPieces, true);
+    this.pump();
+  }
+  private verifiedPieces = 0;
 }
 
 test('policy: sellers outside the buyer policy are refused before anything is sent', () => {
@@ -399,13 +408,33 @@ test('risk cap: a min_prepay above it is refused before anything is paid; every 
   capped.start();
   for (let i = 0; i < 8 && capped.payQueue.length > 0; i++) {
     capped.pay();
-    capped.buyer.pieceVerified(i, true);
+    capped.verifyServed();
     capped.serve(400); // more than any one payment covers: the buyer tops up
+    capped.verifyServed();
   }
   const paid = capped.pays();
   assert.ok(paid.length >= 6, `payments: ${paid.join(', ')}`);
   assert.ok(paid.every((a) => a <= cap), `payments: ${paid.join(', ')}`);
   assert.ok(paid.some((a) => a === cap), `it grew up to the cap: ${paid.join(', ')}`);
+});
+
+test('data that never verifies stops the payments: withheld last blocks, and corrupt pieces', () => {
+  // A seller that serves every block but the last of each piece: nothing ever verifies.
+  const withheld = new Link({ policy: { firstPaymentBytes: MIB, maxPrepay: chargeFor(8n * MIB, 1_000_000n), maxUnverifiedBytes: 2n * MIB } });
+  withheld.start();
+  for (let i = 0; i < 10 && withheld.payQueue.length > 0; i++) {
+    withheld.pay();
+    withheld.serve(200);
+  }
+  const paid = withheld.pays().reduce((a, b) => a + b, 0n);
+  // The payments stop once 2 MiB delivered stay unverified: at most the increment that covered them and the next.
+  assert.ok(paid <= chargeFor(3n * MIB, 1_000_000n), `paid ${paid} for data that never verified`);
+  assert.ok(withheld.buyer.bytesVerified === 0n);
+  // When the pieces do verify, payments resume.
+  const before = withheld.pays().length;
+  withheld.verifyServed();
+  withheld.serve(200);
+  assert.ok(withheld.pays().length > before, 'verified data lets the next top-up go');
 });
 
 test('hostile seller messages: the buyer never throws and never pays more than one increment without confirmations (property)', () => {
