@@ -8,18 +8,20 @@
  * the most the protocol allows (one payment increment against a cheating seller,
  * 0 otherwise). Amounts are base units of the mint the attack is about.
  */
-import { writeFile } from 'node:fs/promises';
+import { open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PublicKey } from '@solana/web3.js';
 import { Client } from '../lib/net/client.js';
 import type { PaidBuyer } from '../lib/paid/buyer.js';
+import { PaidSeller } from '../lib/paid/seller.js';
+import type { TorrentPlugin } from '../extensions/plugin.js';
 import { associatedTokenAddress } from '../payment/chain.js';
 import { chargeFor, MIB } from '../payment/amount.js';
 import { DEFAULT_RISK_BYTES } from '../extensions/seedpay/policy.js';
 import { encodeMessage } from '../extensions/seedpay/messages.js';
 import type { ExtensionContext } from '../wire/extension-hooks.js';
 import {
-  cliHome, funded, leechDir, makeContent, openBuyer, sleep, startEnv, startSeller, until, USDC, whenComplete, type Env,
+  cliHome, funded, leechDir, walletOf, makeContent, openBuyer, sleep, startEnv, startSeller, until, USDC, whenComplete, type Env,
 } from './paid-helpers.js';
 import { readyHook } from './proof-attack.js';
 import { runCli } from './run-cli.js';
@@ -165,10 +167,67 @@ async function hugeMinPrepay(env: Env): Promise<AttackResult> {
   }
 }
 
+/**
+ * A seller whose data never verifies: it withholds the last block of every piece (a
+ * torrent plugin gating the serving path), or serves corrupt data (its files damaged
+ * on disk). The buyer may lose at most what it risks with one seller (`maxPrepay`,
+ * default 8 MiB worth): without that bound it kept paying for every block it got.
+ */
+async function unverifiableSeller(env: Env, mode: 'withhold' | 'corrupt'): Promise<AttackResult> {
+  const content = await makeContent(env, 48 * MiB, MiB);
+  const meta = content.meta;
+  if (mode === 'corrupt') {
+    // Flip one byte in every piece: every piece fails its hash check.
+    const fh = await open(content.file, 'r+');
+    try {
+      const b = Buffer.alloc(1);
+      for (let i = 0; i < meta.pieceCount; i++) {
+        await fh.read(b, 0, 1, i * meta.pieceLength + 7);
+        b[0] ^= 0xff;
+        await fh.write(b, 0, 1, i * meta.pieceLength + 7);
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+  const withhold: TorrentPlugin = {
+    name: 'x_withhold',
+    create: () => ({ name: 'x_withhold', canSendPiece: (i, b, l) => b + l < meta.fileMap.pieceSize(i) }),
+  };
+  const seller = await PaidSeller.open({
+    chain: env.chain, wallet: walletOf(funded(env, 0n)), journalPath: join(env.root, `cheat-${mode}.journal`),
+    price: PRICE, mint: env.ledger.mint.toBase58(),
+  });
+  const sc = new Client();
+  const port = await sc.listen(0);
+  await seller.add(sc, meta, { dir: content.dir, assumeComplete: true, ...(mode === 'withhold' ? { extensions: [withhold] } : {}) });
+  const client = new Client();
+  const buyer = await openBuyer(env, funded(env, 1n * USDC), { maxPricePerMiB: PRICE });
+  try {
+    const t = await buyer.add(client, meta, { dir: await leechDir(env), peers: [`127.0.0.1:${port}`] });
+    // Long enough for the whole torrent to have been sent several times over.
+    await sleep(6_000);
+    const verified = BigInt(t.progress().bytesHave);
+    const lost = buyer.spent - chargeFor(verified, PRICE);
+    return {
+      attack: mode === 'withhold' ? 'withheld-blocks' : 'corrupt-pieces', victim: 'buyer',
+      lost_base_units: Number(lost > 0n ? lost : 0n), bound_base_units: Number(chargeFor(DEFAULT_RISK_BYTES, PRICE)), unpaid_bytes: 0,
+      outcome: `received ${t.stats().downloaded} B, verified ${verified} B; paid ${buyer.spent} in ${buyer.payments().length} payment(s)`,
+    };
+  } finally {
+    await client.close();
+    await buyer.close();
+    await sc.close();
+    await seller.close();
+  }
+}
+
 export const MONEY_ATTACKS: readonly MoneyAttack[] = [
   { name: 'wrong-mint', victim: 'buyer', run: wrongMint },
   { name: 'proof-frontrun', victim: 'buyer', run: proofFrontrun },
   { name: 'huge-min-prepay', victim: 'buyer', run: hugeMinPrepay },
+  { name: 'withheld-blocks', victim: 'buyer', run: (env) => unverifiableSeller(env, 'withhold') },
+  { name: 'corrupt-pieces', victim: 'buyer', run: (env) => unverifiableSeller(env, 'corrupt') },
 ];
 
 /** Run one attack in a fresh environment (its own ledger and folders). */

@@ -17,9 +17,10 @@
  *    few MiB worth: a seller demanding a larger min_prepay is refused), and always
  *    within the shared budgets (reserved before the 'pay' event, so connections cannot
  *    overspend together);
- *  - a top-up waits while more than `maxUnverifiedBytes` of the data this seller
- *    delivered has not passed its hash check: data that never verifies (the last
- *    block of each piece withheld, corrupt blocks) stops the payments;
+ *  - money at risk with a seller (paid, not yet backed by its data that passed the
+ *    hash check) never exceeds the risk cap: a payment is sized to fit, and waits for
+ *    delivered data to verify; data that never verifies (the last block of each piece
+ *    withheld, corrupt blocks) stops the payments, the loss bounded by the cap;
  *  - a top-up needs the estimated balance below the low-water mark AND data received
  *    since the last confirmation (a seller that takes money and sends nothing gets one
  *    increment, not a stream of them); the estimate is the seller's confirmed balance
@@ -47,7 +48,7 @@ import type { PeerExtendedHandshake } from '../../wire/extension-hooks.js';
 import { classifyPeer, type PeerClass } from './classify.js';
 import { SeedPayError, localError } from './errors.js';
 import { decodeOrEnd, isKnownReason, type DecodedMessage, type SeedPayMessage } from './messages.js';
-import { DEFAULT_MAX_UNVERIFIED_BYTES, DEFAULT_RISK_BYTES, remainingOf, reserveAll, type BuyerPolicy } from './policy.js';
+import { DEFAULT_RISK_BYTES, remainingOf, reserveAll, type BuyerPolicy } from './policy.js';
 
 export interface BuyerOptions {
   /** The torrent's 20-byte info hash. */
@@ -595,7 +596,13 @@ export class BuyerSession {
     this.maybePay();
   }
 
-  /** The most one payment may be (the policy's `maxPrepay`, else DEFAULT_RISK_BYTES at this price). */
+  /** Paid to this seller and not yet backed by data from it that passed its hash check. */
+  private exposure(t: Terms): bigint {
+    const backed = chargeFor(this._bytesVerified, t.price);
+    return this._paidTotal > backed ? this._paidTotal - backed : 0n;
+  }
+
+  /** The most at risk with this seller at once (the policy's `maxPrepay`, else DEFAULT_RISK_BYTES at this price). */
   private riskCap(t: Terms): bigint {
     return this.policy.maxPrepay ?? chargeFor(DEFAULT_RISK_BYTES, t.price);
   }
@@ -633,11 +640,6 @@ export class BuyerSession {
       if (this.bytesSinceConfirm === 0n) return; // nothing delivered since the last credit
       const est = this.estimatedBalance ?? 0n;
       if (est >= this.lowWaterUnits(t)) return;
-      // Data delivered must verify before more is paid: a seller that withholds the last
-      // block of every piece, or sends data that never passes its hash check, gets the
-      // increment it holds and nothing more. Pieces still arriving may lag behind, up to
-      // `maxUnverifiedBytes`.
-      if (this._bytesReceived - this._bytesVerified > (this.policy.maxUnverifiedBytes ?? DEFAULT_MAX_UNVERIFIED_BYTES)) return;
     }
     let amount: bigint;
     if (this.lastPaid === 0n) amount = chargeFor(this.firstBytes, t.price);
@@ -648,7 +650,15 @@ export class BuyerSession {
     this.verifiedSinceLastPay = false;
     const cap = this.cap(t);
     if (amount > cap) amount = cap;
-    if (amount < t.minPrepay) amount = t.minPrepay;
+    // Money at risk with this seller — paid and not yet backed by data that passed its
+    // hash check — never exceeds the risk cap: a seller that withholds the last block of
+    // every piece, or sends data that never verifies, keeps what it holds and gets no more.
+    const room = this.riskCap(t) - this.exposure(t);
+    if (amount > room) amount = room;
+    if (amount < t.minPrepay) {
+      if (room < t.minPrepay) return; // wait for delivered data to verify
+      amount = t.minPrepay;
+    }
     if (!reserveAll(this.policy.budgets, amount)) {
       const room = remainingOf(this.policy.budgets);
       if (room !== null && room >= t.minPrepay && room > 0n && reserveAll(this.policy.budgets, room)) {

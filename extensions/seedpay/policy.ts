@@ -64,9 +64,6 @@ export function remainingOf(budgets: readonly Budget[]): bigint | null {
 /** Data one payment buys at most unless the policy's `maxPrepay` says otherwise: a few MiB at risk per seller. */
 export const DEFAULT_RISK_BYTES = 8n * 1024n * 1024n;
 
-/** Bytes from one seller that may be delivered and not yet verified when a top-up is due (pieces in flight). */
-export const DEFAULT_MAX_UNVERIFIED_BYTES = 4n * 1024n * 1024n;
-
 export interface BuyerPolicy {
   /** Highest price accepted, base units per MiB. */
   maxPricePerMiB: bigint;
@@ -84,18 +81,12 @@ export interface BuyerPolicy {
    */
   maxMinPrepay?: bigint;
   /**
-   * The most any one payment may be, first or later (base units): what this buyer
-   * risks on a seller that takes a payment and serves nothing for it. Default: the
-   * price of DEFAULT_RISK_BYTES at the seller's price. A seller whose min_prepay is
-   * above it is refused before anything is paid.
+   * The most this buyer risks with one seller at once (base units): money paid and not
+   * yet backed by data from it that passed its hash check. So also the largest single
+   * payment. Default: the price of DEFAULT_RISK_BYTES at the seller's price. A seller
+   * whose min_prepay is above it is refused before anything is paid.
    */
   maxPrepay?: bigint;
-  /**
-   * A top-up is held while more than this many bytes from the seller are delivered and
-   * not yet hash-checked (default DEFAULT_MAX_UNVERIFIED_BYTES): pieces in flight
-   * verify a little after they arrive; data that never verifies stops the payments.
-   */
-  maxUnverifiedBytes?: bigint;
   /** First payment covers this much data (default 1 MiB; at least 64 KiB). */
   firstPaymentBytes?: bigint;
   /** Later payments double while pieces verify, up to this much data (default 64 MiB). */
