@@ -13,7 +13,7 @@
  * Sans-IO except `loadWalletKeypairFile`, a thin file adapter for Solana keypair files.
  */
 import crypto from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import bs58 from 'bs58';
 
 const SESSION_INFO = 'seedpay-v1-session';
@@ -25,7 +25,8 @@ export type SessionErrorCode =
   | 'SMALL_ORDER_KEY'
   | 'BAD_WALLET_KEYPAIR'
   | 'WALLET_KEY_MISMATCH'
-  | 'BAD_BASE58';
+  | 'BAD_BASE58'
+  | 'KEYPAIR_FILE_OPEN';
 
 /** A session-binding failure: the paid session with this peer must end. */
 export class SessionError extends Error {
@@ -296,7 +297,20 @@ export function walletKeypairJson(w: WalletKeypair): string {
 
 /** Load and validate a Solana keypair file (thin file adapter). */
 export async function loadWalletKeypairFile(path: string): Promise<WalletKeypair> {
+  await checkKeypairFileMode(path);
   return parseWalletKeypairJson(await readFile(path, 'utf8'));
+}
+
+/**
+ * Refuse a keypair file that its group or others may read (as ssh refuses a private
+ * key): a secret key anyone on the machine can copy is a wallet anyone can drain.
+ */
+export async function checkKeypairFileMode(path: string): Promise<void> {
+  const mode = (await stat(path)).mode & 0o777;
+  if ((mode & 0o077) !== 0) {
+    throw new SessionError('KEYPAIR_FILE_OPEN',
+      `keypair file ${path} is readable by others (mode ${mode.toString(8).padStart(4, '0')}); make it private: chmod 600 ${path}`);
+  }
 }
 
 /** Decode a base58 ed25519 public key (a wallet or mint address); exactly 32 bytes. */

@@ -8,7 +8,7 @@ import { open, readFile } from 'node:fs/promises';
 import { getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { Keypair, PublicKey } from '@solana/web3.js';
 import { formatAmount } from '../../payment/amount.js';
-import { generateWallet, parseWalletKeypairJson, walletKeypairJson, type WalletKeypair } from '../../payment/session.js';
+import { checkKeypairFileMode, generateWallet, parseWalletKeypairJson, walletKeypairJson, type WalletKeypair } from '../../payment/session.js';
 import { CliError, parseArgs } from './args.js';
 import { connectRpc, resolveMint, RPC_FLAGS, type Out } from './paid-common.js';
 
@@ -22,6 +22,11 @@ export async function loadWallet(path: string | undefined, flag = '--wallet'): P
     const code = (e as NodeJS.ErrnoException).code;
     throw new CliError(code === 'ENOENT' ? `keypair file ${path} does not exist (create one: seedpay wallet new ${path})`
       : `cannot read keypair file ${path}: ${code ?? (e as Error).message}`);
+  }
+  try {
+    await checkKeypairFileMode(path);
+  } catch (e) {
+    throw new CliError((e as Error).message);
   }
   let wallet: WalletKeypair;
   try {

@@ -47,7 +47,7 @@ test('seedpay ledger: serves JSON-RPC on its port, funds --fund wallets, stops c
   const E = { SEEDPAY_HOME: join(root, 'home') };
   const owner = Keypair.generate();
   const walletFile = join(root, 'w.json');
-  await writeFile(walletFile, walletKeypairJson(walletFromSecretKey(owner.secretKey)));
+  await writeFile(walletFile, walletKeypairJson(walletFromSecretKey(owner.secretKey)), { mode: 0o600 });
   const other = Keypair.generate();
   const port = await freePort();
 

@@ -40,8 +40,8 @@ test('examples run: the buyer pays the seller and gets the file', { timeout: 120
   try {
     const sellerWallet = join(env.root, 'seller.json');
     const buyerWallet = join(env.root, 'buyer.json');
-    await writeFile(sellerWallet, walletKeypairJson(walletFromSecretKey(funded(env, 0n).secretKey)));
-    await writeFile(buyerWallet, walletKeypairJson(walletFromSecretKey(funded(env, 1n * USDC).secretKey)));
+    await writeFile(sellerWallet, walletKeypairJson(walletFromSecretKey(funded(env, 0n).secretKey)), { mode: 0o600 });
+    await writeFile(buyerWallet, walletKeypairJson(walletFromSecretKey(funded(env, 1n * USDC).secretKey)), { mode: 0o600 });
     const content = await makeContent(env, 3 * 1024 * 1024);
     const torrent = join(env.root, 'c.torrent');
     await writeFile(torrent, (await createTorrentFromPath(content.file, { pieceLength: 256 * 1024 })).torrent);

@@ -2,7 +2,8 @@
  * The paid `seedpay` commands as a user runs them (child processes): each bad-input
  * class — missing / malformed keypair file, unknown torrent, unreachable RPC,
  * insufficient funds, a seller's price above --max-price — is one line on stderr and
- * a non-zero exit, never a stack trace. Plus wallet new/show, and earnings/spending
+ * a non-zero exit, never a stack trace; a keypair file others can read is refused
+ * with the chmod that fixes it. Plus wallet new/show, and earnings/spending
  * from journals. And `get` with several --peer: a refusing or unreachable peer is
  * dropped with one line and the download goes on; all dropped is one failure line.
  */
@@ -30,12 +31,14 @@ test('paid CLI: each class of bad input is one clear line and a non-zero exit', 
     const E = { SEEDPAY_HOME: home };
     const good = join(env.root, 'good.json');
     const rich = funded(env, 1n * USDC);
-    await writeFile(good, walletKeypairJson(walletFromSecretKey(rich.secretKey)));
+    await writeFile(good, walletKeypairJson(walletFromSecretKey(rich.secretKey)), { mode: 0o600 });
     const poorKey = funded(env, 0n);
     const poor = join(env.root, 'poor.json');
-    await writeFile(poor, walletKeypairJson(walletFromSecretKey(poorKey.secretKey)));
+    await writeFile(poor, walletKeypairJson(walletFromSecretKey(poorKey.secretKey)), { mode: 0o600 });
     const bad = join(env.root, 'bad.json');
-    await writeFile(bad, '[1,2,3]');
+    await writeFile(bad, '[1,2,3]', { mode: 0o600 });
+    const open_ = join(env.root, 'open.json');
+    await writeFile(open_, walletKeypairJson(walletFromSecretKey(rich.secretKey)), { mode: 0o644 });
     const content = await makeContent(env, 1024 * 1024);
     const torrent = join(env.root, 'c.torrent');
     await writeFile(torrent, (await createTorrentFromPath(content.file, { pieceLength: 256 * 1024 })).torrent);
@@ -47,6 +50,8 @@ test('paid CLI: each class of bad input is one clear line and a non-zero exit', 
         [['get', torrent, ...peer, '--wallet', join(env.root, 'nope.json'), '--max-price', '1', '--budget', '1', ...rpc], /keypair file .*nope\.json does not exist/],
         [['get', torrent, ...peer, '--wallet', bad, '--max-price', '1', '--budget', '1', ...rpc], /not a Solana keypair file/],
         [['seed', torrent, '--wallet', bad, '--price', '0.001', ...rpc], /not a Solana keypair file/],
+        [['get', torrent, ...peer, '--wallet', open_, '--max-price', '1', '--budget', '1', ...rpc], /open\.json is readable by others \(mode 0644\); make it private: chmod 600 /],
+        [['seed', torrent, '--wallet', open_, '--price', '0.001', ...rpc], /readable by others .*chmod 600/],
         [['wallet', 'show', join(env.root, 'nope.json')], /does not exist/],
         [['get', join(env.root, 'nope.torrent'), ...peer, '--wallet', good, '--max-price', '1', '--budget', '1', ...rpc], /no such torrent file/],
         [['seed', join(env.root, 'nope.torrent'), '--wallet', good, '--price', '0.001', ...rpc], /no such torrent file/],
@@ -123,7 +128,7 @@ test('paid CLI: get pays an in-process seller exactly what it charges and exits 
   const env = await startEnv();
   try {
     const w = join(env.root, 'b.json');
-    await writeFile(w, walletKeypairJson(walletFromSecretKey(funded(env, 1n * USDC).secretKey)));
+    await writeFile(w, walletKeypairJson(walletFromSecretKey(funded(env, 1n * USDC).secretKey)), { mode: 0o600 });
     const content = await makeContent(env, 3 * 1024 * 1024 + 777, 16 * 1024);
     const torrent = join(env.root, 'c.torrent');
     await writeFile(torrent, (await createTorrentFromPath(content.file, { pieceLength: 16 * 1024 })).torrent);
@@ -148,7 +153,7 @@ test('paid CLI: get drops a seller priced above --max-price and completes from t
   const env = await startEnv();
   try {
     const w = join(env.root, 'b.json');
-    await writeFile(w, walletKeypairJson(walletFromSecretKey(funded(env, 1n * USDC).secretKey)));
+    await writeFile(w, walletKeypairJson(walletFromSecretKey(funded(env, 1n * USDC).secretKey)), { mode: 0o600 });
     const content = await makeContent(env, 2 * 1024 * 1024 + 123, 16 * 1024);
     const torrent = join(env.root, 'c.torrent');
     await writeFile(torrent, (await createTorrentFromPath(content.file, { pieceLength: 16 * 1024 })).torrent);

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -184,8 +184,13 @@ test('Solana keypair files: load, validate pub against seed, typed errors', asyn
   const dir = await mkdtemp(join(tmpdir(), 'seedpay-wallet-'));
   try {
     const p = join(dir, 'id.json');
-    await writeFile(p, json);
+    await writeFile(p, json, { mode: 0o600 });
     assert.equal((await loadWalletKeypairFile(p)).address, w.address);
+    // A secret key others on the machine can read is refused, with the fix in the message.
+    for (const mode of [0o644, 0o640, 0o604]) {
+      await chmod(p, mode);
+      await assert.rejects(loadWalletKeypairFile(p), (e: unknown) => e instanceof SessionError && e.code === 'KEYPAIR_FILE_OPEN' && /chmod 600/.test(e.message));
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -215,7 +220,7 @@ test('base58 public keys: exactly 32 bytes, canonical spelling', () => {
   const w = generateWallet();
   assert.equal(hx(decodePublicKey58(w.address)), hx(w.publicKey));
   assert.equal(hx(decodePublicKey58('11111111111111111111111111111111')), '00'.repeat(32));
-  for (const bad of ['', 'abc', '0OIl' + w.address.slice(4), w.address + '1', bs58.encode(new Uint8Array(31).fill(1)), 'x'.repeat(100)]) {
+  for (const bad of ['', 'abc', '0OIl' + w.address.slice(4), bs58.encode(new Uint8Array(33).fill(7)), bs58.encode(new Uint8Array(31).fill(1)), 'x'.repeat(100)]) {
     assert.throws(() => decodePublicKey58(bad), (e: unknown) => e instanceof SessionError && e.code === 'BAD_BASE58', bad);
   }
 });
