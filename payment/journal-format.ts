@@ -1,8 +1,10 @@
 /**
  * On-disk format of the payment journal (pure: bytes in, records out; the file adapter
- * is journal.ts).
+ * is journal.ts, the snapshot of a compacted journal is journal-snapshot.ts and the
+ * scan rules are journal-scan.ts).
  *
- * File  = MAGIC (8 bytes, "SPJRNL1\n") then frames, back to back.
+ * File  = MAGIC (8 bytes, "SPJRNL1\n") then frames, back to back; or, once compacted,
+ *         MAGIC_V2 ("SPJRNL2\n"), the frames of one complete snapshot, then frames.
  * Frame = len:u32be | ~len:u32be | crc32(body):u32be | body (len bytes, UTF-8 JSON).
  *
  * Why this framing:
@@ -14,31 +16,39 @@
  *    here; an attacker who can write the file can do anything anyway);
  *  - JSON bodies stay readable with standard tools (`strings journal`), and records are
  *    a few hundred bytes, so compactness does not matter. bigint amounts are written as
- *    decimal strings, never as JSON numbers (which would round above 2^53).
- *
- * Scan rules (`scanJournal`): a frame cut short by the end of file (header or body), a
- * last frame whose body fails its CRC, or a tail of zero bytes (a file extended but not
- * written before a crash) is a TORN TAIL: ignored, and the adapter truncates it away.
- * Anything wrong that is followed by more data — or a frame whose CRC is right but whose
- * body is not a valid record — is CORRUPTION: a hard JournalError, never skipped.
+ *    decimal strings, never as JSON numbers (which would round above 2^53);
+ *  - every body is bounded (a record 4 KiB, a snapshot chunk 64 KiB), so a reader needs
+ *    a bounded buffer whatever the file holds, and a damaged length cannot make it
+ *    allocate gigabytes.
  */
 import { crc32 } from 'node:zlib';
 import { U64_MAX } from './amount.js';
 
+/** A journal that starts with its first record (every journal until it is compacted). */
 export const MAGIC = new TextEncoder().encode('SPJRNL1\n');
-const FRAME_HEADER = 12;
-/** Largest body accepted; real records are ~300 bytes. */
-const MAX_BODY = 4096;
+/**
+ * A compacted journal: a complete snapshot (journal-snapshot.ts) first, then records.
+ * A new magic so that a reader that knows no snapshots refuses the file (BAD_MAGIC)
+ * instead of misreading it.
+ */
+export const MAGIC_V2 = new TextEncoder().encode('SPJRNL2\n');
+export const FRAME_HEADER = 12;
+/** Largest record body accepted; real records are ~300 bytes. */
+export const MAX_RECORD_BODY = 4096;
+/** Largest frame body of any kind (snapshot chunks are the big ones, ~60 KiB at most). */
+export const MAX_FRAME_BODY = 65536;
 
 export type JournalErrorCode =
   | 'BAD_MAGIC' // not a journal file (or another version)
-  | 'CORRUPT' // damaged record before the tail
+  | 'CORRUPT' // damaged record before the tail, or an incomplete snapshot
   | 'BAD_RECORD' // a record that fails validation (on append: caller bug; on load: corruption)
   | 'DUPLICATE_SIGNATURE' // a credit (or payment) for a signature already journaled
   | 'CHARGE_DECREASED' // a cumulative charge below an earlier one for the same session
   | 'OVERDRAWN' // a transfer of more than its session's balance
   | 'LOCKED' // another live process holds the journal
+  | 'LOCK_UNAVAILABLE' // this platform offers no file lock we can use
   | 'JOURNAL_FAILED' // an earlier write/fsync failed: no more appends until reopened
+  | 'COMPACT_ABORTED' // a compaction gave up (journal closed or failed meanwhile); nothing was lost
   | 'CLOSED';
 
 export class JournalError extends Error {
@@ -118,8 +128,11 @@ const B58 = /^[1-9A-HJ-NP-Za-km-z]+$/;
 const HEX64 = /^[0-9a-f]{64}$/;
 const HEX40 = /^[0-9a-f]{40}$/;
 const DEC = /^(0|[1-9][0-9]{0,19})$/;
+/** Sums of u64 amounts (per payer, per session, totals): below 10^39 > 2^128. */
+const BIG_DEC = /^(0|[1-9][0-9]{0,38})$/;
 
-function fail(msg: string): never {
+/** Throw the validation error of a field read from disk or given to append. */
+export function fail(msg: string): never {
   throw new JournalError('BAD_RECORD', msg);
 }
 function b58(v: unknown, min: number, max: number, what: string): string {
@@ -127,13 +140,17 @@ function b58(v: unknown, min: number, max: number, what: string): string {
   return v;
 }
 // A 64-byte signature is 64..88 base58 chars; a 32-byte key 32..44.
-const sig58 = (v: unknown): string => b58(v, 64, 88, 'signature');
-const key58 = (v: unknown, what: string): string => b58(v, 32, 44, what);
+export const sig58 = (v: unknown): string => b58(v, 64, 88, 'signature');
+export const key58 = (v: unknown, what: string): string => b58(v, 32, 44, what);
 function hex(v: unknown, re: RegExp, what: string): string {
   if (typeof v !== 'string' || !re.test(v)) fail(`${what}: bad hex`);
   return v;
 }
-function u64(v: unknown, what: string): bigint {
+/** A session hash: 64 lowercase hex chars. */
+export const hex64 = (v: unknown, what: string): string => hex(v, HEX64, what);
+/** An info hash: 40 lowercase hex chars. */
+export const hex40 = (v: unknown, what: string): string => hex(v, HEX40, what);
+export function u64(v: unknown, what: string): bigint {
   if (typeof v === 'bigint') {
     if (v < 0n || v > U64_MAX) fail(`${what}: outside u64`);
     return v;
@@ -143,8 +160,18 @@ function u64(v: unknown, what: string): bigint {
   if (n > U64_MAX) fail(`${what}: outside u64`);
   return n;
 }
-function time(v: unknown): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) fail('time: not a non-negative integer (unix ms)');
+/** A non-negative sum of u64 amounts, as a decimal string (bounded length). */
+export function bigDec(v: unknown, what: string): bigint {
+  if (typeof v !== 'string' || !BIG_DEC.test(v)) fail(`${what}: not a bounded non-negative decimal`);
+  return BigInt(v);
+}
+export function time(v: unknown, what = 'time'): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) fail(`${what}: not a non-negative integer (unix ms)`);
+  return v;
+}
+/** A count (of records): a non-negative safe integer. */
+export function count(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) fail(`${what}: not a count`);
   return v;
 }
 
@@ -183,17 +210,29 @@ export function checkRecord(r: unknown): JournalRecord {
   }
 }
 
+/** JSON with bigints as decimal strings (never JSON numbers, which round above 2^53). */
+export function toJSON(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
+}
+
+/** A record's JSON, as toJSON writes it, without a replacer call per field (appends and bulk writes). */
+function recordJSON(c: JournalRecord): string {
+  if (c.kind === 'charge') return JSON.stringify({ ...c, bytes: c.bytes.toString(), units: c.units.toString() });
+  return JSON.stringify({ ...c, amount: c.amount.toString() });
+}
+
+const utf8 = new TextEncoder();
+
 /** JSON body of a record; bigints as decimal strings. */
 function encodeBody(r: JournalRecord): Uint8Array {
-  const c = checkRecord(r);
-  const json = JSON.stringify(c, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
-  const body = new TextEncoder().encode(json);
-  if (body.length > MAX_BODY) fail(`record body ${body.length} bytes exceeds ${MAX_BODY}`);
+  const body = utf8.encode(recordJSON(checkRecord(r)));
+  if (body.length > MAX_RECORD_BODY) fail(`record body ${body.length} bytes exceeds ${MAX_RECORD_BODY}`);
   return body;
 }
 
-export function encodeFrame(r: JournalRecord): Uint8Array {
-  const body = encodeBody(r);
+/** One frame around a body (of any kind, at most MAX_FRAME_BODY bytes). */
+export function frameBytes(body: Uint8Array): Uint8Array {
+  if (body.length === 0 || body.length > MAX_FRAME_BODY) throw new RangeError(`frame body of ${body.length} bytes`);
   const frame = new Uint8Array(FRAME_HEADER + body.length);
   const dv = new DataView(frame.buffer);
   dv.setUint32(0, body.length);
@@ -203,68 +242,66 @@ export function encodeFrame(r: JournalRecord): Uint8Array {
   return frame;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-function decodeBody(body: Uint8Array, offset: number): JournalRecord {
-  try {
-    return checkRecord(JSON.parse(utf8.decode(body)));
-  } catch (e) {
-    const why = e instanceof Error ? e.message : String(e);
-    // The CRC matched, so these are the bytes that were written: not a torn write.
-    throw new JournalError('CORRUPT', `journal record at offset ${offset} is invalid: ${why}`, offset);
-  }
-}
-
-export interface ScanResult {
-  records: JournalRecord[];
-  /** Offset just past the last good frame: where the next append goes. */
-  goodEnd: number;
-  /** Bytes of torn tail after goodEnd (0 for a clean file). */
-  tornBytes: number;
-}
-
-function allZero(b: Uint8Array): boolean {
-  for (const x of b) if (x !== 0) return false;
-  return true;
+export function encodeFrame(r: JournalRecord): Uint8Array {
+  return frameBytes(encodeBody(r));
 }
 
 /**
- * Scan a whole journal file. A file that is empty or a strict prefix of MAGIC (a crash
- * while creating it) scans as empty with goodEnd 0; the adapter writes MAGIC.
+ * What the bytes at one offset hold, seen through a window of the file:
+ *  - frame: a whole frame whose CRC matches; `next` is the offset after it;
+ *  - need: the frame is longer than the window: read `bytes` bytes from this offset;
+ *  - torn: the file ends inside this frame, or this is the last frame and its CRC
+ *    fails (a write that did not fully reach the disk can only be the last one);
+ *  - bad-header: the length fields disagree or are out of bounds. Torn if every byte
+ *    from here to the end of the file is zero (a file extended but not written before
+ *    a crash), else corruption: the caller checks, it may have to read on.
+ * A CRC failure with more data after the frame is corruption: thrown here.
  */
-export function scanJournal(file: Uint8Array): ScanResult {
-  if (file.length < MAGIC.length) {
-    for (let i = 0; i < file.length; i++) {
-      if (file[i] !== MAGIC[i]) throw new JournalError('BAD_MAGIC', 'not a SeedPay journal (bad magic)', 0);
-    }
-    return { records: [], goodEnd: 0, tornBytes: file.length };
+export type FrameStep =
+  | { kind: 'frame'; body: Uint8Array; next: number }
+  | { kind: 'need'; bytes: number }
+  | { kind: 'torn' }
+  | { kind: 'bad-header' };
+
+/**
+ * Read the frame at file offset `off`. `win` holds the file's bytes from offset `winPos`
+ * (off >= winPos); `size` is the file's size.
+ */
+export function frameAt(win: Uint8Array, winPos: number, off: number, size: number): FrameStep {
+  const remaining = size - off;
+  const at = off - winPos;
+  const have = win.length - at;
+  if (remaining < FRAME_HEADER) return { kind: 'torn' }; // header cut short
+  if (have < FRAME_HEADER) return { kind: 'need', bytes: FRAME_HEADER };
+  const dv = new DataView(win.buffer, win.byteOffset + at, FRAME_HEADER);
+  const len = dv.getUint32(0);
+  if ((~len >>> 0) !== dv.getUint32(4) || len === 0 || len > MAX_FRAME_BODY) return { kind: 'bad-header' };
+  if (remaining < FRAME_HEADER + len) return { kind: 'torn' }; // body cut short
+  if (have < FRAME_HEADER + len) return { kind: 'need', bytes: FRAME_HEADER + len };
+  const body = win.subarray(at + FRAME_HEADER, at + FRAME_HEADER + len);
+  if ((crc32(body) >>> 0) !== dv.getUint32(8)) {
+    if (remaining === FRAME_HEADER + len) return { kind: 'torn' };
+    throw new JournalError('CORRUPT', `journal record at offset ${off} fails its checksum`, off);
   }
-  for (let i = 0; i < MAGIC.length; i++) {
-    if (file[i] !== MAGIC[i]) throw new JournalError('BAD_MAGIC', 'not a SeedPay journal (bad magic or version)', 0);
+  return { kind: 'frame', body, next: off + FRAME_HEADER + len };
+}
+
+/** Which journal a file's first bytes announce; 'empty' for a strict prefix of MAGIC (a crash while creating it). */
+export function magicVersion(head: Uint8Array): 1 | 2 | 'empty' {
+  const same = (m: Uint8Array, n: number): boolean => {
+    for (let i = 0; i < n; i++) if (head[i] !== m[i]) return false;
+    return true;
+  };
+  if (head.length < MAGIC.length) {
+    if (same(MAGIC, head.length)) return 'empty';
+    throw new JournalError('BAD_MAGIC', 'not a SeedPay journal (bad magic)', 0);
   }
-  const dv = new DataView(file.buffer, file.byteOffset, file.byteLength);
-  const records: JournalRecord[] = [];
-  let off = MAGIC.length;
-  const size = file.length;
-  const torn = (): ScanResult => ({ records, goodEnd: off, tornBytes: size - off });
-  while (off < size) {
-    const remaining = size - off;
-    if (remaining < FRAME_HEADER) return torn(); // header cut short
-    const len = dv.getUint32(off);
-    const inv = dv.getUint32(off + 4);
-    if ((~len >>> 0) !== inv || len === 0 || len > MAX_BODY) {
-      if (allZero(file.subarray(off))) return torn(); // extended-but-unwritten tail
-      throw new JournalError('CORRUPT', `journal frame header at offset ${off} is damaged`, off);
-    }
-    if (remaining < FRAME_HEADER + len) return torn(); // body cut short
-    const body = file.subarray(off + FRAME_HEADER, off + FRAME_HEADER + len);
-    if ((crc32(body) >>> 0) !== dv.getUint32(off + 8)) {
-      // A write that did not fully reach the disk can only be the last one.
-      if (off + FRAME_HEADER + len === size) return torn();
-      throw new JournalError('CORRUPT', `journal record at offset ${off} fails its checksum`, off);
-    }
-    records.push(decodeBody(body, off));
-    off += FRAME_HEADER + len;
-  }
-  return { records, goodEnd: off, tornBytes: 0 };
+  if (same(MAGIC, MAGIC.length)) return 1;
+  if (same(MAGIC_V2, MAGIC_V2.length)) return 2;
+  throw new JournalError('BAD_MAGIC', 'not a SeedPay journal (bad magic or version)', 0);
+}
+
+export function allZero(b: Uint8Array): boolean {
+  for (const x of b) if (x !== 0) return false;
+  return true;
 }

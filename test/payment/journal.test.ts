@@ -57,6 +57,8 @@ test('records survive reopen; bigint above 2^53 and u64 max round-trip; summary 
     assert.equal(s.earnedByPayer.get(payer), big + 9_007_199_254_740_993n);
     assert.equal(s.earnedBySession.get(c1.sessionHash), big);
     assert.equal(s.spentBySeller.get(SELLER), 25_000n);
+    assert.equal(s.spentByTorrent.get(INFO), 25_000n);
+    assert.equal(k.spentOn(INFO), 25_000n);
     assert.deepEqual(s.chargedBySession.get(c1.sessionHash), { bytes: (1n << 40n) + 1n, units: 104_857_601n });
     assert.deepEqual(s.totals, { earned: big + 9_007_199_254_740_993n, charged: 104_857_601n, spent: 25_000n, credits: 2, charges: 1, payments: 1, transfers: 0 });
     assert.equal(k.creditedFor(c1.sessionHash), big);
@@ -316,23 +318,46 @@ test('unsynced appends (sync: false, the seller\'s running charges) skip the flu
   }
 });
 
-test('lock: a second open in a live process is refused; a stale lock is taken over; closed journal refuses appends', async () => {
+test('lock: a second open in a live process is refused; an old pid lock of a dead process is taken over; closed journal refuses appends', async () => {
   const t = await tmp();
   try {
     const j = await Journal.open(t.path);
     await rejectsCode(Journal.open(t.path), 'LOCKED');
     await j.close();
     await rejectsCode(j.append(credit()), 'CLOSED');
-    await writeFile(t.path + '.lock', '999999999'); // no such pid
+    await writeFile(t.path + '.lock', '999999999'); // an older version's pid lock: no such pid
     const k = await Journal.open(t.path);
+    assert.equal(await readFile(t.path + '.lock', 'utf8'), `${process.pid} locked\n`, 'the holder is named for people');
     await k.append(credit());
     await k.close();
     await writeFile(t.path + '.lock', String(process.pid)); // a previous incarnation with our pid
     const k2 = await Journal.open(t.path);
     await rejectsCode(Journal.open(join(t.dir, '.', 'journal')), 'LOCKED'); // same file, other spelling
     await k2.close();
-    await assert.rejects(readFile(t.path + '.lock'), 'lock released on close');
+    // The lock file stays (deleting it is what would let two holders in); it is empty and unlocked.
+    assert.equal(await readFile(t.path + '.lock', 'utf8'), '', 'lock released on close');
+    const k3 = await Journal.open(t.path);
+    await k3.close();
     await truncate(t.path, MAGIC.length);
+  } finally {
+    await t.done();
+  }
+});
+
+test('lock: an older version\'s pid lock naming a live process is respected', async () => {
+  const t = await tmp();
+  try {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
+    try {
+      await writeFile(t.path + '.lock', String(child.pid));
+      await rejectsCode(Journal.open(t.path), 'LOCKED');
+    } finally {
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+    }
+    const k = await Journal.open(t.path); // that process is gone now
+    await k.close();
   } finally {
     await t.done();
   }

@@ -1,0 +1,396 @@
+/**
+ * The journal's memory (pure): per-session books, the replay sets, earnings and spend,
+ * and the records it retains; rebuilt on open from the snapshot and the records after
+ * it, kept up to date by appends, and turned back into a snapshot by a compaction.
+ *
+ * Two views of each session:
+ *  - the DURABLE book: the fold of the records written so far, an immutable object
+ *    replaced on every change, so a compaction can copy the references at one instant
+ *    and write them out while appends go on;
+ *  - the RESERVED state (balance, latest charge, payers, signatures): the durable one
+ *    plus appends still being written. Checks that must not race (a signature credited
+ *    twice, a balance moved twice, a charge going down) are made and reserved in one
+ *    synchronous step against it.
+ */
+import {
+  JournalError, type ChargeRecord, type CreditRecord, type JournalRecord, type PaymentRecord, type TransferRecord,
+} from './journal-format.js';
+import {
+  sessionItems, type SessionItem, type SnapshotHeader, type SnapshotItem, type SnapshotTotals,
+} from './journal-snapshot.js';
+
+export interface SessionCharge {
+  bytes: bigint;
+  units: bigint;
+}
+
+export interface JournalSummary {
+  /** Seller: credited base units per payer wallet. */
+  earnedByPayer: Map<string, bigint>;
+  /** Seller: credited base units per session hash. */
+  earnedBySession: Map<string, bigint>;
+  /** Seller: latest cumulative charge per session hash. */
+  chargedBySession: Map<string, SessionCharge>;
+  /** Seller: balance moved out of / into a session by transfers (session resume). */
+  movedOutBySession: Map<string, bigint>;
+  movedInBySession: Map<string, bigint>;
+  /** Buyer: paid base units per seller wallet. */
+  spentBySeller: Map<string, bigint>;
+  /** Buyer: paid base units per torrent (info hash), ever: what a restarted buyer has spent on it. */
+  spentByTorrent: Map<string, bigint>;
+  totals: SnapshotTotals;
+}
+
+/** A session's durable book. Fields are absent when the session had no such record (as in the summary's maps). */
+export interface SessionBook {
+  readonly earned?: bigint;
+  readonly charge?: SessionCharge;
+  readonly movedIn?: bigint;
+  readonly movedOut?: bigint;
+  readonly payers: readonly string[];
+  /** Time of the session's latest record. */
+  readonly last: number;
+}
+
+const NO_BOOK: SessionBook = Object.freeze({ payers: Object.freeze([]) as readonly string[], last: 0 });
+
+interface Session {
+  book: SessionBook;
+  /** Reserved: credits and transfers in, less the latest charge and transfers out. */
+  balance: bigint;
+  /** Reserved: highest cumulative charge. */
+  charge: SessionCharge | undefined;
+  /** Reserved: wallets that paid in by credit or by a transfer in. */
+  payers: Set<string>;
+}
+
+export function bookBalance(b: SessionBook): bigint {
+  return (b.earned ?? 0n) + (b.movedIn ?? 0n) - (b.charge?.units ?? 0n) - (b.movedOut ?? 0n);
+}
+
+/** What a compaction writes, copied at one instant (the file offset it stands for is the caller's). */
+export interface SnapshotPlan {
+  header: SnapshotHeader;
+  /** Durable books of the sessions kept. */
+  sessions: Array<[string, SessionBook]>;
+  /** Sessions left out: nothing left to spend and idle since before the cut. */
+  retiring: Set<string>;
+  earned: Array<[string, bigint]>;
+  spent: Array<[string, bigint]>;
+  spentByTorrent: Array<[string, bigint]>;
+  /** Credits and payments kept whole (the replay set), in order. */
+  kept: JournalRecord[];
+  /** How many retained records the plan covers; those after it are the new tail. */
+  retainedLen: number;
+}
+
+function corrupt(msg: string): JournalError {
+  return new JournalError('CORRUPT', msg);
+}
+
+function zeroTotals(): SnapshotTotals {
+  return { earned: 0n, charged: 0n, spent: 0n, credits: 0, charges: 0, payments: 0, transfers: 0 };
+}
+
+export class Books {
+  private readonly sessions = new Map<string, Session>();
+  private creditSigs = new Set<string>();
+  private paymentSigs = new Set<string>();
+  private readonly earnedByPayer = new Map<string, bigint>();
+  private readonly spentBySeller = new Map<string, bigint>();
+  private readonly spentByTorrent = new Map<string, bigint>();
+  private totals = zeroTotals();
+  private retained: JournalRecord[] = [];
+  /** Latest record time folded in. */
+  maxTime = 0;
+  /**
+   * While set, only credits and payments from this time on are retained: opening a long
+   * journal that is compacted as soon as it is open (which keeps no more than these).
+   */
+  retainOnlyFrom: number | null = null;
+  /** The sessions a running compaction leaves out; touching one voids that compaction. */
+  private retiring: ReadonlySet<string> | null = null;
+  retiringTouched = false;
+
+  // ---------------------------------------------------------------- queries
+
+  hasCredit(signature: string): boolean { return this.creditSigs.has(signature); }
+  hasPayment(signature: string): boolean { return this.paymentSigs.has(signature); }
+  creditedFor(s: string): bigint { return this.sessions.get(s)?.book.earned ?? 0n; }
+  chargedFor(s: string): SessionCharge {
+    const c = this.sessions.get(s)?.book.charge;
+    return c ? { ...c } : { bytes: 0n, units: 0n };
+  }
+  balanceOf(s: string): bigint { return this.sessions.get(s)?.balance ?? 0n; }
+  spentOn(infoHash: string): bigint { return this.spentByTorrent.get(infoHash) ?? 0n; }
+  payersOf(s: string): ReadonlySet<string> { return this.sessions.get(s)?.payers ?? new Set(); }
+  records(): readonly JournalRecord[] { return this.retained.slice(); }
+  get retainedCount(): number { return this.retained.length; }
+  get sessionCount(): number { return this.sessions.size; }
+  get signatureCount(): number { return this.creditSigs.size + this.paymentSigs.size; }
+
+  /** Earnings and spend from the durable books (fresh maps; safe to keep). */
+  summary(): JournalSummary {
+    const s: JournalSummary = {
+      earnedByPayer: new Map(this.earnedByPayer), earnedBySession: new Map(), chargedBySession: new Map(),
+      movedOutBySession: new Map(), movedInBySession: new Map(), spentBySeller: new Map(this.spentBySeller),
+      spentByTorrent: new Map(this.spentByTorrent), totals: { ...this.totals },
+    };
+    for (const [k, { book: b }] of this.sessions) {
+      if (b.earned !== undefined) s.earnedBySession.set(k, b.earned);
+      if (b.charge !== undefined) s.chargedBySession.set(k, { ...b.charge });
+      if (b.movedOut !== undefined) s.movedOutBySession.set(k, b.movedOut);
+      if (b.movedIn !== undefined) s.movedInBySession.set(k, b.movedIn);
+    }
+    return s;
+  }
+
+  // ---------------------------------------------------------------- records
+
+  /** A record read from disk: checked like an append (a failed check is corruption), then folded in. */
+  load(r: JournalRecord): void {
+    this.reserve(r, true);
+    this.apply(r);
+  }
+
+  /**
+   * Check a record against the reserved state and reserve it, in one synchronous step:
+   * a duplicate signature, a transfer of more than is left, or a charge going down is
+   * refused (on load: CORRUPT).
+   */
+  reserve(r: JournalRecord, loading: boolean): void {
+    if (r.kind === 'credit') this.reserveCredit(r, loading);
+    else if (r.kind === 'transfer') this.reserveTransfer(r, loading);
+    else if (r.kind === 'payment') this.reservePayment(r, loading);
+    else this.reserveCharge(r, loading);
+  }
+
+  private reserveCredit(r: CreditRecord, loading: boolean): void {
+    if (this.creditSigs.has(r.signature)) {
+      throw new JournalError(loading ? 'CORRUPT' : 'DUPLICATE_SIGNATURE', `signature ${r.signature} already credited`);
+    }
+    this.creditSigs.add(r.signature);
+    const s = this.session(r.sessionHash);
+    s.balance += r.amount;
+    s.payers.add(r.payer);
+  }
+
+  private reserveTransfer(r: TransferRecord, loading: boolean): void {
+    const from = this.session(r.from);
+    if (from.balance < r.amount) {
+      throw new JournalError(loading ? 'CORRUPT' : 'OVERDRAWN', `transfer of ${r.amount} from session ${r.from}, which has ${from.balance}`);
+    }
+    const to = this.session(r.to);
+    from.balance -= r.amount;
+    to.balance += r.amount;
+    // The payer whose resume moved it owns that credit in `to` as if it had paid it there.
+    to.payers.add(r.payer);
+  }
+
+  private reservePayment(r: PaymentRecord, loading: boolean): void {
+    if (this.paymentSigs.has(r.signature)) {
+      throw new JournalError(loading ? 'CORRUPT' : 'DUPLICATE_SIGNATURE', `payment ${r.signature} already journaled`);
+    }
+    this.paymentSigs.add(r.signature);
+  }
+
+  private reserveCharge(r: ChargeRecord, loading: boolean): void {
+    const s = this.session(r.sessionHash);
+    const prev = s.charge;
+    if (prev && (r.bytes < prev.bytes || r.units < prev.units)) {
+      throw new JournalError(loading ? 'CORRUPT' : 'CHARGE_DECREASED', `charge for session ${r.sessionHash} decreased`);
+    }
+    s.charge = { bytes: r.bytes, units: r.units };
+    s.balance -= r.units - (prev?.units ?? 0n);
+  }
+
+  /** The session's state, created empty; touching a session a running compaction retires voids that compaction. */
+  private session(hash: string): Session {
+    if (this.retiring?.has(hash)) this.retiringTouched = true;
+    let s = this.sessions.get(hash);
+    if (s === undefined) this.sessions.set(hash, s = { book: NO_BOOK, balance: 0n, charge: undefined, payers: new Set() });
+    return s;
+  }
+
+  /** Fold a record that is now written (in file order) into the durable books. */
+  apply(r: JournalRecord): void {
+    if (r.time > this.maxTime) this.maxTime = r.time;
+    const t = this.totals;
+    if (r.kind === 'credit') {
+      addTo(this.earnedByPayer, r.payer, r.amount);
+      this.rebook(r.sessionHash, r.time, (b) => ({ earned: (b.earned ?? 0n) + r.amount, payers: withPayer(b.payers, r.payer) }));
+      t.earned += r.amount;
+      t.credits++;
+    } else if (r.kind === 'payment') {
+      addTo(this.spentBySeller, r.seller, r.amount);
+      addTo(this.spentByTorrent, r.infoHash, r.amount);
+      t.spent += r.amount;
+      t.payments++;
+    } else if (r.kind === 'transfer') {
+      this.rebook(r.from, r.time, (b) => ({ movedOut: (b.movedOut ?? 0n) + r.amount }));
+      this.rebook(r.to, r.time, (b) => ({ movedIn: (b.movedIn ?? 0n) + r.amount, payers: withPayer(b.payers, r.payer) }));
+      t.transfers++;
+    } else {
+      // Charges are cumulative per session: the latest record replaces the previous one.
+      this.rebook(r.sessionHash, r.time, (b) => {
+        t.charged += r.units - (b.charge?.units ?? 0n);
+        return { charge: { bytes: r.bytes, units: r.units } };
+      });
+      t.charges++;
+    }
+    this.retain(r);
+  }
+
+  private rebook(hash: string, time: number, change: (b: SessionBook) => Partial<SessionBook>): void {
+    const s = this.session(hash);
+    const b = s.book;
+    s.book = { ...b, ...change(b), last: Math.max(b.last, time) };
+  }
+
+  private retain(r: JournalRecord): void {
+    const from = this.retainOnlyFrom;
+    if (from === null || ((r.kind === 'credit' || r.kind === 'payment') && r.time >= from)) this.retained.push(r);
+  }
+
+  /** Retain from now on only what a snapshot cut at `from` keeps, and forget the rest already retained. */
+  retainOnly(from: number): void {
+    this.retainOnlyFrom = from;
+    this.retained = this.retained.filter((r) => (r.kind === 'credit' || r.kind === 'payment') && r.time >= from);
+  }
+
+  // ---------------------------------------------------------------- snapshot in
+
+  loadHeader(h: SnapshotHeader): void {
+    this.totals = { ...h.totals };
+    this.maxTime = h.maxTime;
+  }
+
+  loadItem(item: SnapshotItem): void {
+    switch (item.t) {
+      case 'session': return this.loadSession(item);
+      case 'payers': return this.loadPayers(item.session, item.payers);
+      case 'earned': return loadOnce(this.earnedByPayer, item.payer, item.amount, 'payer');
+      case 'spent': return loadOnce(this.spentBySeller, item.seller, item.amount, 'seller');
+      case 'torrent': return loadOnce(this.spentByTorrent, item.infoHash, item.amount, 'torrent');
+      case 'record': return this.loadKept(item.record);
+    }
+  }
+
+  private loadSession(i: SessionItem): void {
+    if (this.sessions.has(i.session)) throw corrupt(`snapshot lists session ${i.session} twice`);
+    const book: SessionBook = {
+      ...(i.earned !== undefined && { earned: i.earned }), ...(i.charge !== undefined && { charge: { ...i.charge } }),
+      ...(i.in !== undefined && { movedIn: i.in }), ...(i.out !== undefined && { movedOut: i.out }),
+      payers: [], last: i.last,
+    };
+    this.sessions.set(i.session, { book, balance: bookBalance(book), charge: i.charge && { ...i.charge }, payers: new Set() });
+    this.loadPayers(i.session, i.payers);
+  }
+
+  private loadPayers(hash: string, payers: readonly string[]): void {
+    const s = this.sessions.get(hash);
+    if (s === undefined) throw corrupt(`snapshot lists payers of session ${hash} before the session`);
+    for (const p of payers) {
+      if (s.payers.has(p)) throw corrupt(`snapshot lists payer ${p} of session ${hash} twice`);
+      s.payers.add(p);
+    }
+    s.book = { ...s.book, payers: [...s.book.payers, ...payers] };
+  }
+
+  /** A kept credit or payment: back in the replay set and in records(), not counted again (the totals have it). */
+  private loadKept(r: CreditRecord | PaymentRecord): void {
+    const sigs = r.kind === 'credit' ? this.creditSigs : this.paymentSigs;
+    if (sigs.has(r.signature)) throw corrupt(`snapshot keeps signature ${r.signature} twice`);
+    sigs.add(r.signature);
+    this.retained.push(r);
+  }
+
+  /** The snapshot is fully read: what it lists must add up to its totals. */
+  endSnapshot(): void {
+    const sum = (m: Map<string, bigint>): bigint => { let n = 0n; for (const v of m.values()) n += v; return n; };
+    if (sum(this.earnedByPayer) !== this.totals.earned) throw corrupt('snapshot: earnings per payer do not add up to the total');
+    if (sum(this.spentBySeller) !== this.totals.spent) throw corrupt('snapshot: spend per seller does not add up to the total');
+    if (sum(this.spentByTorrent) !== this.totals.spent) throw corrupt('snapshot: spend per torrent does not add up to the total');
+  }
+
+  // ---------------------------------------------------------------- snapshot out
+
+  /**
+   * Copy what a snapshot taken now holds (cheap: references to immutable books). Left
+   * out: signatures of credits and payments older than `cut`, and (if `retire`) sessions
+   * with nothing left to spend whose latest record is older than `cut` and that nothing
+   * pending touches.
+   */
+  plan(now: number, cut: number, retire: boolean): SnapshotPlan {
+    const sessions: Array<[string, SessionBook]> = [];
+    const retiring = new Set<string>();
+    for (const [hash, s] of this.sessions) {
+      if (s.book === NO_BOOK) continue; // only pending records so far: they will be in the tail
+      if (retire && this.idle(s, cut)) retiring.add(hash);
+      else sessions.push([hash, s.book]);
+    }
+    const kept = this.retained.filter((r) => (r.kind === 'credit' || r.kind === 'payment') && r.time >= cut);
+    this.retiring = retiring.size > 0 ? retiring : null;
+    this.retiringTouched = false;
+    return {
+      header: { time: now, cut, maxTime: this.maxTime, totals: { ...this.totals } },
+      sessions, retiring, earned: [...this.earnedByPayer], spent: [...this.spentBySeller], spentByTorrent: [...this.spentByTorrent], kept,
+      retainedLen: this.retained.length,
+    };
+  }
+
+  private idle(s: Session, cut: number): boolean {
+    const b = s.book;
+    const noPending = s.balance === bookBalance(b) && s.charge?.units === b.charge?.units && s.charge?.bytes === b.charge?.bytes
+      && s.payers.size === b.payers.length;
+    return b.last < cut && bookBalance(b) === 0n && noPending;
+  }
+
+  /** The snapshot's items, in the order they are written. */
+  *items(p: SnapshotPlan): Generator<SnapshotItem> {
+    for (const [session, b] of p.sessions) {
+      yield* sessionItems({ session, last: b.last, earned: b.earned, charge: b.charge, in: b.movedIn, out: b.movedOut }, b.payers);
+    }
+    for (const [payer, amount] of p.earned) yield { t: 'earned', payer, amount };
+    for (const [seller, amount] of p.spent) yield { t: 'spent', seller, amount };
+    for (const [infoHash, amount] of p.spentByTorrent) yield { t: 'torrent', infoHash, amount };
+    for (const r of p.kept) yield { t: 'record', record: r as CreditRecord | PaymentRecord };
+  }
+
+  /**
+   * The snapshot of `p` replaced the journal: forget what it left out, so memory holds
+   * what a reopen would rebuild. `pending` are records reserved but not written yet.
+   */
+  compacted(p: SnapshotPlan, pending: readonly JournalRecord[]): void {
+    for (const hash of p.retiring) this.sessions.delete(hash);
+    this.retiring = null;
+    const tail = this.retained.slice(p.retainedLen);
+    this.retained = [...p.kept, ...tail];
+    this.retainOnlyFrom = null;
+    this.creditSigs = new Set();
+    this.paymentSigs = new Set();
+    for (const r of [...this.retained, ...pending]) {
+      if (r.kind === 'credit') this.creditSigs.add(r.signature);
+      else if (r.kind === 'payment') this.paymentSigs.add(r.signature);
+    }
+  }
+
+  /** The compaction of `p` was given up: nothing changes. */
+  abandoned(): void {
+    this.retiring = null;
+    this.retiringTouched = false;
+  }
+}
+
+function addTo(m: Map<string, bigint>, k: string, v: bigint): void {
+  m.set(k, (m.get(k) ?? 0n) + v);
+}
+
+function withPayer(payers: readonly string[], p: string): readonly string[] {
+  return payers.includes(p) ? payers : [...payers, p];
+}
+
+function loadOnce(m: Map<string, bigint>, k: string, v: bigint, what: string): void {
+  if (m.has(k)) throw corrupt(`snapshot lists ${what} ${k} twice`);
+  m.set(k, v);
+}
