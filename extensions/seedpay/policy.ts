@@ -35,6 +35,11 @@ export class Budget {
   }
   /** Nothing was paid: give the reservation back. */
   release(amount: bigint): void { this.take(amount); }
+  /** Count a payment made before this budget existed (an earlier run, from a journal). */
+  spentBefore(amount: bigint): void {
+    if (amount < 0n) throw localError(`${this.label}: a negative amount cannot have been spent`);
+    this._spent += amount;
+  }
   private take(amount: bigint): void {
     if (amount <= 0n || amount > this._reserved) throw localError(`${this.label}: ${amount} is not reserved`);
     this._reserved -= amount;

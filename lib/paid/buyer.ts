@@ -60,7 +60,7 @@ export interface PaidBuyerOptions {
   journalPath: string;
   /** Highest price accepted, base units per MiB. */
   maxPricePerMiB: bigint;
-  /** Most this buyer pays per torrent (base units). */
+  /** Most this buyer pays per torrent (base units), counting what earlier runs on the same journal paid for it. */
   budget: bigint;
   /** Most paid in total by this buyer across torrents (default: `budget`). A Budget may be shared between buyers. */
   totalBudget?: bigint | Budget;
@@ -256,6 +256,9 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
     let b = this.torrentBudgets.get(infoHashHex);
     if (b === undefined) {
       b = new Budget(this.opts.budget, `torrent ${infoHashHex.slice(0, 8)}`);
+      // What earlier runs paid for this torrent (the journal) counts: a restart does not
+      // refill its budget.
+      b.spentBefore(this.journal.spentOn(infoHashHex));
       this.torrentBudgets.set(infoHashHex, b);
     }
     return b;

@@ -3,10 +3,13 @@
  * download leaves prepaid credit in its session at the seller. A new PaidBuyer on the
  * same journal (another process, later) finds that session in its journal, resumes it
  * with the seller and spends that credit first: nothing the first run paid is lost.
+ * And its budgets count what the earlier run paid.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import bs58 from 'bs58';
 import { Client } from '../../lib/net/client.js';
 import { readJournal } from '../../payment/journal.js';
 import { funded, leechDir, makeContent, openBuyer, sha256Of, startEnv, startSeller, until, whenComplete, USDC } from '../../testkit/paid-helpers.js';
@@ -23,7 +26,8 @@ test('a buyer restarted on its journal resumes its earlier session: the prepaid 
     const dir = await leechDir(env);
     // Run 1: stopped after its first credit, once some data arrived.
     const leech1 = new Client({ localAddress: '127.0.0.21' });
-    const b1 = await openBuyer(env, key, { journalPath, policy: { firstPaymentBytes: 24n * BigInt(MiB) } });
+    // A first payment of 24 MiB (risk accepted explicitly): credit is left at the stop.
+    const b1 = await openBuyer(env, key, { journalPath, maxPrepay: 24_000n, policy: { firstPaymentBytes: 24n * BigInt(MiB) } });
     let session1: string | null = null;
     let credited1 = false;
     b1.on('session', (p) => { session1 ??= p.sessionHash; });
@@ -72,6 +76,39 @@ test('a buyer restarted on its journal resumes its earlier session: the prepaid 
     assert.equal(stranded, 0n, 'nothing stranded in run 1\'s session');
     // What both runs paid: charged for data sent, or (the last session's) prepaid remainder.
     console.log(`[restart] run 1 left ${left}, moved to run 2; credited ${credited}, charged ${charged} for ${content.meta.totalLength} bytes`);
+  } finally {
+    await env.close();
+  }
+});
+
+test('a buyer restarted on its journal keeps its budget spent: what earlier runs paid for a torrent counts', { timeout: 60_000 }, async () => {
+  const env = await startEnv();
+  try {
+    const content = await makeContent(env, 4 * MiB);
+    const s = await startSeller(env, content, funded(env, 0n), { price: 1_000n, minPrepay: 400n });
+    const key = funded(env, 1n * USDC);
+    const journalPath = join(env.root, 'budget-restart.journal');
+    // An earlier run paid 700 for this torrent (its journal says so; two hours ago, so
+    // there is no session of it to resume).
+    const b1 = await openBuyer(env, key, { journalPath });
+    await b1.journal.append({
+      kind: 'payment', signature: bs58.encode(randomBytes(64)), amount: 700n, seller: s.seller.terms.wallet,
+      infoHash: content.meta.infoHashHex, sessionHash: 'cd'.repeat(32), time: Date.now() - 2 * 3_600_000,
+    });
+    await b1.close();
+    // With a budget of 1000, 300 is left: less than the seller's minimum payment of 400.
+    const b2 = await openBuyer(env, key, { journalPath, budget: 1000n });
+    const leech = new Client();
+    const exhausted: bigint[] = [];
+    b2.on('budget_exhausted', (_p, needed) => exhausted.push(needed));
+    try {
+      await b2.add(leech, content.meta, { dir: await leechDir(env), peers: [`127.0.0.1:${s.port}`] });
+      await until(() => exhausted.length > 0, 15_000, 'the budget to run out');
+      assert.equal(b2.spent, 0n, 'nothing paid beyond the budget');
+    } finally {
+      await leech.close();
+      await b2.close();
+    }
   } finally {
     await env.close();
   }
