@@ -32,6 +32,8 @@ export interface Chain {
   sendRawTransaction(raw: Uint8Array): Promise<string>;
   /** Status including history; null when the cluster has never seen it. */
   signatureStatus(signature: string): Promise<SignatureStatus | null>;
+  /** The same for up to 256 signatures in one RPC call (same order; null for unknown ones). */
+  signatureStatuses(signatures: readonly string[]): Promise<(SignatureStatus | null)[]>;
   /** The transaction at `confirmed` or better (legacy or v0); null when not found there. */
   transaction(signature: string): Promise<VersionedTransactionResponse | null>;
   /** A token account (SPL Token or Token-2022); null when absent or not a token account. */
@@ -84,6 +86,10 @@ export function connectionChain(conn: Connection): Chain {
     async signatureStatus(signature) {
       const r = await conn.getSignatureStatuses([signature], { searchTransactionHistory: true });
       return r.value[0] ?? null;
+    },
+    async signatureStatuses(signatures) {
+      const r = await conn.getSignatureStatuses([...signatures], { searchTransactionHistory: true });
+      return signatures.map((_, i) => r.value[i] ?? null);
     },
     transaction: (signature) => conn.getTransaction(signature, { commitment: 'confirmed', maxSupportedTransactionVersion: 0 }),
     async tokenAccount(address) {

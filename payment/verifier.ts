@@ -3,6 +3,10 @@
  * the seller's own RPC, apply the credit rules (verify-rules.ts), and journal the
  * credit (fsync) before reporting success.
  *
+ * The first look at a signature is its status, asked together with every other
+ * signature being verified at that moment in one batched call: a made-up signature
+ * (a flood of fake proofs) costs a share of one cheap call, never a transaction fetch.
+ *
  * Order: the replay check runs first — a signature already credited (journal,
  * across restarts) is `replayed_tx` whatever else holds, and it costs no RPC round
  * trip. A signature being verified right now for another proof is waited for, then
@@ -96,6 +100,7 @@ export class PaymentVerifier {
   private readonly notFoundRetries: number;
   private readonly notFoundDelayMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly statuses: StatusBatcher;
   /** Signatures being verified right now: two proofs of one transaction cannot both credit. */
   private readonly inFlight = new Map<string, Promise<unknown>>();
 
@@ -106,6 +111,7 @@ export class PaymentVerifier {
     this.notFoundRetries = opts.notFoundRetries ?? 2;
     this.notFoundDelayMs = opts.notFoundDelayMs ?? 500;
     this.sleep = opts.sleep ?? defaultSleep;
+    this.statuses = new StatusBatcher(this.chain);
   }
 
   async verifyPayment(req: VerifyRequest): Promise<VerifyResult> {
@@ -158,9 +164,11 @@ export class PaymentVerifier {
 
   private async fetchConfirmed(signature: string): Promise<{ tx: VersionedTransactionResponse } | { reason: RejectReason; detail: string }> {
     for (let look = 0; ; look++) {
-      const tx = await this.withRetry(() => this.chain.transaction(signature));
-      if (tx !== null) return { tx };
-      const st = await this.withRetry(() => this.chain.signatureStatus(signature));
+      const st = await this.withRetry(() => this.statuses.get(signature));
+      if (st !== null && atLeastConfirmed(st)) {
+        const tx = await this.withRetry(() => this.chain.transaction(signature));
+        if (tx !== null) return { tx };
+      }
       if (look >= this.notFoundRetries) {
         if (st === null) return { reason: 'tx_not_found', detail: 'the cluster does not know this transaction' };
         if (!atLeastConfirmed(st)) return { reason: 'unconfirmed', detail: `status ${st.confirmationStatus ?? 'unknown'}` };
@@ -185,5 +193,42 @@ export class PaymentVerifier {
       }
     }
     throw new RpcUnavailable(`RPC failed ${this.retry.attempts} times: ${(last as Error)?.message ?? String(last)}`);
+  }
+}
+
+/** getSignatureStatuses accepts this many signatures per call. */
+const MAX_STATUS_BATCH = 256;
+
+/**
+ * Signature status look-ups asked in the same turn of the event loop go out as one
+ * getSignatureStatuses call (up to 256 per call).
+ */
+class StatusBatcher {
+  private pending: { signature: string; resolve: (s: SignatureStatus | null) => void; reject: (e: unknown) => void }[] = [];
+  private scheduled = false;
+
+  constructor(private readonly chain: Chain) {}
+
+  get(signature: string): Promise<SignatureStatus | null> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ signature, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const all = this.pending;
+    this.pending = [];
+    for (let i = 0; i < all.length; i += MAX_STATUS_BATCH) {
+      const batch = all.slice(i, i + MAX_STATUS_BATCH);
+      this.chain.signatureStatuses(batch.map((b) => b.signature)).then(
+        (r) => { batch.forEach((b, k) => b.resolve(r[k] ?? null)); },
+        (e: unknown) => { for (const b of batch) b.reject(e); },
+      );
+    }
   }
 }

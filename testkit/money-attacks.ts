@@ -23,7 +23,7 @@ import type { ExtensionContext } from '../wire/extension-hooks.js';
 import {
   cliHome, funded, leechDir, walletOf, makeContent, openBuyer, sleep, startEnv, startSeller, until, USDC, whenComplete, type Env,
 } from './paid-helpers.js';
-import { readyHook } from './proof-attack.js';
+import { countingChain, floodProofs, readyHook } from './proof-attack.js';
 import { runCli } from './run-cli.js';
 import { createTorrentFromPath } from '../lib/files/create-torrent.js';
 import { walletFromSecretKey, walletKeypairJson } from '../payment/session.js';
@@ -222,12 +222,61 @@ async function unverifiableSeller(env: Env, mode: 'withhold' | 'corrupt'): Promi
   }
 }
 
+/**
+ * fake-proof-flood: buyers on many addresses send made-up payment_proofs, so the
+ * seller would burn its (metered) RPC quota looking them up while an honest buyer
+ * downloads. Reports the seller's RPC calls per fake proof.
+ */
+async function fakeProofFlood(env: Env): Promise<AttackResult> {
+  const ADDRESSES = 12;
+  const PROOFS = 200;
+  const content = await makeContent(env, 8 * MiB);
+  const fakes = new Set<string>();
+  const rpc = { calls: 0 };
+  const s = await startSeller(env, content, funded(env, 0n), { price: PRICE, chain: countingChain(env.chain, fakes, rpc) });
+  const clients: Client[] = [];
+  const buyers: PaidBuyer[] = [];
+  try {
+    const peers = [`127.0.0.1:${s.port}`];
+    let sent = 0;
+    const hostile = await Promise.all(Array.from({ length: ADDRESSES }, async (_, i) => {
+      const c = new Client({ localAddress: `127.0.1.${10 + i}` });
+      clients.push(c);
+      const b = await openBuyer(env, funded(env, 0n), { maxPricePerMiB: PRICE, policy: { payOnConnect: false } });
+      buyers.push(b);
+      await b.add(c, content.meta, { dir: await leechDir(env), peers });
+      return b;
+    }));
+    for (const b of hostile) await until(() => readyHook(b) !== undefined, 20_000, 'a hostile session');
+    for (const b of hostile) sent += floodProofs(readyHook(b)!, PROOFS, (tx) => fakes.add(tx));
+    const honestClient = new Client({ localAddress: '127.0.1.99' });
+    clients.push(honestClient);
+    const honest = await openBuyer(env, funded(env, 1n * USDC), { maxPricePerMiB: PRICE });
+    buyers.push(honest);
+    const t = await honest.add(honestClient, content.meta, { dir: await leechDir(env), peers });
+    const done = await whenComplete(t, 30_000).then(() => true, () => false);
+    await sleep(1_500); // verifications of the flood still running
+    const credited = s.seller.totals().payments.filter((p) => p.peer.startsWith('127.0.1.99:')).reduce((a, p) => a + p.credited, 0n);
+    return {
+      attack: 'fake-proof-flood', victim: 'seller', lost_base_units: Number(honest.spent - credited), bound_base_units: 0, unpaid_bytes: 0,
+      rpc_calls_per_proof: Math.round((rpc.calls / Math.max(1, sent)) * 1000) / 1000,
+      outcome: `${sent} fake proofs from ${ADDRESSES} addresses cost ${rpc.calls} RPC calls; honest buyer ${done ? 'complete' : 'NOT complete'}, paid ${honest.spent}, credited ${credited}`,
+    };
+  } finally {
+    for (const c of clients) await c.close();
+    for (const b of buyers) await b.close();
+    await s.client.close();
+    await s.seller.close();
+  }
+}
+
 export const MONEY_ATTACKS: readonly MoneyAttack[] = [
   { name: 'wrong-mint', victim: 'buyer', run: wrongMint },
   { name: 'proof-frontrun', victim: 'buyer', run: proofFrontrun },
   { name: 'huge-min-prepay', victim: 'buyer', run: hugeMinPrepay },
   { name: 'withheld-blocks', victim: 'buyer', run: (env) => unverifiableSeller(env, 'withhold') },
   { name: 'corrupt-pieces', victim: 'buyer', run: (env) => unverifiableSeller(env, 'corrupt') },
+  { name: 'fake-proof-flood', victim: 'seller', run: fakeProofFlood },
 ];
 
 /** Run one attack in a fresh environment (its own ledger and folders). */

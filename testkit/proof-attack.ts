@@ -28,7 +28,9 @@ export function countingChain(chain: Chain, watched: { has(x: string): boolean }
       const v = Reflect.get(target, prop, receiver) as unknown;
       if (typeof v !== 'function') return v;
       return (...args: unknown[]) => {
-        if (args.some((x) => typeof x === 'string' && watched.has(x))) counter.calls++;
+        // One call counts once, whether it asks one watched signature or a batch of them.
+        const asks = (x: unknown): boolean => (typeof x === 'string' && watched.has(x)) || (Array.isArray(x) && x.some(asks));
+        if (args.some(asks)) counter.calls++;
         return (v as (...a: unknown[]) => unknown).apply(target, args);
       };
     },

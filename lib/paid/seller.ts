@@ -44,6 +44,7 @@ import type { PeerSession } from '../engine/peer-session.js';
 import type { Torrent, TorrentOptions } from '../engine/torrent.js';
 import { TypedEmitter } from '../events/typed-emitter.js';
 import { SellerLedger } from './seller-ledger.js';
+import { DEFAULT_VERIFY_BUDGET, VerifyBudget, type VerifyBudgetOptions } from './verify-budget.js';
 export interface PaidSellerOptions {
   /** The chain the seller verifies payments on (payment/chain.ts: chainFromUrl). */
   chain: Chain;
@@ -81,6 +82,17 @@ export interface PaidSellerOptions {
   now?: () => number;
   /** Offer session resume (terms key `resume`). Default true. */
   resume?: boolean;
+  /**
+   * Offer message authentication (terms key `mac`, docs/PROTOCOL.md §3): SeedPay
+   * messages after the binding carry a MAC with buyers that ask for it. Default true.
+   */
+  mac?: boolean;
+  /**
+   * Verifications started per peer address and in all (lib/paid/verify-budget.ts);
+   * a proof over budget is answered rpc_unavailable without an RPC call. Default
+   * DEFAULT_VERIFY_BUDGET; false: no limit beyond each session's own flood limit.
+   */
+  verifyBudget?: VerifyBudgetOptions | false;
 }
 
 export interface SellerPeerInfo {
@@ -139,6 +151,7 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
   private creditedTotal = 0n;
   private readonly payments: { tx: string; credited: bigint; peer: string }[] = [];
   private closed = false;
+  private readonly budget: VerifyBudget | null;
   /** How this seller answers its hooks. */
   private readonly driver: SellerDriver = {
     verify: (h, req) => this.verify(h, req),
@@ -154,6 +167,7 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
     this.terms = terms;
     this.ledger = ledger;
     this.policy = opts.policy ?? 'free';
+    this.budget = opts.verifyBudget === false ? null : new VerifyBudget(opts.verifyBudget ?? DEFAULT_VERIFY_BUDGET, this.now());
     const w = opts.wallet;
     const signer = opts.signer ?? ('seed' in w ? walletSigner(w) : null);
     if (signer === null) throw new Error('PaidSeller: a wallet keypair or a signer is needed to sign sessions');
@@ -171,6 +185,7 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
     const terms = validateTerms({
       v: 1, chain: 'solana', cluster, mint: opts.mint, wallet: opts.wallet.address, price, minPrepay, modes: ['prepaid'],
       ...(opts.resume === false ? {} : { resume: true }),
+      ...(opts.mac === false ? {} : { mac: true }),
     });
     if (!('seed' in opts.wallet) && opts.signer === undefined) throw new Error('PaidSeller: a wallet keypair or a signer is needed to sign sessions');
     const ledger = await SellerLedger.open({ chain: opts.chain, journalPath: opts.journalPath, retry: opts.retry });
@@ -262,6 +277,11 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
     const c = this.conns.get(h);
     if (c === undefined) return;
     const { tx, sessionHash } = req;
+    if (this.budget !== null && !this.budget.take(hostOf(c.peer), this.now())) {
+      // Over this address's (or everyone's) budget: "try later", at no RPC cost.
+      h.verified(tx, { ok: false, reason: 'rpc_unavailable' });
+      return;
+    }
     const p = this.ledger.verify({
       signature: tx, sessionHash, linkedSessions: req.linked, infoHash: c.infoHashHex, terms: this.terms,
       now: this.now(), freshnessMs: this.opts.freshnessMs,
@@ -383,4 +403,11 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
     const sh = h.seller.sessionHash;
     if (sh !== null && this.bySession.get(sh) === h) this.bySession.delete(sh);
   }
+}
+
+/** The host of "host:port" or "[v6]:port". */
+function hostOf(peer: string): string {
+  const i = peer.lastIndexOf(':');
+  const host = i > 0 ? peer.slice(0, i) : peer;
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
 }

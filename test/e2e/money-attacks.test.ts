@@ -14,5 +14,8 @@ for (const a of MONEY_ATTACKS) {
     assert.equal(r.attack, a.name);
     assert.ok(r.lost_base_units <= r.bound_base_units, `lost ${r.lost_base_units} > bound ${r.bound_base_units}: ${r.outcome}`);
     assert.equal(r.unpaid_bytes, 0, r.outcome);
+    // A made-up proof costs a share of a batched status call (one look each was a
+    // transaction fetch plus a status call before: 0.03 per proof sent in this run).
+    if (r.rpc_calls_per_proof !== undefined) assert.ok(r.rpc_calls_per_proof <= 0.01, `${r.rpc_calls_per_proof} RPC calls per fake proof: ${r.outcome}`);
   });
 }

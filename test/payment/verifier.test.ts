@@ -286,6 +286,24 @@ test('rpc_unavailable: RPC answering 503, or dropping connections, after bounded
   await s.journal.close();
 });
 
+test('made-up signatures cost a share of one batched status call each, and no transaction fetch', async () => {
+  const s = await setup();
+  const calls = { statuses: 0, transactions: 0, asked: 0 };
+  const counting: Chain = {
+    ...f.chain,
+    signatureStatuses: (sigs) => { calls.statuses++; calls.asked += sigs.length; return f.chain.signatureStatuses(sigs); },
+    transaction: (sig) => { calls.transactions++; return f.chain.transaction(sig); },
+  };
+  const v = new PaymentVerifier({ chain: counting, journal: s.journal, retry: FAST_RETRY, notFoundRetries: 1, notFoundDelayMs: 5 });
+  const fakes = Array.from({ length: 300 }, () => bs58.encode(crypto.randomBytes(64)));
+  const rs = await Promise.all(fakes.map((sig) => v.verifyPayment(s.req(sig))));
+  assert.ok(rs.every((r) => reason(r) === 'tx_not_found'));
+  assert.equal(calls.transactions, 0, 'no transaction is fetched for a signature the cluster does not know');
+  assert.equal(calls.asked, 600, 'each signature is asked twice (two looks)');
+  assert.equal(calls.statuses, 4, 'two looks, each one call per 256 signatures');
+  await s.journal.close();
+});
+
 test('rpc_unavailable: retries are bounded with exponential backoff', async () => {
   const waits: number[] = [];
   let calls = 0;
@@ -295,7 +313,9 @@ test('rpc_unavailable: retries are bounded with exponential backoff', async () =
     blockHeight: () => Promise.reject(new Error('down')),
     sendRawTransaction: () => Promise.reject(new Error('down')),
     signatureStatus: () => Promise.reject(new Error('down')),
-    transaction: () => { calls++; return Promise.reject(new Error('fetch failed')); },
+    // The first look is the (batched) status: every try of it fails.
+    signatureStatuses: () => { calls++; return Promise.reject(new Error('fetch failed')); },
+    transaction: () => Promise.reject(new Error('fetch failed')),
     tokenAccount: () => Promise.reject(new Error('down')),
     mint: () => Promise.reject(new Error('down')),
   };
@@ -320,6 +340,7 @@ test('unconfirmed: a transaction the seller RPC only has at processed', async ()
     ...f.chain,
     transaction: async (): Promise<VersionedTransactionResponse | null> => null,
     signatureStatus: async () => processed,
+    signatureStatuses: async (sigs) => sigs.map(() => processed),
   };
   const journal = await openJournal(f);
   const v = new PaymentVerifier({ chain, journal, retry: FAST_RETRY, notFoundRetries: 1, notFoundDelayMs: 1 });
