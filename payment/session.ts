@@ -15,6 +15,7 @@
 import crypto from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import bs58 from 'bs58';
+import { macKeysFromShared, type MacKeys } from './seedpay-mac.js';
 
 const SESSION_INFO = 'seedpay-v1-session';
 const SESSION_INFO_BYTES = new TextEncoder().encode(SESSION_INFO);
@@ -145,6 +146,20 @@ export function deriveSession(args: { ownSecret: Uint8Array; peerPublic: Uint8Ar
   return sessionFromShared(shared, args.infoHash);
 }
 
+/**
+ * Session keys and, for a session that authenticates its messages (terms key `mac`,
+ * payment/seedpay-mac.ts), the two direction MAC keys — one x25519 agreement for both.
+ */
+export function deriveSessionWithMac(args: { ownSecret: Uint8Array; peerPublic: Uint8Array; infoHash: Uint8Array }): SessionKeys & { mac: MacKeys } {
+  need(args.infoHash, 20, 'info hash', 'BAD_INFO_HASH');
+  const shared = x25519Shared(args.ownSecret, args.peerPublic);
+  try {
+    return { ...sessionFromShared(shared, args.infoHash), mac: macKeysFromShared(shared, args.infoHash) };
+  } finally {
+    shared.fill(0);
+  }
+}
+
 /** The HKDF step alone (exposed for tests and vectors). */
 export function sessionFromShared(shared: Uint8Array, infoHash: Uint8Array): SessionKeys {
   need(shared, 32, 'shared secret');
@@ -161,21 +176,29 @@ export function sha256(data: Uint8Array): Uint8Array {
   return new Uint8Array(crypto.createHash('sha256').update(data).digest());
 }
 
+/** Appended to the transcript when both sides authenticate their messages (docs/PROTOCOL.md §3). */
+const TRANSCRIPT_MAC_SUFFIX = new TextEncoder().encode('mac');
+
 /**
  * The bytes the seller signs:
- * "seedpay-v1-session" || info_hash(20) || seller_pk(32) || buyer_pk(32) || sha256(bencode(terms)).
+ * "seedpay-v1-session" || info_hash(20) || seller_pk(32) || buyer_pk(32) || sha256(bencode(terms)),
+ * followed by the 3 ASCII bytes "mac" when the session authenticates its messages (the
+ * terms offer `mac` and the buyer's ecdh_init asked for it): a man in the middle that
+ * strips or adds the buyer's request makes the signature fail at the buyer.
  * `termsBencoded` is the canonical bencoding of the terms (terms.ts `encodeTerms`).
  */
 export function buildTranscript(args: {
-  infoHash: Uint8Array; sellerPublic: Uint8Array; buyerPublic: Uint8Array; termsBencoded: Uint8Array;
+  infoHash: Uint8Array; sellerPublic: Uint8Array; buyerPublic: Uint8Array; termsBencoded: Uint8Array; mac?: boolean;
 }): Uint8Array {
   need(args.infoHash, 20, 'info hash', 'BAD_INFO_HASH');
   need(args.sellerPublic, 32, 'seller ephemeral public key');
   need(args.buyerPublic, 32, 'buyer ephemeral public key');
   const digest = sha256(args.termsBencoded);
-  const out = new Uint8Array(SESSION_INFO_BYTES.length + 20 + 32 + 32 + 32);
+  const parts = [SESSION_INFO_BYTES, args.infoHash, args.sellerPublic, args.buyerPublic, digest];
+  if (args.mac === true) parts.push(TRANSCRIPT_MAC_SUFFIX);
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let o = 0;
-  for (const part of [SESSION_INFO_BYTES, args.infoHash, args.sellerPublic, args.buyerPublic, digest]) {
+  for (const part of parts) {
     out.set(part, o);
     o += part.length;
   }

@@ -34,6 +34,12 @@ export interface Terms {
    * in-flight payments in its next session. Wire key `resume` = 1; absent = false.
    */
   resume?: boolean;
+  /**
+   * Extension (docs/PROTOCOL.md §3, message authentication): the seller authenticates
+   * every SeedPay message after the binding with a per-direction MAC when the buyer's
+   * ecdh_init asks for it (payment/seedpay-mac.ts). Wire key `mac` = 1; absent = false.
+   */
+  mac?: boolean;
 }
 
 const MAX_MODES = 16;
@@ -124,6 +130,7 @@ export function termsToWire(t: Terms): { [key: string]: Encodable } {
     min_prepay: t.minPrepay,
     modes: [...t.modes],
     ...(t.resume === true ? { resume: 1n } : {}),
+    ...(t.mac === true ? { mac: 1n } : {}),
   };
 }
 
@@ -180,6 +187,8 @@ export function parseTerms(value: BValue | undefined): ParsedTerms {
   // An extension key: any value but 1 means "not offered" (never an error).
   const resume = value.get('resume');
   if (resume !== undefined && isInt(resume) && resume === 1n) terms.resume = true;
+  const mac = value.get('mac');
+  if (mac !== undefined && isInt(mac) && mac === 1n) terms.mac = true;
   validateTerms(terms);
   let bencoded: Uint8Array;
   try {
@@ -207,5 +216,5 @@ export function decodeTerms(bytes: Uint8Array): ParsedTerms {
 /** Same terms? (compares every field; bigint-safe). */
 export function termsEqual(a: Terms, b: Terms): boolean {
   return a.v === b.v && a.chain === b.chain && a.cluster === b.cluster && a.mint === b.mint && a.wallet === b.wallet &&
-    a.price === b.price && a.minPrepay === b.minPrepay && (a.resume === true) === (b.resume === true) && a.modes.length === b.modes.length && a.modes.every((m, i) => m === b.modes[i]);
+    a.price === b.price && a.minPrepay === b.minPrepay && (a.resume === true) === (b.resume === true) && (a.mac === true) === (b.mac === true) && a.modes.length === b.modes.length && a.modes.every((m, i) => m === b.modes[i]);
 }
