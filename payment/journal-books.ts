@@ -124,6 +124,8 @@ export class Books {
   balanceOf(s: string): bigint { return this.sessions.get(s)?.balance ?? 0n; }
   spentOn(infoHash: string): bigint { return this.spentByTorrent.get(infoHash) ?? 0n; }
   payersOf(s: string): ReadonlySet<string> { return this.sessions.get(s)?.payers ?? new Set(); }
+  /** Whether any record names this session (it was opened, credited, charged or moved here). */
+  knows(s: string): boolean { return this.sessions.has(s); }
   records(): readonly JournalRecord[] { return this.retained.slice(); }
   get retainedCount(): number { return this.retained.length; }
   get sessionCount(): number { return this.sessions.size; }

@@ -429,6 +429,11 @@ export class Journal {
     return this.books.spentOn(infoHash);
   }
 
+  /** Whether this journal has a record of the session (kept through compaction while it matters). */
+  knows(sessionHash: string): boolean {
+    return this.books.knows(sessionHash);
+  }
+
   /** Seller: the wallets that paid into a session, by credit or by a transfer in (empty: none). */
   payersOf(sessionHash: string): ReadonlySet<string> {
     return this.books.payersOf(sessionHash);

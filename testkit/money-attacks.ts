@@ -27,6 +27,8 @@ import { countingChain, floodProofs, readyHook } from './proof-attack.js';
 import { runCli } from './run-cli.js';
 import { createTorrentFromPath } from '../lib/files/create-torrent.js';
 import { walletFromSecretKey, walletKeypairJson } from '../payment/session.js';
+import { resumeMessage, signResume } from '../payment/resume.js';
+import { exited, startSellerChild } from './seller-child-control.js';
 
 export interface AttackResult {
   readonly attack: string;
@@ -270,6 +272,67 @@ async function fakeProofFlood(env: Env): Promise<AttackResult> {
   }
 }
 
+/**
+ * cross-process-double-credit: a seller runs two processes behind one wallet, each
+ * with its own journal. A buyer opens S1 at the first and pays there (credited), then
+ * opens S2 at the second, resumes S1 inside S2 (signed by its own payer key, as
+ * session resume allows) and proves the same transaction again.
+ */
+async function crossProcessDoubleCredit(env: Env): Promise<AttackResult> {
+  const content = await makeContent(env, 8 * MiB);
+  const torrent = join(env.root, 'xp.torrent');
+  await writeFile(torrent, (await createTorrentFromPath(content.file, { pieceLength: content.meta.pieceLength })).torrent);
+  const sellerKey = funded(env, 0n);
+  const config = (n: number): object => ({
+    rpc: env.ledger.url, mint: env.ledger.mint.toBase58(), secretKey: Array.from(sellerKey.secretKey),
+    journal: join(env.root, `xp-seller-${n}.journal`), torrent, dir: content.dir, port: 0, price: String(PRICE),
+  });
+  const p1 = await startSellerChild(config(1));
+  const p2 = await startSellerChild(config(2));
+  const payerKey = funded(env, 1n * USDC);
+  const c1 = new Client({ localAddress: '127.0.2.1' });
+  const c2 = new Client({ localAddress: '127.0.2.2' });
+  const buyers: PaidBuyer[] = [];
+  try {
+    // S1 at process 1: one payment, credited.
+    const b1 = await openBuyer(env, payerKey, { maxPricePerMiB: PRICE, policy: { firstPaymentBytes: 2n * MIB } });
+    buyers.push(b1);
+    let s1: string | null = null;
+    let paid: { tx: string; amount: bigint } | null = null;
+    b1.on('session', (p) => { s1 ??= p.sessionHash; });
+    b1.on('confirmed', (_p, tx, credited) => { paid ??= { tx, amount: credited }; });
+    await b1.add(c1, content.meta, { dir: await leechDir(env), peers: [`127.0.0.1:${p1.port}`] });
+    await until(() => paid !== null, 20_000, 'a credited payment at process 1');
+    await c1.close();
+    const first = paid!;
+    // S2 at process 2: resume S1 there and prove the same transaction.
+    const b2 = await openBuyer(env, payerKey, { maxPricePerMiB: PRICE, policy: { payOnConnect: false } });
+    buyers.push(b2);
+    await b2.add(c2, content.meta, { dir: await leechDir(env), peers: [`127.0.0.1:${p2.port}`] });
+    await until(() => readyHook(b2) !== undefined, 20_000, 'S2 at process 2');
+    const h = readyHook(b2)!;
+    const s2 = h.buyer.sessionHash!;
+    const sig = signResume(payerKey.secretKey.subarray(0, 32), resumeMessage(content.meta.infoHash, s1!, s2));
+    h.resume(s1!, payerKey.publicKey.toBytes(), sig, [first]);
+    await sleep(1_500);
+    // And the plain proof in S2, whatever became of the resume.
+    const ctx = (h as unknown as { ctx: ExtensionContext }).ctx;
+    try { ctx.send(encodeMessage({ type: 'payment_proof', tx: first.tx, amount: first.amount })); ctx.control.flush(); } catch { /* closed */ }
+    await sleep(2_000);
+    const credits = [p1, p2].filter((p) => p.credited.includes(first.tx)).length;
+    return {
+      attack: 'cross-process-double-credit', victim: 'seller', lost_base_units: Number(BigInt(Math.max(0, credits - 1)) * first.amount),
+      bound_base_units: 0, unpaid_bytes: 0,
+      outcome: `the payment of ${first.amount} was credited by ${credits} seller process(es)`,
+    };
+  } finally {
+    await c1.close();
+    await c2.close();
+    for (const b of buyers) await b.close();
+    for (const p of [p1, p2]) { p.proc.kill('SIGTERM'); await exited(p.proc); }
+  }
+}
+
 export const MONEY_ATTACKS: readonly MoneyAttack[] = [
   { name: 'wrong-mint', victim: 'buyer', run: wrongMint },
   { name: 'proof-frontrun', victim: 'buyer', run: proofFrontrun },
@@ -277,6 +340,7 @@ export const MONEY_ATTACKS: readonly MoneyAttack[] = [
   { name: 'withheld-blocks', victim: 'buyer', run: (env) => unverifiableSeller(env, 'withhold') },
   { name: 'corrupt-pieces', victim: 'buyer', run: (env) => unverifiableSeller(env, 'corrupt') },
   { name: 'fake-proof-flood', victim: 'seller', run: fakeProofFlood },
+  { name: 'cross-process-double-credit', victim: 'seller', run: crossProcessDoubleCredit },
 ];
 
 /** Run one attack in a fresh environment (its own ledger and folders). */

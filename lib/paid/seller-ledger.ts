@@ -54,6 +54,21 @@ export class SellerLedger {
     return this.write({ kind: 'transfer', from, to, amount, payer, infoHash, time }, true);
   }
 
+  /**
+   * A session bound here: journaled (a charge of nothing yet, fsync'd) so this journal,
+   * and no other, knows it. Sellers that scale out run many processes behind one
+   * wallet with a journal each: a session lives in exactly one of them, and a resume
+   * may only name a session its journal knows — or one payment could be credited by
+   * two processes.
+   */
+  openSession(sessionHash: string, infoHash: string, time: number): Promise<void> {
+    if (this.journalFile.knows(sessionHash)) return Promise.resolve();
+    return this.write({ kind: 'charge', sessionHash, infoHash, bytes: 0n, units: 0n, time }, true);
+  }
+
+  /** Whether this journal knows the session (see openSession). */
+  knows(sessionHash: string): boolean { return this.journalFile.knows(sessionHash); }
+
   balanceOf(sessionHash: string): bigint { return this.journalFile.balanceOf(sessionHash); }
   payersOf(sessionHash: string): ReadonlySet<string> { return this.journalFile.payersOf(sessionHash); }
 

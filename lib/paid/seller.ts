@@ -313,10 +313,17 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
   private event(h: SellerHook, ev: SellerEvent): void {
     const info = this.info(h);
     switch (ev.type) {
-      case 'session':
+      case 'session': {
         this.bySession.set(ev.sessionHash, h);
+        const c = this.conns.get(h);
+        if (c !== undefined) {
+          this.ledger.openSession(ev.sessionHash, c.infoHashHex, this.now()).catch((e: unknown) => {
+            if ((e as { code?: string })?.code !== 'CLOSED') this.emit('error', e instanceof Error ? e : new Error(String(e)));
+          });
+        }
         this.emit('session', info);
         break;
+      }
       case 'resumed':
         this.emit('resumed', info, ev.prev, ev.moved);
         break;
@@ -352,6 +359,7 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
   /**
    * Session resume: `payer` (its signature checked by the session) asks to move what
    * session `prev` left into `current`.
+   *  0. Only a session this journal knows (opened here, or moved here) may be named.
    *  1. Proofs of `prev` being verified land first (they credit it there).
    *  2. Only a session every credit (and transfer in) of which came from `payer` is
    *     resumed; one with none yet is linked with nothing to move (its payments may
@@ -364,6 +372,12 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
    */
   private async moveBalance(h: SellerHook, prev: string, payer: string, current: string): Promise<void> {
     for (let v = this.verifyingSession.get(prev); v !== undefined; v = this.verifyingSession.get(prev)) await v;
+    // A session another process (another journal) opened is not ours to link: its
+    // payments are credited there, and crediting them here too would count them twice.
+    if (!this.ledger.knows(prev)) {
+      h.resumeRejected(prev, 'unknown_session');
+      return;
+    }
     const payers = this.ledger.payersOf(prev);
     if (payers.size > 1 || (payers.size === 1 && !payers.has(payer))) {
       h.resumeRejected(prev, 'wrong_payer');

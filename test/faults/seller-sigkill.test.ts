@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Client } from '../../lib/net/client.js';
-import { exited, startSellerChild as startChild, type SellerChild as Child } from '../e2e/seller-child-control.js';
+import { exited, startSellerChild as startChild, type SellerChild as Child } from '../../testkit/seller-child-control.js';
 import { createTorrentFromPath } from '../../lib/files/create-torrent.js';
 import { Journal, readJournal } from '../../payment/journal.js';
 import { PaymentVerifier } from '../../payment/verifier.js';

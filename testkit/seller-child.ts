@@ -1,12 +1,12 @@
 /**
- * A paid seller in its own process, for the crash test (paid-restart.test.ts):
+ * A paid seller in its own process (the crash and restart tests, the cross-process attack):
  * `node seller-child.js '<json config>'` prints `READY <port>` once it listens and
  * serves until killed. No test in this file: it is only spawned.
  */
-import { Client } from '../../lib/net/client.js';
-import { PaidSeller } from '../../lib/paid/seller.js';
-import { chainFromUrl } from '../../payment/chain.js';
-import { walletFromSecretKey } from '../../payment/session.js';
+import { Client } from '../lib/net/client.js';
+import { PaidSeller } from '../lib/paid/seller.js';
+import { chainFromUrl } from '../payment/chain.js';
+import { walletFromSecretKey } from '../payment/session.js';
 
 interface ChildConfig {
   rpc: string; mint: string; secretKey: number[]; journal: string; torrent: string; dir: string; port: number; price: string;
