@@ -108,6 +108,8 @@ test('a buyer restarted on its journal keeps its budget spent: what earlier runs
     } finally {
       await leech.close();
       await b2.close();
+      await s.client.close();
+      await s.seller.close();
     }
   } finally {
     await env.close();
