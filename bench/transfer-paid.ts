@@ -55,7 +55,11 @@ function whenDone(t: Torrent, ms: number): Promise<void> {
   });
 }
 
-async function oneTransfer(paid: boolean, data: TransferData, torrentBytes: Uint8Array, ledger: LocalLedger, buyerKey: Keypair, timeoutMs: number): Promise<Sample> {
+/** The risk the paid case accepts with its seller: 256 MiB worth, payments as large as the buyer grows them. */
+const BENCH_MAX_PREPAY = 256_000n;
+
+/** `maxPrepay`: the buyer's risk cap (undefined: the library's default, 8 MiB worth). */
+async function oneTransfer(paid: boolean, data: TransferData, torrentBytes: Uint8Array, ledger: LocalLedger, buyerKey: Keypair, timeoutMs: number, maxPrepay?: bigint): Promise<Sample> {
   const work = await mkdtemp(join(tmpdir(), 'seedpay-bench-paid-'));
   const chain = chainFromUrl(ledger.url);
   const seedClient = new Client();
@@ -74,7 +78,7 @@ async function oneTransfer(paid: boolean, data: TransferData, torrentBytes: Uint
       await seller.add(seedClient, meta, { dir: data.dataDir, assumeComplete: true });
       buyer = await PaidBuyer.open({
         chain, payer: buyerKey, journalPath: join(work, 'buyer.journal'), maxPricePerMiB: 1_000n, budget: 100_000_000n,
-        mint: ledger.mint.toBase58(), pollIntervalMs: 10,
+        mint: ledger.mint.toBase58(), pollIntervalMs: 10, ...(maxPrepay !== undefined ? { maxPrepay } : {}),
       });
     } else {
       await seedClient.add(meta, { dir: data.dataDir, assumeComplete: true });
@@ -126,25 +130,34 @@ export async function runPaidVsFree(o: { sizeBytes: number; runs: number; timeou
     // cold code (the wire path; for paid also web3.js, the ledger, the journals), a
     // one-time cost of the process rather than of a transfer.
     for (const isPaid of [false, true]) {
-      const warm = await oneTransfer(isPaid, data, torrentBytes, ledger, buyerKey, o.timeoutMs);
+      const warm = await oneTransfer(isPaid, data, torrentBytes, ledger, buyerKey, o.timeoutMs, BENCH_MAX_PREPAY);
       log(`  warm-up ${isPaid ? 'paid' : 'free'}: ${warm.mbps.toFixed(1)} MB/s (not counted)`);
     }
     const free: Sample[] = [];
     const paid: Sample[] = [];
+    const paidDefault: Sample[] = [];
+    type Kind = 'free' | 'paid' | 'paid-default-risk';
+    const kinds: Kind[] = ['free', 'paid', 'paid-default-risk'];
     for (let r = 0; r < o.runs; r++) {
-      // Alternate which goes first, so neither always gets the warmer page cache.
-      for (const isPaid of r % 2 === 0 ? [false, true] : [true, false]) {
-        const s = await oneTransfer(isPaid, data, torrentBytes, ledger, buyerKey, o.timeoutMs);
-        (isPaid ? paid : free).push(s);
-        log(`  run ${r + 1} ${isPaid ? 'paid' : 'free'}: ${s.mbps.toFixed(1)} MB/s, handshake→first block ${s.firstByteMs.toFixed(1)} ms`
-          + (isPaid ? ` (chain ${s.chainMs.toFixed(1)} ms: before ${s.beforePayMs.toFixed(1)} + after ${s.afterConfirmMs.toFixed(1)} ms outside it, ${s.payments} payments)` : ''));
+      // Rotate which goes first, so none always gets the warmer page cache.
+      for (let k = 0; k < kinds.length; k++) {
+        const kind = kinds[(k + r) % kinds.length];
+        const s = await oneTransfer(kind !== 'free', data, torrentBytes, ledger, buyerKey, o.timeoutMs, kind === 'paid' ? BENCH_MAX_PREPAY : undefined);
+        (kind === 'free' ? free : kind === 'paid' ? paid : paidDefault).push(s);
+        log(`  run ${r + 1} ${kind}: ${s.mbps.toFixed(1)} MB/s, handshake→first block ${s.firstByteMs.toFixed(1)} ms`
+          + (kind !== 'free' ? ` (chain ${s.chainMs.toFixed(1)} ms: before ${s.beforePayMs.toFixed(1)} + after ${s.afterConfirmMs.toFixed(1)} ms outside it, ${s.payments} payments)` : ''));
       }
     }
     const size = `${o.sizeBytes / MiB}MiB`;
     report(makeCase({
       bench: 'transfer', case: 'paid-vs-free', unit: 'MB/s', ours: paid.map((s) => s.mbps), baseline: free.map((s) => s.mbps),
       baselineName: 'seedpay→seedpay free (same run)',
-      extra: { size, payments: median(paid.map((s) => s.payments)), what: 'connect to all pieces verified, both peers in one process, local ledger' },
+      extra: { size, payments: median(paid.map((s) => s.payments)), max_prepay: BENCH_MAX_PREPAY.toString(), what: 'connect to all pieces verified, both peers in one process, local ledger; the buyer risks up to 256 MiB worth with the seller' },
+    }));
+    report(makeCase({
+      bench: 'transfer', case: 'paid-vs-free-default-risk', unit: 'MB/s', ours: paidDefault.map((s) => s.mbps), baseline: free.map((s) => s.mbps),
+      baselineName: 'seedpay→seedpay free (same run)',
+      extra: { size, payments: median(paidDefault.map((s) => s.payments)), what: 'as paid-vs-free with the default risk cap (8 MiB worth at the price): one payment per few MiB' },
     }));
     report(makeCase({
       bench: 'transfer', case: 'first-paid-byte', unit: 'ms', better: 'lower',
