@@ -43,7 +43,7 @@ export interface SeederResult {
 
 /** The close-reason label of each kind of refusal at accept. */
 export const REFUSED_LABEL: Record<RefusedReason, string> = {
-  PENDING_CAP: 'REFUSED_AT_PENDING_CAP', THROTTLED: 'REFUSED_THROTTLED', CLOSED: 'REFUSED_CLOSING',
+  PENDING_CAP: 'REFUSED_AT_PENDING_CAP', THROTTLED: 'REFUSED_THROTTLED', CLOSED: 'REFUSED_CLOSING', EVICTED: 'EVICTED_FROM_PENDING',
 };
 
 function parseArgs(argv: readonly string[]): { torrent: string; dir: string; bind: string; throttle: boolean; handshakeTimeout?: number } {

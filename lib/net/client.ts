@@ -93,11 +93,14 @@ export type TorrentSource = Uint8Array | Metainfo | string;
 
 /**
  * Why an incoming connection was refused at accept, before any byte was read:
- * PENDING_CAP  the pending-handshake cap (in all or for its address) was full;
+ * PENDING_CAP  its address already holds its share of the pending-handshake slots;
  * THROTTLED    its address is banned for protocol violations (violation-throttle.ts);
  * CLOSED       the client is closing.
+ * And one reason for a connection dropped after it was accepted:
+ * EVICTED      it was the oldest still handshaking when every pending slot was taken
+ *              and a connection from another address arrived.
  */
-export type RefusedReason = 'PENDING_CAP' | 'THROTTLED' | 'CLOSED';
+export type RefusedReason = 'PENDING_CAP' | 'THROTTLED' | 'CLOSED' | 'EVICTED';
 
 export interface ClientEvents {
   torrent: [torrent: Torrent];
@@ -288,11 +291,20 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
     const now = this.clock();
     const refused: RefusedReason | null = this.closed ? 'CLOSED'
       : this.throttle !== null && !this.throttle.admits(key, now) ? 'THROTTLED'
-        : this.pending.size >= this.maxPending || held >= this.maxPendingPerAddress ? 'PENDING_CAP' : null;
+        : held >= this.maxPendingPerAddress ? 'PENDING_CAP' : null;
     if (refused !== null) {
       socket.destroy();
       this.emit('refused', address, refused);
       return;
+    }
+    // Every slot taken (by many addresses, each within its share): the oldest pending
+    // connection makes room. Refusing the newcomer instead would lock honest peers out
+    // for as long as a crowd of idle connections keeps the slots (until they time out).
+    if (this.pending.size >= this.maxPending) {
+      const oldest = this.pending.values().next().value as PeerSession;
+      this.pending.delete(oldest);
+      oldest.close('CLOSED');
+      this.emit('refused', oldest.address, 'EVICTED');
     }
     let counted = true;
     const release = (): void => {
