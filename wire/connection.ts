@@ -14,12 +14,15 @@
  *    (`remote: false`) and changes nothing. A peer that breaks the protocol ends the
  *    connection: one 'error' event with a typed WireError, then a sticky dead state.
  *
- * Rules enforced (each is a typed error): the peer's info hash, bitfield /
- * have_all / have_none only before any other state message (the BEP 10 handshake
- * may come first, as libtorrent sends it), fast messages only when both sides set
+ * Strict sizes, lenient order. Rules enforced (each is a typed error): the peer's
+ * info hash, fast messages only when both sides set
  * the fast bit, extended messages only when both set the BEP 10 bit and only with
  * ids we advertised, piece only for a block we requested, requests bounded by the
  * `reqq` we advertise (BEP 6: overflow is rejected; without fast it is an error).
+ * Order is not enforced where it protects nothing: a bitfield / have_all / have_none
+ * after other messages replaces the peer's piece set (clients resend a whole bitfield
+ * mid-connection, and send have_none after their extended handshake and allowed_fast);
+ * we send ours only first.
  * Interop rules: a `cancel` is answered with `reject_request` under fast
  * (Transmission #511); choking under fast rejects each pending request; extension
  * messages go out only once the peer's id for them is known (Transmission #7177).
@@ -201,7 +204,7 @@ interface HookSlot {
   active: boolean;
 }
 
-/** Messages that do not close the "first message" window for bitfield / have_all / have_none. */
+/** Messages that do not close the "first message" window for our own bitfield / have_all / have_none. */
 const NEUTRAL_FIRST = new Set<Message['type']>(['keep_alive', 'extended', 'port']);
 
 export class PeerConnection {
@@ -238,7 +241,6 @@ export class PeerConnection {
   private _peerPieces: Bitfield | null = null;
   /** Set while our piece count is unknown: what the peer announced meanwhile. */
   private deferred: DeferredPeerPieces | null = null;
-  private peerFirstWindow = true;
   private ourFirstWindow = true;
   /** We have choked the peer after unchoking it at least once (see onRequest). */
   private chokeCycled = false;
@@ -794,13 +796,6 @@ export class PeerConnection {
       this._stats.protocolBytesIn += len;
     }
     if (!this.fastOn && FAST_MESSAGE_TYPES.has(m.type)) throw new WireError('FAST_NOT_NEGOTIATED', `${m.type} without the fast extension on both sides`);
-    const first = m.type === 'bitfield' || m.type === 'have_all' || m.type === 'have_none';
-    if (first) {
-      if (!this.peerFirstWindow) throw new WireError('HAVE_ALL_NOT_FIRST', `${m.type} after other messages`);
-      this.peerFirstWindow = false;
-    } else if (!NEUTRAL_FIRST.has(m.type)) {
-      this.peerFirstWindow = false;
-    }
     const pieces = this._peerPieces!;
     switch (m.type) {
       case 'keep_alive': return;
@@ -821,6 +816,7 @@ export class PeerConnection {
         this.emit({ type: 'have', index: m.index });
         return;
       case 'bitfield': {
+        // At any time (a later one replaces the piece set: some clients resend theirs).
         // Count unknown: keep a copy (bounded by the frame cap), checked by setNumPieces.
         if (this.deferred !== null) { this.deferred.initial = { source: 'bitfield', bits: m.bits.slice() }; return; }
         const bf = Bitfield.fromBytes(m.bits, this.numPiecesValue!); // validates length and spare bits

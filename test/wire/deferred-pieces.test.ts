@@ -191,12 +191,14 @@ test('a raw bitfield is bounded by the frame cap, as any message', () => {
   assertRemote(p, 'LENGTH_TOO_LARGE');
 });
 
-test('the first-message rule still holds while the count is unknown', () => {
+test('a piece set after other messages replaces the earlier one while the count is unknown too', () => {
   const p = deferredPair(8);
-  p.a.have(1, p.now);
-  p.drive();
+  p.inject('b', frame({ type: 'have_none' }));
+  p.inject('b', frame({ type: 'unchoke' }));
   p.inject('b', frame({ type: 'have_all' }));
-  assertRemote(p, 'HAVE_ALL_NOT_FIRST');
+  assert.equal(p.b.state, 'open');
+  p.b.setNumPieces(8);
+  assert.equal(p.b.peerPieces?.hasAll(), true);
 });
 
 test('local misuse while the count is unknown, and of setNumPieces', () => {

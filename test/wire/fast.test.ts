@@ -30,19 +30,31 @@ test('have_all right after the handshake (after the BEP 10 handshake, as libtorr
   assert.equal(q.a.peerPieces?.count, 0);
 });
 
-test('have_all / have_none / bitfield after another message end the connection (HAVE_ALL_NOT_FIRST)', () => {
+test('have_all / have_none / bitfield after other messages: accepted, the latest replaces the peer\'s piece set', () => {
   const firsts: Message[] = [{ type: 'have_all' }, { type: 'have_none' }, { type: 'bitfield', bits: fill(8, 0) }];
-  const befores: Message[] = [{ type: 'unchoke' }, { type: 'have', index: 3 }, { type: 'interested' }, { type: 'have_none' }, { type: 'bitfield', bits: fill(8, 0) }];
+  const befores: Message[] = [{ type: 'unchoke' }, { type: 'have', index: 3 }, { type: 'interested' }, { type: 'have_none' }, { type: 'bitfield', bits: fill(8, 0) }, { type: 'allowed_fast', index: 2 }];
   for (const before of befores) {
     for (const late of firsts) {
       const p = openPair();
-      p.inject('a', frame({ type: 'keep_alive' })); // neutral: does not close the window
+      p.inject('a', frame({ type: 'keep_alive' }));
       p.inject('a', frame(before));
-      assert.equal(p.a.state, 'open', `${before.type} first is fine`);
       p.inject('a', frame(late));
-      assert.equal(p.errorOf('a')?.error.code, 'HAVE_ALL_NOT_FIRST', `${late.type} after ${before.type}`);
+      assert.equal(p.a.state, 'open', `${late.type} after ${before.type}`);
+      const want = late.type === 'have_all' ? p.a.numPieces : 0;
+      assert.equal(p.a.peerPieces?.count, want, `${late.type} after ${before.type} replaces the set`);
     }
   }
+  // A later bitfield with some pieces replaces an earlier have_all; sizes stay exact.
+  const p = openPair();
+  p.inject('a', frame({ type: 'have_all' }));
+  p.inject('a', frame({ type: 'unchoke' }));
+  const bits = new Uint8Array(Math.ceil(p.a.numPieces! / 8));
+  bits[0] = 0xa0;
+  p.inject('a', frame({ type: 'bitfield', bits }));
+  assert.equal(p.a.state, 'open');
+  assert.deepEqual([...p.a.peerPieces!], [0, 2]);
+  p.inject('a', frame({ type: 'bitfield', bits: new Uint8Array(bits.length + 1) }));
+  assert.equal(p.errorOf('a')?.error.code, 'BAD_BITFIELD_LENGTH', 'a late bitfield of the wrong size is still an error');
 });
 
 test('fast messages without the fast bit on both sides end the connection (FAST_NOT_NEGOTIATED)', () => {
