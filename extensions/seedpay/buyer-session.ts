@@ -36,18 +36,31 @@
  * payment starts while a resume or such a proof is unanswered (their credit may make
  * it unnecessary). `leftovers()` says what this session would leave to a later one if
  * its connection were cut now.
+ *
+ * Message authentication (docs/PROTOCOL.md §3; with a seller whose terms carry `mac`,
+ * unless `mac: false`): our ecdh_init asks for it and we accept only a session
+ * signature over the transcript that says so (a man in the middle that strips the
+ * offer or our request fails the signature check before anything is paid). Every
+ * message after the binding, both ways, then carries a tag under a per-direction key
+ * (payment/seedpay-mac.ts). One whose tag fails — an injected `payment_rejected`,
+ * `payment_confirmed` or `payment_required`, an altered, replayed or reordered one,
+ * malformed bytes — is dropped and counted, never acted on; after `maxBadMacs` of them
+ * the paid session ends (BAD_MAC).
  */
 import { bytesEqual } from '../../wire/bytes.js';
 import { chargeFor, MIB } from '../../payment/amount.js';
 import {
-  buildTranscript, decodePublicKey58, deriveSession, generateEphemeral, verifyTranscript,
+  buildTranscript, decodePublicKey58, deriveSession, deriveSessionWithMac, generateEphemeral, verifyTranscript,
   type EphemeralKeyPair,
 } from '../../payment/session.js';
+import { verifyMac, type MacKeys } from '../../payment/seedpay-mac.js';
 import type { Terms } from '../../payment/terms.js';
 import type { PeerExtendedHandshake } from '../../wire/extension-hooks.js';
 import { classifyPeer, type PeerClass } from './classify.js';
 import { SeedPayError, localError } from './errors.js';
-import { decodeOrEnd, isKnownReason, type DecodedMessage, type SeedPayMessage } from './messages.js';
+import {
+  decodeOrEnd, isKnownReason, macBody, messageMacValid, sealMessage, type DecodedMessage, type SeedPayMessage,
+} from './messages.js';
 import { DEFAULT_RISK_BYTES, remainingOf, reserveAll, type BuyerPolicy } from './policy.js';
 
 export interface BuyerOptions {
@@ -61,7 +74,18 @@ export interface BuyerOptions {
    * before any payment — the earlier sessions to resume here (see `resume`).
    */
   resumes?: (sessionHash: string, terms: Terms) => readonly ResumeRequest[];
+  /**
+   * Authenticate this session's messages when the seller's terms offer it (terms key
+   * `mac`, docs/PROTOCOL.md §3). Default true; false behaves as a buyer that does not
+   * know the key (tests of older peers).
+   */
+  mac?: boolean;
+  /** Messages whose MAC failed before the paid session ends (default 16). */
+  maxBadMacs?: number;
 }
+
+/** Default bound on messages dropped for a failed MAC before the paid session ends. */
+const DEFAULT_MAX_BAD_MACS = 16;
 
 /** One earlier session to resume: its hash, the payer's key and signature, its payments never answered. */
 export interface ResumeRequest {
@@ -193,6 +217,14 @@ export class BuyerSession {
   private readonly events: BuyerEvent[] = [];
   private readonly out: SeedPayMessage[] = [];
 
+  /** We asked for message authentication (the terms offer it and we support it). */
+  private wantMac = false;
+  /** Its keys once the session is bound (null: plain messages). */
+  private macKeys: MacKeys | null = null;
+  private sendCounter = 0n;
+  private recvCounter = 0n;
+  private _badMacs = 0;
+
   constructor(o: BuyerOptions) {
     if (!(o.infoHash instanceof Uint8Array) || o.infoHash.length !== 20) throw localError('infoHash must be 20 bytes');
     const p = o.policy;
@@ -264,7 +296,18 @@ export class BuyerSession {
   }
 
   pollEvent(): BuyerEvent | null { return this.events.shift() ?? null; }
-  pollTransmit(): SeedPayMessage | null { return this.out.shift() ?? null; }
+  /** The next message to send; in a session with message authentication, tagged (its number is taken now). */
+  pollTransmit(): SeedPayMessage | null {
+    const m = this.out.shift();
+    if (m === undefined) return null;
+    if (this.macKeys === null || m.type === 'ecdh_init') return m;
+    return sealMessage(m, this.macKeys.buyerToSeller, this.sendCounter++);
+  }
+
+  /** Whether this session authenticates its messages. */
+  get authenticated(): boolean { return this.macKeys !== null; }
+  /** Messages dropped because their MAC failed. */
+  get badMacs(): number { return this._badMacs; }
 
   /**
    * The peer's extended handshake. Returns true iff this peer is a seller we will
@@ -308,18 +351,46 @@ export class BuyerSession {
     }
     this.ephemeral = (this.opts.ephemeral ?? generateEphemeral)();
     this._state = 'awaiting_ecdh';
-    this.out.push({ type: 'ecdh_init', pk: this.ephemeral.public });
+    this.wantMac = t.mac === true && this.opts.mac !== false;
+    this.out.push({ type: 'ecdh_init', pk: this.ephemeral.public, ...(this.wantMac ? { wantMac: true } : {}) });
     return true;
   }
 
   /** One `seedpay` payload from the seller. Malformed input ends the paid session (never throws). */
   receivePayload(payload: Uint8Array): void {
     if (!this.isLive()) return;
+    if (this.macKeys !== null) {
+      // Authenticated session: the tag is checked before anything else, malformed bytes
+      // included (they may be injected: dropped, not an end of the session).
+      const parts = macBody(payload);
+      if (parts === null || !verifyMac(this.macKeys.sellerToBuyer, this.recvCounter, parts.body, parts.tag)) return this.badMac();
+      this.recvCounter++;
+    }
     const m = decodeOrEnd(payload, (e) => this.end(e));
-    if (m !== null) this.receive(m);
+    if (m !== null) this.handle(m);
   }
 
+  /**
+   * One decoded message from the seller (typed input). In a session with message
+   * authentication its `mac` is checked against the canonical encoding of its fields.
+   */
   receive(m: DecodedMessage): void {
+    if (!this.isLive()) return;
+    if (this.macKeys !== null) {
+      if (!messageMacValid(m, this.macKeys.sellerToBuyer, this.recvCounter)) return this.badMac();
+      this.recvCounter++;
+    }
+    this.handle(m);
+  }
+
+  /** A message whose MAC failed: dropped and counted; too many end the paid session. */
+  private badMac(): void {
+    if (++this._badMacs > (this.opts.maxBadMacs ?? DEFAULT_MAX_BAD_MACS)) {
+      this.end(new SeedPayError('BAD_MAC', `more than ${this.opts.maxBadMacs ?? DEFAULT_MAX_BAD_MACS} messages with a bad MAC`));
+    }
+  }
+
+  private handle(m: DecodedMessage): void {
     if (!this.isLive() || m.type === 'unknown') return;
     switch (m.type) {
       case 'ecdh_init': return this.onEcdhInit(m.pk, m.sig);
@@ -352,13 +423,21 @@ export class BuyerSession {
       if (sig === undefined) return this.refuse('missing_signature');
       const transcript = buildTranscript({
         infoHash: this.infoHash, sellerPublic: sellerPk, buyerPublic: eph.public, termsBencoded: this.termsBencoded!,
+        mac: this.wantMac,
       });
       let wallet: Uint8Array;
       try { wallet = decodePublicKey58(this._terms!.wallet); } catch { return this.refuse('bad_signature'); }
       if (!verifyTranscript(wallet, transcript, sig)) return this.refuse('bad_signature');
       let sessionHash: string;
       try {
-        sessionHash = deriveSession({ ownSecret: eph.secret, peerPublic: sellerPk, infoHash: this.infoHash }).sessionHash;
+        const args = { ownSecret: eph.secret, peerPublic: sellerPk, infoHash: this.infoHash };
+        if (this.wantMac) {
+          const k = deriveSessionWithMac(args);
+          sessionHash = k.sessionHash;
+          this.macKeys = k.mac;
+        } else {
+          sessionHash = deriveSession(args).sessionHash;
+        }
       } catch {
         return this.refuse('bad_session_key');
       }

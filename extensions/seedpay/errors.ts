@@ -39,6 +39,8 @@ export type SeedPayErrorCode =
   | 'PROOF_FLOOD'
   /** The seller re-sent its extended handshake with other terms than it signed. */
   | 'TERMS_CHANGED'
+  /** Too many messages whose MAC failed in a session that authenticates its messages (docs/PROTOCOL.md §3). */
+  | 'BAD_MAC'
   // ---- our own misuse (remote: false) ----
   /** A local API call with a bad argument or in the wrong state. */
   | 'ILLEGAL_STATE';

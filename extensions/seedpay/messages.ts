@@ -20,12 +20,21 @@
  *    transaction signature), at most 88 characters;
  *  - `reason` is kept as a string when it is not one of the §4 reasons (a newer
  *    seller may add some), but bounded to MAX_REASON_BYTES of UTF-8.
+ *
+ * Message authentication (docs/PROTOCOL.md §3; terms key `mac`): in a session that
+ * uses it every message after the binding carries `mac`, a 16-byte tag
+ * (payment/seedpay-mac.ts) over the canonical bencoding of the dictionary without
+ * `mac`. The codec only carries the tag (`mac` on the decoded message when it is a
+ * 16-byte string, omitted otherwise: a tag of another shape is simply no tag); the
+ * state machines check it (`macBody` gives the bytes it covers). The buyer's
+ * ecdh_init asks for it with `mac` = 1 (`wantMac`).
  */
 import bs58 from 'bs58';
 import {
   BencodeError, decode, encode, isBytes, isDict, isInt, type BDict, type Encodable,
 } from '../../wire/bencode.js';
 import { U64_MAX } from '../../payment/amount.js';
+import { computeMac, MAC_TAG_BYTES, verifyMac } from '../../payment/seedpay-mac.js';
 import type { RejectReason } from '../../payment/verify-rules.js';
 import { SeedPayError, localError } from './errors.js';
 
@@ -65,15 +74,22 @@ export interface EcdhInit {
   readonly pk: Uint8Array;
   /** Seller only: ed25519 signature (64 bytes) by the wallet key over the transcript. */
   readonly sig?: Uint8Array;
+  /** Buyer only: it authenticates this session's messages if the terms offer `mac` (wire `mac` = 1). */
+  readonly wantMac?: boolean;
 }
-export interface PaymentProofMsg {
+/** The tag of a message sent after the binding in a session that authenticates its messages. */
+interface Tagged {
+  /** 16 bytes (payment/seedpay-mac.ts); absent in sessions without message authentication. */
+  readonly mac?: Uint8Array;
+}
+export interface PaymentProofMsg extends Tagged {
   readonly type: 'payment_proof';
   /** base58 transaction signature. */
   readonly tx: string;
   /** Base units the buyer says it paid (informational: the seller credits the on-chain gain). */
   readonly amount: bigint;
 }
-export interface PaymentConfirmed {
+export interface PaymentConfirmed extends Tagged {
   readonly type: 'payment_confirmed';
   readonly tx: string;
   /** Base units credited for this transaction (the on-chain gain). */
@@ -81,13 +97,13 @@ export interface PaymentConfirmed {
   /** credited − charged over the whole session, after this credit. */
   readonly balance: bigint;
 }
-export interface PaymentRejected {
+export interface PaymentRejected extends Tagged {
   readonly type: 'payment_rejected';
   readonly tx: string;
   /** One of KNOWN_REASONS, or a bounded string a newer seller sent. */
   readonly reason: RejectReason | (string & {});
 }
-export interface PaymentRequired {
+export interface PaymentRequired extends Tagged {
   readonly type: 'payment_required';
   readonly balance: bigint;
   /** The smallest payment the seller asks for (base units). */
@@ -98,7 +114,7 @@ export interface PaymentRequired {
  * `resume`): move what the earlier session `prev` left into this one. Signed by the
  * payer wallet of `prev`'s payments (payment/resume.ts).
  */
-export interface SessionResume {
+export interface SessionResume extends Tagged {
   readonly type: 'session_resume';
   /** The earlier session's hash (64 lowercase hex; 32 raw bytes on the wire). */
   readonly prev: string;
@@ -108,14 +124,14 @@ export interface SessionResume {
   readonly sig: Uint8Array;
 }
 /** Extension: `prev` is resumed; `credited` of its balance moved here; `balance` is this session's now. */
-export interface SessionResumed {
+export interface SessionResumed extends Tagged {
   readonly type: 'session_resumed';
   readonly prev: string;
   readonly credited: bigint;
   readonly balance: bigint;
 }
 /** Extension: `prev` was not resumed (bad_signature, wrong_payer, too_many, unavailable, …). */
-export interface ResumeRejected {
+export interface ResumeRejected extends Tagged {
   readonly type: 'resume_rejected';
   readonly prev: string;
   readonly reason: string;
@@ -190,6 +206,11 @@ const hexOf = (b: Uint8Array): string => Buffer.from(b).toString('hex');
  * returns {type: 'unknown'} for a well-formed dictionary with an unknown `type`.
  */
 export function decodeMessage(payload: Uint8Array): DecodedMessage {
+  return messageOf(decodeDict(payload));
+}
+
+/** The payload as one strict, bounded bencoded dictionary (SeedPayError otherwise). */
+function decodeDict(payload: Uint8Array): BDict {
   if (payload.length > MAX_MESSAGE_BYTES) throw new SeedPayError('TOO_LARGE', `message of ${payload.length} bytes (max ${MAX_MESSAGE_BYTES})`);
   let v;
   try {
@@ -199,6 +220,23 @@ export function decodeMessage(payload: Uint8Array): DecodedMessage {
     throw new SeedPayError('NOT_BENCODE', `message is not valid bencode (${why})`);
   }
   if (!isDict(v)) throw new SeedPayError('NOT_A_DICT', 'message is not a dictionary');
+  return v;
+}
+
+/** The tag of a message: its `mac` when a 16-byte string, else none. */
+function tagOf(d: BDict): Uint8Array | null {
+  const t = d.get('mac');
+  return t !== undefined && isBytes(t) && t.length === MAC_TAG_BYTES ? t.slice() : null;
+}
+
+function messageOf(v: BDict): DecodedMessage {
+  const m = knownMessageOf(v);
+  if (m.type === 'unknown' || m.type === 'ecdh_init') return m;
+  const tag = tagOf(v);
+  return tag === null ? m : { ...m, mac: tag };
+}
+
+function knownMessageOf(v: BDict): DecodedMessage {
   const t = v.get('type');
   if (t === undefined) throw new SeedPayError('BAD_TYPE', 'message without type');
   if (!isBytes(t) || t.length === 0 || t.length > MAX_TYPE_BYTES) throw new SeedPayError('BAD_TYPE', 'type must be a short byte string');
@@ -207,8 +245,10 @@ export function decodeMessage(payload: Uint8Array): DecodedMessage {
   switch (type) {
     case 'ecdh_init': {
       const pk = bytesField(v, 'pk', PK_BYTES, type);
-      if (!v.has('sig')) return { type, pk };
-      return { type, pk, sig: bytesField(v, 'sig', SIG_BYTES, type) };
+      const flag = v.get('mac');
+      const want = flag !== undefined && isInt(flag) && flag === 1n ? { wantMac: true } : {};
+      if (!v.has('sig')) return { type, pk, ...want };
+      return { type, pk, sig: bytesField(v, 'sig', SIG_BYTES, type), ...want };
     }
     case 'payment_proof':
       return { type, tx: txField(v, type), amount: u64Field(v, 'amount', type) };
@@ -283,6 +323,7 @@ export function encodeMessage(m: SeedPayMessage): Uint8Array {
     case 'ecdh_init':
       d = { type: m.type, pk: checkLen(m.pk, PK_BYTES, 'pk') };
       if (m.sig !== undefined) d.sig = checkLen(m.sig, SIG_BYTES, 'sig');
+      if (m.wantMac === true) d.mac = 1n;
       break;
     case 'payment_proof':
       d = { type: m.type, tx: checkTx(m.tx), amount: checkU64(m.amount, 'amount') };
@@ -310,5 +351,49 @@ export function encodeMessage(m: SeedPayMessage): Uint8Array {
       throw localError(`cannot encode message ${(never as { type: string }).type}`);
     }
   }
+  if (m.type !== 'ecdh_init' && m.mac !== undefined) d.mac = checkLen(m.mac, MAC_TAG_BYTES, 'mac');
   return new Uint8Array(encode(d));
+}
+
+/**
+ * What a MAC covers in a received payload: the canonical bencoding of its dictionary
+ * without `mac` (unknown keys included), and its tag (null when `mac` is absent or not
+ * a 16-byte string). Null when the payload is not one strict bencoded dictionary
+ * within the limits: no tag can cover it. Never throws.
+ */
+export function macBody(payload: Uint8Array): { readonly body: Uint8Array; readonly tag: Uint8Array | null } | null {
+  let d: BDict;
+  try { d = decodeDict(payload); } catch { return null; }
+  const tag = tagOf(d);
+  const rest = new Map(d);
+  rest.delete('mac');
+  try {
+    return { body: new Uint8Array(encode(rest)), tag };
+  } catch {
+    return null;
+  }
+}
+
+/** The canonical bytes a MAC covers for a message we build: its encoding without `mac`. */
+export function messageBody(m: SeedPayMessage): Uint8Array {
+  if (m.type === 'ecdh_init') return encodeMessage(m);
+  const { mac: _drop, ...rest } = m;
+  return encodeMessage(rest as SeedPayMessage);
+}
+
+/** `m` with its tag as message number `counter` under `key` (never an ecdh_init: it is not authenticated). */
+export function sealMessage(m: SeedPayMessage, key: Uint8Array, counter: bigint): SeedPayMessage {
+  if (m.type === 'ecdh_init') throw localError('ecdh_init is not authenticated');
+  return { ...m, mac: computeMac(key, counter, messageBody(m)) };
+}
+
+/**
+ * Whether a decoded message (typed input, tests) carries the tag of message number
+ * `counter` under `key`. An unknown or ecdh_init message has no checkable tag: false.
+ */
+export function messageMacValid(m: DecodedMessage, key: Uint8Array, counter: bigint): boolean {
+  if (m.type === 'unknown' || m.type === 'ecdh_init' || m.mac === undefined) return false;
+  let body: Uint8Array;
+  try { body = messageBody(m); } catch { return false; }
+  return verifyMac(key, counter, body, m.mac);
 }

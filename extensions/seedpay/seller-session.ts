@@ -28,12 +28,22 @@
  * session also credits that payer's payments whose memo names the earlier session
  * (payments that were on their way when it was cut). At most `maxResumes` per
  * session; more are refused and count toward PROOF_FLOOD.
+ *
+ * Message authentication (docs/PROTOCOL.md §3; offered when the terms carry `mac`):
+ * when the buyer's ecdh_init asks for it, the signed transcript says so, and every
+ * message after the binding, both ways, carries a tag under a per-direction key
+ * derived from the session's shared secret (payment/seedpay-mac.ts). A message whose
+ * tag fails (injected, altered, replayed, reordered; malformed bytes included) is
+ * dropped and counted, never acted on, and does not end the session: ending it would
+ * hand an injector a cheaper attack. After `maxBadMacs` of them the paid session ends
+ * (BAD_MAC).
  */
 import { chargeFor, MIB } from '../../payment/amount.js';
 import {
-  buildTranscript, deriveSession, generateEphemeral, signTranscript, walletFromSeed,
+  buildTranscript, deriveSession, deriveSessionWithMac, generateEphemeral, signTranscript, walletFromSeed,
   type EphemeralKeyPair, type WalletKeypair,
 } from '../../payment/session.js';
+import { verifyMac, type MacKeys } from '../../payment/seedpay-mac.js';
 import { encodeTerms, validateTerms, type Terms } from '../../payment/terms.js';
 import { resumeMessage, verifyResume } from '../../payment/resume.js';
 import bs58 from 'bs58';
@@ -41,7 +51,9 @@ import type { RejectReason } from '../../payment/verify-rules.js';
 import type { PeerExtendedHandshake } from '../../wire/extension-hooks.js';
 import { SeedPayError, localError } from './errors.js';
 import { Meter, type MeterStats } from './meter.js';
-import { decodeOrEnd, EXTENSION_NAME, type DecodedMessage, type SeedPayMessage } from './messages.js';
+import {
+  decodeOrEnd, EXTENSION_NAME, macBody, messageMacValid, sealMessage, type DecodedMessage, type SeedPayMessage,
+} from './messages.js';
 import type { NonSeedPayPolicy } from './policy.js';
 
 /**
@@ -96,7 +108,12 @@ export interface SellerOptions {
   maxResumes?: number;
   /** Ephemeral key source (tests and vectors); default a fresh random key. */
   ephemeral?: () => EphemeralKeyPair;
+  /** Messages whose MAC failed before the paid session ends (default 16; sessions with message authentication). */
+  maxBadMacs?: number;
 }
+
+/** Default bound on messages dropped for a failed MAC before the paid session ends. */
+export const DEFAULT_MAX_BAD_MACS = 16;
 
 export type SellerState = 'pending' | 'non_seedpay' | 'awaiting_ecdh' | 'ready' | 'ended';
 
@@ -176,6 +193,13 @@ export class SellerSession {
   private readonly events: SellerEvent[] = [];
   private readonly out: SeedPayMessage[] = [];
 
+  /** Message authentication keys once bound with it (null: this session sends and accepts plain messages). */
+  private macKeys: MacKeys | null = null;
+  private sendCounter = 0n;
+  private recvCounter = 0n;
+  private _badMacs = 0;
+  private readonly maxBadMacs: number;
+
   constructor(o: SellerOptions) {
     validateTerms(o.terms);
     if (!(o.infoHash instanceof Uint8Array) || o.infoHash.length !== 20) throw localError('infoHash must be 20 bytes');
@@ -193,6 +217,7 @@ export class SellerSession {
     this.chargeEventBytes = o.chargeEventBytes ?? 4n * MIB;
     this.maxBlock = o.maxBlockLength ?? 16 * 1024;
     this.maxResumes = o.maxResumes ?? 8;
+    this.maxBadMacs = o.maxBadMacs ?? DEFAULT_MAX_BAD_MACS;
   }
 
   get state(): SellerState { return this._state; }
@@ -207,7 +232,18 @@ export class SellerSession {
     if (ev !== null && ev.type === 'refuse') this.refusedKeys.delete(`${ev.index}:${ev.begin}:${ev.length}`);
     return ev;
   }
-  pollTransmit(): SeedPayMessage | null { return this.out.shift() ?? null; }
+  /** The next message to send; in a session with message authentication, tagged (its number is taken now). */
+  pollTransmit(): SeedPayMessage | null {
+    const m = this.out.shift();
+    if (m === undefined) return null;
+    if (this.macKeys === null || m.type === 'ecdh_init') return m;
+    return sealMessage(m, this.macKeys.sellerToBuyer, this.sendCounter++);
+  }
+
+  /** Whether this session authenticates its messages (bound with a buyer that asked for it). */
+  get authenticated(): boolean { return this.macKeys !== null; }
+  /** Messages dropped because their MAC failed. */
+  get badMacs(): number { return this._badMacs; }
 
   stats(): MeterStats { return this.meter.stats(); }
 
@@ -222,19 +258,45 @@ export class SellerSession {
   /** One `seedpay` payload from the peer. Malformed input ends the paid session (never throws). */
   receivePayload(payload: Uint8Array): void {
     if (this._state === 'ended') return;
+    if (this.macKeys !== null) {
+      // Authenticated session: the tag is checked before anything else, malformed bytes
+      // included (they may be injected: dropped, not an end of the session).
+      const parts = macBody(payload);
+      if (parts === null || !verifyMac(this.macKeys.buyerToSeller, this.recvCounter, parts.body, parts.tag)) return this.badMac();
+      this.recvCounter++;
+    }
     const m = decodeOrEnd(payload, (e) => this.end(e));
-    if (m !== null) this.receive(m);
+    if (m !== null) this.handle(m);
   }
 
-  /** One decoded message from the peer. */
+  /**
+   * One decoded message from the peer (typed input). In a session with message
+   * authentication its `mac` is checked against the canonical encoding of its fields.
+   */
   receive(m: DecodedMessage): void {
+    if (this._state === 'ended') return;
+    if (this.macKeys !== null) {
+      if (!messageMacValid(m, this.macKeys.buyerToSeller, this.recvCounter)) return this.badMac();
+      this.recvCounter++;
+    }
+    this.handle(m);
+  }
+
+  /** A message whose MAC failed: dropped and counted; too many end the paid session. */
+  private badMac(): void {
+    if (++this._badMacs > this.maxBadMacs) {
+      this.end(new SeedPayError('BAD_MAC', `more than ${this.maxBadMacs} messages with a bad MAC`));
+    }
+  }
+
+  private handle(m: DecodedMessage): void {
     if (this._state === 'ended' || m.type === 'unknown') return;
     if (this._state === 'pending' || this._state === 'non_seedpay') {
       this.end(new SeedPayError('NOT_NEGOTIATED', `${m.type} from a peer that did not list seedpay`));
       return;
     }
     switch (m.type) {
-      case 'ecdh_init': return this.onEcdhInit(m.pk, m.sig);
+      case 'ecdh_init': return this.onEcdhInit(m.pk, m.sig, m.wantMac === true);
       case 'payment_proof': return this.onProof(m.tx);
       case 'session_resume':
         // Not offered: to this seller it is an unknown message (ignored, SEEDPAY.md §8).
@@ -245,7 +307,7 @@ export class SellerSession {
     }
   }
 
-  private onEcdhInit(buyerPk: Uint8Array, sig: Uint8Array | undefined): void {
+  private onEcdhInit(buyerPk: Uint8Array, sig: Uint8Array | undefined, wantMac: boolean): void {
     if (this._state !== 'awaiting_ecdh') {
       this.end(new SeedPayError('UNEXPECTED_MESSAGE', 'a second ecdh_init (a session is bound once per connection)'));
       return;
@@ -254,10 +316,21 @@ export class SellerSession {
       this.end(new SeedPayError('UNEXPECTED_MESSAGE', 'ecdh_init with sig: the buyer does not sign'));
       return;
     }
+    // Message authentication: offered by our terms and asked for by the buyer. The
+    // transcript we sign says so, so a man in the middle cannot add or strip the request.
+    const mac = this.terms.mac === true && wantMac;
     const eph = (this.opts.ephemeral ?? generateEphemeral)();
     let sessionHash: string;
+    let macKeys: MacKeys | null = null;
     try {
-      sessionHash = deriveSession({ ownSecret: eph.secret, peerPublic: buyerPk, infoHash: this.infoHash }).sessionHash;
+      const args = { ownSecret: eph.secret, peerPublic: buyerPk, infoHash: this.infoHash };
+      if (mac) {
+        const k = deriveSessionWithMac(args);
+        sessionHash = k.sessionHash;
+        macKeys = k.mac;
+      } else {
+        sessionHash = deriveSession(args).sessionHash;
+      }
     } catch (e) {
       this.end(new SeedPayError('BAD_SESSION_KEY', `ecdh_init: ${e instanceof Error ? e.message : String(e)}`));
       return;
@@ -265,10 +338,11 @@ export class SellerSession {
       eph.secret.fill(0); // the ephemeral secret is not needed past the derivation
     }
     const transcript = buildTranscript({
-      infoHash: this.infoHash, sellerPublic: eph.public, buyerPublic: buyerPk, termsBencoded: this.termsBencoded,
+      infoHash: this.infoHash, sellerPublic: eph.public, buyerPublic: buyerPk, termsBencoded: this.termsBencoded, mac,
     });
     const signature = this.opts.signer.sign(transcript);
     this._sessionHash = sessionHash;
+    this.macKeys = macKeys;
     this._state = 'ready';
     this.out.push({ type: 'ecdh_init', pk: eph.public, sig: signature });
     this.events.push({ type: 'session', sessionHash });

@@ -44,8 +44,11 @@ export const seedpayTarget: FuzzTarget = {
       encodeMessage({ type: 'session_resumed', prev: 'cd'.repeat(32), credited: 7_000n, balance: 9_000n }),
       encodeMessage({ type: 'resume_rejected', prev: 'ef'.repeat(32), reason: 'wrong_payer' }),
       new Uint8Array(encode({ type: 'future_message', x: 1 })),
+      // message authentication (docs/PROTOCOL.md §3): the buyer's request, a tagged message
+      encodeMessage({ type: 'ecdh_init', pk: new Uint8Array(32).fill(1), wantMac: true }),
+      encodeMessage({ type: 'payment_rejected', tx, reason: 'insufficient_amount', mac: new Uint8Array(16).fill(5) }),
     ];
   },
   dictionary: ['4:type', '2:pk', '3:sig', '2:tx', '6:amount', '8:credited', '7:balance', '8:required', '6:reason', '32:', '64:', '88:', 'i18446744073709551616e', 'i-1e', '9:ecdh_init', '13:payment_proof',
-    '4:prev', '5:payer', '14:session_resume', '15:session_resumed', '15:resume_rejected'].map(ascii),
+    '4:prev', '5:payer', '14:session_resume', '15:session_resumed', '15:resume_rejected', '3:mac', '16:', 'i1e'].map(ascii),
 };
