@@ -23,21 +23,7 @@ import { decode, isDict, isInt } from '../wire/bencode.js';
 import { decodeMessage, encodeMessage } from '../extensions/seedpay/messages.js';
 import { funded, leechDir, makeContent, openBuyer, sleep, startSeller, USDC, whenComplete, type Env } from './paid-helpers.js';
 
-// The shapes of testkit/money-attacks.ts (structurally the same; not imported, so that
-// money-attacks.ts can list this attack without an import cycle).
-export interface AttackResult {
-  readonly attack: string;
-  readonly victim: 'buyer' | 'seller';
-  readonly lost_base_units: number;
-  readonly bound_base_units: number;
-  readonly unpaid_bytes: number;
-  readonly outcome: string;
-}
-export interface MoneyAttack {
-  readonly name: string;
-  readonly victim: 'buyer' | 'seller';
-  run(env: Env): Promise<AttackResult>;
-}
+import type { AttackResult, MoneyAttack } from './attack-result.js';
 
 const MiB = 1024 * 1024;
 /** 1000 base units per MiB, as in testkit/money-attacks.ts. */

@@ -18,33 +18,19 @@ import type { TorrentPlugin } from '../extensions/plugin.js';
 import { associatedTokenAddress } from '../payment/chain.js';
 import { chargeFor, MIB } from '../payment/amount.js';
 import { DEFAULT_RISK_BYTES } from '../extensions/seedpay/policy.js';
-import { encodeMessage } from '../extensions/seedpay/messages.js';
-import type { ExtensionContext } from '../wire/extension-hooks.js';
 import {
   cliHome, funded, leechDir, walletOf, makeContent, openBuyer, sleep, startEnv, startSeller, until, USDC, whenComplete, type Env,
 } from './paid-helpers.js';
-import { countingChain, floodProofs, readyHook } from './proof-attack.js';
+import { countingChain, floodProofs, readyHook, sendInSession } from './proof-attack.js';
 import { runCli } from './run-cli.js';
+import type { AttackResult, MoneyAttack } from './attack-result.js';
+import { injectedReject } from './attack-injected-reject.js';
 import { createTorrentFromPath } from '../lib/files/create-torrent.js';
 import { walletFromSecretKey, walletKeypairJson } from '../payment/session.js';
 import { resumeMessage, signResume } from '../payment/resume.js';
 import { exited, startSellerChild } from './seller-child-control.js';
 
-export interface AttackResult {
-  readonly attack: string;
-  readonly victim: 'buyer' | 'seller';
-  readonly lost_base_units: number;
-  readonly bound_base_units: number;
-  readonly unpaid_bytes: number;
-  readonly outcome: string;
-  readonly rpc_calls_per_proof?: number;
-}
-
-export interface MoneyAttack {
-  readonly name: string;
-  readonly victim: 'buyer' | 'seller';
-  run(env: Env): Promise<AttackResult>;
-}
+export type { AttackResult, MoneyAttack } from './attack-result.js';
 
 async function tokenBalance(env: Env, owner: PublicKey, mint: PublicKey): Promise<bigint> {
   const a = await env.chain.tokenAccount(associatedTokenAddress(mint, owner));
@@ -110,11 +96,10 @@ async function proofFrontrun(env: Env): Promise<AttackResult> {
     await stranger.add(strangerClient, content.meta, { dir: await leechDir(env), peers });
     await until(() => readyHook(stranger) !== undefined, 20_000, 'the stranger session');
     const h = readyHook(stranger)!;
-    const ctx = (h as unknown as { ctx: ExtensionContext }).ctx;
     let frontrun = 0;
     // 'paid' fires before the honest proof goes out: the stranger's is first on the wire.
     honest.on('paid', (_p, pay) => {
-      try { ctx.send(encodeMessage({ type: 'payment_proof', tx: pay.tx, amount: pay.amount })); ctx.control.flush(); frontrun++; } catch { /* closed */ }
+      if (sendInSession(h, { type: 'payment_proof', tx: pay.tx, amount: pay.amount })) frontrun++;
     });
     const finals: string[] = [];
     honest.on('rejected', (_p, tx, reason, final) => { if (final) finals.push(`${tx.slice(0, 8)}…:${reason}`); });
@@ -316,8 +301,7 @@ async function crossProcessDoubleCredit(env: Env): Promise<AttackResult> {
     h.resume(s1!, payerKey.publicKey.toBytes(), sig, [first]);
     await sleep(1_500);
     // And the plain proof in S2, whatever became of the resume.
-    const ctx = (h as unknown as { ctx: ExtensionContext }).ctx;
-    try { ctx.send(encodeMessage({ type: 'payment_proof', tx: first.tx, amount: first.amount })); ctx.control.flush(); } catch { /* closed */ }
+    sendInSession(h, { type: 'payment_proof', tx: first.tx, amount: first.amount });
     await sleep(2_000);
     const credits = [p1, p2].filter((p) => p.credited.includes(first.tx)).length;
     return {
@@ -341,6 +325,7 @@ export const MONEY_ATTACKS: readonly MoneyAttack[] = [
   { name: 'corrupt-pieces', victim: 'buyer', run: (env) => unverifiableSeller(env, 'corrupt') },
   { name: 'fake-proof-flood', victim: 'seller', run: fakeProofFlood },
   { name: 'cross-process-double-credit', victim: 'seller', run: crossProcessDoubleCredit },
+  injectedReject,
 ];
 
 /** Run one attack in a fresh environment (its own ledger and folders). */

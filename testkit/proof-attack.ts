@@ -10,8 +10,7 @@ import bs58 from 'bs58';
 import type { BuyerHook } from '../extensions/seedpay/hook.js';
 import type { PaidBuyer } from '../lib/paid/buyer.js';
 import type { Chain } from '../payment/chain.js';
-import { encodeMessage } from '../extensions/seedpay/messages.js';
-import type { ExtensionContext } from '../wire/extension-hooks.js';
+import type { SeedPayMessage } from '../extensions/seedpay/messages.js';
 
 /** A random base58 string shaped like a Solana transaction signature. */
 export function madeUpTx(): string {
@@ -44,18 +43,28 @@ export function readyHook(b: PaidBuyer): BuyerHook | undefined {
 }
 
 /**
- * Send up to `n` made-up payment_proofs on `h`'s connection (stops when the seller
+ * Send one SeedPay message in `h`'s session as the session itself would (authenticated
+ * when the session uses message MACs): what a buyer that owns its session keys can
+ * send. Returns false once the session cannot send any more.
+ */
+export function sendInSession(h: BuyerHook, msg: SeedPayMessage): boolean {
+  if (h.isClosed || h.buyer.state !== 'ready') return false;
+  (h.buyer as unknown as { out: SeedPayMessage[] }).out.push(msg);
+  (h as unknown as { pump(external: boolean): void }).pump(true);
+  return !h.isClosed && h.buyer.state === 'ready';
+}
+
+/**
+ * Send up to `n` made-up payment_proofs in `h`'s session (stops when the seller
  * closed it); each signature is passed to `onTx` first. Returns how many were sent.
  */
 export function floodProofs(h: BuyerHook, n: number, onTx: (tx: string) => void = () => {}): number {
-  const ctx = (h as unknown as { ctx: ExtensionContext }).ctx;
   let sent = 0;
-  for (let i = 0; i < n && !h.isClosed; i++) {
+  for (let i = 0; i < n; i++) {
     const tx = madeUpTx();
     onTx(tx);
-    try { ctx.send(encodeMessage({ type: 'payment_proof', tx, amount: 5n })); } catch { break; } // closed under us
+    if (!sendInSession(h, { type: 'payment_proof', tx, amount: 5n })) break;
     sent++;
   }
-  ctx.control.flush();
   return sent;
 }
