@@ -170,8 +170,10 @@ export class SellerHook implements ExtensionHook {
           control?.unchoke();
           break;
         case 'ended':
-          // The buyer's fault (remote): a typed close its address is throttled for.
-          control?.close(ev.error.remote ? 'EXTENSION_VIOLATION' : 'CLOSED', ev.error);
+          // The buyer's fault (remote): a typed close its address is throttled for. Not
+          // for bad MACs: a third party on the path may have injected them, and a ban
+          // would be theirs to inflict on an honest address.
+          control?.close(ev.error.remote && ev.error.code !== 'BAD_MAC' ? 'EXTENSION_VIOLATION' : 'CLOSED', ev.error);
           break;
         default:
           break;
