@@ -13,10 +13,11 @@
  *    synchronous step against it.
  */
 import {
-  JournalError, type ChargeRecord, type CreditRecord, type JournalRecord, type PaymentRecord, type TransferRecord,
+  JournalError, type ChargeRecord, type CreditRecord, type JournalRecord, type PaymentPendingRecord, type PaymentRecord,
+  type PaymentVoidRecord, type TransferRecord,
 } from './journal-format.js';
 import {
-  sessionItems, type SessionItem, type SnapshotHeader, type SnapshotItem, type SnapshotTotals,
+  sessionItems, type KeptRecord, type SessionItem, type SnapshotHeader, type SnapshotItem, type SnapshotTotals,
 } from './journal-snapshot.js';
 
 export interface SessionCharge {
@@ -34,9 +35,9 @@ export interface JournalSummary {
   /** Seller: balance moved out of / into a session by transfers (session resume). */
   movedOutBySession: Map<string, bigint>;
   movedInBySession: Map<string, bigint>;
-  /** Buyer: paid base units per seller wallet. */
+  /** Buyer: paid base units per seller wallet (payments not yet known to have landed included: see PaymentPendingRecord). */
   spentBySeller: Map<string, bigint>;
-  /** Buyer: paid base units per torrent (info hash), ever: what a restarted buyer has spent on it. */
+  /** Buyer: paid base units per torrent (info hash), ever: what a restarted buyer has spent on it (pending payments included). */
   spentByTorrent: Map<string, bigint>;
   totals: SnapshotTotals;
 }
@@ -78,8 +79,8 @@ export interface SnapshotPlan {
   earned: Array<[string, bigint]>;
   spent: Array<[string, bigint]>;
   spentByTorrent: Array<[string, bigint]>;
-  /** Credits and payments kept whole (the replay set), in order. */
-  kept: JournalRecord[];
+  /** Credits and payments kept whole (the replay set), and unsettled pending payments, in order. */
+  kept: KeptRecord[];
   /** How many retained records the plan covers; those after it are the new tail. */
   retainedLen: number;
 }
@@ -96,6 +97,13 @@ export class Books {
   private readonly sessions = new Map<string, Session>();
   private creditSigs = new Set<string>();
   private paymentSigs = new Set<string>();
+  /**
+   * Buyer: pending payments not settled, counting appends being written (a settle being
+   * written removes one): what `payment` / `payment_void` appends are checked against.
+   */
+  private readonly pendingReserved = new Map<string, PaymentPendingRecord>();
+  /** Buyer: pending payments not settled by a written record (in file order): what a snapshot keeps. */
+  private readonly pendingDurable = new Map<string, PaymentPendingRecord>();
   private readonly earnedByPayer = new Map<string, bigint>();
   private readonly spentBySeller = new Map<string, bigint>();
   private readonly spentByTorrent = new Map<string, bigint>();
@@ -116,6 +124,10 @@ export class Books {
 
   hasCredit(signature: string): boolean { return this.creditSigs.has(signature); }
   hasPayment(signature: string): boolean { return this.paymentSigs.has(signature); }
+  /** A pending payment not settled (nor being settled): its record, else undefined. */
+  pendingPayment(signature: string): PaymentPendingRecord | undefined { return this.pendingReserved.get(signature); }
+  /** Pending payments not settled by a written record, in file order. */
+  pendingPayments(): PaymentPendingRecord[] { return [...this.pendingDurable.values()]; }
   creditedFor(s: string): bigint { return this.sessions.get(s)?.book.earned ?? 0n; }
   chargedFor(s: string): SessionCharge {
     const c = this.sessions.get(s)?.book.charge;
@@ -129,7 +141,7 @@ export class Books {
   records(): readonly JournalRecord[] { return this.retained.slice(); }
   get retainedCount(): number { return this.retained.length; }
   get sessionCount(): number { return this.sessions.size; }
-  get signatureCount(): number { return this.creditSigs.size + this.paymentSigs.size; }
+  get signatureCount(): number { return this.creditSigs.size + this.paymentSigs.size + this.pendingReserved.size; }
 
   /** Earnings and spend from the durable books (fresh maps; safe to keep). */
   summary(): JournalSummary {
@@ -164,6 +176,8 @@ export class Books {
     if (r.kind === 'credit') this.reserveCredit(r, loading);
     else if (r.kind === 'transfer') this.reserveTransfer(r, loading);
     else if (r.kind === 'payment') this.reservePayment(r, loading);
+    else if (r.kind === 'payment_pending') this.reservePending(r, loading);
+    else if (r.kind === 'payment_void') this.reserveVoid(r, loading);
     else this.reserveCharge(r, loading);
   }
 
@@ -193,7 +207,26 @@ export class Books {
     if (this.paymentSigs.has(r.signature)) {
       throw new JournalError(loading ? 'CORRUPT' : 'DUPLICATE_SIGNATURE', `payment ${r.signature} already journaled`);
     }
+    const p = this.pendingReserved.get(r.signature);
+    // The payment of a pending one settles it: the same transaction, so the same amount, seller and torrent.
+    if (p !== undefined && (p.amount !== r.amount || p.seller !== r.seller || p.infoHash !== r.infoHash)) {
+      throw new JournalError(loading ? 'CORRUPT' : 'NOT_PENDING', `payment ${r.signature} disagrees with its pending record`);
+    }
+    this.pendingReserved.delete(r.signature);
     this.paymentSigs.add(r.signature);
+  }
+
+  private reservePending(r: PaymentPendingRecord, loading: boolean): void {
+    if (this.paymentSigs.has(r.signature) || this.pendingReserved.has(r.signature)) {
+      throw new JournalError(loading ? 'CORRUPT' : 'DUPLICATE_SIGNATURE', `payment ${r.signature} already journaled`);
+    }
+    this.pendingReserved.set(r.signature, r);
+  }
+
+  private reserveVoid(r: PaymentVoidRecord, loading: boolean): void {
+    if (!this.pendingReserved.delete(r.signature)) {
+      throw new JournalError(loading ? 'CORRUPT' : 'NOT_PENDING', `payment_void for ${r.signature}, which is not an unsettled pending payment`);
+    }
   }
 
   private reserveCharge(r: ChargeRecord, loading: boolean): void {
@@ -224,10 +257,27 @@ export class Books {
       t.earned += r.amount;
       t.credits++;
     } else if (r.kind === 'payment') {
+      // A pending payment that landed: its amount is counted already.
+      if (!this.pendingDurable.delete(r.signature)) {
+        addTo(this.spentBySeller, r.seller, r.amount);
+        addTo(this.spentByTorrent, r.infoHash, r.amount);
+        t.spent += r.amount;
+      }
+      t.payments++;
+    } else if (r.kind === 'payment_pending') {
+      // Spent until it is known never to have moved money.
+      this.pendingDurable.set(r.signature, r);
       addTo(this.spentBySeller, r.seller, r.amount);
       addTo(this.spentByTorrent, r.infoHash, r.amount);
       t.spent += r.amount;
-      t.payments++;
+    } else if (r.kind === 'payment_void') {
+      const p = this.pendingDurable.get(r.signature);
+      if (p !== undefined) {
+        this.pendingDurable.delete(r.signature);
+        addTo(this.spentBySeller, p.seller, -p.amount);
+        addTo(this.spentByTorrent, p.infoHash, -p.amount);
+        t.spent -= p.amount;
+      }
     } else if (r.kind === 'transfer') {
       this.rebook(r.from, r.time, (b) => ({ movedOut: (b.movedOut ?? 0n) + r.amount }));
       this.rebook(r.to, r.time, (b) => ({ movedIn: (b.movedIn ?? 0n) + r.amount, payers: withPayer(b.payers, r.payer) }));
@@ -251,13 +301,13 @@ export class Books {
 
   private retain(r: JournalRecord): void {
     const from = this.retainOnlyFrom;
-    if (from === null || ((r.kind === 'credit' || r.kind === 'payment') && r.time >= from)) this.retained.push(r);
+    if (from === null || mayKeep(r, from)) this.retained.push(r);
   }
 
   /** Retain from now on only what a snapshot cut at `from` keeps, and forget the rest already retained. */
   retainOnly(from: number): void {
     this.retainOnlyFrom = from;
-    this.retained = this.retained.filter((r) => (r.kind === 'credit' || r.kind === 'payment') && r.time >= from);
+    this.retained = this.retained.filter((r) => mayKeep(r, from));
   }
 
   // ---------------------------------------------------------------- snapshot in
@@ -299,10 +349,22 @@ export class Books {
     s.book = { ...s.book, payers: [...s.book.payers, ...payers] };
   }
 
-  /** A kept credit or payment: back in the replay set and in records(), not counted again (the totals have it). */
-  private loadKept(r: CreditRecord | PaymentRecord): void {
+  /**
+   * A kept credit, payment or unsettled pending payment: back in the replay set (or the
+   * pending ones) and in records(), not counted again (the totals and sums have it).
+   */
+  private loadKept(r: KeptRecord): void {
+    if (r.kind === 'payment_pending') {
+      if (this.pendingReserved.has(r.signature) || this.paymentSigs.has(r.signature)) throw corrupt(`snapshot keeps signature ${r.signature} twice`);
+      this.pendingReserved.set(r.signature, r);
+      this.pendingDurable.set(r.signature, r);
+      this.retained.push(r);
+      return;
+    }
     const sigs = r.kind === 'credit' ? this.creditSigs : this.paymentSigs;
-    if (sigs.has(r.signature)) throw corrupt(`snapshot keeps signature ${r.signature} twice`);
+    if (sigs.has(r.signature) || (r.kind === 'payment' && this.pendingReserved.has(r.signature))) {
+      throw corrupt(`snapshot keeps signature ${r.signature} twice`);
+    }
     sigs.add(r.signature);
     this.retained.push(r);
   }
@@ -331,7 +393,9 @@ export class Books {
       if (retire && this.idle(s, cut)) retiring.add(hash);
       else sessions.push([hash, s.book]);
     }
-    const kept = this.retained.filter((r) => (r.kind === 'credit' || r.kind === 'payment') && r.time >= cut);
+    // Unsettled pending payments are kept whatever their age: their fate is still to be learnt.
+    const kept = this.retained.filter((r): r is KeptRecord => ((r.kind === 'credit' || r.kind === 'payment') && r.time >= cut)
+      || (r.kind === 'payment_pending' && this.pendingDurable.has(r.signature)));
     this.retiring = retiring.size > 0 ? retiring : null;
     this.retiringTouched = false;
     return {
@@ -356,7 +420,7 @@ export class Books {
     for (const [payer, amount] of p.earned) yield { t: 'earned', payer, amount };
     for (const [seller, amount] of p.spent) yield { t: 'spent', seller, amount };
     for (const [infoHash, amount] of p.spentByTorrent) yield { t: 'torrent', infoHash, amount };
-    for (const r of p.kept) yield { t: 'record', record: r as CreditRecord | PaymentRecord };
+    for (const r of p.kept) yield { t: 'record', record: r };
   }
 
   /**
@@ -385,7 +449,15 @@ export class Books {
 }
 
 function addTo(m: Map<string, bigint>, k: string, v: bigint): void {
-  m.set(k, (m.get(k) ?? 0n) + v);
+  const n = (m.get(k) ?? 0n) + v;
+  // A voided pending payment that was all of a key's spend leaves no zero entry behind.
+  if (n === 0n && v < 0n) m.delete(k);
+  else m.set(k, n);
+}
+
+/** Whether a snapshot cut at `from` may keep this record (pending payments: if still unsettled, decided at the plan). */
+function mayKeep(r: JournalRecord, from: number): boolean {
+  return ((r.kind === 'credit' || r.kind === 'payment') && r.time >= from) || r.kind === 'payment_pending';
 }
 
 function withPayer(payers: readonly string[], p: string): readonly string[] {

@@ -45,6 +45,7 @@ export type JournalErrorCode =
   | 'DUPLICATE_SIGNATURE' // a credit (or payment) for a signature already journaled
   | 'CHARGE_DECREASED' // a cumulative charge below an earlier one for the same session
   | 'OVERDRAWN' // a transfer of more than its session's balance
+  | 'NOT_PENDING' // a payment_void for a signature with no unsettled payment_pending, or a payment that disagrees with its pending record
   | 'LOCKED' // another live process holds the journal
   | 'LOCK_UNAVAILABLE' // this platform offers no file lock we can use
   | 'JOURNAL_FAILED' // an earlier write/fsync failed: no more appends until reopened
@@ -106,6 +107,46 @@ export interface PaymentRecord {
 }
 
 /**
+ * Buyer: a payment signed and about to be sent, not yet known to have landed (written,
+ * fsync'd, BEFORE the transaction is sent: a crash or a confirmation that comes too
+ * late cannot forget it). Settled by the `payment` record of the same signature (it
+ * landed) or by a `payment_void` (it provably never moved money). Until then it counts
+ * as spent.
+ */
+export interface PaymentPendingRecord {
+  kind: 'payment_pending';
+  signature: string;
+  amount: bigint;
+  /** Seller's wallet, base58. */
+  seller: string;
+  /** Token mint, base58. */
+  mint: string;
+  infoHash: string;
+  sessionHash: string;
+  /** The transaction's blockhash is valid up to this block height: past it, unknown to the cluster = never landed. */
+  lastValidBlockHeight: number;
+  time: number;
+}
+
+/** Why a pending payment never moved money. */
+export type PaymentVoidReason =
+  /** Its blockhash expired (block height past lastValidBlockHeight) and the cluster does not know it. */
+  | 'expired'
+  /** It landed and failed: no token moved. */
+  | 'failed'
+  /** The RPC refused it at preflight: never forwarded. */
+  | 'refused';
+export const PAYMENT_VOID_REASONS: readonly PaymentVoidReason[] = ['expired', 'failed', 'refused'];
+
+/** Buyer: a `payment_pending` settled as never having moved money (its budget is free again). */
+export interface PaymentVoidRecord {
+  kind: 'payment_void';
+  signature: string;
+  reason: PaymentVoidReason;
+  time: number;
+}
+
+/**
  * Seller: a session's unspent balance moved to a later session of the same payer
  * (session resume, docs/PROTOCOL.md §4: written before `session_resumed`).
  */
@@ -122,7 +163,8 @@ export interface TransferRecord {
   time: number;
 }
 
-export type JournalRecord = CreditRecord | ChargeRecord | PaymentRecord | TransferRecord;
+export type JournalRecord =
+  | CreditRecord | ChargeRecord | PaymentRecord | TransferRecord | PaymentPendingRecord | PaymentVoidRecord;
 
 const B58 = /^[1-9A-HJ-NP-Za-km-z]+$/;
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -169,6 +211,11 @@ export function time(v: unknown, what = 'time'): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) fail(`${what}: not a non-negative integer (unix ms)`);
   return v;
 }
+/** A block height: a non-negative safe integer. */
+export function height(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) fail(`${what}: not a block height`);
+  return v;
+}
 /** A count (of records): a non-negative safe integer. */
 export function count(v: unknown, what: string): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) fail(`${what}: not a count`);
@@ -196,6 +243,17 @@ export function checkRecord(r: unknown): JournalRecord {
         kind: 'payment', signature: sig58(o.signature), amount: u64(o.amount, 'amount'), seller: key58(o.seller, 'seller'),
         infoHash: hex(o.infoHash, HEX40, 'infoHash'), sessionHash: hex(o.sessionHash, HEX64, 'sessionHash'), time: time(o.time),
       };
+    case 'payment_pending':
+      return {
+        kind: 'payment_pending', signature: sig58(o.signature), amount: u64(o.amount, 'amount'), seller: key58(o.seller, 'seller'),
+        mint: key58(o.mint, 'mint'), infoHash: hex(o.infoHash, HEX40, 'infoHash'), sessionHash: hex(o.sessionHash, HEX64, 'sessionHash'),
+        lastValidBlockHeight: height(o.lastValidBlockHeight, 'lastValidBlockHeight'), time: time(o.time),
+      };
+    case 'payment_void': {
+      const reason = o.reason as PaymentVoidReason;
+      if (!PAYMENT_VOID_REASONS.includes(reason)) fail('payment_void: unknown reason');
+      return { kind: 'payment_void', signature: sig58(o.signature), reason, time: time(o.time) };
+    }
     case 'transfer': {
       const from = hex(o.from, HEX64, 'from');
       const to = hex(o.to, HEX64, 'to');
@@ -218,6 +276,7 @@ export function toJSON(v: unknown): string {
 /** A record's JSON, as toJSON writes it, without a replacer call per field (appends and bulk writes). */
 function recordJSON(c: JournalRecord): string {
   if (c.kind === 'charge') return JSON.stringify({ ...c, bytes: c.bytes.toString(), units: c.units.toString() });
+  if (c.kind === 'payment_void') return JSON.stringify(c);
   return JSON.stringify({ ...c, amount: c.amount.toString() });
 }
 

@@ -20,7 +20,9 @@
  *   {"t":"spent","seller":S,"amount":A}         paid base units per seller wallet;
  *   {"t":"torrent","infoHash":I,"amount":A}     paid base units per torrent;
  *   {"t":"record","record":{...}}               a credit or payment kept whole: the replay
- *       set (its signature) and what records() returns; in their original order.
+ *       set (its signature) and what records() returns; in their original order. Also
+ *       every buyer's payment_pending not settled yet, whatever its age (a restart must
+ *       still find it and learn its fate); its amount is in the spent sums already.
  * Amounts are decimal strings. The header's totals count every record ever folded in,
  * including those of sessions and signatures the snapshot no longer lists.
  *
@@ -31,7 +33,7 @@
  */
 import {
   JournalError, bigDec, checkRecord, count, fail, frameBytes, hex40, hex64, key58, time, toJSON, u64,
-  type CreditRecord, type PaymentRecord,
+  type CreditRecord, type PaymentPendingRecord, type PaymentRecord,
 } from './journal-format.js';
 
 export const SNAPSHOT_VERSION = 1;
@@ -76,7 +78,9 @@ export interface PayersItem { t: 'payers'; session: string; payers: string[] }
 export interface EarnedItem { t: 'earned'; payer: string; amount: bigint }
 export interface SpentItem { t: 'spent'; seller: string; amount: bigint }
 export interface TorrentItem { t: 'torrent'; infoHash: string; amount: bigint }
-export interface RecordItem { t: 'record'; record: CreditRecord | PaymentRecord }
+/** A record a snapshot keeps whole. */
+export type KeptRecord = CreditRecord | PaymentRecord | PaymentPendingRecord;
+export interface RecordItem { t: 'record'; record: KeptRecord }
 export type SnapshotItem = SessionItem | PayersItem | EarnedItem | SpentItem | TorrentItem | RecordItem;
 
 export type SnapshotFrame =
@@ -121,7 +125,9 @@ function checkSession(o: Record<string, unknown>): SessionItem {
 
 function checkRecordItem(v: unknown): RecordItem {
   const r = checkRecord(v);
-  if (r.kind !== 'credit' && r.kind !== 'payment') fail(`a snapshot keeps credits and payments, not ${r.kind}`);
+  if (r.kind !== 'credit' && r.kind !== 'payment' && r.kind !== 'payment_pending') {
+    fail(`a snapshot keeps credits, payments and pending payments, not ${r.kind}`);
+  }
   return { t: 'record', record: r };
 }
 

@@ -1,7 +1,8 @@
 /**
  * The payment journal: an append-only, fsync'd, crash-safe file of credits (seller),
  * charges (seller), balance transfers between sessions (seller, session resume) and
- * payments (buyer) — SEEDPAY.md §7. Record format: journal-format.ts; the snapshot of
+ * payments (buyer: `payment_pending` before the transaction is sent, then `payment`
+ * once it landed or `payment_void` once it provably never can) — SEEDPAY.md §7. Record format: journal-format.ts; the snapshot of
  * a compacted journal: journal-snapshot.ts; scan rules: journal-scan.ts; what is kept
  * in memory: journal-books.ts; the lock: journal-lock.ts.
  *
@@ -53,7 +54,8 @@
  *    connection's meter (connections idle out after minutes), so none comes back; if
  *    one did, its later charges would count from zero.
  *  - whole records: `records()` returns the credits and payments kept for the replay set
- *    (in order), then every record appended after the snapshot. A sum over records() is
+ *    and the pending payments not settled (whatever their age; in order), then every
+ *    record appended after the snapshot. A sum over records() is
  *    therefore a sum over the horizon; the sums over all time are in `summary()` (per
  *    payer, seller, torrent, and totals) and `spentOn`.
  * Everything else — balances, payers, charges and transfers of every session kept,
@@ -68,7 +70,8 @@ import {
 } from './journal-books.js';
 import {
   JournalError, MAGIC, MAGIC_V2, checkRecord, encodeFrame,
-  type ChargeRecord, type CreditRecord, type JournalRecord, type PaymentRecord, type TransferRecord,
+  type ChargeRecord, type CreditRecord, type JournalRecord, type PaymentPendingRecord, type PaymentRecord,
+  type PaymentVoidReason, type PaymentVoidRecord, type TransferRecord,
 } from './journal-format.js';
 import { JournalLock } from './journal-lock.js';
 import { scanFile, scanJournal, type JournalEntry } from './journal-scan.js';
@@ -79,6 +82,7 @@ export type { JournalErrorCode } from './journal-format.js';
 export type { ScanResult } from './journal-scan.js';
 export type { JournalSummary, SessionCharge };
 export type { ChargeRecord, CreditRecord, JournalRecord, PaymentRecord, TransferRecord };
+export type { PaymentPendingRecord, PaymentVoidReason, PaymentVoidRecord };
 
 /**
  * A compaction's horizon may not be shorter: payments are accepted for 10 minutes and
@@ -403,6 +407,23 @@ export class Journal {
     return this.books.hasPayment(signature);
   }
 
+  /**
+   * Buyer: the pending payment with this signature if it is not settled, nor being
+   * settled by an append in flight (a `payment` or `payment_void` for it would be accepted).
+   */
+  pendingPayment(signature: string): PaymentPendingRecord | undefined {
+    return this.books.pendingPayment(signature);
+  }
+
+  /**
+   * Buyer: payments signed (and maybe sent) whose fate the journal does not know yet:
+   * `payment_pending` records without a `payment` or `payment_void` written after them,
+   * in file order. Compaction keeps them, whatever their age.
+   */
+  pendingPayments(): PaymentPendingRecord[] {
+    return this.books.pendingPayments();
+  }
+
   /** Credited base units of one session so far (durable records only). */
   creditedFor(sessionHash: string): bigint {
     return this.books.creditedFor(sessionHash);
@@ -422,8 +443,9 @@ export class Journal {
   }
 
   /**
-   * Buyer: base units paid for a torrent (info hash) in this journal, ever. Unlike a sum
-   * over records(), compaction does not change it.
+   * Buyer: base units paid for a torrent (info hash) in this journal, ever, counting
+   * payments pending (not yet known to have landed) until a `payment_void` settles them.
+   * Unlike a sum over records(), compaction does not change it.
    */
   spentOn(infoHash: string): bigint {
     return this.books.spentOn(infoHash);

@@ -31,7 +31,16 @@
  *    connection to a seller ends, what its session leaves (unspent balance, payments
  *    whose proof was never answered — also one that lands on chain after the cut) is
  *    kept per seller wallet and torrent; the next session with that seller asks for it,
- *    signed with the payer's wallet key, and proves those payments again there.
+ *    signed with the payer's wallet key, and proves those payments again there;
+ *  - late payments (docs/PROTOCOL.md §7): a payment whose fate the payer could not learn
+ *    (not confirmed within confirmTimeoutMs, the RPC failing) is journaled as pending and
+ *    watched (payment/payer.ts settlePending, every `pendingCheckMs`), as are the pending
+ *    payments an earlier run left in the journal (on open). Meanwhile its connection
+ *    still waits for it (one payment outstanding, its budget reserved). When it lands,
+ *    its `payment` is journaled and it is proven: in the session that paid it if that
+ *    connection is still open, else like a payment that landed after a cut (session
+ *    resume). When it provably never can (expired blockhash), it is settled as void
+ *    and its budget is free again.
  */
 import { BuyerHook, type BuyerDriver } from '../../extensions/seedpay/hook.js';
 import { Budget, type BuyerPolicy } from '../../extensions/seedpay/policy.js';
@@ -41,8 +50,8 @@ import type { ExtensionConnectionInfo } from '../../extensions/registry.js';
 import type { Chain } from '../../payment/chain.js';
 import type { Terms } from '../../payment/terms.js';
 import { MIB } from '../../payment/amount.js';
-import { Journal } from '../../payment/journal.js';
-import { payPrepaid, PayError } from '../../payment/payer.js';
+import { Journal, type PaymentPendingRecord } from '../../payment/journal.js';
+import { payPrepaid, PayError, settlePending, type PaymentProof, type PendingFate } from '../../payment/payer.js';
 import { resumeMessage, signResume } from '../../payment/resume.js';
 import type { Keypair } from '@solana/web3.js';
 import { processFlushGate } from '../files/flush-gate.js';
@@ -80,7 +89,10 @@ export interface PaidBuyerOptions {
   policy?: Partial<Omit<BuyerPolicy, 'maxPricePerMiB' | 'budgets' | 'cluster' | 'mint' | 'maxPrepay'>>;
   /** Payer confirmation polling (default 400 ms, a Solana slot). */
   pollIntervalMs?: number;
+  /** How long the payer waits for `confirmed` (default 60 s); a payment not confirmed by then is watched (see pendingCheckMs). */
   confirmTimeoutMs?: number;
+  /** How often payments whose fate is not known yet are looked up (default 2 s). */
+  pendingCheckMs?: number;
 }
 
 export interface BuyerPeerInfo {
@@ -109,6 +121,10 @@ export interface PaidBuyerEvents {
   rejected: [peer: BuyerPeerInfo, tx: string, reason: string, final: boolean];
   /** A payment attempt failed (nothing proven to the seller). */
   pay_failed: [peer: BuyerPeerInfo, error: Error];
+  /** A payment was sent but not confirmed in time (or the RPC failed): journaled as pending, watched until it lands or provably cannot. */
+  pay_pending: [peer: BuyerPeerInfo, tx: string, error: Error];
+  /** A pending payment's fate is known and journaled: landed (then proven), or never landed (its budget freed). */
+  pay_settled: [tx: string, landed: boolean];
   /** No further payment to this seller. */
   stopped: [peer: BuyerPeerInfo, reason: string, detail: string];
   budget_exhausted: [peer: BuyerPeerInfo, needed: bigint];
@@ -130,6 +146,17 @@ const MAX_CARRIED_PAYMENTS = 2;
 /** From the journal after a restart: sessions with a payment this recent, and payments this recent. */
 const RESUME_SESSION_AGE_MS = 60 * 60_000;
 const RESUME_PAYMENT_AGE_MS = 15 * 60_000;
+
+/** A payment whose fate is not known yet (an unsettled payment_pending in the journal). */
+interface Watched {
+  readonly record: PaymentPendingRecord;
+  /** The connection that paid it and still waits for it ('paying'); null for one an earlier run left. */
+  readonly live: { readonly hook: BuyerHook; readonly conn: Conn; readonly info: BuyerPeerInfo; readonly terms: Terms } | null;
+  /** An earlier run's: reserved in this torrent budget (spentOn counted it), spent or released once settled. */
+  reservedIn: Budget | null;
+}
+
+const DEFAULT_PENDING_CHECK_MS = 2_000;
 
 /** What the buyer keeps per connection. */
 interface Conn {
@@ -154,6 +181,10 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
    * should resume → their payments never answered (tx → amount).
    */
   private readonly carried = new Map<string, Map<string, Map<string, bigint>>>();
+  /** Payments whose fate is not known yet, by signature (see `checkPending`). */
+  private readonly watched = new Map<string, Watched>();
+  private watchTimer: ReturnType<typeof setInterval> | null = null;
+  private watching: Promise<void> | null = null;
   private closed = false;
   /** How this buyer answers its hooks. */
   private readonly driver: BuyerDriver = {
@@ -176,7 +207,74 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
     const journal = await Journal.open(opts.journalPath, { syncGate: processFlushGate });
     const b = new PaidBuyer(opts, cluster, journal);
     b.keepFromJournal(Date.now());
+    // Payments an earlier run signed and whose fate it never learnt (a crash, a late
+    // confirmation): looked up now, before any session (one that landed is resumed).
+    for (const r of journal.pendingPayments()) b.watched.set(r.signature, { record: r, live: null, reservedIn: null });
+    await b.checkPending();
     return b;
+  }
+
+  /** Signatures of payments whose fate is not known yet (being watched). */
+  pendingPayments(): string[] { return [...this.watched.keys()]; }
+
+  /** Look up the payments whose fate is not known yet now (also done every `pendingCheckMs`). */
+  checkPending(): Promise<void> {
+    if (this.watching !== null) return this.watching;
+    if (this.watched.size === 0) return Promise.resolve();
+    const run = (async () => {
+      const fates = await settlePending(this.opts.chain, this.journal, [...this.watched.values()].map((w) => w.record));
+      for (const f of fates) {
+        try {
+          this.settled(f);
+        } catch (e) {
+          this.emit('error', e instanceof Error ? e : new Error(String(e)));
+        }
+      }
+    })().catch((e: unknown) => { this.emit('error', e instanceof Error ? e : new Error(String(e))); }).finally(() => {
+      this.watching = null;
+      if (this.watched.size === 0 && this.watchTimer !== null) {
+        clearInterval(this.watchTimer);
+        this.watchTimer = null;
+      } else {
+        this.scheduleWatch();
+      }
+    });
+    this.watching = run;
+    return run;
+  }
+
+  private scheduleWatch(): void {
+    if (this.watchTimer !== null || this.closed || this.watched.size === 0) return;
+    this.watchTimer = setInterval(() => void this.checkPending(), this.opts.pendingCheckMs ?? DEFAULT_PENDING_CHECK_MS);
+    this.watchTimer.unref();
+  }
+
+  /** A pending payment's fate, journaled: answer whoever waits for it. */
+  private settled(f: PendingFate): void {
+    if (f.state === 'pending') return;
+    const w = this.watched.get(f.record.signature);
+    if (w === undefined) return;
+    this.watched.delete(f.record.signature);
+    const r = f.record;
+    const ref: PaymentRef = { tx: r.signature, amount: r.amount };
+    if (f.state === 'landed') {
+      w.reservedIn?.spend(r.amount);
+      this.emit('pay_settled', r.signature, true);
+      if (w.live !== null) this.landed(w.live.hook, w.live.conn, w.live.info, w.live.terms, r.sessionHash, ref);
+      else this.lateLandingFor(r.seller, r.infoHash, r.sessionHash, ref, true);
+      return;
+    }
+    w.reservedIn?.release(r.amount);
+    this.emit('pay_settled', r.signature, false);
+    // Landed with an error: counted as spent and the seller dropped, as when the payer sees it
+    // (payment/payer.ts tx_failed). Never landed: the reservation is released.
+    if (w.live !== null) {
+      const failed = f.reason === 'failed';
+      w.live.hook.payFailed({
+        code: failed ? 'tx_failed' : 'expired', signature: failed ? r.signature : undefined,
+        message: failed ? 'the transaction landed with an error' : 'the transaction never landed (blockhash expired)',
+      });
+    }
   }
 
   /**
@@ -246,6 +344,10 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
     if (this.closed) return;
     this.closed = true;
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    // Pending payments stay in the journal: the next run on it looks them up.
+    if (this.watchTimer !== null) clearInterval(this.watchTimer);
+    this.watchTimer = null;
+    await this.watching;
     for (const h of [...this.conns.keys()]) this.forget(h);
     await this.journal.close();
   }
@@ -257,8 +359,15 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
     if (b === undefined) {
       b = new Budget(this.opts.budget, `torrent ${infoHashHex.slice(0, 8)}`);
       // What earlier runs paid for this torrent (the journal) counts: a restart does not
-      // refill its budget.
-      b.spentBefore(this.journal.spentOn(infoHashHex));
+      // refill its budget. Their payments still pending are reserved instead, released
+      // if they never land.
+      const held = new Set(this.journal.pendingPayments().map((r) => r.signature));
+      const pending = [...this.watched.values()].filter((w) => w.live === null && w.record.infoHash === infoHashHex && held.has(w.record.signature));
+      b.spentBefore(this.journal.spentOn(infoHashHex) - pending.reduce((a, w) => a + w.record.amount, 0n));
+      for (const w of pending) {
+        if (b.reserve(w.record.amount)) w.reservedIn = b;
+        else b.spentBefore(w.record.amount);
+      }
       this.torrentBudgets.set(infoHashHex, b);
     }
     return b;
@@ -399,11 +508,26 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
    * the same seller that is resuming its session, else kept for the next one.
    */
   private lateLanding(terms: Terms, infoHashHex: string, sessionHash: string, p: PaymentRef): void {
+    this.lateLandingFor(terms.wallet, infoHashHex, sessionHash, p, terms.resume === true);
+  }
+
+  /** lateLanding by seller wallet (`keep`: the seller offers resume, or unknown: a payment an earlier run left). */
+  private lateLandingFor(wallet: string, infoHashHex: string, sessionHash: string, p: PaymentRef, keep: boolean): void {
     for (const [other, c] of this.conns) {
-      if (other.isClosed || c.infoHashHex !== infoHashHex || other.buyer.terms?.wallet !== terms.wallet) continue;
+      if (other.isClosed || c.infoHashHex !== infoHashHex || other.buyer.terms?.wallet !== wallet) continue;
       if (other.addResumedPayment(sessionHash, p)) return;
     }
-    this.carry(terms, infoHashHex, sessionHash, [p]);
+    if (keep) this.keep(this.carryKey({ wallet }, infoHashHex), sessionHash, [p]);
+  }
+
+  /** A payment of connection `h` landed and is journaled: proven there, or (cut meanwhile) in a later session. */
+  private landed(h: BuyerHook, c: Conn, info: BuyerPeerInfo, terms: Terms, sessionHash: string, proof: PaymentProof): void {
+    const made: PaymentMade = { tx: proof.tx, amount: proof.amount, seller: terms.wallet, peer: c.peer, infoHash: c.infoHashHex };
+    this.made.push(made);
+    this.emit('paid', info, made);
+    // Landed after its connection was cut: a later session with this seller proves it.
+    if (h.isClosed && h.buyer.state === 'ready') this.lateLanding(terms, c.infoHashHex, sessionHash, { tx: proof.tx, amount: proof.amount });
+    h.paid(proof.tx, proof.amount);
   }
 
   /**
@@ -438,18 +562,20 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
       journal: this.journal, acceptedMint: this.opts.mint,
       pollIntervalMs: this.opts.pollIntervalMs, confirmTimeoutMs: this.opts.confirmTimeoutMs,
     }).then(
-      (proof) => {
-        const made: PaymentMade = { tx: proof.tx, amount: proof.amount, seller: terms.wallet, peer: c.peer, infoHash: c.infoHashHex };
-        this.made.push(made);
-        this.emit('paid', info, made);
-        // Landed after its connection was cut: a later session with this seller proves it.
-        if (h.isClosed && h.buyer.state === 'ready') this.lateLanding(terms, c.infoHashHex, sessionHash, { tx: proof.tx, amount: proof.amount });
-        h.paid(proof.tx, proof.amount);
-      },
+      (proof) => this.landed(h, c, info, terms, sessionHash, proof),
       (e: unknown) => {
         const err = e instanceof Error ? e : new Error(String(e));
-        this.emit('pay_failed', info, err);
         const pe = e instanceof PayError ? e : null;
+        const pending = pe?.signature !== undefined ? this.journal.pendingPayment(pe.signature) : undefined;
+        if (pending !== undefined && !this.closed) {
+          // Sent, fate unknown, journaled as pending: the connection keeps waiting for it
+          // (still 'paying': one payment outstanding, its budget reserved) while it is watched.
+          this.emit('pay_pending', info, pending.signature, err);
+          this.watched.set(pending.signature, { record: pending, live: { hook: h, conn: c, info, terms }, reservedIn: null });
+          this.scheduleWatch();
+          return;
+        }
+        this.emit('pay_failed', info, err);
         h.payFailed({ code: pe?.code ?? 'send_failed', signature: pe?.signature, message: err.message });
       },
     );

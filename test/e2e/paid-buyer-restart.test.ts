@@ -12,6 +12,8 @@ import { randomBytes } from 'node:crypto';
 import bs58 from 'bs58';
 import { Client } from '../../lib/net/client.js';
 import { readJournal } from '../../payment/journal.js';
+import { associatedTokenAddress } from '../../payment/chain.js';
+import { laggingChain, lateConfirmation } from '../../testkit/attack-late-confirmation.js';
 import { funded, leechDir, makeContent, openBuyer, sha256Of, startEnv, startSeller, until, whenComplete, USDC } from '../../testkit/paid-helpers.js';
 
 const MiB = 1024 * 1024;
@@ -111,6 +113,76 @@ test('a buyer restarted on its journal keeps its budget spent: what earlier runs
       await s.client.close();
       await s.seller.close();
     }
+  } finally {
+    await env.close();
+  }
+});
+
+test('late-confirmation attack: a payment confirmed after the buyer stopped waiting is journaled, proven in its session, credited; the download completes', { timeout: 60_000 }, async () => {
+  const env = await startEnv();
+  try {
+    const r = await lateConfirmation.run(env);
+    console.log(`[late-confirmation] ${JSON.stringify(r)}`);
+    assert.ok(r.outcome.includes('download complete'), r.outcome);
+    assert.ok(!r.outcome.startsWith('0 payment'), `the attack made a payment late: ${r.outcome}`);
+    assert.equal(r.lost_base_units, 0, r.outcome);
+  } finally {
+    await env.close();
+  }
+});
+
+test('a buyer stopped while its payment\'s confirmation was late: the next run finds it pending in the journal, journals it as landed and proves it by session resume', { timeout: 60_000 }, async () => {
+  const env = await startEnv();
+  try {
+    const content = await makeContent(env, 6 * MiB);
+    const s = await startSeller(env, content, funded(env, 0n), { price: 1_000n, minPrepay: 500n });
+    const key = funded(env, 1n * USDC);
+    const balance = async (): Promise<bigint> => (await env.chain.tokenAccount(associatedTokenAddress(env.ledger.mint, key.publicKey)))?.amount ?? 0n;
+    const before = await balance();
+    const journalPath = join(env.root, 'late-restart.journal');
+    const dir = await leechDir(env);
+    // Run 1: its RPC never shows the payment confirmed (it landed all the same); stopped while it waits.
+    const leech1 = new Client({ localAddress: '127.0.0.23' });
+    const b1 = await openBuyer(env, key, { journalPath, chain: laggingChain(env.chain, 3_600_000), confirmTimeoutMs: 200, pendingCheckMs: 100 });
+    const late: string[] = [];
+    let session1: string | null = null;
+    b1.on('session', (p) => { session1 ??= p.sessionHash; });
+    b1.on('pay_pending', (_p, tx) => late.push(tx));
+    await b1.add(leech1, content.meta, { dir, peers: [`127.0.0.1:${s.port}`] });
+    await until(() => late.length > 0, 20_000, 'a payment not confirmed in time');
+    assert.deepEqual(b1.pendingPayments(), late, 'watched');
+    const pendingRecord = b1.journal.pendingPayment(late[0]);
+    assert.ok(pendingRecord !== undefined && pendingRecord.sessionHash === session1, 'journaled as pending, naming its session');
+    assert.equal(b1.journal.hasPayment(late[0]), false);
+    await leech1.close();
+    await b1.close();
+    const paid = before - await balance();
+    assert.equal(paid, pendingRecord.amount, 'it landed');
+    assert.equal(s.seller.totals().credited, 0n, 'never proven by run 1');
+
+    // Run 2 on the same journal, with an RPC that works: the payment is found, journaled, resumed and proven.
+    const leech2 = new Client({ localAddress: '127.0.0.24' });
+    const b2 = await openBuyer(env, key, { journalPath });
+    const resumed: { prev: string; payments: number }[] = [];
+    b2.on('resumed', (_p, prev, _c, payments) => resumed.push({ prev, payments }));
+    try {
+      assert.deepEqual(b2.pendingPayments(), [], 'settled on open');
+      assert.equal(b2.journal.hasPayment(late[0]), true, 'journaled as a payment');
+      const t2 = await b2.add(leech2, content.meta, { dir, peers: [`127.0.0.1:${s.port}`] });
+      await whenComplete(t2, 30_000);
+      assert.equal(await sha256Of(join(dir, 'data.bin')), content.sha256);
+      assert.deepEqual(resumed, [{ prev: session1, payments: 1 }], 'run 1\'s session resumed with its late payment');
+      await until(() => b2.payments().every((p) => s.seller.totals().payments.some((c) => c.tx === p.tx)), 10_000, 'run 2\'s payments credited');
+      const credited = s.seller.totals().credited;
+      const spent = before - await balance();
+      assert.equal(credited, spent, `everything paid is credited (paid ${spent}, credited ${credited})`);
+      assert.ok(s.seller.totals().payments.some((c) => c.tx === late[0]), 'the late payment is credited');
+    } finally {
+      await leech2.close();
+      await b2.close();
+    }
+    await s.client.close();
+    await s.seller.close();
   } finally {
     await env.close();
   }

@@ -497,7 +497,7 @@ const recentSigs = (records: JournalRecord[]): { credits: string[]; payments: st
 });
 
 function sessionsOf(r: JournalRecord): string[] {
-  return r.kind === 'transfer' ? [r.from, r.to] : [r.sessionHash];
+  return r.kind === 'transfer' ? [r.from, r.to] : r.kind === 'payment_void' ? [] : [r.sessionHash];
 }
 
 /** Reopen a directory laid out as a crash left it: `journal` and maybe `journal.compact`. */

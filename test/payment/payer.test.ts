@@ -6,8 +6,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Keypair } from '@solana/web3.js';
 import bs58 from 'bs58';
-import type { Journal } from '../../payment/journal.js';
-import { PayError, payPrepaid, type PayRequest } from '../../payment/payer.js';
+import type { Chain } from '../../payment/chain.js';
+import { Journal } from '../../payment/journal.js';
+import { PayError, payPrepaid, settlePending, type PayRequest } from '../../payment/payer.js';
 import { parseMemo } from '../../payment/memo.js';
 import { MEMO_PROGRAM_IDS } from '../../payment/verify-rules.js';
 import {
@@ -41,9 +42,11 @@ test('pays the seller ATA (created on the way) with TransferChecked + one SeedPa
   assert.equal(proof.amount, 400_000n);
   assert.equal(bs58.decode(proof.tx).length, 64);
 
-  // Journaled before returning.
+  // Journaled before returning: pending before the send, settled by the payment record.
   assert.equal(journal.hasPayment(proof.tx), true);
-  const rec = journal.records()[0];
+  assert.deepEqual(journal.records().map((r) => r.kind), ['payment_pending', 'payment']);
+  assert.deepEqual(journal.pendingPayments(), []);
+  const rec = journal.records()[1];
   assert.ok(rec.kind === 'payment');
   assert.deepEqual(
     { signature: rec.signature, amount: rec.amount, seller: rec.seller, infoHash: rec.infoHash, sessionHash: rec.sessionHash },
@@ -106,7 +109,13 @@ test('insufficient funds: too few tokens, no token account, no SOL for the fee',
   const noSol = Keypair.generate();
   f.ledger.fundTokens(noSol.publicKey, USDC);
   await rejectsCode(payPrepaid({ ...req, payer: noSol }), 'insufficient_funds');
-  assert.equal(req.journal.records().length, 0);
+  // The first two are refused before anything is signed; the third was signed and
+  // journaled as pending, then refused at preflight: settled as never sent.
+  assert.deepEqual(req.journal.records().map((r) => r.kind), ['payment_pending', 'payment_void']);
+  const settled = req.journal.records()[1];
+  assert.equal(settled.kind === 'payment_void' ? settled.reason : null, 'refused');
+  assert.equal(req.journal.spentOn(req.infoHash), 0n);
+  assert.deepEqual(req.journal.pendingPayments(), []);
   await req.journal.close();
 });
 
@@ -128,4 +137,90 @@ test('RPC down: typed rpc_unavailable, nothing journaled', async () => {
   }
   assert.equal(req.journal.records().length, 0);
   await req.journal.close();
+});
+
+/**
+ * The chain as a slow RPC shows it: sends go through (and land on the ledger at once),
+ * but their status and transaction stay hidden while `hide` holds. `atSend` records, per
+ * send, whether the journal held its pending record at that moment.
+ */
+function lateChain(chain: Chain, journal: Journal, o: { hide: boolean; atSend: boolean[]; sendFails?: boolean }): Chain {
+  const sent = new Set<string>();
+  const hidden = (s: string): boolean => o.hide && sent.has(s);
+  return {
+    genesisHash: () => chain.genesisHash(),
+    latestBlockhash: () => chain.latestBlockhash(),
+    blockHeight: () => chain.blockHeight(),
+    async sendRawTransaction(raw) {
+      const signature = bs58.encode(raw.subarray(1, 65)); // one signature: compact count 1, then the fee payer's
+      o.atSend.push(journal.pendingPayment(signature) !== undefined);
+      if (o.sendFails) throw new Error('socket hang up (the process dies here)');
+      sent.add(signature);
+      return chain.sendRawTransaction(raw);
+    },
+    signatureStatus: async (s) => (hidden(s) ? null : chain.signatureStatus(s)),
+    signatureStatuses: async (ss) => (await chain.signatureStatuses(ss)).map((st, i) => (hidden(ss[i]) ? null : st)),
+    transaction: async (s) => (hidden(s) ? null : chain.transaction(s)),
+    tokenAccount: (a) => chain.tokenAccount(a),
+    mint: (a) => chain.mint(a),
+  };
+}
+
+test('a confirmation later than confirmTimeoutMs: pending journaled before the send, not_confirmed with the signature, the payment journaled once it shows', async () => {
+  const req = await request();
+  const j = req.journal;
+  const o = { hide: true, atSend: [] as boolean[] };
+  const chain = lateChain(f.chain, j, o);
+  let err: PayError | null = null;
+  await payPrepaid({ ...req, chain, confirmTimeoutMs: 150 }).catch((e: unknown) => { err = e as PayError; });
+  assert.ok(err !== null);
+  const e = err as PayError;
+  assert.equal(e.code, 'not_confirmed');
+  assert.ok(e.signature !== undefined);
+  assert.deepEqual(o.atSend, [true], 'the pending record was journaled before the send');
+  // It landed: the money moved. The journal has it as pending (spent), not forgotten.
+  assert.equal(await tokenBalance(f, req.payer.publicKey), 5n * USDC - 400_000n);
+  assert.equal(j.pendingPayment(e.signature)?.amount, 400_000n);
+  assert.equal(j.spentOn(req.infoHash), 400_000n);
+  assert.equal(j.hasPayment(e.signature), false);
+  // Still hidden: still pending.
+  assert.deepEqual((await settlePending(chain, j, j.pendingPayments())).map((x) => x.state), ['pending']);
+  // The RPC catches up: it is journaled as a payment, counted once.
+  o.hide = false;
+  assert.deepEqual((await settlePending(chain, j, j.pendingPayments())).map((x) => x.state), ['landed']);
+  assert.equal(j.hasPayment(e.signature), true);
+  assert.deepEqual(j.pendingPayments(), []);
+  assert.equal(j.spentOn(req.infoHash), 400_000n);
+  assert.deepEqual(j.records().map((r) => r.kind), ['payment_pending', 'payment']);
+  const rec = j.records()[1];
+  assert.ok(rec.kind === 'payment');
+  assert.deepEqual([rec.signature, rec.amount, rec.sessionHash, rec.seller], [e.signature, 400_000n, req.sessionHash, req.terms.wallet]);
+  await j.close();
+});
+
+test('a crash between journaling and sending: the next run finds the pending payment and settles it as never landed once its blockhash expired', async () => {
+  const req = await request();
+  const o = { hide: false, atSend: [] as boolean[], sendFails: true };
+  const err = await payPrepaid({ ...req, chain: lateChain(f.chain, req.journal, o) }).then(() => null, (e: unknown) => e as PayError);
+  assert.ok(err instanceof PayError && err.code === 'rpc_unavailable' && err.signature !== undefined, 'fate unknown: the send may have reached the cluster');
+  assert.deepEqual(o.atSend, [true]);
+  const path = req.journal.path;
+  await req.journal.close();
+  // The next run on the journal.
+  const j = await Journal.open(path);
+  try {
+    const [p] = j.pendingPayments();
+    assert.equal(p.signature, err.signature);
+    assert.equal(j.spentOn(req.infoHash), 400_000n, 'counted as spent while its fate is unknown');
+    // Its blockhash is still valid (the local ledger's height moves one slot per transaction): it could still land.
+    assert.deepEqual((await settlePending(f.chain, j, j.pendingPayments())).map((x) => x.state), ['pending']);
+    // Past its last valid block height, unknown to the cluster: it never will.
+    const later = { ...f.chain, blockHeight: async () => p.lastValidBlockHeight + 1, signatureStatuses: (s: readonly string[]) => f.chain.signatureStatuses(s) };
+    const fates = await settlePending(later, j, j.pendingPayments());
+    assert.deepEqual(fates.map((x) => (x.state === 'void' ? x.reason : x.state)), ['expired']);
+    assert.equal(j.spentOn(req.infoHash), 0n, 'its budget is free');
+    assert.equal(await tokenBalance(f, req.payer.publicKey), 5n * USDC, 'and indeed nothing moved');
+  } finally {
+    await j.close();
+  }
 });
