@@ -14,23 +14,7 @@ import { Client } from '../lib/net/client.js';
 import { associatedTokenAddress, type Chain } from '../payment/chain.js';
 import { funded, leechDir, makeContent, openBuyer, startSeller, until, USDC, whenComplete, type Env } from './paid-helpers.js';
 
-// The shapes of testkit/money-attacks.ts (repeated, not imported: that module lists this
-// attack, and an import back would be a cycle).
-export interface AttackResult {
-  readonly attack: string;
-  readonly victim: 'buyer' | 'seller';
-  readonly lost_base_units: number;
-  readonly bound_base_units: number;
-  readonly unpaid_bytes: number;
-  readonly outcome: string;
-  readonly rpc_calls_per_proof?: number;
-}
-
-export interface MoneyAttack {
-  readonly name: string;
-  readonly victim: 'buyer' | 'seller';
-  run(env: Env): Promise<AttackResult>;
-}
+import type { AttackResult, MoneyAttack } from './attack-result.js';
 
 const MiB = 1024 * 1024;
 const PRICE = 1_000n;

@@ -25,6 +25,7 @@ import { countingChain, floodProofs, readyHook, sendInSession } from './proof-at
 import { runCli } from './run-cli.js';
 import type { AttackResult, MoneyAttack } from './attack-result.js';
 import { injectedReject } from './attack-injected-reject.js';
+import { lateConfirmation } from './attack-late-confirmation.js';
 import { createTorrentFromPath } from '../lib/files/create-torrent.js';
 import { walletFromSecretKey, walletKeypairJson } from '../payment/session.js';
 import { resumeMessage, signResume } from '../payment/resume.js';
@@ -325,6 +326,7 @@ export const MONEY_ATTACKS: readonly MoneyAttack[] = [
   { name: 'corrupt-pieces', victim: 'buyer', run: (env) => unverifiableSeller(env, 'corrupt') },
   { name: 'fake-proof-flood', victim: 'seller', run: fakeProofFlood },
   { name: 'cross-process-double-credit', victim: 'seller', run: crossProcessDoubleCredit },
+  lateConfirmation,
   injectedReject,
 ];
 
