@@ -53,13 +53,13 @@ import {
   buildTranscript, decodePublicKey58, deriveSession, deriveSessionWithMac, generateEphemeral, verifyTranscript,
   type EphemeralKeyPair,
 } from '../../payment/session.js';
-import { verifyMac, type MacKeys } from '../../payment/seedpay-mac.js';
+import { MacChannel } from './mac-channel.js';
 import type { Terms } from '../../payment/terms.js';
 import type { PeerExtendedHandshake } from '../../wire/extension-hooks.js';
 import { classifyPeer, type PeerClass } from './classify.js';
 import { SeedPayError, localError } from './errors.js';
 import {
-  decodeOrEnd, isKnownReason, macBody, messageMacValid, sealMessage, type DecodedMessage, type SeedPayMessage,
+  decodeOrEnd, isKnownReason, type DecodedMessage, type SeedPayMessage,
 } from './messages.js';
 import { DEFAULT_RISK_BYTES, remainingOf, reserveAll, type BuyerPolicy } from './policy.js';
 
@@ -219,11 +219,8 @@ export class BuyerSession {
 
   /** We asked for message authentication (the terms offer it and we support it). */
   private wantMac = false;
-  /** Its keys once the session is bound (null: plain messages). */
-  private macKeys: MacKeys | null = null;
-  private sendCounter = 0n;
-  private recvCounter = 0n;
-  private _badMacs = 0;
+  /** The authenticated channel once the session is bound (null: plain messages). */
+  private mac: MacChannel | null = null;
 
   constructor(o: BuyerOptions) {
     if (!(o.infoHash instanceof Uint8Array) || o.infoHash.length !== 20) throw localError('infoHash must be 20 bytes');
@@ -300,14 +297,13 @@ export class BuyerSession {
   pollTransmit(): SeedPayMessage | null {
     const m = this.out.shift();
     if (m === undefined) return null;
-    if (this.macKeys === null || m.type === 'ecdh_init') return m;
-    return sealMessage(m, this.macKeys.buyerToSeller, this.sendCounter++);
+    return this.mac === null ? m : this.mac.seal(m);
   }
 
   /** Whether this session authenticates its messages. */
-  get authenticated(): boolean { return this.macKeys !== null; }
+  get authenticated(): boolean { return this.mac !== null; }
   /** Messages dropped because their MAC failed. */
-  get badMacs(): number { return this._badMacs; }
+  get badMacs(): number { return this.mac?.rejected ?? 0; }
 
   /**
    * The peer's extended handshake. Returns true iff this peer is a seller we will
@@ -359,13 +355,9 @@ export class BuyerSession {
   /** One `seedpay` payload from the seller. Malformed input ends the paid session (never throws). */
   receivePayload(payload: Uint8Array): void {
     if (!this.isLive()) return;
-    if (this.macKeys !== null) {
-      // Authenticated session: the tag is checked before anything else, malformed bytes
-      // included (they may be injected: dropped, not an end of the session).
-      const parts = macBody(payload);
-      if (parts === null || !verifyMac(this.macKeys.sellerToBuyer, this.recvCounter, parts.body, parts.tag)) return this.badMac();
-      this.recvCounter++;
-    }
+    // Authenticated session: the tag is checked before anything else, malformed bytes
+    // included (they may be injected: dropped, not an end of the session).
+    if (this.mac !== null && !this.mac.acceptPayload(payload)) return this.badMac();
     const m = decodeOrEnd(payload, (e) => this.end(e));
     if (m !== null) this.handle(m);
   }
@@ -376,16 +368,13 @@ export class BuyerSession {
    */
   receive(m: DecodedMessage): void {
     if (!this.isLive()) return;
-    if (this.macKeys !== null) {
-      if (!messageMacValid(m, this.macKeys.sellerToBuyer, this.recvCounter)) return this.badMac();
-      this.recvCounter++;
-    }
+    if (this.mac !== null && !this.mac.acceptMessage(m)) return this.badMac();
     this.handle(m);
   }
 
   /** A message whose MAC failed: dropped and counted; too many end the paid session. */
   private badMac(): void {
-    if (++this._badMacs > (this.opts.maxBadMacs ?? DEFAULT_MAX_BAD_MACS)) {
+    if (this.mac !== null && this.mac.rejected > (this.opts.maxBadMacs ?? DEFAULT_MAX_BAD_MACS)) {
       this.end(new SeedPayError('BAD_MAC', `more than ${this.opts.maxBadMacs ?? DEFAULT_MAX_BAD_MACS} messages with a bad MAC`));
     }
   }
@@ -434,7 +423,7 @@ export class BuyerSession {
         if (this.wantMac) {
           const k = deriveSessionWithMac(args);
           sessionHash = k.sessionHash;
-          this.macKeys = k.mac;
+          this.mac = MacChannel.buyer(k.mac);
         } else {
           sessionHash = deriveSession(args).sessionHash;
         }

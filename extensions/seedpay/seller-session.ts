@@ -43,7 +43,8 @@ import {
   buildTranscript, deriveSession, deriveSessionWithMac, generateEphemeral, signTranscript, walletFromSeed,
   type EphemeralKeyPair, type WalletKeypair,
 } from '../../payment/session.js';
-import { verifyMac, type MacKeys } from '../../payment/seedpay-mac.js';
+import type { MacKeys } from '../../payment/seedpay-mac.js';
+import { MacChannel } from './mac-channel.js';
 import { encodeTerms, validateTerms, type Terms } from '../../payment/terms.js';
 import { resumeMessage, verifyResume } from '../../payment/resume.js';
 import bs58 from 'bs58';
@@ -52,7 +53,7 @@ import type { PeerExtendedHandshake } from '../../wire/extension-hooks.js';
 import { SeedPayError, localError } from './errors.js';
 import { Meter, type MeterStats } from './meter.js';
 import {
-  decodeOrEnd, EXTENSION_NAME, macBody, messageMacValid, sealMessage, type DecodedMessage, type SeedPayMessage,
+  decodeOrEnd, EXTENSION_NAME, type DecodedMessage, type SeedPayMessage,
 } from './messages.js';
 import type { NonSeedPayPolicy } from './policy.js';
 
@@ -193,11 +194,8 @@ export class SellerSession {
   private readonly events: SellerEvent[] = [];
   private readonly out: SeedPayMessage[] = [];
 
-  /** Message authentication keys once bound with it (null: this session sends and accepts plain messages). */
-  private macKeys: MacKeys | null = null;
-  private sendCounter = 0n;
-  private recvCounter = 0n;
-  private _badMacs = 0;
+  /** The authenticated channel once bound with it (null: this session sends and accepts plain messages). */
+  private mac: MacChannel | null = null;
   private readonly maxBadMacs: number;
 
   constructor(o: SellerOptions) {
@@ -236,14 +234,13 @@ export class SellerSession {
   pollTransmit(): SeedPayMessage | null {
     const m = this.out.shift();
     if (m === undefined) return null;
-    if (this.macKeys === null || m.type === 'ecdh_init') return m;
-    return sealMessage(m, this.macKeys.sellerToBuyer, this.sendCounter++);
+    return this.mac === null ? m : this.mac.seal(m);
   }
 
   /** Whether this session authenticates its messages (bound with a buyer that asked for it). */
-  get authenticated(): boolean { return this.macKeys !== null; }
+  get authenticated(): boolean { return this.mac !== null; }
   /** Messages dropped because their MAC failed. */
-  get badMacs(): number { return this._badMacs; }
+  get badMacs(): number { return this.mac?.rejected ?? 0; }
 
   stats(): MeterStats { return this.meter.stats(); }
 
@@ -258,13 +255,9 @@ export class SellerSession {
   /** One `seedpay` payload from the peer. Malformed input ends the paid session (never throws). */
   receivePayload(payload: Uint8Array): void {
     if (this._state === 'ended') return;
-    if (this.macKeys !== null) {
-      // Authenticated session: the tag is checked before anything else, malformed bytes
-      // included (they may be injected: dropped, not an end of the session).
-      const parts = macBody(payload);
-      if (parts === null || !verifyMac(this.macKeys.buyerToSeller, this.recvCounter, parts.body, parts.tag)) return this.badMac();
-      this.recvCounter++;
-    }
+    // Authenticated session: the tag is checked before anything else, malformed bytes
+    // included (they may be injected: dropped, not an end of the session).
+    if (this.mac !== null && !this.mac.acceptPayload(payload)) return this.badMac();
     const m = decodeOrEnd(payload, (e) => this.end(e));
     if (m !== null) this.handle(m);
   }
@@ -275,16 +268,13 @@ export class SellerSession {
    */
   receive(m: DecodedMessage): void {
     if (this._state === 'ended') return;
-    if (this.macKeys !== null) {
-      if (!messageMacValid(m, this.macKeys.buyerToSeller, this.recvCounter)) return this.badMac();
-      this.recvCounter++;
-    }
+    if (this.mac !== null && !this.mac.acceptMessage(m)) return this.badMac();
     this.handle(m);
   }
 
   /** A message whose MAC failed: dropped and counted; too many end the paid session. */
   private badMac(): void {
-    if (++this._badMacs > this.maxBadMacs) {
+    if (this.mac !== null && this.mac.rejected > this.maxBadMacs) {
       this.end(new SeedPayError('BAD_MAC', `more than ${this.maxBadMacs} messages with a bad MAC`));
     }
   }
@@ -342,7 +332,7 @@ export class SellerSession {
     });
     const signature = this.opts.signer.sign(transcript);
     this._sessionHash = sessionHash;
-    this.macKeys = macKeys;
+    this.mac = macKeys === null ? null : MacChannel.seller(macKeys);
     this._state = 'ready';
     this.out.push({ type: 'ecdh_init', pk: eph.public, sig: signature });
     this.events.push({ type: 'session', sessionHash });

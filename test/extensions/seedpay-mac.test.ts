@@ -380,7 +380,7 @@ test('state machines: reordered tagged messages fail until the earlier one arriv
   const d = new Duo();
   d.serve(64);
   // Two seller messages held back and delivered out of order.
-  const k = (d.seller as unknown as { macKeys: { sellerToBuyer: Uint8Array } }).macKeys.sellerToBuyer;
+  const k = (d.seller as unknown as { mac: { sendKey: Uint8Array } }).mac.sendKey;
   const n = BigInt(d.down.length - 1); // tagged messages sent so far (the ecdh_init is not)
   const m0 = encodeMessage(sealMessage({ type: 'payment_required', balance: 1n, required: 1000n }, k, n));
   const m1 = encodeMessage(sealMessage({ type: 'payment_required', balance: 2n, required: 1000n }, k, n + 1n));
