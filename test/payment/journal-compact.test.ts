@@ -8,22 +8,16 @@ import { copyFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import crypto from 'node:crypto';
-import bs58 from 'bs58';
 import fc from 'fast-check';
 import {
   Journal, JournalError, MAGIC, MAGIC_V2, encodeFrame, scanJournal,
-  type ChargeRecord, type CreditRecord, type JournalOpenOptions, type JournalRecord, type PaymentRecord, type TransferRecord,
+  type ChargeRecord, type CreditRecord, type JournalRecord, type PaymentRecord, type TransferRecord,
 } from '../../payment/journal.js';
 import { FRAME_HEADER, MAX_FRAME_BODY } from '../../payment/journal-format.js';
 import { SnapshotWriter, type SnapshotItem } from '../../payment/journal-snapshot.js';
+import { DAY, hex, key, NOW, rejectsCode, sig, testOpts, tmpJournal } from './journal-fixtures.js';
 
-const sig = (): string => bs58.encode(crypto.randomBytes(64));
-const key = (): string => bs58.encode(crypto.randomBytes(32));
-const hex = (n: number): string => crypto.randomBytes(n).toString('hex');
 
-const DAY = 24 * 60 * 60_000;
-/** The tests' clock: records "now" are near NOW, old ones days before. */
-const NOW = 1_795_000_000_000;
 const OLD = NOW - 3 * DAY;
 const SELLER = key();
 const INFO = hex(20);
@@ -41,16 +35,9 @@ function transfer(from: string, to: string, amount: bigint, payer: string, time 
   return { kind: 'transfer', from, to, amount, payer, infoHash: INFO, time };
 }
 
-async function tmp(): Promise<{ dir: string; path: string; done: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'seedpay-compact-'));
-  return { dir, path: join(dir, 'journal'), done: () => rm(dir, { recursive: true, force: true }) };
-}
+const tmp = (): ReturnType<typeof tmpJournal> => tmpJournal('seedpay-compact-');
 
-const opts = (o: JournalOpenOptions = {}): JournalOpenOptions => ({ noLock: true, now: () => NOW, compactAfterBytes: 0, ...o });
-
-async function rejectsCode(p: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(p, (e: unknown) => e instanceof JournalError && e.code === code);
-}
+const opts = testOpts;
 
 /** Everything a caller can ask about one session. */
 function sessionView(j: Journal, s: string): Record<string, unknown> {

@@ -6,24 +6,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import crypto from 'node:crypto';
-import bs58 from 'bs58';
+import { copyFile } from 'node:fs/promises';
 import {
   Journal, JournalError, MAGIC, checkRecord, encodeFrame, readJournal, scanJournal,
-  type JournalOpenOptions, type JournalRecord, type PaymentPendingRecord, type PaymentRecord, type PaymentVoidRecord,
+  type JournalRecord, type PaymentPendingRecord, type PaymentRecord, type PaymentVoidRecord,
 } from '../../payment/journal.js';
 import { MAX_RECORD_BODY } from '../../payment/journal-format.js';
 import { settlePending } from '../../payment/payer.js';
+import { DAY, hex, key, NOW, rejectsCode, sig, testOpts, tmpJournal } from './journal-fixtures.js';
 
-const sig = (): string => bs58.encode(crypto.randomBytes(64));
-const key = (): string => bs58.encode(crypto.randomBytes(32));
-const hex = (n: number): string => crypto.randomBytes(n).toString('hex');
 
-const DAY = 24 * 60 * 60_000;
-const NOW = 1_795_000_000_000;
 const SELLER = key();
 const MINT = key();
 const INFO = hex(20);
@@ -41,15 +33,8 @@ const voided = (p: PaymentPendingRecord, reason: PaymentVoidRecord['reason'] = '
   kind: 'payment_void', signature: p.signature, reason, time: NOW + 2,
 });
 
-async function tmp(): Promise<{ path: string; done: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'seedpay-pending-'));
-  return { path: join(dir, 'journal'), done: () => rm(dir, { recursive: true, force: true }) };
-}
-const opts = (o: JournalOpenOptions = {}): JournalOpenOptions => ({ noLock: true, now: () => NOW, compactAfterBytes: 0, ...o });
-
-async function rejectsCode(p: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(p, (e: unknown) => e instanceof JournalError && e.code === code);
-}
+const tmp = (): ReturnType<typeof tmpJournal> => tmpJournal('seedpay-pending-');
+const opts = testOpts;
 
 /** What a buyer asks its journal about money. */
 function money(j: Journal): Record<string, unknown> {
