@@ -43,6 +43,9 @@
  * 64 MiB, 16 MiB with --quick; the peak RSS there is the whole scenario's process),
  * with its control `honest-under-paid-session-churn` (hostile paid sessions made
  * ready and dropped without a proof: what the churn alone costs).
+ * Case `honest-under-idle-flood-2000` (`--only idle-flood-2000`) is testkit/hostile-idle-case.ts:
+ * 2000 silent connections from 200 addresses held against a seeder with its default
+ * limits; how fast the honest leecher gets in, and its speed; a top-level `ok`.
  * Exit status 1 when an honest transfer failed or an attack never ran.
  */
 import { readFile } from 'node:fs/promises';
@@ -60,6 +63,7 @@ import {
 } from './hostile-attacks.js';
 import { REFUSED_LABEL, type SeederResult } from './hostile-seeder.js';
 import { PROOF_VARIANTS, proofFloodCase } from './hostile-proof.js';
+import { IDLE_FLOOD_NAME, idleFloodCase } from './hostile-idle-case.js';
 import { log, makeCase, median, quickMode, report } from './bench-report.js';
 import { MiB, ensureBenchData, ourLeecher, type TransferData } from './transfer-clients.js';
 
@@ -291,8 +295,9 @@ export async function hostileBenchMain(): Promise<number> {
     .map((d) => (loops === null ? d : { ...d, loops }));
   const proofNames = PROOF_VARIANTS.map((v) => v.name);
   const withProof = only === null || proofNames.some((n) => only.includes(n));
-  if (defs.length === 0 && !withProof) throw new Error(`--only matched no attack (have ${[...attacks(() => true).map((d) => d.name), ...proofNames].join(', ')})`);
-  log(`[hostile] ${sizeMiB} MiB torrent, ${runs} runs per side, violation throttle ${throttle ? 'on' : 'off'}, attacks: ${[...defs.map((d) => d.name), ...proofNames.filter((n) => only === null || only.includes(n))].join(', ')}; load ${loadavg().map((x) => x.toFixed(2)).join('/')}`);
+  const withIdle = only === null || only.includes(IDLE_FLOOD_NAME);
+  if (defs.length === 0 && !withProof && !withIdle) throw new Error(`--only matched no attack (have ${[...attacks(() => true).map((d) => d.name), ...proofNames, IDLE_FLOOD_NAME].join(', ')})`);
+  log(`[hostile] ${sizeMiB} MiB torrent, ${runs} runs per side, violation throttle ${throttle ? 'on' : 'off'}, attacks: ${[...defs.map((d) => d.name), ...proofNames.filter((n) => only === null || only.includes(n)), ...(withIdle ? [IDLE_FLOOD_NAME] : [])].join(', ')}; load ${loadavg().map((x) => x.toFixed(2)).join('/')}`);
 
   let failed = 0;
   for (const def of defs) {
@@ -352,6 +357,15 @@ export async function hostileBenchMain(): Promise<number> {
         loadavg: loadavg().map((x) => x.toFixed(2)).join('/'),
       },
     }));
+  }
+  if (withIdle) {
+    // the seeder keeps its default limits here (throttle included): --no-throttle does not apply
+    const { c, failures } = await idleFloodCase(BENCH, data, sizeMiB, runs, quickMode ? 60_000 : 180_000);
+    failed += failures;
+    if (c !== null) {
+      report(c);
+      if (!c.ok) log(`[hostile] ${IDLE_FLOOD_NAME}: below the bar (connect < 1000 ms on every run, speed ratio >= 0.9)`);
+    } else log(`[hostile] FAIL ${IDLE_FLOOD_NAME}: no complete honest transfer on one side`);
   }
   for (const v of PROOF_VARIANTS) {
     if (only !== null && !only.includes(v.name)) continue;

@@ -29,6 +29,14 @@ import { ViolationThrottle, addressKey, isViolation, type ViolationThrottleOptio
 export const CLIENT_VERSION = 'SeedPay 0.1.0';
 /** Hard cap on a served block, whatever the configuration (libtorrent and others use 16 KiB). */
 export const HARD_MAX_BLOCK_LENGTH = 128 * 1024;
+/**
+ * The kernel's queue of connections accepted but not yet taken by us (Linux caps it at
+ * net.core.somaxconn, 4096 by default). Node's default, 511, is too short against a
+ * crowd of idle connections: every one we evict reconnects at once, the queue stays
+ * full, and the kernel drops an honest peer's SYN, which it retries only a second
+ * later (then 3 s, 7 s). A longer queue costs no memory until it is used.
+ */
+export const LISTEN_BACKLOG = 4096;
 
 export interface ClientOptions {
   /** 20-byte peer id; default "-SY0100-" + 12 random bytes. */
@@ -204,7 +212,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
         this.server = null;
         reject(new ClientError('LISTEN_FAILED', `cannot listen on ${host}:${port}: ${e.message}`, { cause: e }));
       });
-      server.listen(port, host, () => {
+      server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
         const a = server.address();
         this.listenPort = typeof a === 'object' && a !== null ? a.port : port;
         (this.settings.connection as { listenPort?: number }).listenPort = this.listenPort;
