@@ -65,6 +65,8 @@ export type WireErrorCode =
   | 'TORRENT_REJECTED'
   /** The socket under a connection failed or closed (lib/net/peer-socket.ts). */
   | 'SOCKET_ERROR'
+  /** The MSE/PE handshake before the BitTorrent one failed or was refused (the message names the wire/mse MseError code). */
+  | 'MSE_FAILED'
   // ---- local misuse ----
   /** A value out of range handed to an encoder or to the API (local error). */
   | 'INVALID_ARGUMENT';

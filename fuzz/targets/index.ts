@@ -9,10 +9,11 @@ import { utMetadataTarget } from './ut-metadata.js';
 import { seedpayTarget } from './seedpay.js';
 import { metainfoTarget } from './metainfo.js';
 import { magnetTarget } from './magnet.js';
+import { mseTarget } from './mse.js';
 
 export const TARGETS: readonly FuzzTarget[] = [
   framerTarget, connectionTarget, handshakeTarget, extHandshakeTarget, bencodeTarget,
-  utMetadataTarget, seedpayTarget, metainfoTarget, magnetTarget,
+  utMetadataTarget, seedpayTarget, metainfoTarget, magnetTarget, mseTarget,
 ];
 
 export function targetByName(name: string): FuzzTarget | undefined {

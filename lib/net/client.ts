@@ -20,6 +20,9 @@ import { parseTorrent, type Metainfo } from '../../format/metainfo.js';
 import { PieceHasher } from '../engine/piece-hasher.js';
 import { PeerSession, type PeerCloseCode, type SessionSettings } from '../engine/peer-session.js';
 import { connectSlabbed } from './peer-socket.js';
+import { attachMse, mseInitiator, mseResponder, type EncryptionMode } from './mse-socket.js';
+import { isEncryptionMode } from '../../wire/mse/policy.js';
+import { bytesEqual } from '../../wire/bytes.js';
 import type { ServeOptions } from '../engine/block-server.js';
 import { SlabPool } from '../engine/slab-pool.js';
 import { Torrent, type TorrentHost, type TorrentOptions } from '../engine/torrent.js';
@@ -95,6 +98,18 @@ export interface ClientOptions {
    * connection per IP, so peers sharing a host need their own address (INTEROP.md rule 3).
    */
   localAddress?: string;
+  /**
+   * MSE/PE (protocol encryption), libtorrent's policies:
+   * 'require'  every connection runs MSE with RC4; plain BitTorrent handshakes are refused.
+   * 'prefer'   (default) incoming: MSE or plain, whichever the peer opens with; an MSE
+   *            peer offering both gets plaintext after the obfuscated handshake.
+   *            Outgoing: plain. libtorrent dials MSE first and redials plain when that
+   *            fails; we do not, because that retry costs a round trip (or a handshake
+   *            timeout against a peer that just waits) with every plain-only peer, and
+   *            peers that insist on encryption are reached with 'require'.
+   * 'off'      plain BitTorrent only; an incoming MSE handshake is refused.
+   */
+  encryption?: EncryptionMode;
 }
 
 export type TorrentSource = Uint8Array | Metainfo | string;
@@ -150,6 +165,8 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
   private readonly pendingByAddress = new Map<string, number>();
   /** Bans addresses after repeated protocol violations (null: disabled). */
   readonly throttle: ViolationThrottle | null;
+  readonly encryption: EncryptionMode;
+  private readonly handshakeTimeout: number;
 
   constructor(opts: ClientOptions = {}) {
     super();
@@ -162,6 +179,10 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
     const slabSize = opts.slabSize ?? 256 * 1024;
     if (slabSize < maxBlock) throw new ClientError('BAD_OPTION', 'slabSize must hold the largest block');
     this.clock = opts.now ?? Date.now;
+    const encryption = opts.encryption ?? 'prefer';
+    if (!isEncryptionMode(encryption)) throw new ClientError('BAD_OPTION', "encryption must be 'require', 'prefer' or 'off'");
+    this.encryption = encryption;
+    this.handshakeTimeout = opts.handshakeTimeout ?? CONNECTION_DEFAULTS.handshakeTimeout;
     this.maxPending = opts.maxPendingConnections ?? 64;
     this.maxPendingPerAddress = opts.maxPendingPerAddress ?? Math.max(1, Math.floor(this.maxPending / 4));
     this.throttle = opts.violationThrottle === false ? null : new ViolationThrottle(opts.violationThrottle ?? {});
@@ -186,7 +207,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
         // The torrent copies every block as it arrives (PieceAssembly.write), and read
         // buffers are reused (peer-socket.ts SlabReader): a block is valid during its event only.
         borrowPayloads: true,
-        handshakeTimeout: opts.handshakeTimeout ?? CONNECTION_DEFAULTS.handshakeTimeout,
+        handshakeTimeout: this.handshakeTimeout,
         idleTimeout: opts.idleTimeout ?? CONNECTION_DEFAULTS.idleTimeout,
         clientVersion: CLIENT_VERSION,
       },
@@ -280,12 +301,17 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
     const opts: NetConnectOpts & { highWaterMark: number } = { host: addr.host, port: addr.port, highWaterMark: this.hwm, noDelay: true };
     if (this.localAddress !== undefined) opts.localAddress = this.localAddress;
     const socket = connectSlabbed(opts); // bigger reads, fewer events: see SlabReader
+    if (this.encryption === 'require') attachMse(socket, mseInitiator(t.infoHash, 'require', this.handshakeTimeout));
     return new PeerSession(socket, formatPeerAddress(addr), this.settings, { torrent: t });
   }
 
   /** @internal */
   forget(t: Torrent): void {
     if (this.torrents.get(t.infoHashHex) === t) this.torrents.delete(t.infoHashHex);
+  }
+
+  private *infoHashes(): Iterable<Uint8Array> {
+    for (const t of this.torrents.values()) yield t.infoHash;
   }
 
   private onIncoming(socket: Socket): void {
@@ -323,9 +349,14 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
       if (n <= 0) this.pendingByAddress.delete(key);
       else this.pendingByAddress.set(key, n);
     };
+    const mse = this.encryption === 'off' ? null
+      : attachMse(socket, mseResponder(this.encryption, this.handshakeTimeout, () => this.infoHashes()));
     const s: PeerSession = new PeerSession(socket, address, this.settings, {
       resolve: (ih) => {
         release();
+        // An MSE peer named its torrent in the handshake already: the BitTorrent one must agree.
+        const named = mse?.infoHash ?? null;
+        if (named !== null && !bytesEqual(named, ih)) return null;
         return this.torrents.get(Buffer.from(ih).toString('hex')) ?? null;
       },
     });

@@ -16,6 +16,10 @@
  * - Time: one timer, armed for `conn.nextTimeout()`.
  * - Errors: a connection error (typed WireError) destroys the socket with it; a socket
  *   error ends the connection as 'SOCKET_ERROR'. `onClose` is called exactly once.
+ * - Encryption: when the Client attached an MSE layer to the socket (mse-socket.ts), its
+ *   handshake runs first and the connection's output is held until it is done; then
+ *   received chunks are decrypted in place before `conn.receive`, and written chunks
+ *   are encrypted copies.
  *
  * Commands are issued on `conn` directly; call `flush()` afterwards when not inside
  * a handler (handlers are followed by a flush automatically).
@@ -24,6 +28,7 @@
 import { connect, type NetConnectOpts, type Socket } from 'node:net';
 import { PeerConnection, type ConnectionEvent } from '../../wire/connection.js';
 import { WireError } from '../../wire/errors.js';
+import { takeMse, mseWireError, type MseLayer } from './mse-socket.js';
 
 /**
  * Reads for a socket WE open (net.connect's `onread`): Node's stream path reads at
@@ -165,6 +170,8 @@ export class PeerSocket {
   private closed = false;
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
+  /** MSE/PE layer, if the socket has one (null: plain BitTorrent). */
+  private readonly mse: MseLayer | null;
 
   constructor(socket: Socket, conn: PeerConnection, opts: PeerSocketOptions) {
     this.socket = socket;
@@ -175,9 +182,35 @@ export class PeerSocket {
     this.hwm = opts.readHighWaterMark ?? 4 * 1024 * 1024;
     this.clock = opts.now ?? Date.now;
     socket.setNoDelay(true);
+    this.mse = takeMse(socket);
+    if (this.mse !== null) {
+      // An initiator's BitTorrent handshake is already queued: it travels as MSE's IA.
+      const ia: Uint8Array[] = [];
+      for (let c = conn.pollTransmit(); c !== null; c = conn.pollTransmit()) ia.push(c);
+      try {
+        this.mse.begin(Buffer.concat(ia), this.clock());
+      } catch (e) {
+        queueMicrotask(() => this.finish(mseWireError(e)));
+      }
+    }
     const onChunk = (chunk: Buffer): void => {
       if (this.closed) return;
-      this.conn.receive(chunk, this.clock());
+      const now = this.clock();
+      if (this.mse !== null) {
+        const wasReady = this.mse.ready;
+        let data: Uint8Array | null;
+        try {
+          data = this.mse.receive(chunk, now);
+        } catch (e) {
+          this.finish(mseWireError(e));
+          return;
+        }
+        if (!wasReady) this.writeHandshake();
+        if (data === null) { this.schedule(); return; }
+        if (data.length > 0) this.conn.receive(data, now);
+      } else {
+        this.conn.receive(chunk, now);
+      }
       this.pump();
     };
     // A socket from connectSlabbed delivers through its reader ('data' never fires);
@@ -189,6 +222,9 @@ export class PeerSocket {
     slabReaders.get(socket)?.attach(onChunk, (buffer) => this.closed || this.conn.holdsBuffer(buffer));
     socket.on('end', () => {
       if (this.closed) return;
+      if (this.mse !== null && !this.mse.ready) {
+        try { this.mse.receiveEnd(); } catch (e) { this.finish(mseWireError(e)); return; }
+      }
       this.conn.receiveEnd();
       this.pump();
     });
@@ -206,7 +242,8 @@ export class PeerSocket {
     socket.on('close', () => {
       this.finish(this.conn.error ?? (this.conn.state === 'closed' ? null : new WireError('SOCKET_ERROR', 'socket closed')));
     });
-    // Whatever the connection queued before binding (an initiator's handshake).
+    // Whatever the connection queued before binding (an initiator's handshake), or MSE's first step.
+    this.writeHandshake();
     this.flush();
     this.schedule();
   }
@@ -219,13 +256,15 @@ export class PeerSocket {
   /** Write what the connection has queued (stops at write backpressure). */
   flush(): void {
     if (this.closed || this.writeBlocked) return;
+    const mse = this.mse;
+    if (mse !== null && !mse.ready) return; // the method is not known yet
     let chunk = this.conn.pollTransmit();
     if (chunk === null) return;
     const s = this.socket;
     s.cork();
     try {
       while (chunk !== null) {
-        if (!s.write(chunk)) { this.writeBlocked = true; break; }
+        if (!s.write(mse === null ? chunk : mse.encrypt(chunk))) { this.writeBlocked = true; break; }
         chunk = this.conn.pollTransmit();
       }
     } finally {
@@ -238,7 +277,10 @@ export class PeerSocket {
   close(): void {
     if (this.closed) return;
     // Drain the connection's queue into the socket regardless of backpressure: it is the last output.
-    for (let c = this.conn.pollTransmit(); c !== null; c = this.conn.pollTransmit()) this.socket.write(c);
+    const mse = this.mse;
+    if (mse === null || mse.ready) {
+      for (let c = this.conn.pollTransmit(); c !== null; c = this.conn.pollTransmit()) this.socket.write(mse === null ? c : mse.encrypt(c));
+    }
     this.conn.close();
     this.socket.end();
   }
@@ -251,6 +293,13 @@ export class PeerSocket {
   }
 
   // ------------------------------------------------------------------ internals
+
+  /** Write what the MSE handshake has to send (small: a key and padding, or step 4). */
+  private writeHandshake(): void {
+    const mse = this.mse;
+    if (mse === null || this.closed) return;
+    for (let c = mse.pollHandshake(); c !== null; c = mse.pollHandshake()) this.socket.write(c);
+  }
 
   private pump(): void {
     if (this.pumping || this.closed) return;
@@ -307,7 +356,9 @@ export class PeerSocket {
   /** Keep one timer armed no later than the connection's next deadline. */
   private schedule(): void {
     if (this.closed) return;
-    const t = this.conn.nextTimeout();
+    const m = this.mse?.nextTimeout() ?? null;
+    const c = this.conn.nextTimeout();
+    const t = m === null ? c : c === null ? m : Math.min(m, c);
     if (t === null) { this.clearTimer(); return; }
     // Deadlines move later with every byte sent or received; a timer that fires early
     // just re-arms, which is far cheaper than re-arming on every chunk.
@@ -318,7 +369,11 @@ export class PeerSocket {
       this.timer = null;
       this.timerAt = Infinity;
       if (this.closed) return;
-      this.conn.handleTimeout(this.clock());
+      const now = this.clock();
+      if (this.mse !== null) {
+        try { this.mse.handleTimeout(now); } catch (e) { this.finish(mseWireError(e)); return; }
+      }
+      this.conn.handleTimeout(now);
       this.pump();
       this.schedule();
     }, Math.max(0, t - this.clock()));
