@@ -10,17 +10,24 @@
  * or repeated failures) | ended (the seller broke the protocol).
  *
  * Risk bounds (money):
- *  - at most ONE payment outstanding (being paid, or its proof awaiting an answer);
+ *  - at most one payment being paid at a time; proofs of earlier ones may still await
+ *    their answers (pipelined: the next payment need not wait a whole settlement round
+ *    trip, which would cap the transfer at one risk cap per round trip);
  *  - the first payment covers `firstPaymentBytes`; later ones grow by `growth` only
  *    if a piece from this seller passed its SHA-1 check since the previous payment was
- *    decided, capped at `maxPaymentBytes` and at the risk cap (`maxPrepay`, default a
- *    few MiB worth: a seller demanding a larger min_prepay is refused), and always
- *    within the shared budgets (reserved before the 'pay' event, so connections cannot
- *    overspend together);
+ *    decided, capped at `maxPaymentBytes` and at the risk cap, and always within the
+ *    shared budgets (reserved before the 'pay' event, so connections cannot overspend
+ *    together);
  *  - money at risk with a seller (paid, not yet backed by its data that passed the
  *    hash check) never exceeds the risk cap: a payment is sized to fit, and waits for
  *    delivered data to verify; data that never verifies (the last block of each piece
  *    withheld, corrupt blocks) stops the payments, the loss bounded by the cap;
+ *  - the risk cap is the policy's `maxPrepay` when set; by default it starts at
+ *    DEFAULT_RISK_BYTES worth (a seller demanding a larger min_prepay is refused) and
+ *    grows with trust earned: to a quarter of the value of this seller's data that
+ *    passed its hash check, at most `maxPaymentBytes` worth. A seller that cheats
+ *    after delivering honestly keeps at most a quarter of what it delivered, and one
+ *    that never delivers verified data keeps at most the starting cap;
  *  - a top-up needs the estimated balance below the low-water mark AND data received
  *    since the last confirmation (a seller that takes money and sends nothing gets one
  *    increment, not a stream of them); the estimate is the seller's confirmed balance
@@ -151,10 +158,25 @@ export interface PaymentRef { readonly tx: string; readonly amount: bigint }
 /** What a session leaves to a later one: a session hash, and its payments never answered. */
 export interface Leftover { readonly sessionHash: string; readonly payments: readonly PaymentRef[] }
 
-type Outstanding =
-  | { phase: 'paying'; amount: bigint }
-  | { phase: 'proof'; tx: string; amount: bigint; retries: number }
-  | { phase: 'retry_wait'; tx: string; amount: bigint; retries: number };
+/** A paid payment whose proof awaits the seller's answer (`waiting`: resent after a delay). */
+interface ProofInFlight {
+  readonly amount: bigint;
+  retries: number;
+  waiting: boolean;
+  /** bytesReceived when this payment was decided: the round trip is measured from it. */
+  readonly startBytes: bigint;
+}
+
+/**
+ * Proofs unanswered at once at most, once the seller has answered one in this session
+ * (before that, one: a seller that takes money and never answers gets one increment).
+ * Two keep the payer busy while the seller verifies; with the risk cap, more would only
+ * mean smaller payments.
+ */
+const MAX_PROOFS_IN_FLIGHT = 2;
+
+/** The default risk cap grows to this fraction (1/n) of the value of verified data. */
+const TRUST_DIVISOR = 4n;
 
 export class BuyerSession {
   private readonly opts: BuyerOptions;
@@ -164,7 +186,7 @@ export class BuyerSession {
   private readonly maxBytes: bigint;
   private readonly growth: bigint;
   private readonly lowWaterBytes: bigint;
-  /** bytesReceived when the outstanding payment was started (null when none). */
+  /** bytesReceived when the payment being paid was decided (null when none). */
   private payStartBytes: bigint | null = null;
   /**
    * Bytes that arrived during the last payment's round trip (pay → payment_confirmed):
@@ -189,7 +211,10 @@ export class BuyerSession {
   private ephemeral: EphemeralKeyPair | null = null;
   private _sessionHash: string | null = null;
 
-  private outstanding: Outstanding | null = null;
+  /** The payment the payer is making ('pay' sent, no paid/payFailed yet). */
+  private paying: { amount: bigint } | null = null;
+  /** Our payments of this session whose proofs await an answer, by signature. */
+  private readonly proofs = new Map<string, ProofInFlight>();
   private lastPaid = 0n;
   private verifiedSinceLastPay = false;
   private payFailures = 0;
@@ -244,13 +269,19 @@ export class BuyerSession {
   /** Base units paid to this seller (transactions that may have moved money included). */
   get paidTotal(): bigint { return this._paidTotal; }
   get creditedTotal(): bigint { return this._creditedTotal; }
+  /** Paid in this session, proofs not answered yet: credit on its way (ahead of the balance). */
+  get unansweredTotal(): bigint {
+    let n = 0n;
+    for (const p of this.proofs.values()) n += p.amount;
+    return n;
+  }
   get bytesReceived(): bigint { return this._bytesReceived; }
   /** Bytes from this seller in pieces that passed their hash check. */
   get bytesVerified(): bigint { return this._bytesVerified; }
   get piecesVerified(): number { return this._piecesVerified; }
   /** Whether a payment is being made or its proof (or a resume) awaits an answer. */
   get paymentOutstanding(): boolean {
-    return this.outstanding !== null || this.pendingResumes.size > 0 || this.resumedProofs.size > 0;
+    return this.paying !== null || this.proofs.size > 0 || this.pendingResumes.size > 0 || this.resumedProofs.size > 0;
   }
 
   /**
@@ -262,8 +293,7 @@ export class BuyerSession {
   leftovers(): Leftover[] {
     if (this._state !== 'ready' || this._sessionHash === null || this._terms?.resume !== true) return [];
     const by = new Map<string, PaymentRef[]>();
-    const o = this.outstanding;
-    by.set(this._sessionHash, o !== null && o.phase !== 'paying' ? [{ tx: o.tx, amount: o.amount }] : []);
+    by.set(this._sessionHash, [...this.proofs].map(([tx, p]) => ({ tx, amount: p.amount })));
     for (const [prev, txs] of this.pendingResumes) by.set(prev, [...txs]);
     for (const [tx, r] of this.resumedProofs) {
       const list = by.get(r.prev) ?? [];
@@ -534,9 +564,9 @@ export class BuyerSession {
 
   private onConfirmed(tx: string, credited: bigint, balance: bigint): void {
     if (this._state === 'ready' && this.resumedProofs.has(tx)) return this.onResumedProofAnswer(tx, { credited, balance });
-    const o = this.outstanding;
-    if (this._state !== 'ready' || o === null || o.phase === 'paying' || o.tx !== tx) return; // not ours / late: ignore
-    this.outstanding = null;
+    const o = this.proofs.get(tx);
+    if (this._state !== 'ready' || o === undefined) return; // not ours / late: ignore
+    this.proofs.delete(tx);
     this._creditedTotal += credited;
     this.events.push({ type: 'confirmed', tx, credited, balance });
     if (credited < o.amount) {
@@ -544,23 +574,23 @@ export class BuyerSession {
       return;
     }
     if (!this.acceptBalance(balance)) return;
-    if (this.payStartBytes !== null) this.roundTripBytes = this._bytesReceived - this.payStartBytes;
-    this.payStartBytes = null;
+    this.roundTripBytes = this._bytesReceived - o.startBytes;
   }
 
   private onRejected(tx: string, reason: string): void {
     if (this._state === 'ready' && this.resumedProofs.has(tx)) return this.onResumedProofAnswer(tx, { reason });
-    const o = this.outstanding;
-    if (this._state !== 'ready' || o === null || o.phase !== 'proof' || o.tx !== tx) return;
+    const o = this.proofs.get(tx);
+    if (this._state !== 'ready' || o === undefined || o.waiting) return;
     const retryable = RETRYABLE.has(reason);
     if (retryable && o.retries < (this.policy.maxProofRetries ?? 3)) {
       const delayMs = (this.policy.proofRetryDelayMs ?? 2000) * 2 ** o.retries;
-      this.outstanding = { phase: 'retry_wait', tx, amount: o.amount, retries: o.retries + 1 };
+      o.retries++;
+      o.waiting = true;
       this.events.push({ type: 'rejected', tx, reason, final: false });
       this.events.push({ type: 'retry_proof', tx, delayMs });
       return;
     }
-    this.outstanding = null;
+    this.proofs.delete(tx);
     this.events.push({ type: 'rejected', tx, reason, final: true });
     // Every final rejection stops payments to this seller: our payer pays exactly per
     // the signed terms and session, so the seller (or the path) is at fault, and an
@@ -577,9 +607,9 @@ export class BuyerSession {
       this.out.push({ type: 'payment_proof', tx, amount: r.amount });
       return;
     }
-    const o = this.outstanding;
-    if (this._state !== 'ready' || o === null || o.phase !== 'retry_wait' || o.tx !== tx) return;
-    this.outstanding = { phase: 'proof', tx, amount: o.amount, retries: o.retries };
+    const o = this.proofs.get(tx);
+    if (this._state !== 'ready' || o === undefined || !o.waiting) return;
+    o.waiting = false;
     this.out.push({ type: 'payment_proof', tx, amount: o.amount });
   }
 
@@ -591,9 +621,12 @@ export class BuyerSession {
 
   /** The payer paid (and journaled) the requested amount. */
   paid(tx: string, amount: bigint): void {
-    const o = this.outstanding;
-    if (o === null || o.phase !== 'paying') throw localError('paid() without a pay request outstanding');
+    const o = this.paying;
+    if (o === null) throw localError('paid() without a pay request outstanding');
     if (amount !== o.amount) throw localError(`paid ${amount}, but ${o.amount} was requested`);
+    this.paying = null;
+    const startBytes = this.payStartBytes ?? this._bytesReceived;
+    this.payStartBytes = null;
     for (const b of this.policy.budgets) b.spend(amount);
     this._paidTotal += amount;
     this.lastPaid = amount;
@@ -601,19 +634,21 @@ export class BuyerSession {
     if (this._state !== 'ready' || this.connClosed) {
       // The session ended while the payment was on its way: no more messages here (with
       // session resume the adapter proves it in a later session).
-      this.outstanding = null;
       return;
     }
-    this.outstanding = { phase: 'proof', tx, amount, retries: 0 };
+    this.proofs.set(tx, { amount, retries: 0, waiting: false, startBytes });
     this.out.push({ type: 'payment_proof', tx, amount });
     this.events.push({ type: 'proof_sent', tx, amount });
+    // The next payment may be due already (a fast transfer spends while this one settles).
+    this.maybePay();
   }
 
   /** The payer failed. A submitted transaction (signature set) counts as spent. */
   payFailed(err: PayFailure): void {
-    const o = this.outstanding;
-    if (o === null || o.phase !== 'paying') throw localError('payFailed() without a pay request outstanding');
-    this.outstanding = null;
+    const o = this.paying;
+    if (o === null) throw localError('payFailed() without a pay request outstanding');
+    this.paying = null;
+    this.payStartBytes = null;
     if (err.signature !== undefined) {
       for (const b of this.policy.budgets) b.spend(o.amount);
       this._paidTotal += o.amount;
@@ -660,7 +695,7 @@ export class BuyerSession {
   /** Ask for a top-up now (e.g. the session sees requests rejected). Same rules as the automatic ones. */
   topUp(): void {
     if (this._state !== 'ready') return;
-    if (this.outstanding !== null) { this.ranDry = true; this.ranDryThisPayment = true; }
+    if (this.paying !== null || this.proofs.size > 0) { this.ranDry = true; this.ranDryThisPayment = true; }
     this.maybePay();
   }
 
@@ -670,10 +705,22 @@ export class BuyerSession {
     return this._paidTotal > backed ? this._paidTotal - backed : 0n;
   }
 
-  /** The most at risk with this seller at once (the policy's `maxPrepay`, else DEFAULT_RISK_BYTES at this price). */
+  /**
+   * The most at risk with this seller at once: the policy's `maxPrepay`; else
+   * DEFAULT_RISK_BYTES worth, grown to a quarter of the value of this seller's verified
+   * data, at most `maxPaymentBytes` worth (trust earned by delivery, as a settlement
+   * round trip on a real cluster needs far more than a few MiB in flight at speed).
+   */
   private riskCap(t: Terms): bigint {
-    return this.policy.maxPrepay ?? chargeFor(DEFAULT_RISK_BYTES, t.price);
+    if (this.policy.maxPrepay !== undefined) return this.policy.maxPrepay;
+    const base = chargeFor(DEFAULT_RISK_BYTES, t.price);
+    let earned = chargeFor(this._bytesVerified, t.price) / TRUST_DIVISOR;
+    const ceiling = chargeFor(this.maxBytes, t.price);
+    if (earned > ceiling) earned = ceiling;
+    return earned > base ? earned : base;
   }
+
+
 
   /** The largest payment: growth stops at `maxPaymentBytes`, and never above the risk cap. */
   private cap(t: Terms): bigint {
@@ -691,23 +738,29 @@ export class BuyerSession {
     if (runway > units) units = runway;
     // Running dry showed the runway too short; and until a round trip has been measured
     // with data flowing (the first payment's has none: nothing flows before it confirms),
-    // the runway is unknown. Either way keep a whole payment ahead — still one outstanding.
+    // the runway is unknown. Either way keep a whole payment ahead.
     if ((this.ranDry || this.roundTripBytes === 0n) && this.lastPaid > units) units = this.lastPaid;
-    // Never more ahead than one maximal payment (a stall inflates the measured round trip).
+    // Never more ahead than half the risk cap (a stall inflates the measured round trip):
+    // the other half is room for the payment that tops it up.
+    const halfRisk = this.riskCap(t) / 2n;
     const cap = this.cap(t);
-    return units < cap ? units : cap;
+    const limit = halfRisk < cap ? halfRisk : cap;
+    return units < limit ? units : limit;
   }
 
   private maybePay(): void {
     const t = this._terms!;
-    if (this.outstanding !== null || t.price === 0n) return; // one at a time; a free seller needs nothing
+    // One payment paid at a time, a few proofs in flight; a free seller needs nothing.
+    const maxProofs = this.confirmedBalance === null ? 1 : MAX_PROOFS_IN_FLIGHT;
+    if (this.paying !== null || this.proofs.size >= maxProofs || t.price === 0n) return;
     // A resume or a resumed payment not answered yet: its credit may make this payment unnecessary.
     // (maybePay runs per received block: no allocation unless a resumed proof exists.)
     if (this.pendingResumes.size > 0 || (this.resumedProofs.size > 0 && [...this.resumedProofs.values()].some((r) => !r.waiting))) return;
     if (this.lastPaid > 0n || this.confirmedBalance !== null) {
       if (this.bytesSinceConfirm === 0n) return; // nothing delivered since the last credit
-      const est = this.estimatedBalance ?? 0n;
-      if (est >= this.lowWaterUnits(t)) return;
+      // Ahead of what was received: the estimated balance and the payments on their way.
+      const ahead = (this.estimatedBalance ?? 0n) + this.unansweredTotal;
+      if (ahead >= this.lowWaterUnits(t)) return;
     }
     let amount: bigint;
     if (this.lastPaid === 0n) amount = chargeFor(this.firstBytes, t.price);
@@ -739,7 +792,7 @@ export class BuyerSession {
         return;
       }
     }
-    this.outstanding = { phase: 'paying', amount };
+    this.paying = { amount };
     this.payStartBytes = this._bytesReceived;
     this.events.push({ type: 'pay', amount, terms: t, sessionHash: this._sessionHash! });
   }
@@ -756,7 +809,7 @@ export class BuyerSession {
   private stop(reason: StopReason, detail: string): void {
     if (this._state === 'stopped' || this._state === 'ended') return;
     this._state = 'stopped';
-    if (this.outstanding !== null && this.outstanding.phase !== 'paying') this.outstanding = null;
+    this.proofs.clear();
     this.pendingResumes.clear();
     this.resumedProofs.clear();
     this.events.push({ type: 'stopped', reason, detail });
@@ -768,7 +821,7 @@ export class BuyerSession {
     this._state = 'ended';
     this._error = error;
     if (this.ephemeral !== null) { this.ephemeral.secret.fill(0); this.ephemeral = null; }
-    if (this.outstanding !== null && this.outstanding.phase !== 'paying') this.outstanding = null;
+    this.proofs.clear();
     this.pendingResumes.clear();
     this.resumedProofs.clear();
     this.events.push({ type: 'ended', error });

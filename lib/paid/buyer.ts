@@ -396,7 +396,7 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
     let self: BuyerHook | null = null;
     const need = new NeedBudget(
       () => this.missingBytes(ih, Number(self?.buyer.bytesReceived ?? 0n)),
-      () => ({ terms: self?.buyer.terms ?? null, bytesReceived: self?.buyer.bytesReceived ?? 0n, credited: self?.buyer.creditedTotal ?? 0n }),
+      () => ({ terms: self?.buyer.terms ?? null, bytesReceived: self?.buyer.bytesReceived ?? 0n, credited: (self?.buyer.creditedTotal ?? 0n) + (self?.buyer.unansweredTotal ?? 0n) }),
     );
     const policy: BuyerPolicy = {
       // The first payment must outlast the low-water mark, or every top-up fires

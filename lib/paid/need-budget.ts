@@ -4,7 +4,8 @@
  * session of the same wallet with the same seller and torrent, by session resume),
  * so credit left when the download completes is money the buyer may never use: a payment is
  * capped at what this seller would charge for everything it sent us plus everything
- * still missing, minus what it already credited — the seller's own cumulative
+ * still missing, minus what it already credited or will once it answers the proofs on
+ * their way (several may be in flight) — the seller's own cumulative
  * arithmetic (ceil once over the total), so rounding never triggers a needless
  * min_prepay payment — and never below min_prepay while anything is missing (or the
  * last bytes could never be bought).
@@ -23,7 +24,7 @@ export class NeedBudget extends Budget {
   constructor(
     /** Bytes the torrent still misses (0 when complete; null while unknown, e.g. magnet before metadata). */
     private readonly missingBytes: () => number | null,
-    /** The seller's terms, piece bytes received from it, and what it credited us. */
+    /** The seller's terms, piece bytes received from it, and what it credited us plus what our unanswered proofs carry. */
     private readonly seller: () => { terms: Terms | null; bytesReceived: bigint; credited: bigint },
   ) {
     super(UNBOUNDED, 'need');

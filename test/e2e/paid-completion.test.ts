@@ -200,7 +200,7 @@ test('once the torrent is complete the buyer starts no payment, whatever asks fo
   let h: Harness | null = null;
   const need = new NeedBudget(
     () => forceMissing ?? (16 - (h?.verified.size ?? 0)) * PL,
-    () => ({ terms: h?.buyer.buyer.terms ?? null, bytesReceived: h?.buyer.buyer.bytesReceived ?? 0n, credited: h?.buyer.buyer.creditedTotal ?? 0n }),
+    () => ({ terms: h?.buyer.buyer.terms ?? null, bytesReceived: h?.buyer.buyer.bytesReceived ?? 0n, credited: (h?.buyer.buyer.creditedTotal ?? 0n) + (h?.buyer.buyer.unansweredTotal ?? 0n) }),
   );
   h = new Harness({
     numPieces: 16, pieceLength: PL,
@@ -224,5 +224,5 @@ test('once the torrent is complete the buyer starts no payment, whatever asks fo
   forceMissing = 256 * 1024;
   h.buyer.topUp();
   h.run();
-  assert.equal(pays(), before + 1, 'a top-up while data is missing');
+  assert.ok(pays() > before, 'a top-up while data is missing');
 });

@@ -442,7 +442,7 @@ test('data that never verifies stops the payments: withheld last blocks, and cor
   assert.ok(withheld.pays().length > before, 'verified data lets the next top-up go');
 });
 
-test('hostile seller messages: the buyer never throws and never pays more than one increment without confirmations (property)', () => {
+test('hostile seller messages: the buyer never throws, and pays one increment without confirmations and one proof ahead of them after (property)', () => {
   const txs = Array.from({ length: 4 }, () => randomTx());
   const msg = fc.oneof(
     fc.record({ type: fc.constant('ecdh_init' as const), pk: fc.uint8Array({ minLength: 32, maxLength: 32 }), sig: fc.uint8Array({ minLength: 64, maxLength: 64 }) }),
@@ -473,8 +473,10 @@ test('hostile seller messages: the buyer never throws and never pays more than o
       while (l.buyer.pollTransmit() !== null) { /* the seller is not listening */ }
       assert.ok(l.payQueue.length <= 1, 'one payment outstanding at most');
     }
-    // Without a single genuine confirmation, payments stay bounded by the confirmations the seller could fake:
-    assert.ok(pays <= 1 + steps.filter((s) => s.k === 'msg' && s.m.type === 'payment_confirmed').length);
+    // Payments stay bounded by the confirmations the seller sent (genuine or not): one
+    // before any, and once it has answered, one more proof in flight than it answered.
+    const confirmations = steps.filter((s) => s.k === 'msg' && s.m.type === 'payment_confirmed').length;
+    assert.ok(pays <= (confirmations === 0 ? 1 : 2 + confirmations), `${pays} payments for ${confirmations} confirmations`);
   }), { numRuns: 300 });
 });
 
@@ -518,4 +520,87 @@ test('a seller that ran dry while our payment settled: later top-ups fire a whol
   assert.equal(l.serve(1), 1);
   assert.equal(queued(), 1, 'fired at once');
   assert.equal(l.pays()[2], 4n * pays[1], 'grew ×growth² after running dry');
+});
+
+test('pipelined: once the seller has answered one proof, the next payment starts while another proof awaits its answer', () => {
+  const K = 1024n;
+  const l = new Link({ policy: { firstPaymentBytes: 256n * K, maxPaymentBytes: 4n * MIB, lowWaterBytes: 128n * K } });
+  const queued = (): number => l.payQueue.length;
+  const count = (type: BuyerEvent['type']): number => l.buyerEvents.filter((e) => e.type === type).length;
+  const unanswered = (): number => count('proof_sent') - count('confirmed');
+  // The seller verifies one proof at a time; answer what it asks until it asks nothing.
+  const answerAll = (): void => {
+    while (l.verifyQueue.length > 0) {
+      const tx = l.verifyQueue.shift()!;
+      l.seller.verified(tx, l.verify(tx));
+      l.pump();
+    }
+  };
+  l.start();
+  l.pay(); // answered at once: the seller has answered one proof
+  for (let i = 0; i < 100 && queued() === 0; i++) l.serve(1);
+  // The seller verifies slowly: 10 blocks arrive while this proof waits (a fast transfer).
+  l.autoVerify = false;
+  l.pay();
+  assert.equal(l.serve(10), 10);
+  answerAll();
+  // The runway is now twice those 10 blocks, more than one payment covers.
+  for (let i = 0; i < 100 && queued() === 0; i++) l.serve(1);
+  assert.equal(queued(), 1, 'a top-up');
+  l.pay();
+  assert.equal(unanswered(), 1, 'its proof awaits the seller');
+  for (let i = 0; i < 100 && queued() === 0; i++) l.serve(1);
+  assert.equal(queued(), 1, 'a second top-up while the first proof is unanswered');
+  l.pay();
+  assert.equal(unanswered(), 2);
+  // Two proofs unanswered: no third payment, however much is served.
+  l.serve(200);
+  assert.equal(queued(), 0, 'at most two proofs in flight');
+  answerAll();
+  assert.equal(unanswered(), 0);
+  assert.equal(count('confirmed'), 4);
+  assert.equal(l.buyer.state, 'ready');
+});
+
+test('before the seller has answered any proof, no second payment starts', () => {
+  const l = new Link({ policy: { firstPaymentBytes: MIB, lowWaterBytes: 4n * MIB } });
+  l.autoVerify = false;
+  l.start();
+  l.pay();
+  l.serve(100); // a free sample, say: the balance looks low
+  assert.equal(l.payQueue.length, 0);
+  assert.equal(l.pays().length, 1);
+});
+
+test('default risk cap: starts at a few MiB worth, grows to a quarter of the verified data\'s value, at most maxPaymentBytes worth (property)', () => {
+  const PRICE = 1_000_000n;
+  fc.assert(fc.property(fc.array(fc.record({ serve: fc.integer({ min: 1, max: 300 }), verify: fc.boolean() }), { minLength: 5, maxLength: 40 }), (steps) => {
+    const l = new Link({ policy: { firstPaymentBytes: MIB, maxPaymentBytes: 64n * MIB, lowWaterBytes: 2n * MIB } });
+    l.start();
+    const base = chargeFor(8n * MIB, PRICE);
+    const cap = (): bigint => {
+      const earned = chargeFor(l.buyer.bytesVerified, PRICE) / 4n;
+      const ceiling = chargeFor(64n * MIB, PRICE);
+      const e = earned > ceiling ? ceiling : earned;
+      return e > base ? e : base;
+    };
+    const atRisk = (): bigint => l.pays().reduce((a, b) => a + b, 0n) - chargeFor(l.buyer.bytesVerified, PRICE);
+    for (const st of steps) {
+      while (l.payQueue.length > 0) l.pay();
+      l.serve(st.serve);
+      if (st.verify) l.verifyServed();
+      assert.ok(atRisk() <= cap(), `at risk ${atRisk()} > cap ${cap()} (verified ${l.buyer.bytesVerified})`);
+    }
+  }), { numRuns: 60 });
+  // A seller that delivers and verifies earns a larger cap: payments above the starting one.
+  const l = new Link({ policy: { firstPaymentBytes: MIB, maxPaymentBytes: 64n * MIB } });
+  l.start();
+  for (let i = 0; i < 400; i++) {
+    while (l.payQueue.length > 0) l.pay();
+    l.serve(64);
+    l.verifyServed();
+  }
+  const biggest = l.pays().reduce((a, b) => (a > b ? a : b), 0n);
+  assert.ok(biggest > chargeFor(8n * MIB, PRICE), `a payment above the starting cap once trust is earned: ${biggest}`);
+  assert.ok(biggest <= chargeFor(64n * MIB, PRICE));
 });
