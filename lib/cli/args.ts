@@ -3,6 +3,7 @@
  * positionals. Any misuse is a CliError (one line for the user, exit status 2).
  */
 import { parsePeerAddress } from '../../format/magnet.js';
+import { ENCRYPTION_MODES, isEncryptionMode, type EncryptionMode } from '../../wire/mse/policy.js';
 
 export class CliError extends Error {
   override readonly name = 'CliError';
@@ -83,4 +84,11 @@ export function parsePeers(list: readonly string[] | undefined): string[] {
       throw new CliError(`bad --peer '${p}': ${(e as Error).message}`, 2);
     }
   });
+}
+
+/** --encryption require|prefer|off (MSE/PE; see ClientOptions.encryption). Default 'prefer'. */
+export function parseEncryption(v: string | undefined): EncryptionMode {
+  if (v === undefined) return 'prefer';
+  if (!isEncryptionMode(v)) throw new CliError(`bad --encryption '${v}' (one of ${ENCRYPTION_MODES.join(', ')})`, 2);
+  return v;
 }

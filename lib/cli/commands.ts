@@ -10,14 +10,14 @@ import { MagnetError, parseMagnet } from '../../format/magnet.js';
 import { MetainfoError, parseTorrent, type Metainfo } from '../../format/metainfo.js';
 import { createTorrentFromPath, defaultPieceLength } from '../files/create-torrent.js';
 import type { Torrent } from '../engine/torrent.js';
-import { CliError, parseArgs, parsePeers, parsePort, parseSize } from './args.js';
+import { CliError, parseArgs, parseEncryption, parsePeers, parsePort, parseSize } from './args.js';
 import { formatBytes, ProgressBar } from './progress.js';
 import { sha256Of, writeRandomFile } from './sample-files.js';
 
 export const USAGE = `usage:
   seedpay create <path> [-o out.torrent] [--piece-length N]
-  seedpay seed <file.torrent> --dir <data dir> [--port N] [--host H] [--peer host:port]...
-  seedpay get <file.torrent|magnet> --peer host:port [--peer ...] [--dir D] [--port N] [--seed]
+  seedpay seed <file.torrent> --dir <data dir> [--port N] [--host H] [--peer host:port]... [--encryption require|prefer|off]
+  seedpay get <file.torrent|magnet> --peer host:port [--peer ...] [--dir D] [--port N] [--seed] [--encryption require|prefer|off]
   seedpay demo [--size 64M] [--keep]`;
 
 type Out = { out: NodeJS.WritableStream; err: NodeJS.WriteStream };
@@ -74,15 +74,16 @@ function untilSignal(): Promise<void> {
 }
 
 export async function cmdSeed(argv: string[], io: Out): Promise<number> {
-  const a = parseArgs(argv, { values: ['--dir', '--port', '--host', '--peer'] });
+  const a = parseArgs(argv, { values: ['--dir', '--port', '--host', '--peer', '--encryption'] });
   if (a.positionals.length !== 1) throw new CliError('seed needs exactly one <file.torrent>', 2);
   const dir = a.flags.get('--dir');
   if (dir === undefined) throw new CliError('seed needs --dir <data dir>', 2);
+  const encryption = parseEncryption(a.flags.get('--encryption'));
   const meta = await loadTorrentFile(a.positionals[0]);
   const port = parsePort(a.flags.get('--port') ?? '6881');
   const host = a.flags.get('--host') ?? '0.0.0.0';
   const peers = parsePeers(a.repeated.get('--peer'));
-  const client = new Client();
+  const client = new Client({ encryption });
   try {
     const bound = await client.listen(port, host).catch((e: unknown) => { throw new CliError(describe(e)); });
     io.err.write(`checking ${meta.name} in ${dir}…\n`);
@@ -101,10 +102,11 @@ export async function cmdSeed(argv: string[], io: Out): Promise<number> {
 }
 
 export async function cmdGet(argv: string[], io: Out): Promise<number> {
-  const a = parseArgs(argv, { values: ['--dir', '--port', '--peer'], booleans: ['--seed'] });
+  const a = parseArgs(argv, { values: ['--dir', '--port', '--peer', '--encryption'], booleans: ['--seed'] });
   if (a.positionals.length !== 1) throw new CliError('get needs exactly one <file.torrent|magnet>', 2);
   const src = a.positionals[0];
   const peers = parsePeers(a.repeated.get('--peer'));
+  const encryption = parseEncryption(a.flags.get('--encryption'));
   let source: Metainfo | string;
   if (src.startsWith('magnet:')) {
     let m;
@@ -116,7 +118,7 @@ export async function cmdGet(argv: string[], io: Out): Promise<number> {
     source = await loadTorrentFile(src);
   }
   const dir = a.flags.get('--dir') ?? '.';
-  const client = new Client();
+  const client = new Client({ encryption });
   const bar = new ProgressBar(io.err);
   try {
     if (a.flags.has('--port')) await client.listen(parsePort(a.flags.get('--port')!), '0.0.0.0').catch((e: unknown) => { throw new CliError(describe(e)); });

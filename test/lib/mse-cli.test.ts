@@ -1,0 +1,40 @@
+/**
+ * `--encryption` on the CLI: a seeder and a downloader both under 'require' complete a
+ * download (each refuses plain connections, so this only works encrypted); a bad value
+ * is one usage line.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { assertOneLine, runCli, startCli } from '../../testkit/run-cli.js';
+import { checkFiles, makeFixture } from '../../testkit/torrent-helpers.js';
+
+test("seed and get with --encryption require: the download completes", async () => {
+  const fx = await makeFixture({ files: [['e.bin', 400_000]], pieceLength: 32768 });
+  const torrent = join(fx.root, 'e.torrent');
+  await writeFile(torrent, fx.torrent);
+  const seed = startCli(['seed', torrent, '--dir', fx.seedDir, '--port', '0', '--host', '127.0.0.1', '--encryption', 'require']);
+  try {
+    let port = 0;
+    for (let i = 0; i < 200 && port === 0; i++) {
+      const m = /on 127\.0\.0\.1:(\d+)/.exec(seed.stderr());
+      if (m !== null) port = Number(m[1]);
+      else await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(port > 0, `seeder did not start: ${seed.stderr()}`);
+    const dir = join(fx.root, 'got');
+    const got = await runCli(['get', torrent, '--peer', `127.0.0.1:${port}`, '--dir', dir, '--encryption', 'require'], {}, 30_000);
+    assert.equal(got.code, 0, got.stderr);
+    assert.deepEqual(await checkFiles(fx, dir), []);
+  } finally {
+    seed.child.kill('SIGTERM');
+    await seed.exited;
+    await fx.cleanup();
+  }
+});
+
+test('a bad --encryption value is a usage error', async () => {
+  const r = await runCli(['get', 'x.torrent', '--peer', '127.0.0.1:1', '--encryption', 'maybe']);
+  assertOneLine(r, /bad --encryption 'maybe' \(one of require, prefer, off\)/, { code: 2 });
+});
