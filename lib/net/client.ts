@@ -121,7 +121,8 @@ export type TorrentSource = Uint8Array | Metainfo | string;
  * CLOSED       the client is closing.
  * And one reason for a connection dropped after it was accepted:
  * EVICTED      it was the oldest still handshaking when every pending slot was taken
- *              and a connection from another address arrived.
+ *              and a connection from another address arrived (a strike for its address
+ *              in the violation throttle, as a handshake timeout is).
  */
 export type RefusedReason = 'PENDING_CAP' | 'THROTTLED' | 'CLOSED' | 'EVICTED';
 
@@ -339,6 +340,10 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
       this.pending.delete(oldest);
       oldest.close('CLOSED');
       this.emit('refused', oldest.address, 'EVICTED');
+      // It sat silent while every slot was wanted: a strike for its address, like a
+      // handshake timeout. A crowd that reconnects whatever it loses is soon refused at
+      // accept (no session built), so honest newcomers are not queued behind its churn.
+      this.throttle?.record(addressKey(oldest.address.slice(0, oldest.address.lastIndexOf(':'))), now);
     }
     let counted = true;
     const release = (): void => {

@@ -48,3 +48,28 @@ test('every pending slot held by idle connections from many addresses: a newcome
     await fx.cleanup();
   }
 });
+
+test('an address whose idle connections keep being evicted is refused at accept for a while (a strike per eviction)', { timeout: 30_000 }, async () => {
+  const seeder = new Client({ maxPendingConnections: 4, maxPendingPerAddress: 4, handshakeTimeout: 30_000 });
+  const refused: { address: string; reason: string }[] = [];
+  seeder.on('refused', (address, reason) => refused.push({ address, reason }));
+  const sockets: Socket[] = [];
+  try {
+    const port = await seeder.listen(0, '127.0.0.1');
+    // Four idle from one address fill the table; four from another evict them one by one.
+    for (let i = 0; i < 4; i++) sockets.push(await idle(port, '127.0.6.1'));
+    for (let i = 0; i < 4; i++) sockets.push(await idle(port, '127.0.6.2'));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(refused.filter((r) => r.reason === 'EVICTED' && r.address.startsWith('127.0.6.1:')).length, 4);
+    // Four strikes, one over the allowance: its next connection is refused before any session.
+    const again = await idle(port, '127.0.6.1');
+    sockets.push(again);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(refused.some((r) => r.reason === 'THROTTLED' && r.address.startsWith('127.0.6.1:')), `refusals: ${JSON.stringify(refused)}`);
+    // The evicting address did nothing wrong: it is not throttled.
+    assert.ok(!refused.some((r) => r.reason === 'THROTTLED' && r.address.startsWith('127.0.6.2:')));
+  } finally {
+    for (const s of sockets) s.destroy();
+    await seeder.close();
+  }
+});
