@@ -66,7 +66,7 @@ export function remainingOf(budgets: readonly Budget[]): bigint | null {
   return r;
 }
 
-/** Data one payment buys at most unless the policy's `maxPrepay` says otherwise: a few MiB at risk per seller. */
+/** The starting risk cap unless the policy's `maxPrepay` says otherwise: a few MiB at risk with a seller not yet trusted. */
 export const DEFAULT_RISK_BYTES = 8n * 1024n * 1024n;
 
 export interface BuyerPolicy {
@@ -88,8 +88,10 @@ export interface BuyerPolicy {
   /**
    * The most this buyer risks with one seller at once (base units): money paid and not
    * yet backed by data from it that passed its hash check. So also the largest single
-   * payment. Default: the price of DEFAULT_RISK_BYTES at the seller's price. A seller
-   * whose min_prepay is above it is refused before anything is paid.
+   * payment. Unset: earned — the price of DEFAULT_RISK_BYTES at the seller's price at
+   * first, growing to a quarter of the value of the seller's verified data, at most
+   * `maxPaymentBytes` worth. A seller whose min_prepay is above the cap when the
+   * session starts is refused before anything is paid.
    */
   maxPrepay?: bigint;
   /** First payment covers this much data (default 1 MiB; at least 64 KiB). */

@@ -79,10 +79,10 @@ export interface PaidBuyerOptions {
    */
   mint: string;
   /**
-   * The most any one payment may be (base units): what this buyer risks with one
-   * seller that takes a payment and serves nothing. Default: 8 MiB worth at the
-   * seller's price (extensions/seedpay/policy.ts DEFAULT_RISK_BYTES). Larger
-   * payments mean fewer transactions (faster paid transfers), more at risk.
+   * The most this buyer risks with one seller at once (base units): paid and not yet
+   * backed by its data that passed the hash check; so also the largest payment. Unset:
+   * earned — DEFAULT_RISK_BYTES worth at the seller's price at first, growing to a
+   * quarter of the value of the seller's verified data (extensions/seedpay/policy.ts).
    */
   maxPrepay?: bigint;
   /** Policy knobs of extensions/seedpay BuyerPolicy (payment sizes, low water, retries). */
