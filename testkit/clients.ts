@@ -27,6 +27,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { MseInitiator, type MseResult } from '../wire/mse/index.js';
 
 // ---------------------------------------------------------------------------
 // Errors
@@ -302,14 +303,19 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
  * seeding before it accepts peers for it: qBittorrent resets connections for up to ~1 s
  * after its WebUI says stalledUP. The probe dials from 127.0.0.1, an address the
  * harness never gives to a test peer (one connection per IP, INTEROP.md rule 3).
+ * `mse`: for a client that refuses plain connections, the handshake goes inside an
+ * MSE/PE handshake offering RC4 only (wire/mse), and the answer is decrypted.
  */
-export function probeHandshake(e: Endpoint, infoHash: string, timeoutMs = 2000, localAddress = '127.0.0.1'): Promise<boolean> {
+export function probeHandshake(e: Endpoint, infoHash: string, timeoutMs = 2000, localAddress = '127.0.0.1', mse = false): Promise<boolean> {
   return new Promise((resolve) => {
     const hs = Buffer.concat([
       Buffer.from([19]), Buffer.from('BitTorrent protocol'), Buffer.alloc(8),
       Buffer.from(infoHash, 'hex'), Buffer.from('-SPPROBE-' + randomBytes(6).toString('hex').slice(0, 11)),
     ]);
     const sock = net.connect({ host: e.host, port: e.port, localAddress });
+    const enc = mse ? new MseInitiator({ infoHash: Buffer.from(infoHash, 'hex'), mode: 'require', now: Date.now(), random: (n) => randomBytes(n), initialPayload: hs }) : null;
+    const encResult = (): MseResult | null => enc?.result ?? null;
+    const sendMse = (): void => { for (let c = enc?.pollTransmit() ?? null; c !== null; c = enc!.pollTransmit()) sock.write(c); };
     let got = Buffer.alloc(0);
     const finish = (ok: boolean): void => {
       clearTimeout(timer);
@@ -317,8 +323,21 @@ export function probeHandshake(e: Endpoint, infoHash: string, timeoutMs = 2000, 
       resolve(ok);
     };
     const timer = setTimeout(() => finish(false), timeoutMs);
-    sock.on('connect', () => sock.write(hs));
-    sock.on('data', (d: Buffer) => {
+    sock.on('connect', () => (enc === null ? sock.write(hs) : sendMse()));
+    sock.on('data', (raw: Buffer) => {
+      let d: Uint8Array = raw;
+      if (enc !== null) {
+        const before = encResult();
+        if (before === null) {
+          try { enc.receive(raw, Date.now()); } catch { finish(false); return; }
+          sendMse();
+          const r = encResult();
+          if (r === null) return;
+          d = r.initialPayload;
+        } else {
+          d = before.decrypt?.process(raw) ?? raw;
+        }
+      }
       got = Buffer.concat([got, d]);
       // pstrlen(1) + pstr(19) + reserved(8) + info hash(20)
       if (got.length >= 48) finish(got[0] === 19 && got.subarray(28, 48).toString('hex') === infoHash.toLowerCase());
@@ -797,7 +816,7 @@ export interface QbtTorrent {
 export const QBT_SEEDING_STATES: ReadonlySet<string> = new Set(['uploading', 'stalledUP', 'queuedUP', 'forcedUP']);
 
 export interface QbittorrentOptions {
-  /** 0 allow/prefer (default), 1 require, 2 disable MSE. */
+  /** 0 allow/prefer (default), 1 require (its readiness probe then speaks MSE), 2 disable MSE. */
   encryption?: 0 | 1 | 2;
   /** Transport for its own dials: TCP (default; INTEROP.md rule 2) or Both. */
   protocol?: 'TCP' | 'Both';
@@ -813,6 +832,8 @@ export class QbittorrentDaemon {
     readonly webPort: number,
     readonly profileDir: string,
     private readonly password: string,
+    /** It refuses plain connections (encryption required): probe with MSE. */
+    private readonly requiresMse = false,
   ) {}
 
   get pid(): number {
@@ -919,7 +940,7 @@ export class QbittorrentDaemon {
   waitAcceptsPeers(infoHash: string, timeoutMs = 30_000): Promise<void> {
     return waitFor(async () => {
       if (!this.proc.alive) throw new InteropError('PROCESS_EXIT', `qbittorrent-nox died\n${this.proc.tail()}`);
-      return probeHandshake(this.peerEndpoint, infoHash);
+      return probeHandshake(this.peerEndpoint, infoHash, 2000, '127.0.0.1', this.requiresMse);
     }, timeoutMs, `qBittorrent answering handshakes for ${infoHash}`);
   }
 
@@ -1036,7 +1057,7 @@ export class InteropScope {
       const webPort = await freePort('127.0.0.1');
       await execFileP('bash', [scriptPath('qbt_profile.sh'), profile, String(peerPort), String(webPort), save, password, String(o.encryption ?? 0), o.protocol ?? 'TCP'], 30_000);
       const proc = this.spawn('qbittorrent', 'qbittorrent-nox', [`--profile=${profile}`], { env: { ...process.env, HOME: profile } });
-      const d = new QbittorrentDaemon(proc, { host: '127.0.0.1', port: peerPort }, webPort, profile, password);
+      const d = new QbittorrentDaemon(proc, { host: '127.0.0.1', port: peerPort }, webPort, profile, password, o.encryption === 1);
       try {
         await waitFor(async () => {
           if (!proc.alive) throw new InteropError('PROCESS_EXIT', `qbittorrent-nox exited\n${proc.tail()}`);

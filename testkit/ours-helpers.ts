@@ -31,6 +31,8 @@ export interface PeerSeen {
   /** The peer set the fast bit in its handshake, whatever we did. */
   peerAdvertisedFast: boolean;
   extended: boolean;
+  /** MSE/PE: 'rc4', 'plaintext' after an obfuscated handshake, null for a plain BitTorrent connection. */
+  mse: 'rc4' | 'plaintext' | null;
   /** Payload bytes this connection carried. */
   uploaded: number;
   downloaded: number;
@@ -46,6 +48,7 @@ function describe(s: PeerSession): PeerSeen {
     fast: s.conn.fastEnabled,
     peerAdvertisedFast: reserved !== null && (reserved[7] & 0x04) !== 0,
     extended: s.conn.extendedEnabled,
+    mse: s.peerSocket.mseMethod,
     uploaded: s.uploaded,
     downloaded: s.downloaded,
   };

@@ -252,6 +252,11 @@ export class PeerSocket {
   get writeBlockedNow(): boolean { return this.writeBlocked; }
   get readPausedNow(): boolean { return this.readPaused; }
   get isClosed(): boolean { return this.closed; }
+  /** After an MSE/PE handshake, the stream's method ('rc4' or 'plaintext'); null for plain BitTorrent or while handshaking. */
+  get mseMethod(): 'rc4' | 'plaintext' | null {
+    const r = this.mse?.result ?? null;
+    return r !== null && r.handshake === 'mse' ? r.method : null;
+  }
 
   /** Write what the connection has queued (stops at write backpressure). */
   flush(): void {
