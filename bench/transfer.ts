@@ -15,6 +15,10 @@
  *   ours-peak-rss-<4×size>    (--rss) our leecher's peak RSS for the 4× torrent; baseline
  *                             our own leecher at <size> in the same run (≈1 = bounded)
  *   paid-vs-free              our pair with SeedPay metering; baseline our pair free
+ *   libtorrent-to-libtorrent-encrypted  reference: both libtorrent with MSE and RC4 forced
+ *   ours-to-ours-encrypted    our pair with encryption 'require' (MSE, RC4 both ways);
+ *                             baseline libtorrent→libtorrent encrypted
+ * `--only a,b` runs just the named cases (and their baselines).
  * Our peers run as separate Node processes (testkit/our-peer.ts), like libtorrent's
  * (lt_peer.py), so CPU seconds and peak RSS are per process.
  * MB/s is measured at the leecher, first payload byte → all pieces verified (see
@@ -59,9 +63,21 @@ function ourPeer(): OurPeer | null {
   return { free: { seeder: ourSeeder('seedpay'), leecher: ourLeecher('seedpay') }, paid: null };
 }
 
+/** Our pair with MSE required on both sides: every byte after the handshake RC4-encrypted. */
+function ourEncryptedPair(): PeerPair {
+  return { seeder: ourSeeder('seedpay-rc4', { encryption: 'require' }), leecher: ourLeecher('seedpay-rc4', { encryption: 'require' }) };
+}
+
+/** `--only a,b`: the cases to run (null: all). */
+function onlyCases(): Set<string> | null {
+  const i = process.argv.indexOf('--only');
+  return i < 0 ? null : new Set((process.argv[i + 1] ?? '').split(',').filter((x) => x !== ''));
+}
+
 // ---------------------------------------------------------------------------
 
-type CaseName = 'libtorrent-to-libtorrent' | 'ours-to-ours' | 'ours-to-libtorrent' | 'libtorrent-to-ours' | 'paid-vs-free';
+type CaseName = 'libtorrent-to-libtorrent' | 'ours-to-ours' | 'ours-to-libtorrent' | 'libtorrent-to-ours' | 'paid-vs-free'
+  | 'libtorrent-to-libtorrent-encrypted' | 'ours-to-ours-encrypted';
 
 interface CaseDef {
   name: CaseName;
@@ -119,6 +135,8 @@ async function main(): Promise<number> {
   const ltName = `libtorrent-${ltVersion}`;
   const ltPair: PeerPair = { seeder: libtorrentSeeder(ltName), leecher: libtorrentLeecher(ltName) };
   const ltPairName = `${ltName}→${ltName}`;
+  const ltEnc: PeerPair = { seeder: libtorrentSeeder(`${ltName}-rc4`, { encryption: 'forced' }), leecher: libtorrentLeecher(`${ltName}-rc4`, { encryption: 'forced' }) };
+  const ltEncName = `${ltName}-rc4→${ltName}-rc4`;
 
   const ours = ourPeer();
   const notYet = 'our peer cannot seed/download over TCP yet (bench/transfer.ts ourPeer() returns null)';
@@ -129,7 +147,14 @@ async function main(): Promise<number> {
     { name: 'libtorrent-to-ours', ours: ours ? { seeder: ltPair.seeder, leecher: ours.free.leecher } : null, baseline: ltPair, baselineName: ltPairName, missing: notYet },
     { name: 'paid-vs-free', ours: ours?.paid ?? null, baseline: ours?.free ?? null, baselineName: ours ? `${pairKey(ours.free)} (free)` : null,
       missing: ours ? 'our paid pair is not plugged in yet (OurPeer.paid is null)' : notYet },
+    { name: 'libtorrent-to-libtorrent-encrypted', ours: ltEnc, baseline: null, baselineName: null },
+    { name: 'ours-to-ours-encrypted', ours: ourEncryptedPair(), baseline: ltEnc, baselineName: ltEncName },
   ];
+  const only = onlyCases();
+  if (only !== null) {
+    for (const n of only) if (!cases.some((c) => c.name === n)) log(`bench:transfer: --only: no case ${n}`);
+    for (const c of cases) if (!only.has(c.name)) c.ours = null;
+  }
   const runnable = cases.filter((c) => c.ours !== null);
 
   // every distinct pair once per round, rounds alternating between them
@@ -200,7 +225,7 @@ async function main(): Promise<number> {
   }
 
   // Memory: our leecher's peak RSS in ours-to-ours vs libtorrent's in libtorrent→libtorrent.
-  const oursFree = ours?.free ?? null;
+  const oursFree = only === null || only.has('ours-to-ours') ? ours?.free ?? null : null;
   const oursSamples = oursFree ? samples.get(pairKey(oursFree)) ?? [] : [];
   const ltSamples = samples.get(pairKey(ltPair)) ?? [];
   const oursLeechRss = oursSamples.map((x) => rssMiB(x.leecher.peakRssKiB)).filter((x): x is number => x !== null);
@@ -253,7 +278,7 @@ async function main(): Promise<number> {
 
   // paid-vs-free and first-paid-byte (issue 5): bench/transfer-paid.ts measures our pair
   // free and paid (local ledger) alternating, both peers in one process.
-  try {
+  if (only === null || only.has('paid-vs-free')) try {
     // At least 9 pairs: each in-process transfer takes ~2 s and one pair varies by ±10%;
     // a ratio near 1 needs the medians of more (0.91–0.96 over 5 pairs, docs/PERFORMANCE.md §4).
     status = Math.max(status, await runPaidVsFree({ sizeBytes, runs: Math.max(runs, 9), timeoutMs }));
@@ -261,7 +286,7 @@ async function main(): Promise<number> {
     log(`bench:transfer: case paid-vs-free could not run: ${(e as Error).message}`);
     status = 1;
   }
-  const missing = cases.filter((c) => c.ours === null && c.name !== 'paid-vs-free');
+  const missing = cases.filter((c) => c.ours === null && c.name !== 'paid-vs-free' && only === null);
   if (missing.length > 0) {
     log(`bench:transfer: not implemented yet, not measured: ${missing.map((c) => c.name).join(', ')} — ${[...new Set(missing.map((c) => c.missing))].join('; ')}`);
     status = 1;

@@ -5,7 +5,7 @@
  * would share both with the benchmark driver and with the other side).
  *
  *   node our-peer.js seed|leech TORRENT DIR --bind 127.0.0.x [--connect HOST:PORT]…
- *        [--no-fast] [--timeout S] [--quiet]
+ *        [--no-fast] [--encryption require|prefer|off] [--timeout S] [--quiet]
  *
  * Prints `READY port=N pid=P cpu_s=C` once listening with the data checked (a seeder
  * rechecks DIR first; that is start-up, not transfer), progress lines, and one
@@ -17,6 +17,7 @@ import { parseTorrent } from '../format/metainfo.js';
 import type { PeerSession } from '../lib/engine/peer-session.js';
 import type { PeerProcessResult } from './clients.js';
 import { boundClient } from './ours-helpers.js';
+import { isEncryptionMode, type EncryptionMode } from '../wire/mse/policy.js';
 
 /** The RESULT line: the fields lt_peer.py prints that the benchmark reads (same names), and ours. */
 export interface OurPeerResult extends PeerProcessResult {
@@ -39,25 +40,31 @@ interface Args {
   bind: string;
   connect: string[];
   fast: boolean;
+  encryption: EncryptionMode;
   timeoutS: number;
   quiet: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
   const pos: string[] = [];
-  const a: Omit<Args, 'mode' | 'torrent' | 'dir'> = { bind: '127.0.0.1', connect: [], fast: true, timeoutS: 600, quiet: false };
+  const a: Omit<Args, 'mode' | 'torrent' | 'dir'> = { bind: '127.0.0.1', connect: [], fast: true, encryption: 'prefer', timeoutS: 600, quiet: false };
   for (let i = 0; i < argv.length; i++) {
     const x = argv[i];
     if (x === '--bind') a.bind = argv[++i];
     else if (x === '--connect') a.connect.push(argv[++i]);
     else if (x === '--no-fast') a.fast = false;
+    else if (x === '--encryption') {
+      const m = argv[++i];
+      if (!isEncryptionMode(m)) throw new Error(`--encryption must be require, prefer or off (got ${m})`);
+      a.encryption = m;
+    }
     else if (x === '--timeout') a.timeoutS = Number(argv[++i]);
     else if (x === '--quiet') a.quiet = true;
     else if (x.startsWith('--')) throw new Error(`unknown option ${x}`);
     else pos.push(x);
   }
   if (pos.length !== 3 || (pos[0] !== 'seed' && pos[0] !== 'leech')) {
-    throw new Error('usage: our-peer seed|leech TORRENT DIR --bind HOST [--connect HOST:PORT]... [--no-fast] [--timeout S] [--quiet]');
+    throw new Error('usage: our-peer seed|leech TORRENT DIR --bind HOST [--connect HOST:PORT]... [--no-fast] [--encryption MODE] [--timeout S] [--quiet]');
   }
   if (!(a.timeoutS > 0)) throw new Error('--timeout needs a positive number of seconds');
   return { mode: pos[0], torrent: pos[1], dir: pos[2], ...a };
@@ -72,7 +79,7 @@ const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 async function main(): Promise<number> {
   const a = parseArgs(process.argv.slice(2));
   const meta = parseTorrent(await readFile(a.torrent));
-  const client = boundClient({ fast: a.fast }, a.bind);
+  const client = boundClient({ fast: a.fast, encryption: a.encryption }, a.bind);
   const port = await client.listen(0, a.bind);
 
   let firstByte: number | null = null;

@@ -19,8 +19,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   InteropError, InteropScope, createTorrent, endpointString, makeRandomFile, nextLoopbackAddress, sha256File,
-  type Endpoint, type ManagedProcess, type TorrentInfo,
+  type Endpoint, type LibtorrentEncryption, type ManagedProcess, type TorrentInfo,
 } from './clients.js';
+import type { EncryptionMode } from '../wire/mse/policy.js';
 
 export const MiB = 1 << 20;
 
@@ -169,14 +170,19 @@ export interface LeecherImpl {
 // libtorrent implementations (scripts/lt_peer.py: TCP only, plaintext first)
 // ---------------------------------------------------------------------------
 
-export function libtorrentSeeder(name = 'libtorrent'): SeederImpl {
+/** libtorrent's MSE setting for a bench peer: its default, or MSE with RC4 forced both ways. */
+export interface LibtorrentPeerSettings {
+  encryption?: LibtorrentEncryption;
+}
+
+export function libtorrentSeeder(name = 'libtorrent', o: LibtorrentPeerSettings = {}): SeederImpl {
   return {
     name,
     async start(ctx) {
       // no seed_mode: the full hash check runs before READY, so the transfer is pure serving
       const peer = await ctx.scope.startLibtorrent({
         mode: 'seed', torrentPath: ctx.data.torrent.torrentPath, saveDir: ctx.data.dataDir, bind: ctx.bind,
-        timeoutS: 3600, readyTimeoutMs: 600_000,
+        timeoutS: 3600, readyTimeoutMs: 600_000, ...(o.encryption !== undefined ? { encryption: o.encryption } : {}),
       });
       return {
         endpoint: peer.endpoint,
@@ -190,13 +196,13 @@ export function libtorrentSeeder(name = 'libtorrent'): SeederImpl {
   };
 }
 
-export function libtorrentLeecher(name = 'libtorrent'): LeecherImpl {
+export function libtorrentLeecher(name = 'libtorrent', o: LibtorrentPeerSettings = {}): LeecherImpl {
   return {
     name,
     async run(ctx) {
       const peer = await ctx.scope.startLibtorrent({
         mode: 'leech', torrentPath: ctx.data.torrent.torrentPath, saveDir: ctx.saveDir, bind: ctx.bind,
-        connect: [ctx.seeder], timeoutS: Math.ceil(ctx.timeoutMs / 1000) + 5,
+        connect: [ctx.seeder], timeoutS: Math.ceil(ctx.timeoutMs / 1000) + 5, ...(o.encryption !== undefined ? { encryption: o.encryption } : {}),
       });
       const r = await peer.result(ctx.timeoutMs + 30_000);
       if (!r.complete || r.first_byte_to_done_s === null || r.first_byte_to_done_s < 0) {
@@ -235,12 +241,15 @@ export function ourPeerCommand(): { cmd: string; args: string[] } {
 export interface OurPeerSettings {
   /** Advertise the fast extension (default true). */
   fast?: boolean;
+  /** MSE/PE policy (default the Client's: prefer). */
+  encryption?: EncryptionMode;
 }
 
 function ourPeerArgs(mode: 'seed' | 'leech', torrent: string, dir: string, bind: string, connect: readonly Endpoint[], timeoutS: number, o: OurPeerSettings): string[] {
   const args = [mode, torrent, dir, '--bind', bind, '--timeout', String(timeoutS)];
   for (const c of connect) args.push('--connect', endpointString(c));
   if (o.fast === false) args.push('--no-fast');
+  if (o.encryption !== undefined) args.push('--encryption', o.encryption);
   return args;
 }
 
