@@ -65,8 +65,10 @@ export type WireErrorCode =
   | 'TORRENT_REJECTED'
   /** The socket under a connection failed or closed (lib/net/peer-socket.ts). */
   | 'SOCKET_ERROR'
-  /** The MSE/PE handshake before the BitTorrent one failed or was refused (the message names the wire/mse MseError code). */
+  /** The peer broke the MSE/PE handshake before the BitTorrent one (garbage, no sync, bad VC, padding, key or crypto_select; the message names the wire/mse MseError code). */
   | 'MSE_FAILED'
+  /** An MSE/PE peer that broke nothing but does not meet our policy (plaintext under 'require', no common method) or names no torrent we serve. */
+  | 'MSE_REFUSED'
   // ---- local misuse ----
   /** A value out of range handed to an encoder or to the API (local error). */
   | 'INVALID_ARGUMENT';

@@ -104,11 +104,21 @@ export function mseResponder(mode: 'require' | 'prefer', timeout: number, infoHa
   return new MseLayer((_ia, now) => new MseResponder({ mode, now, random, timeout, findInfoHash }));
 }
 
-/** The connection's close reason for a failed MSE handshake. */
+/**
+ * The connection's close reason for a failed MSE handshake. Breaches (MSE_FAILED) count
+ * as violations for the address throttle, as a malformed BitTorrent handshake does; a
+ * policy mismatch or an unknown torrent (MSE_REFUSED) and a cut stream do not.
+ */
 export function mseWireError(e: unknown): WireError {
   if (e instanceof MseError) {
-    if (e.code === 'TIMEOUT') return new WireError('HANDSHAKE_TIMEOUT', `MSE ${e.message}`);
-    return new WireError('MSE_FAILED', e.message, e.remote);
+    if (!e.remote) return new WireError('INVALID_ARGUMENT', e.message, false);
+    switch (e.code) {
+      case 'TIMEOUT': return new WireError('HANDSHAKE_TIMEOUT', `MSE ${e.message}`);
+      case 'TRUNCATED': return new WireError('TRUNCATED', e.message);
+      case 'PLAINTEXT_REFUSED': case 'NO_COMMON_METHOD': case 'UNKNOWN_INFO_HASH':
+        return new WireError('MSE_REFUSED', e.message);
+      default: return new WireError('MSE_FAILED', e.message, e.remote);
+    }
   }
   return new WireError('MSE_FAILED', `internal: ${e instanceof Error ? e.message : String(e)}`, false);
 }

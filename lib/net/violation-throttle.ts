@@ -19,7 +19,7 @@
  *
  * Which closes count: the remote peer broke the wire protocol (a malformed or illegal
  * message, a request or piece it had no right to send, a handshake it never
- * finished), broke the SeedPay protocol (a proof flood, a malformed paid message) or
+ * finished or an MSE handshake it broke), broke the SeedPay protocol (a proof flood, a malformed paid message) or
  * sent data that failed the hash check. Not counted: clean ends,
  * socket errors and truncations (a network cut looks the same), timeouts of our
  * own requests, a torrent we do not serve, local decisions.
@@ -33,7 +33,7 @@ const VIOLATION_CODES: ReadonlySet<PeerCloseCode> = new Set<PeerCloseCode>([
   'BAD_BITFIELD_LENGTH', 'BITFIELD_SPARE_BITS', 'BAD_PIECE_INDEX', 'BAD_HANDSHAKE',
   'FAST_NOT_NEGOTIATED', 'HAVE_ALL_NOT_FIRST', 'ILLEGAL_STATE', 'REQUEST_OVERFLOW',
   'UNREQUESTED_PIECE', 'EXTENSION_NOT_NEGOTIATED', 'BAD_EXTENDED_HANDSHAKE',
-  'UNKNOWN_EXTENSION_ID', 'BAD_REQUEST', 'HANDSHAKE_TIMEOUT', 'BANNED', 'EXTENSION_VIOLATION',
+  'UNKNOWN_EXTENSION_ID', 'BAD_REQUEST', 'HANDSHAKE_TIMEOUT', 'BANNED', 'EXTENSION_VIOLATION', 'MSE_FAILED',
 ]);
 
 export function isViolation(code: PeerCloseCode): boolean {

@@ -174,6 +174,34 @@ test("refusals: plain under 'require', MSE under 'off', unknown or contradicted 
   }
 });
 
+test('a broken MSE handshake counts as a violation for the address throttle; a policy mismatch does not', async () => {
+  const fx = await makeFixture({ files: [['f.bin', 50_000]], pieceLength: 32768 });
+  const c = new Client({ encryption: 'require' });
+  const seen: string[] = [];
+  c.on('violation', (_addr, code) => seen.push(code));
+  try {
+    const port = await c.listen(0);
+    await c.add(fx.torrent, { dir: fx.seedDir });
+    const sendAndWait = (bytes: Uint8Array): Promise<void> => new Promise((resolve) => {
+      const s = connect(port, '127.0.0.1', () => s.write(bytes));
+      s.on('data', () => {});
+      s.on('error', () => {});
+      s.on('close', () => resolve());
+    });
+    // A key, then more than 512 bytes without HASH('req1', S): no sync.
+    await sendAndWait(new Uint8Array(96 + 600).fill(0x55));
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(seen, ['MSE_FAILED']);
+    // A plain handshake under 'require' is refused, but it is not an attack.
+    await sendAndWait(encodeHandshake({ infoHash: fx.meta.infoHash, peerId: new Uint8Array(20).fill(5) }));
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(seen, ['MSE_FAILED']);
+  } finally {
+    await c.close();
+    await fx.cleanup();
+  }
+});
+
 test('a bad encryption option is refused', () => {
   assert.throws(() => new Client({ encryption: 'maybe' as never }), (e) => e instanceof ClientError && e.code === 'BAD_OPTION');
 });
