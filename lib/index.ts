@@ -52,6 +52,10 @@ export {
   type ConnectionOptions, type AcceptOptions, type ConnectionEvent, type ConnectionStats, type ConnectionState,
 } from '../wire/connection.js';
 export { WireError, type WireErrorCode } from '../wire/errors.js';
+export {
+  MseInitiator, MseResponder, MseError, Rc4, req2Hash, isEncryptionMode, ENCRYPTION_MODES,
+  type MseResult, type MseErrorCode, type EncryptionMode, type CryptoMethod, type InitiatorOptions, type ResponderOptions,
+} from '../wire/mse/index.js';
 export { Bitfield } from '../wire/bitfield.js';
 export type { BlockRef, Message } from '../wire/messages.js';
 export type { ExtensionHook, ExtensionContext, PeerExtendedHandshake } from '../wire/extension-hooks.js';
