@@ -9,11 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { Keypair } from '@solana/web3.js';
-import { PaidSeller } from '../../lib/paid/seller.js';
-import { chainFromUrl } from '../../payment/chain.js';
-import { LocalLedger } from '../../payment/ledger/ledger.js';
-import { walletFromSecretKey } from '../../payment/session.js';
+import { openInteropSeller } from '../../testkit/paid-interop.js';
 import { assertSameBytes, requireClient } from '../../testkit/clients.js';
 import { MiB, OurPeer, makeFixture, scopeFor } from '../../testkit/ours-helpers.js';
 
@@ -23,16 +19,10 @@ const TIMEOUT_MS = 60_000;
 for (const policy of ['free', 'paid-only'] as const) {
   test(`libtorrent leecher vs our paid seller, policy ${policy}`, { timeout: TIMEOUT_MS }, async (t) => {
     if (!requireClient('libtorrent', t)) return;
-    const ledger = await LocalLedger.start();
-    t.after(() => ledger.stop());
     const s = scopeFor(t, `paid-lt-${policy}`);
     const f = await makeFixture(s, SIZE);
     const ours = await OurPeer.start(t);
-    const seller = await PaidSeller.open({
-      chain: chainFromUrl(ledger.url), wallet: walletFromSecretKey(Keypair.generate().secretKey),
-      journalPath: path.join(await s.tempDir('journal'), 'seller.journal'), price: 1000n, mint: ledger.mint.toBase58(), policy,
-    });
-    t.after(() => seller.close());
+    const { seller } = await openInteropSeller(t, s, policy);
     const tor = await seller.add(ours.client, f.info.torrentPath, { dir: f.dir });
     assert.equal(tor.isComplete, true);
     const out = await s.tempDir('lt-dl');

@@ -14,12 +14,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { Keypair } from '@solana/web3.js';
 import type { PeerCloseReason, PeerSession } from '../../lib/engine/peer-session.js';
-import { PaidSeller } from '../../lib/paid/seller.js';
-import { chainFromUrl } from '../../payment/chain.js';
-import { LocalLedger } from '../../payment/ledger/ledger.js';
-import { walletFromSecretKey } from '../../payment/session.js';
+import { assertCleanCloses, assertNoMoneyNoErrors, assertRefusedQuietly, openInteropSeller } from '../../testkit/paid-interop.js';
 import { assertSameBytes, endpointString, requireClient, sleep, type TransmissionDaemon, type TransmissionPeer } from '../../testkit/clients.js';
 import { MiB, OurPeer, makeFixture, scopeFor } from '../../testkit/ours-helpers.js';
 
@@ -36,21 +32,14 @@ async function trPeerFor(tr: TransmissionDaemon, id: number, host: string): Prom
 for (const policy of ['free', 'paid-only'] as const) {
   test(`Transmission leecher vs our paid seller (we dial), policy ${policy}`, { timeout: TIMEOUT_MS }, async (t) => {
     if (!requireClient('transmission', t)) return;
-    const ledger = await LocalLedger.start();
-    t.after(() => ledger.stop());
     const s = scopeFor(t, `paid-tr-${policy}`);
     const f = await makeFixture(s, SIZE);
     const tr = await s.startTransmission();
     const id = await tr.addTorrent(f.info.torrentPath);
     await tr.waitActive(id);
     const ours = await OurPeer.start(t);
-    const seller = await PaidSeller.open({
-      chain: chainFromUrl(ledger.url), wallet: walletFromSecretKey(Keypair.generate().secretKey),
-      journalPath: path.join(await s.tempDir('journal'), 'seller.journal'), price: 1000n, mint: ledger.mint.toBase58(), policy,
-    });
-    t.after(() => seller.close());
-    const errors: Error[] = [];
-    seller.on('error', (e) => errors.push(e));
+    const paid = await openInteropSeller(t, s, policy);
+    const { seller } = paid;
     const sessions: PeerSession[] = [];
     const closes: { at: number; reason: PeerCloseReason }[] = [];
     const tor = await seller.add(ours.client, f.info.torrentPath, { dir: f.dir, peers: [endpointString(tr.peerEndpoint)] });
@@ -68,7 +57,7 @@ for (const policy of ['free', 'paid-only'] as const) {
       assert.ok(p !== undefined, `met Transmission among ${sessions.map((x) => x.address).join(', ')}`);
       assert.equal(p.role, 'initiator', 'we dialled Transmission');
       assert.ok((p.extensions?.hook('seedpay') ?? null) !== null, 'the SeedPay hook ran on this connection (terms in our handshake)');
-      for (const c of closes) assert.match(c.reason.code, /^(NOT_NEEDED|END|CLOSED)$/, `closed with ${c.reason.code}: ${c.reason.error?.message ?? ''}`);
+      assertCleanCloses(closes.map((c) => c.reason));
     } else {
       // Connected, and Transmission wants our pieces: flag 'd' = it would download if we unchoked it.
       const deadline = Date.now() + 40_000;
@@ -93,17 +82,12 @@ for (const policy of ['free', 'paid-only'] as const) {
         assert.equal(p.isClosed, false, `the connection is still up (closed: ${JSON.stringify(closes)})`);
         await sleep(500);
       }
-      assert.equal(p.conn.peerInterested, true, 'Transmission is interested all along');
-      assert.equal(tor.stats().uploaded, 0, 'a peer without SeedPay gets nothing from a paid-only seller');
-      assert.equal(p.uploaded, 0);
-      assert.deepEqual(closes, [], 'no connection was closed: no protocol error on either side');
+      assertRefusedQuietly(p, tor, closes);
       const after = await trPeerFor(tr, id, ours.endpoint.host);
       assert.ok(after !== null, 'Transmission still lists us as a peer (it did not drop us)');
       assert.ok(after.flagStr.includes('d') && !after.flagStr.includes('D'), `still choked by us: flags ${after.flagStr}`);
       assert.equal((await tr.torrent(id)).downloadedEver, 0);
     }
-    assert.equal(seller.totals().credited, 0n);
-    assert.deepEqual(errors.map((e) => e.message), []);
-    assert.deepEqual(ours.reportedErrors().map((e) => e.message), []);
+    assertNoMoneyNoErrors(paid, ours);
   });
 }
