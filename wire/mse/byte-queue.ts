@@ -39,9 +39,10 @@ export class ByteQueue {
 
   skip(n: number): void { this.start += n; }
 
-  /** Everything left, as a copy; the queue is emptied. */
+  /** Everything left, as a copy; the queue is emptied and lets its buffer go (a connection outlives its handshake). */
   takeAll(): Uint8Array {
     const out = this.buf.slice(this.start, this.end);
+    this.buf = new Uint8Array(0);
     this.start = this.end = 0;
     return out;
   }

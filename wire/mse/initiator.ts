@@ -55,7 +55,7 @@ export class MseInitiator extends MseMachine {
     this.infoHash = new Uint8Array(opts.infoHash);
     this.ia = new Uint8Array(ia);
     this.provide = allowedMethods(opts.mode);
-    this.dh = new DhKey(this.randomBytes(20));
+    this.dh = new DhKey(this.privateKey());
     this.send(this.dh.publicKey);
     this.send(this.padding());
   }

@@ -107,6 +107,13 @@ export abstract class MseMachine {
     return b;
   }
 
+  /** A DH private key: 160 random bits (the spec's recommendation), top bit set so it is never 0 or 1. */
+  protected privateKey(): Uint8Array {
+    const k = new Uint8Array(this.randomBytes(20));
+    k[0] |= 0x80;
+    return k;
+  }
+
   /** Random padding of 0..maxPadLength random bytes. */
   protected padding(): Uint8Array {
     const r = this.randomBytes(2);

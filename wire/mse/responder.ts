@@ -77,7 +77,7 @@ export class MseResponder extends MseMachine {
             return;
           }
           // MSE: Yb goes out now (it does not depend on Ya), the DH work waits for Ya.
-          this.dh = new DhKey(this.randomBytes(20));
+          this.dh = new DhKey(this.privateKey());
           this.send(this.dh.publicKey);
           this.send(this.padding());
           this.state = 'ya';
