@@ -4,7 +4,9 @@
  * 2000 idle connections from 200 loopback addresses, 10 each — within the per-address
  * share of its pending-handshake table, so no address can simply be refused — held
  * for the whole run (testkit/hostile-idle-flood.ts opens again every one the seeder
- * closes). An honest leecher (testkit/hostile-idle-leecher.ts, another process) then
+ * closes, at once), from a process of its own at the lowest CPU priority
+ * (testkit/hostile-idle-flood-process.ts): on a real network the attackers' CPU is
+ * theirs, not taken from the seeder's cores. An honest leecher (testkit/hostile-idle-leecher.ts, another process) then
  * dials from a fresh address and downloads the torrent. Baseline: the same transfer
  * with no flood; the two alternate, `runs` each, medians.
  *
@@ -17,17 +19,16 @@
  *   idle_open             idle sockets open when the honest transfer ended (median)
  *   evicted               idle connections the seeder evicted from its pending table (median per run)
  *   reopened              idle sockets the flood opened again after the seeder closed them (median per run)
- *   seeder_cpu_s / attacker_cpu_s   CPU seconds of the seeder / of this process (the flood), medians
+ *   seeder_cpu_s / attacker_cpu_s   CPU seconds of the seeder / of the flood's process, medians
+ *   attacker_nice         the niceness the flood's process runs at
  *   ok (top level)        connect_ms_max < 1000 and speed_ratio ≥ 0.9
- * The fd limit is checked before the flood opens: too low a limit fails the case with
+ * The fd limit is checked (in the flood's process) before the flood opens: too low a limit fails the case with
  * a message instead of measuring a smaller crowd.
  */
-import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { InteropScope, nextLoopbackAddress } from './clients.js';
-import { IdleFlood } from './hostile-idle-flood.js';
+import { IdleFloodProcess } from './hostile-idle-flood-process.js';
+import { nodeScript } from './hostile-idle-script.js';
 import type { IdleLeecherResult } from './hostile-idle-leecher.js';
 import { REFUSED_LABEL, type SeederResult } from './hostile-seeder.js';
 import { log, makeCase, median, type BenchCase } from './bench-report.js';
@@ -45,17 +46,10 @@ export interface IdleRun {
   leecher: IdleLeecherResult;
   seeder: SeederResult;
   /** Only under the flood. */
-  flood: null | { open: number; evicted: number; reopened: number; closedBySeeder: number; attackerCpuS: number };
+  flood: null | { open: number; evicted: number; reopened: number; closedBySeeder: number; attackerCpuS: number; nice: number | null };
 }
 
-/** A script next to this one, as a node command (tsx when running from sources). */
-export function nodeScript(name: string): { cmd: string; args: string[] } {
-  const here = fileURLToPath(import.meta.url);
-  const ext = path.extname(here);
-  const script = path.join(path.dirname(here), `${name}${ext}`);
-  if (!existsSync(script)) throw new Error(`no ${script}`);
-  return ext === '.ts' ? { cmd: process.execPath, args: ['--import', 'tsx', script] } : { cmd: process.execPath, args: [script] };
-}
+export { nodeScript };
 
 function resultOf<T>(lines: readonly string[], who: string, tail: string): T {
   const line = lines.find((l) => l.startsWith('RESULT '));
@@ -74,14 +68,13 @@ function evictedOf(closes: SeederResult['closes'], honestHost: string): number {
 export async function idleRun(data: TransferData, attack: boolean, timeoutMs: number,
   shape: { addresses: number; perAddress: number } = { addresses: ADDRESSES, perAddress: PER_ADDRESS }): Promise<IdleRun> {
   const scope = new InteropScope('hostile-idle');
-  let flood: IdleFlood | null = null;
+  let flood: IdleFloodProcess | null = null;
   try {
     const s = nodeScript('hostile-seeder');
     const seeder = scope.spawn('seed-idle', s.cmd, [...s.args, data.torrent.torrentPath, data.dataDir, '--bind', SEEDER_HOST]);
     const ready = JSON.parse((await seeder.waitForLine((l) => l.startsWith('READY '), 60_000, 'READY line')).slice(6)) as { port: number };
-    const cpu0 = process.cpuUsage();
     if (attack) {
-      flood = new IdleFlood(ready.port, shape.addresses, shape.perAddress, SEEDER_HOST);
+      flood = new IdleFloodProcess(ready.port, shape.addresses, shape.perAddress, SEEDER_HOST);
       await flood.start();
       await new Promise((r) => setTimeout(r, SETTLE_MS));
     }
@@ -97,14 +90,12 @@ export async function idleRun(data: TransferData, attack: boolean, timeoutMs: nu
     // Count before the teardown: what the flood looked like while the honest peer ran.
     let floodStats: IdleRun['flood'] = null;
     if (flood !== null) {
-      flood.check();
+      const st = await flood.stats(); // throws a socket that could not be reopened
       process.kill(seeder.pid, 'SIGUSR1');
       const snap = await seeder.waitForLine((x) => x.startsWith('SNAPSHOT '), 10_000, 'SNAPSHOT line');
       const closes = (JSON.parse(snap.slice('SNAPSHOT '.length)) as { closes: SeederResult['closes'] }).closes;
-      const st = flood.stats();
-      const cpu = process.cpuUsage(cpu0);
-      floodStats = { open: st.open, evicted: evictedOf(closes, bind), reopened: st.reopened, closedBySeeder: st.closedBySeeder, attackerCpuS: (cpu.user + cpu.system) / 1e6 };
-      flood.stop();
+      floodStats = { open: st.open, evicted: evictedOf(closes, bind), reopened: st.reopened, closedBySeeder: st.closedBySeeder, attackerCpuS: st.cpuS, nice: flood.nice };
+      await flood.stop();
     }
     await seeder.stop(10_000);
     return {
@@ -114,7 +105,7 @@ export async function idleRun(data: TransferData, attack: boolean, timeoutMs: nu
       flood: floodStats,
     };
   } finally {
-    flood?.stop();
+    await flood?.stop();
     await scope.close();
   }
 }
@@ -159,8 +150,9 @@ export async function idleFloodCase(bench: string, data: TransferData, sizeMiB: 
       evicted: m(under, (s) => s.flood?.evicted ?? 0),
       reopened: m(under, (s) => s.flood?.reopened ?? 0),
       seeder_cpu_s: m(under, (s) => s.seeder.cpu_s), seeder_cpu_s_no_attack: m(without, (s) => s.seeder.cpu_s),
-      // this process opens the flood and reopens what the seeder evicts: it shares the 2 cores with both peers
+      // the flood's own process (niced): what opening and reopening the crowd cost the attacker
       attacker_cpu_s: m(under, (s) => s.flood?.attackerCpuS ?? 0),
+      attacker_nice: under[0].flood?.nice ?? null,
       seeder_rss_mib: m(under, (s) => s.seeder.peak_rss_kib / 1024), seeder_rss_mib_no_attack: m(without, (s) => s.seeder.peak_rss_kib / 1024),
       loadavg: loadavg().map((x) => x.toFixed(2)).join('/'),
     },
