@@ -10,33 +10,18 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { Client, ClientError, type ClientOptions } from '../../lib/net/client.js';
 import { encodeHandshake } from '../../wire/handshake.js';
 import { MseInitiator, MseError, type MseResult } from '../../wire/mse/index.js';
 import { assertDownloaded, makeFixture, type Fixture } from '../../testkit/torrent-helpers.js';
-
-/** A TCP relay to `port` that records every byte in both directions. */
-async function tap(port: number): Promise<{ port: number; seen: () => Buffer; server: Server }> {
-  const chunks: Buffer[] = [];
-  const server = createServer((down) => {
-    const up = connect(port, '127.0.0.1');
-    down.on('data', (c: Buffer) => { chunks.push(Buffer.from(c)); up.write(c); });
-    up.on('data', (c: Buffer) => { chunks.push(Buffer.from(c)); down.write(c); });
-    down.on('close', () => up.destroy());
-    up.on('close', () => down.destroy());
-    down.on('error', () => up.destroy());
-    up.on('error', () => down.destroy());
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return { port: (server.address() as { port: number }).port, seen: () => Buffer.concat(chunks), server };
-}
+import { tcpTap } from '../../testkit/tcp-tap.js';
 
 async function transferThroughTap(fx: Fixture, seedOpts: ClientOptions, leechOpts: ClientOptions, dir: string): Promise<Buffer> {
   const seeder = new Client(seedOpts);
   const leecher = new Client(leechOpts);
   const port = await seeder.listen(0);
-  const relay = await tap(port);
+  const relay = await tcpTap(port);
   try {
     await seeder.add(fx.torrent, { dir: fx.seedDir });
     const lt = await leecher.add(fx.torrent, { dir, peers: [`127.0.0.1:${relay.port}`] });
@@ -199,6 +184,30 @@ test('a broken MSE handshake counts as a violation for the address throttle; a p
   } finally {
     await c.close();
     await fx.cleanup();
+  }
+});
+
+test('an MSE peer that goes silent mid-handshake is closed at the handshake timeout', async () => {
+  const c = new Client({ encryption: 'require', handshakeTimeout: 300 });
+  const codes: string[] = [];
+  c.on('violation', (_addr, code) => codes.push(code));
+  try {
+    const port = await c.listen(0);
+    const t0 = Date.now();
+    const answered = await new Promise<number>((resolve) => {
+      let n = 0;
+      const s = connect(port, '127.0.0.1', () => s.write(new Uint8Array(96).fill(0x42))); // Ya, then nothing
+      s.on('data', (d: Buffer) => { n += d.length; });
+      s.on('error', () => {});
+      s.on('close', () => resolve(n));
+    });
+    const waited = Date.now() - t0;
+    assert.ok(answered >= 96, 'Yb was sent');
+    assert.ok(waited >= 250 && waited < 5000, `closed after ${waited} ms`);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(codes, ['HANDSHAKE_TIMEOUT']);
+  } finally {
+    await c.close();
   }
 });
 
