@@ -158,3 +158,38 @@ test('responder tells a plain BitTorrent handshake from MSE', () => {
   assert.equal(almost.result, null);
   assert.equal(almost.pollTransmit()!.length, 96, 'Yb sent once MSE is known');
 });
+
+test('RC4 property: any split at any alignment (the word path and the byte path) equals a textbook RC4', () => {
+  const textbook = (key: Uint8Array, data: Uint8Array): Uint8Array => {
+    const s = Array.from({ length: 256 }, (_, k) => k);
+    for (let k = 0, j = 0; k < 256; k++) {
+      j = (j + s[k] + key[k % key.length]) & 255;
+      [s[k], s[j]] = [s[j], s[k]];
+    }
+    const out = new Uint8Array(data);
+    for (let k = 0, i = 0, j = 0; k < out.length; k++) {
+      i = (i + 1) & 255;
+      j = (j + s[i]) & 255;
+      [s[i], s[j]] = [s[j], s[i]];
+      out[k] ^= s[(s[i] + s[j]) & 255];
+    }
+    return out;
+  };
+  fc.assert(fc.property(
+    fc.uint8Array({ minLength: 1, maxLength: 32 }),
+    fc.uint8Array({ maxLength: 2000 }),
+    fc.integer({ min: 0, max: 7 }),
+    fc.array(fc.nat(), { maxLength: 6 }),
+    (key, data, shift, cuts) => {
+      // The data at an arbitrary offset inside a larger buffer (unaligned views).
+      const backing = new Uint8Array(data.length + shift);
+      const view = backing.subarray(shift);
+      view.set(data);
+      const c = new Rc4(key);
+      const points = [...new Set(cuts.map((x) => x % (data.length + 1)))].sort((a, b) => a - b);
+      let at = 0;
+      for (const p of [...points, data.length]) { c.process(view.subarray(at, p)); at = p; }
+      assert.deepEqual(view, textbook(key, data));
+    },
+  ), { numRuns: 300 });
+});
