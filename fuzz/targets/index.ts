@@ -10,10 +10,12 @@ import { seedpayTarget } from './seedpay.js';
 import { metainfoTarget } from './metainfo.js';
 import { magnetTarget } from './magnet.js';
 import { mseTarget } from './mse.js';
+import { mseInitiatorTarget } from './mse-initiator.js';
 
 export const TARGETS: readonly FuzzTarget[] = [
   framerTarget, connectionTarget, handshakeTarget, extHandshakeTarget, bencodeTarget,
   utMetadataTarget, seedpayTarget, metainfoTarget, magnetTarget, mseTarget,
+  mseInitiatorTarget,
 ];
 
 export function targetByName(name: string): FuzzTarget | undefined {
