@@ -27,6 +27,7 @@ import type { ServeOptions } from '../engine/block-server.js';
 import { SlabPool } from '../engine/slab-pool.js';
 import { Torrent, type TorrentHost, type TorrentOptions } from '../engine/torrent.js';
 import { TypedEmitter } from '../events/typed-emitter.js';
+import { SilentHold } from './silent-hold.js';
 import { ViolationThrottle, addressKey, isViolation, type ViolationThrottleOptions } from './violation-throttle.js';
 
 export const CLIENT_VERSION = 'SeedPay 0.1.0';
@@ -91,6 +92,14 @@ export interface ClientOptions {
    * doubling up to 5 min, one strike forgiven per 30 s). `false`: never refuse.
    */
   violationThrottle?: ViolationThrottleOptions | false;
+  /**
+   * Refused connections from a banned address held open (silent-hold.ts: closed when
+   * they send a byte or after `refusedHoldMs`) instead of closed at once, so an idle
+   * crowd has nothing to reconnect. Each is an fd. Default 2048; 0: close at once.
+   */
+  maxHeldRefused?: number;
+  /** How long a refused silent connection is held. Default 30 s. */
+  refusedHoldMs?: number;
   /** The clock (ms). Default Date.now. */
   now?: () => number;
   /**
@@ -117,7 +126,8 @@ export type TorrentSource = Uint8Array | Metainfo | string;
 /**
  * Why an incoming connection was refused at accept, before any byte was read:
  * PENDING_CAP  its address already holds its share of the pending-handshake slots;
- * THROTTLED    its address is banned for protocol violations (violation-throttle.ts);
+ * THROTTLED    its address is banned for protocol violations (violation-throttle.ts); the
+ *              connection is held silent (closed at its first byte) while there is room;
  * CLOSED       the client is closing.
  * And one reason for a connection dropped after it was accepted:
  * EVICTED      it was the oldest still handshaking when every pending slot was taken
@@ -166,6 +176,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
   private readonly pendingByAddress = new Map<string, number>();
   /** Bans addresses after repeated protocol violations (null: disabled). */
   readonly throttle: ViolationThrottle | null;
+  private readonly refusedHold: SilentHold;
   readonly encryption: EncryptionMode;
   private readonly handshakeTimeout: number;
 
@@ -187,6 +198,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
     this.maxPending = opts.maxPendingConnections ?? 64;
     this.maxPendingPerAddress = opts.maxPendingPerAddress ?? Math.max(1, Math.floor(this.maxPending / 4));
     this.throttle = opts.violationThrottle === false ? null : new ViolationThrottle(opts.violationThrottle ?? {});
+    this.refusedHold = new SilentHold(opts.maxHeldRefused ?? 2048, opts.refusedHoldMs ?? 30_000, this.clock);
     this.hasher = new PieceHasher(opts.hashThreads ?? (availableParallelism() > 1 ? 1 : 0));
     this.hwm = opts.socketHighWaterMark ?? 1024 * 1024;
     this.localAddress = opts.localAddress;
@@ -290,6 +302,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
     for (const s of this.pending) s.close('CLOSED');
     this.pending.clear();
     this.pendingByAddress.clear();
+    this.refusedHold.closeAll();
     await Promise.all([...this.torrents.values()].map((t) => t.close()));
     await this.hasher.close();
     if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -330,7 +343,8 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
       : this.throttle !== null && !this.throttle.admits(key, now) ? 'THROTTLED'
         : held >= this.maxPendingPerAddress ? 'PENDING_CAP' : null;
     if (refused !== null) {
-      socket.destroy();
+      // A banned address's connection waits, silent, rather than reconnecting at once.
+      if (refused !== 'THROTTLED' || !this.refusedHold.hold(socket)) socket.destroy();
       this.emit('refused', address, refused);
       return;
     }

@@ -68,6 +68,15 @@ test('an address whose idle connections keep being evicted is refused at accept 
     assert.ok(refused.some((r) => r.reason === 'THROTTLED' && r.address.startsWith('127.0.6.1:')), `refusals: ${JSON.stringify(refused)}`);
     // The evicting address did nothing wrong: it is not throttled.
     assert.ok(!refused.some((r) => r.reason === 'THROTTLED' && r.address.startsWith('127.0.6.2:')));
+    // Refused, it is held silent rather than closed (nothing to reconnect), until it speaks.
+    let closed = false;
+    again.on('close', () => { closed = true; });
+    again.on('error', () => {});
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(closed, false, 'held while silent');
+    again.write('x');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(closed, true, 'closed at its first byte');
   } finally {
     for (const s of sockets) s.destroy();
     await seeder.close();
