@@ -152,11 +152,14 @@ test('responder tells a plain BitTorrent handshake from MSE', () => {
   }
   const req = new MseResponder({ mode: 'require', now: 0, random: seededRandom(3), findInfoHash: () => null });
   assert.throws(() => req.receive(hs, 0), { name: 'MseError', code: 'PLAINTEXT_REFUSED' });
-  // A Ya that happens to begin like the header is MSE as soon as it differs.
+  // A Ya that happens to begin like the header is MSE as soon as it differs; Yb (and
+  // the DH work) waits for the whole of Ya.
   const almost = new MseResponder({ mode: 'prefer', now: 0, random: seededRandom(3), findInfoHash: () => null });
   almost.receive(new Uint8Array([19, ...ascii('BitTorrent protocoX')]), 0);
   assert.equal(almost.result, null);
-  assert.equal(almost.pollTransmit()!.length, 96, 'Yb sent once MSE is known');
+  assert.equal(almost.pollTransmit(), null, 'nothing sent before Ya is complete');
+  almost.receive(new Uint8Array(76).fill(0x42), 0);
+  assert.equal(almost.pollTransmit()!.length, 96, 'Yb sent once Ya is in');
 });
 
 test('RC4 property: any split at any alignment (the word path and the byte path) equals a textbook RC4', () => {

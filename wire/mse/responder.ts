@@ -76,16 +76,17 @@ export class MseResponder extends MseMachine {
             this.finish({ handshake: 'plain', method: 'plaintext', encrypt: null, decrypt: null, infoHash: null, initialPayload: q.takeAll() });
             return;
           }
-          // MSE: Yb goes out now (it does not depend on Ya), the DH work waits for Ya.
-          this.dh = new DhKey(this.privateKey());
-          this.send(this.dh.publicKey);
-          this.send(this.padding());
           this.state = 'ya';
           break;
         }
         case 'ya': {
+          // The DH work (about a millisecond of bigint arithmetic) waits for a whole Ya, as
+          // in libtorrent: a connection that sends a few bytes of junk costs none of it.
           if (q.length < DH_KEY_LENGTH) return;
-          const s = this.dh!.sharedSecret(q.take(DH_KEY_LENGTH));
+          this.dh = new DhKey(this.privateKey());
+          this.send(this.dh.publicKey);
+          this.send(this.padding());
+          const s = this.dh.sharedSecret(q.take(DH_KEY_LENGTH));
           if (s === null) throw new MseError('BAD_PUBLIC_KEY', 'degenerate Ya');
           this.secret = s;
           this.req1 = req1Hash(s);
