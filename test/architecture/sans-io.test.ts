@@ -1,6 +1,6 @@
 /**
  * Protocol floors are sans-IO: time comes in as `now`, and nothing schedules work.
- * The dependency rules keep node: modules out of wire/, format/ and extensions/;
+ * The dependency rules keep node: modules out of wire/, format/, discovery/ and extensions/;
  * timers and clocks are globals a dependency graph cannot see, so they are looked
  * for here, in the sources (comments aside).
  */
@@ -37,7 +37,7 @@ test('sans-io check: finds a timer or a clock in code, not in comments', () => {
   assert.deepEqual(timerUses('// setTimeout here is prose\n/* Date.now() */ const a = 1;'), []);
 });
 
-for (const floor of ['wire', 'format', 'extensions']) {
+for (const floor of ['wire', 'format', 'discovery', 'extensions']) {
   test(`sans-io: no timer or clock in ${floor}/`, () => {
     const found: string[] = [];
     for (const f of tsFiles(path.join(repoRoot(), floor))) {
