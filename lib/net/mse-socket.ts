@@ -18,6 +18,7 @@ import { MseError, MseInitiator, MseResponder, req2Hash, type MseMachine, type M
 import type { EncryptionMode } from '../../wire/mse/policy.js';
 import { WireError } from '../../wire/errors.js';
 import { bytesEqual } from '../../wire/bytes.js';
+import { CipherOutbox } from './cipher-outbox.js';
 
 export type { EncryptionMode };
 
@@ -25,6 +26,7 @@ const random = (n: number): Uint8Array => randomBytes(n);
 
 export class MseLayer {
   private hs: MseMachine | null = null;
+  private readonly outbox = new CipherOutbox();
   private done: MseResult | null = null;
 
   /** `start(ia, now)` makes the handshake; an initiator sends `ia` inside it. */
@@ -58,11 +60,21 @@ export class MseLayer {
     return this.done?.initialPayload ?? null;
   }
 
-  /** The bytes to write for a chunk of the connection's output (a copy when encrypting). */
-  encrypt(chunk: Uint8Array): Uint8Array {
+  /**
+   * Write a chunk of the connection's output to `socket`: as it is, or (RC4) an
+   * encrypted copy in the outbox. Returns what `socket.write` returned (backpressure).
+   */
+  write(socket: Socket, chunk: Uint8Array): boolean {
     const c = this.done?.encrypt ?? null;
-    return c === null ? chunk : c.process(new Uint8Array(chunk));
+    if (c === null) return socket.write(chunk);
+    const { view, written } = this.outbox.take(chunk.length);
+    view.set(chunk);
+    c.process(view);
+    return socket.write(view, written);
   }
+
+  /** The socket is gone: the outbox's slab goes back once its writes complete. */
+  close(): void { this.outbox.close(); }
 
   /** The stream ended: throws unless the handshake had finished. */
   receiveEnd(): void { if (this.done === null) this.hs?.receiveEnd(); }

@@ -269,7 +269,7 @@ export class PeerSocket {
     s.cork();
     try {
       while (chunk !== null) {
-        if (!s.write(mse === null ? chunk : mse.encrypt(chunk))) { this.writeBlocked = true; break; }
+        if (!(mse === null ? s.write(chunk) : mse.write(s, chunk))) { this.writeBlocked = true; break; }
         chunk = this.conn.pollTransmit();
       }
     } finally {
@@ -284,7 +284,10 @@ export class PeerSocket {
     // Drain the connection's queue into the socket regardless of backpressure: it is the last output.
     const mse = this.mse;
     if (mse === null || mse.ready) {
-      for (let c = this.conn.pollTransmit(); c !== null; c = this.conn.pollTransmit()) this.socket.write(mse === null ? c : mse.encrypt(c));
+      for (let c = this.conn.pollTransmit(); c !== null; c = this.conn.pollTransmit()) {
+        if (mse === null) this.socket.write(c);
+        else mse.write(this.socket, c);
+      }
     }
     this.conn.close();
     this.socket.end();
@@ -393,6 +396,7 @@ export class PeerSocket {
     if (this.closed) return;
     this.closed = true;
     this.clearTimer();
+    this.mse?.close();
     if (reason !== null) this.conn.close();
     if (!this.socket.destroyed) {
       if (reason === null) this.socket.end();
