@@ -55,9 +55,9 @@ async function main(): Promise<number> {
   // Every dial of the seeder, refused/evicted ones included (the torrent redials them).
   const dials: number[] = [];
   const dial = client.dial.bind(client);
-  client.dial = (t, addr) => {
+  client.dial = (t, addr, mse) => {
     dials.push(performance.now());
-    return dial(t, addr);
+    return dial(t, addr, mse);
   };
   let connected: number | null = null;
   let firstByte: number | null = null;

@@ -38,6 +38,8 @@ import { processFlushGate } from '../files/flush-gate.js';
 import { PieceStore } from '../files/piece-store.js';
 import { CompletionLinger } from './completion-linger.js';
 import { TypedEmitter } from '../events/typed-emitter.js';
+import { DialMethod } from './dial-method.js';
+import type { EncryptionMode } from '../../wire/mse/policy.js';
 
 export interface TorrentOptions {
   /** Directory the torrent's files live in (created as needed). */
@@ -132,8 +134,11 @@ export interface TorrentHost {
   readonly syncReads: boolean;
   readonly directWrites: boolean;
   readonly hasher: PieceHasher;
+  /** The client's MSE/PE policy (which handshake dials use). */
+  readonly encryption: EncryptionMode;
   now(): number;
-  dial(t: Torrent, addr: PeerAddress): PeerSession;
+  /** Dial `addr` for `t`, with the MSE handshake when `mse`. */
+  dial(t: Torrent, addr: PeerAddress, mse: boolean): PeerSession;
   forget(t: Torrent): void;
 }
 
@@ -142,6 +147,8 @@ interface KnownPeer {
   session: PeerSession | null;
   failures: number;
   nextAt: number;
+  /** Plain or MSE: learnt from how its connections ended. */
+  readonly method: DialMethod;
   /** Its last session ended with it holding every piece: a seed has nothing to fetch from us. */
   peerComplete: boolean;
 }
@@ -276,7 +283,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> implements SessionOwner
     const key = formatPeerAddress(addr);
     let k = this.known.get(key);
     if (k === undefined) {
-      k = { addr, session: null, failures: 0, nextAt: 0, peerComplete: false };
+      k = { addr, session: null, failures: 0, nextAt: 0, peerComplete: false, method: new DialMethod(this.host.encryption) };
       this.known.set(key, k);
     }
     if (this.started && k.session === null) this.dialKnown(k);
@@ -383,7 +390,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> implements SessionOwner
   private dialKnown(k: KnownPeer): void {
     const key = formatPeerAddress(k.addr);
     if (this.closedFlag || this.bannedAddrs.has(key) || this.sessions.size >= (this.opts.maxPeers ?? 100)) return;
-    k.session = this.host.dial(this, k.addr);
+    k.session = this.host.dial(this, k.addr, k.method.mse);
     this.sessions.set(k.session.id, k.session);
   }
 
@@ -465,6 +472,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> implements SessionOwner
       if (k.session !== s) continue;
       k.session = null;
       k.peerComplete = s.registered && s.conn.peerPieces !== null && s.conn.peerPieces.hasAll();
+      if (s.registered) k.method.connected();
+      else if (k.method.failed(s.reason)) { k.nextAt = this.host.now(); continue; } // the other handshake, at once
       if (!s.registered) k.failures++;
       else k.failures = 0;
       k.nextAt = this.host.now() + Math.min(30_000, 1000 * 2 ** Math.min(5, k.failures));

@@ -112,10 +112,10 @@ export interface ClientOptions {
    * 'require'  every connection runs MSE with RC4; plain BitTorrent handshakes are refused.
    * 'prefer'   (default) incoming: MSE or plain, whichever the peer opens with; an MSE
    *            peer offering both gets plaintext after the obfuscated handshake.
-   *            Outgoing: plain. libtorrent dials MSE first and redials plain when that
-   *            fails; we do not, because that retry costs a round trip (or a handshake
-   *            timeout against a peer that just waits) with every plain-only peer, and
-   *            peers that insist on encryption are reached with 'require'.
+   *            Outgoing: plain first; a peer that hangs up on the plain handshake is
+   *            redialled at once with MSE (offering RC4 and plaintext), and the method
+   *            that connected is kept for it (engine/dial-method.ts). libtorrent dials MSE
+   *            first instead, which costs every plain-only peer a round trip.
    * 'off'      plain BitTorrent only; an incoming MSE handshake is refused.
    */
   encryption?: EncryptionMode;
@@ -311,11 +311,14 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
   // ------------------------------------------------------------------ TorrentHost
 
   /** @internal */
-  dial(t: Torrent, addr: PeerAddress): PeerSession {
+  dial(t: Torrent, addr: PeerAddress, mse: boolean): PeerSession {
     const opts: NetConnectOpts & { highWaterMark: number } = { host: addr.host, port: addr.port, highWaterMark: this.hwm, noDelay: true };
     if (this.localAddress !== undefined) opts.localAddress = this.localAddress;
     const socket = connectSlabbed(opts); // bigger reads, fewer events: see SlabReader
-    if (this.encryption === 'require') attachMse(socket, mseInitiator(t.infoHash, 'require', this.handshakeTimeout));
+    // 'prefer' dials MSE only for a peer that hung up on a plain handshake (dial-method.ts).
+    if (this.encryption !== 'off' && (mse || this.encryption === 'require')) {
+      attachMse(socket, mseInitiator(t.infoHash, this.encryption, this.handshakeTimeout));
+    }
     return new PeerSession(socket, formatPeerAddress(addr), this.settings, { torrent: t });
   }
 

@@ -42,8 +42,8 @@ test('a seeder that is not accepting still queues 600 idle connections and an ho
     const opened = flood.start();
     const dials: boolean[] = [];
     const dial = leecher.dial.bind(leecher);
-    leecher.dial = (t, addr) => {
-      const session = dial(t, addr);
+    leecher.dial = (t, addr, mse) => {
+      const session = dial(t, addr, mse);
       const i = dials.push(false) - 1;
       session.socket.once('connect', () => { dials[i] = true; });
       return session;

@@ -39,7 +39,7 @@ test('300 idle connections held from 30 addresses: the honest peer gets in on it
     const evictedBefore = evicted;
     let dials = 0;
     const dial = leecher.dial.bind(leecher);
-    leecher.dial = (t, addr) => { dials++; return dial(t, addr); };
+    leecher.dial = (t, addr, mse) => { dials++; return dial(t, addr, mse); };
     const t = await leecher.add(fx.torrent, { dir: join(fx.root, 'leech'), peers: [`127.0.0.1:${port}`] });
     await whenDone(t, 60_000);
     flood.check();

@@ -155,3 +155,35 @@ test('MSE: qBittorrent seeder (encryption required) → our leecher (require), w
   await assertSameBytes(singleFilePath(out, f.info), f.sha256);
   assert.equal(ours.peerMatching(/qBittorrent/).mse, 'rc4');
 });
+
+test("MSE default: our 'prefer' leecher reaches a libtorrent seeder that forces encryption (plain hung up on, MSE at once)", { timeout: TIMEOUT_MS }, async (t) => {
+  if (!requireClient('libtorrent', t)) return;
+  const s = scopeFor(t, 'mse-lt-prefer');
+  const f = await makeFixture(s, SIZE);
+  const seeder = await s.startLibtorrent({ mode: 'seed', torrentPath: f.info.torrentPath, saveDir: f.dir, encryption: 'forced' });
+  const ours = await OurPeer.start(t); // the default: 'prefer'
+  const dials: boolean[] = [];
+  const dial = ours.client.dial.bind(ours.client);
+  ours.client.dial = (tor, addr, mse) => { dials.push(mse); return dial(tor, addr, mse); };
+  const out = await s.tempDir('ours-dl');
+  const tor = await ours.add(f.info.torrentPath, out, { dial: [seeder.endpoint] });
+  await waitComplete(tor, TIMEOUT_MS - 10_000);
+  await assertSameBytes(singleFilePath(out, f.info), f.sha256);
+  assert.deepEqual(dials.slice(0, 2), [false, true], 'plain first, then MSE at once');
+  assert.equal(ours.peerMatching(/libtorrent/).mse, 'rc4');
+});
+
+test("MSE default: our 'prefer' leecher reaches a Transmission seeder that requires encryption", { timeout: TIMEOUT_MS }, async (t) => {
+  if (!requireClient('transmission', t)) return;
+  const s = scopeFor(t, 'mse-tr-prefer');
+  const f = await makeFixture(s, SIZE);
+  const tr = await s.startTransmission({ encryption: 2 });
+  const id = await tr.addTorrent(f.info.torrentPath, f.dir);
+  assert.equal((await tr.waitActive(id)).percentDone, 1);
+  const ours = await OurPeer.start(t);
+  const out = await s.tempDir('ours-dl');
+  const tor = await ours.add(f.info.torrentPath, out, { dial: [tr.peerEndpoint] });
+  await waitComplete(tor, TIMEOUT_MS - 10_000);
+  await assertSameBytes(singleFilePath(out, f.info), f.sha256);
+  assert.equal(ours.peerMatching(/Transmission/).mse, 'rc4');
+});
