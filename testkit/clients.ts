@@ -3,7 +3,8 @@
  * and the transfer benchmark: libtorrent (python3-libtorrent, via
  * scripts/lt_peer.py), Transmission 3.00 (transmission-daemon, via
  * scripts/tr_start.sh + its JSON-RPC) and qBittorrent (qbittorrent-nox, via
- * scripts/qbt_profile.sh + its WebUI API).
+ * scripts/qbt_profile.sh + its WebUI API), and the opentracker tracker (Debian's
+ * `opentracker`, HTTP and UDP on one port).
  *
  * The recipes come from ../shared/INTEROP.md; the three rules that shape this file:
  *  1. Transmission never dials a 127.x peer: whoever talks to it must dial it.
@@ -21,7 +22,7 @@
 import { spawn, spawnSync, execFile, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
-import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -91,7 +92,7 @@ export function scriptPath(name: 'lt_peer.py' | 'mktorrent.py' | 'tr_start.sh' |
 // Client availability: fail in CI, skip (loudly) elsewhere
 // ---------------------------------------------------------------------------
 
-export type ClientName = 'libtorrent' | 'transmission' | 'qbittorrent';
+export type ClientName = 'libtorrent' | 'transmission' | 'qbittorrent' | 'opentracker';
 
 export interface ClientStatus {
   name: ClientName;
@@ -105,6 +106,7 @@ export const CLIENT_PACKAGES: Readonly<Record<ClientName, string>> = {
   libtorrent: 'python3-libtorrent',
   transmission: 'transmission-daemon',
   qbittorrent: 'qbittorrent-nox',
+  opentracker: 'opentracker',
 };
 
 export function isCI(env: NodeJS.ProcessEnv = process.env): boolean {
@@ -140,6 +142,9 @@ export function clientStatus(name: ClientName): ClientStatus {
     st = r !== null && r.status === 0
       ? { name, available: true, detail: `libtorrent ${r.stdout.trim()} under ${SYSTEM_PYTHON}` }
       : { name, available: false, detail: `${SYSTEM_PYTHON} cannot import libtorrent (${r === null ? 'no ' + SYSTEM_PYTHON : (r.stderr || '').trim().split('\n').pop()})` };
+  } else if (name === 'opentracker') {
+    const found = findOnPath('opentracker');
+    st = found !== null ? { name, available: true, detail: found } : { name, available: false, detail: 'opentracker not on PATH' };
   } else {
     const bin = name === 'transmission' ? 'transmission-daemon' : 'qbittorrent-nox';
     const found = findOnPath(bin);
@@ -1073,6 +1078,35 @@ export class InteropScope {
     throw lastErr instanceof Error ? lastErr : new InteropError('PROCESS_EXIT', 'qbittorrent-nox did not start');
   }
 
+  /**
+   * Start opentracker on `host` (HTTP and UDP on one port) serving only these info hashes
+   * (Debian's build refuses any other: its whitelist). It chroots to a fresh dir holding
+   * the whitelist and, run as root, drops to `nobody`: the dir and file must be readable
+   * by others (INTEROP.md).
+   */
+  async startOpentracker(infoHashesHex: readonly string[], o: { host?: string; port?: number } = {}): Promise<Opentracker> {
+    const host = o.host ?? '127.0.0.1';
+    const dir = await this.tempDir('opentracker');
+    await chmod(dir, 0o755);
+    await writeFile(path.join(dir, 'wl'), infoHashesHex.map((h) => `${h.toLowerCase()}\n`).join(''), { mode: 0o644 });
+    await chmod(path.join(dir, 'wl'), 0o644);
+    let lastErr: unknown = null;
+    // A port chosen by the caller (it is in a .torrent already) gets one attempt.
+    for (let attempt = 0; attempt < (o.port === undefined ? 3 : 1); attempt++) {
+      // a free TCP port may have its UDP twin taken, or be taken before the tracker binds: retry
+      const port = o.port ?? await freePort(host);
+      const proc = this.spawn(`opentracker@${host}:${port}`, 'opentracker', ['-i', host, '-p', String(port), '-P', String(port), '-d', dir, '-w', '/wl']);
+      try {
+        await waitListening({ host, port }, 10_000, () => !proc.alive);
+        return new Opentracker(proc, host, port);
+      } catch (e) {
+        lastErr = e;
+        await proc.stop(1000);
+      }
+    }
+    throw lastErr instanceof Error ? lastErr : new InteropError('PROCESS_EXIT', 'opentracker did not start');
+  }
+
   /** Kill every process (in parallel) and remove every temp dir. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -1084,6 +1118,17 @@ export class InteropScope {
   private assertOpen(): void {
     if (this.closed) throw new Error(`InteropScope ${this.label} is closed`);
   }
+}
+
+/** A running opentracker: its HTTP announce URL and its UDP tracker URL (same port). */
+export class Opentracker {
+  constructor(readonly proc: ManagedProcess, readonly host: string, readonly port: number) {}
+  get httpUrl(): string { return opentrackerUrl('http', this.host, this.port); }
+  get udpUrl(): string { return opentrackerUrl('udp', this.host, this.port); }
+}
+
+export function opentrackerUrl(proto: 'http' | 'udp', host: string, port: number): string {
+  return `${proto}://${host}:${port}/announce`;
 }
 
 /** Poll `check` every 100 ms until it returns true; it may throw to abort. */

@@ -29,6 +29,8 @@ import { Torrent, type TorrentHost, type TorrentOptions } from '../engine/torren
 import { TypedEmitter } from '../events/typed-emitter.js';
 import { SilentHold } from './silent-hold.js';
 import { ViolationThrottle, addressKey, isViolation, type ViolationThrottleOptions } from './violation-throttle.js';
+import { ClientTrackers, type TrackerSettings } from '../discovery/client-trackers.js';
+import type { AnnounceReport } from '../discovery/announcer.js';
 
 export const CLIENT_VERSION = 'SeedPay 0.1.0';
 /** Hard cap on a served block, whatever the configuration (libtorrent and others use 16 KiB). */
@@ -119,6 +121,12 @@ export interface ClientOptions {
    * 'off'      plain BitTorrent only; an incoming MSE handshake is refused.
    */
   encryption?: EncryptionMode;
+  /**
+   * Announce to the trackers of each torrent (`announce` / `announce-list` of a .torrent,
+   * `tr=` of a magnet): `started` once added, `completed`, `stopped` at close, again per
+   * the tracker's interval; the peers they return are dialled. Default on; `false`: never.
+   */
+  trackers?: boolean | TrackerSettings;
 }
 
 export type TorrentSource = Uint8Array | Metainfo | string;
@@ -143,6 +151,8 @@ export interface ClientEvents {
   refused: [address: string, reason: RefusedReason];
   /** An incoming connection from `address` broke the protocol (`code`); `bannedUntil` > now: its address is banned until then. */
   violation: [address: string, code: PeerCloseCode, bannedUntil: number];
+  /** A tracker answered an announce for `torrent` (or failed to: `report.error`). */
+  tracker: [torrent: Torrent, report: AnnounceReport];
 }
 
 export class ClientError extends Error {
@@ -169,6 +179,8 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
   private readonly pending = new Set<PeerSession>();
   private server: Server | null = null;
   private listenPort: number | null = null;
+  private listenHost: string | null = null;
+  private readonly trackers: ClientTrackers | null;
   private closed = false;
   private readonly maxPending: number;
   private readonly maxPendingPerAddress: number;
@@ -228,6 +240,13 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
       maxBlockLength: maxBlock,
       now: this.clock,
     };
+    this.trackers = opts.trackers === false ? null : new ClientTrackers({
+      peerId: this.peerId,
+      port: () => this.listenPort,
+      listenHost: () => this.listenHost,
+      localAddress: opts.localAddress,
+      now: this.clock,
+    }, opts.trackers === true || opts.trackers === undefined ? {} : opts.trackers, (t, r) => this.emit('tracker', t, r));
   }
 
   /** The listening port (null before `listen`). */
@@ -249,6 +268,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
       server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
         const a = server.address();
         this.listenPort = typeof a === 'object' && a !== null ? a.port : port;
+        this.listenHost = host;
         (this.settings.connection as { listenPort?: number }).listenPort = this.listenPort;
         server.on('error', (e) => this.emit('error', e));
         resolve(this.listenPort);
@@ -262,18 +282,27 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
    */
   async add(src: TorrentSource, opts: TorrentOptions): Promise<Torrent> {
     if (this.closed) throw new ClientError('CLOSED', 'client is closed');
-    let t: Torrent;
+    let make: (o: TorrentOptions) => Torrent;
+    let announce: string | undefined;
+    let tiers: readonly (readonly string[])[] | undefined;
     if (typeof src === 'string' && src.startsWith('magnet:')) {
       const m = parseMagnet(src);
       const peers = [...(opts.peers ?? []), ...m.peers];
-      t = new Torrent(this, { infoHash: m.infoHash, name: m.name }, { ...opts, peers });
+      make = (o) => new Torrent(this, { infoHash: m.infoHash, name: m.name }, { ...o, peers });
+      tiers = m.trackers.map((u) => [u]); // each tr= its own tier, in order (as libtorrent reads a magnet)
     } else {
       let meta: Metainfo;
       if (typeof src === 'string') meta = parseTorrent(await readFile(src));
       else if (src instanceof Uint8Array) meta = parseTorrent(src);
       else meta = src;
-      t = new Torrent(this, { metainfo: meta }, opts);
+      make = (o) => new Torrent(this, { metainfo: meta }, o);
+      announce = meta.announce;
+      tiers = meta.announceList;
     }
+    // The announcer is one of the torrent's plugins: it needs the torrent's tick and close.
+    let made: Torrent | null = null;
+    const announcer = this.trackers?.announcerFor(announce, tiers, () => made) ?? null;
+    const t = made = make(announcer === null ? opts : { ...opts, extensions: [...(opts.extensions ?? []), announcer] });
     if (this.torrents.has(t.infoHashHex)) throw new ClientError('DUPLICATE_TORRENT', `torrent ${t.infoHashHex} already added`);
     this.torrents.set(t.infoHashHex, t);
     try {
@@ -282,6 +311,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
       await t.close();
       throw e;
     }
+    announcer?.start(t);
     this.emit('torrent', t);
     return t;
   }
@@ -304,6 +334,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
     this.pendingByAddress.clear();
     this.refusedHold.closeAll();
     await Promise.all([...this.torrents.values()].map((t) => t.close()));
+    await this.trackers?.close(); // the torrents' `stopped` announces, bounded
     await this.hasher.close();
     if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
