@@ -11,11 +11,13 @@ import { metainfoTarget } from './metainfo.js';
 import { magnetTarget } from './magnet.js';
 import { mseTarget } from './mse.js';
 import { mseInitiatorTarget } from './mse-initiator.js';
+import { trackerHttpTarget } from './tracker-http.js';
+import { trackerUdpTarget } from './tracker-udp.js';
 
 export const TARGETS: readonly FuzzTarget[] = [
   framerTarget, connectionTarget, handshakeTarget, extHandshakeTarget, bencodeTarget,
   utMetadataTarget, seedpayTarget, metainfoTarget, magnetTarget, mseTarget,
-  mseInitiatorTarget,
+  mseInitiatorTarget, trackerHttpTarget, trackerUdpTarget,
 ];
 
 export function targetByName(name: string): FuzzTarget | undefined {
