@@ -6,6 +6,8 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { Client } from '../net/client.js';
+import { trackerTiers } from '../../discovery/tracker-url.js';
+import type { AnnounceReport } from '../discovery/announcer.js';
 import { MagnetError, parseMagnet } from '../../format/magnet.js';
 import { MetainfoError, parseTorrent, type Metainfo } from '../../format/metainfo.js';
 import { createTorrentFromPath, defaultPieceLength } from '../files/create-torrent.js';
@@ -16,8 +18,9 @@ import { sha256Of, writeRandomFile } from './sample-files.js';
 
 export const USAGE = `usage:
   seedpay create <path> [-o out.torrent] [--piece-length N]
-  seedpay seed <file.torrent> --dir <data dir> [--port N] [--host H] [--peer host:port]... [--encryption require|prefer|off]
-  seedpay get <file.torrent|magnet> --peer host:port [--peer ...] [--dir D] [--port N] [--seed] [--encryption require|prefer|off]
+  seedpay seed <file.torrent> --dir <data dir> [--port N] [--host H] [--peer host:port]... [--no-trackers] [--encryption require|prefer|off]
+  seedpay get <file.torrent|magnet> [--peer host:port]... [--dir D] [--port N] [--seed] [--no-trackers] [--encryption require|prefer|off]
+    (get finds peers through the torrent's trackers; without any, it needs --peer)
   seedpay demo [--size 64M] [--keep]`;
 
 type Out = { out: NodeJS.WritableStream; err: NodeJS.WriteStream };
@@ -64,6 +67,15 @@ export async function cmdCreate(argv: string[], io: Out): Promise<number> {
   return 0;
 }
 
+/** One line per tracker answer (or failure), so a user sees where peers come from. */
+function reportTrackers(client: Client, err: NodeJS.WritableStream): void {
+  client.on('tracker', (_t, r: AnnounceReport) => {
+    const what = r.event === 'none' ? 'announce' : r.event;
+    if (r.error !== undefined) err.write(`tracker ${r.url}: ${what} failed (${r.error.code}: ${r.error.message})\n`);
+    else if (r.event !== 'stopped') err.write(`tracker ${r.url}: ${what} ok, ${r.newPeers ?? 0} new peer(s)\n`);
+  });
+}
+
 /** Resolve when SIGINT/SIGTERM arrives. */
 function untilSignal(): Promise<void> {
   return new Promise((res) => {
@@ -74,7 +86,7 @@ function untilSignal(): Promise<void> {
 }
 
 export async function cmdSeed(argv: string[], io: Out): Promise<number> {
-  const a = parseArgs(argv, { values: ['--dir', '--port', '--host', '--peer', '--encryption'] });
+  const a = parseArgs(argv, { values: ['--dir', '--port', '--host', '--peer', '--encryption'], booleans: ['--no-trackers'] });
   if (a.positionals.length !== 1) throw new CliError('seed needs exactly one <file.torrent>', 2);
   const dir = a.flags.get('--dir');
   if (dir === undefined) throw new CliError('seed needs --dir <data dir>', 2);
@@ -83,7 +95,8 @@ export async function cmdSeed(argv: string[], io: Out): Promise<number> {
   const port = parsePort(a.flags.get('--port') ?? '6881');
   const host = a.flags.get('--host') ?? '0.0.0.0';
   const peers = parsePeers(a.repeated.get('--peer'));
-  const client = new Client({ encryption });
+  const client = new Client({ encryption, trackers: !a.flags.has('--no-trackers') });
+  reportTrackers(client, io.err);
   try {
     const bound = await client.listen(port, host).catch((e: unknown) => { throw new CliError(describe(e)); });
     io.err.write(`checking ${meta.name} in ${dir}…\n`);
@@ -102,26 +115,35 @@ export async function cmdSeed(argv: string[], io: Out): Promise<number> {
 }
 
 export async function cmdGet(argv: string[], io: Out): Promise<number> {
-  const a = parseArgs(argv, { values: ['--dir', '--port', '--peer', '--encryption'], booleans: ['--seed'] });
+  const a = parseArgs(argv, { values: ['--dir', '--port', '--peer', '--encryption'], booleans: ['--seed', '--no-trackers'] });
   if (a.positionals.length !== 1) throw new CliError('get needs exactly one <file.torrent|magnet>', 2);
   const src = a.positionals[0];
   const peers = parsePeers(a.repeated.get('--peer'));
   const encryption = parseEncryption(a.flags.get('--encryption'));
+  const useTrackers = !a.flags.has('--no-trackers');
   let source: Metainfo | string;
+  let trackers: string[];
   if (src.startsWith('magnet:')) {
     let m;
     try { m = parseMagnet(src); } catch (e) { throw new CliError(`bad magnet link: ${describe(e)}`, 2); }
-    if (peers.length === 0 && m.peers.length === 0) throw new CliError('get needs --peer host:port (no trackers or DHT here)', 2);
+    trackers = useTrackers ? trackerTiers(undefined, m.trackers.map((u) => [u])).flat() : [];
+    if (peers.length === 0 && m.peers.length === 0 && trackers.length === 0) throw new CliError(`get needs --peer host:port (${useTrackers ? 'the magnet names no usable tracker' : 'trackers are off'}; no DHT here)`, 2);
     source = src;
   } else {
-    if (peers.length === 0) throw new CliError('get needs --peer host:port (no trackers or DHT here)', 2);
     source = await loadTorrentFile(src);
+    trackers = useTrackers ? trackerTiers(source.announce, source.announceList).flat() : [];
+    if (peers.length === 0 && trackers.length === 0) throw new CliError(`get needs --peer host:port (${useTrackers ? 'the torrent names no usable tracker' : 'trackers are off'}; no DHT here)`, 2);
   }
   const dir = a.flags.get('--dir') ?? '.';
-  const client = new Client({ encryption });
+  const client = new Client({ encryption, trackers: useTrackers });
+  reportTrackers(client, io.err);
   const bar = new ProgressBar(io.err);
   try {
-    if (a.flags.has('--port')) await client.listen(parsePort(a.flags.get('--port')!), '0.0.0.0').catch((e: unknown) => { throw new CliError(describe(e)); });
+    // Peers a tracker names us to must be able to reach us: listen (any free port unless --port).
+    if (a.flags.has('--port') || trackers.length > 0) {
+      await client.listen(a.flags.has('--port') ? parsePort(a.flags.get('--port')!) : 0, '0.0.0.0').catch((e: unknown) => { throw new CliError(describe(e)); });
+    }
+    if (trackers.length > 0) io.err.write(`peer sources: ${[...trackers.map((u) => `tracker ${u}`), ...(peers.length > 0 ? [`${peers.length} --peer`] : [])].join(', ')}\n`);
     const t = await client.add(source, { dir, peers });
     const started = Date.now();
     const timer = setInterval(() => bar.update(t), 200);
