@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Pair, openPair, INFO_HASH, PEER_A, PEER_B, fill } from './pair.js';
 import { encodeHandshake, makeReserved } from '../../wire/handshake.js';
-import { PeerConnection } from '../../wire/connection.js';
+import { CONNECTION_DEFAULTS, PeerConnection } from '../../wire/connection.js';
 
 test('handshake both roles: acceptor sees the info hash first, then both open', () => {
   const p = new Pair({ autoAccept: false });
@@ -31,8 +31,8 @@ test('handshake both roles: acceptor sees the info hash first, then both open', 
   // Both sent their BEP 10 handshake and saw the other's reqq.
   const [xa] = p.take('a', 'extended_handshake');
   const [xb] = p.take('b', 'extended_handshake');
-  assert.equal(xa.handshake.reqq, 250);
-  assert.equal(xb.handshake.reqq, 250);
+  assert.equal(xa.handshake.reqq, CONNECTION_DEFAULTS.reqq);
+  assert.equal(xb.handshake.reqq, CONNECTION_DEFAULTS.reqq);
 });
 
 test('acceptor reject() ends the connection with a local TORRENT_REJECTED', () => {
