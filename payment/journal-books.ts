@@ -17,8 +17,19 @@ import {
   type PaymentVoidRecord, type TransferRecord,
 } from './journal-format.js';
 import {
-  sessionItems, type KeptRecord, type SessionItem, type SnapshotHeader, type SnapshotItem, type SnapshotTotals,
+  sessionItems, type KeptRecord, type RatioItem, type SessionItem, type SnapshotHeader, type SnapshotItem, type SnapshotTotals,
 } from './journal-snapshot.js';
+
+/**
+ * Ratio credits of one identity at this node (an immutable value, replaced on change,
+ * like a session's book): bytes of verified data it delivered, failed pieces it
+ * contributed to, and the time of its latest record.
+ */
+export interface RatioBook {
+  readonly earned: bigint;
+  readonly strikes: number;
+  readonly last: number;
+}
 
 export interface SessionCharge {
   bytes: bigint;
@@ -81,6 +92,8 @@ export interface SnapshotPlan {
   spentByTorrent: Array<[string, bigint]>;
   /** Credits and payments kept whole (the replay set), and unsettled pending payments, in order. */
   kept: KeptRecord[];
+  /** Ratio credits of every identity (never retired: they are what the node owes its uploaders). */
+  ratio: Array<[string, RatioBook]>;
   /** How many retained records the plan covers; those after it are the new tail. */
   retainedLen: number;
 }
@@ -107,6 +120,10 @@ export class Books {
   private readonly earnedByPayer = new Map<string, bigint>();
   private readonly spentBySeller = new Map<string, bigint>();
   private readonly spentByTorrent = new Map<string, bigint>();
+  /** Ratio credits per identity (durable records; kept whole by every snapshot). */
+  private readonly ratio = new Map<string, RatioBook>();
+  /** Ratio credits per identity counting appends being written (what the credit book decides on). */
+  private readonly ratioReserved = new Map<string, { earned: bigint; strikes: number }>();
   private totals = zeroTotals();
   private retained: JournalRecord[] = [];
   /** Latest record time folded in. */
@@ -138,6 +155,14 @@ export class Books {
   payersOf(s: string): ReadonlySet<string> { return this.sessions.get(s)?.payers ?? new Set(); }
   /** Whether any record names this session (it was opened, credited, charged or moved here). */
   knows(s: string): boolean { return this.sessions.has(s); }
+  /** Ratio credits of one identity counting appends being written, or undefined if it has none. */
+  ratioOf(identity: string): { readonly earned: bigint; readonly strikes: number } | undefined {
+    const r = this.ratioReserved.get(identity);
+    return r && { ...r };
+  }
+  /** Every identity with ratio records (a copy). */
+  ratioBooks(): Map<string, RatioBook> { return new Map(this.ratio); }
+  get ratioCount(): number { return this.ratio.size; }
   records(): readonly JournalRecord[] { return this.retained.slice(); }
   get retainedCount(): number { return this.retained.length; }
   get sessionCount(): number { return this.sessions.size; }
@@ -178,7 +203,15 @@ export class Books {
     else if (r.kind === 'payment') this.reservePayment(r, loading);
     else if (r.kind === 'payment_pending') this.reservePending(r, loading);
     else if (r.kind === 'payment_void') this.reserveVoid(r, loading);
-    else this.reserveCharge(r, loading);
+    else if (r.kind === 'charge') this.reserveCharge(r, loading);
+    else this.reserveRatio(r.identity, r.kind === 'ratio_earned' ? r.bytes : 0n, r.kind === 'ratio_strike' ? 1 : 0);
+  }
+
+  /** Ratio records only add: nothing to refuse, but the credit book decides on the sum with appends in flight. */
+  private reserveRatio(identity: string, bytes: bigint, strikes: number): void {
+    const b = this.ratioReserved.get(identity);
+    if (b === undefined) this.ratioReserved.set(identity, { earned: bytes, strikes });
+    else { b.earned += bytes; b.strikes += strikes; }
   }
 
   private reserveCredit(r: CreditRecord, loading: boolean): void {
@@ -278,6 +311,12 @@ export class Books {
         addTo(this.spentByTorrent, p.infoHash, -p.amount);
         t.spent -= p.amount;
       }
+    } else if (r.kind === 'ratio_earned') {
+      const b = this.ratio.get(r.identity);
+      this.ratio.set(r.identity, { earned: (b?.earned ?? 0n) + r.bytes, strikes: b?.strikes ?? 0, last: Math.max(b?.last ?? 0, r.time) });
+    } else if (r.kind === 'ratio_strike') {
+      const b = this.ratio.get(r.identity);
+      this.ratio.set(r.identity, { earned: b?.earned ?? 0n, strikes: (b?.strikes ?? 0) + 1, last: Math.max(b?.last ?? 0, r.time) });
     } else if (r.kind === 'transfer') {
       this.rebook(r.from, r.time, (b) => ({ movedOut: (b.movedOut ?? 0n) + r.amount }));
       this.rebook(r.to, r.time, (b) => ({ movedIn: (b.movedIn ?? 0n) + r.amount, payers: withPayer(b.payers, r.payer) }));
@@ -325,6 +364,7 @@ export class Books {
       case 'spent': return loadOnce(this.spentBySeller, item.seller, item.amount, 'seller');
       case 'torrent': return loadOnce(this.spentByTorrent, item.infoHash, item.amount, 'torrent');
       case 'record': return this.loadKept(item.record);
+      case 'ratio': return this.loadRatio(item);
     }
   }
 
@@ -337,6 +377,12 @@ export class Books {
     };
     this.sessions.set(i.session, { book, balance: bookBalance(book), charge: i.charge && { ...i.charge }, payers: new Set() });
     this.loadPayers(i.session, i.payers);
+  }
+
+  private loadRatio(i: RatioItem): void {
+    if (this.ratio.has(i.identity)) throw corrupt(`snapshot lists identity ${i.identity} twice`);
+    this.ratio.set(i.identity, { earned: i.earned, strikes: i.strikes, last: i.last });
+    this.ratioReserved.set(i.identity, { earned: i.earned, strikes: i.strikes });
   }
 
   private loadPayers(hash: string, payers: readonly string[]): void {
@@ -401,7 +447,7 @@ export class Books {
     return {
       header: { time: now, cut, maxTime: this.maxTime, totals: { ...this.totals } },
       sessions, retiring, earned: [...this.earnedByPayer], spent: [...this.spentBySeller], spentByTorrent: [...this.spentByTorrent], kept,
-      retainedLen: this.retained.length,
+      ratio: [...this.ratio], retainedLen: this.retained.length,
     };
   }
 
@@ -421,6 +467,7 @@ export class Books {
     for (const [seller, amount] of p.spent) yield { t: 'spent', seller, amount };
     for (const [infoHash, amount] of p.spentByTorrent) yield { t: 'torrent', infoHash, amount };
     for (const r of p.kept) yield { t: 'record', record: r };
+    for (const [identity, b] of p.ratio) yield { t: 'ratio', identity, earned: b.earned, strikes: b.strikes, last: b.last };
   }
 
   /**

@@ -163,8 +163,33 @@ export interface TransferRecord {
   time: number;
 }
 
+/**
+ * Ratio credits (docs/PROTOCOL.md, "Ratio credits"): a peer identity (a wallet) earned
+ * `bytes` of credit at this node by delivering that much data this node requested and
+ * verified, in torrent `infoHash`. Credit is bytes, never money. One record covers
+ * what accumulated over about a second (payment/credit-book.ts).
+ */
+export interface RatioEarnedRecord {
+  kind: 'ratio_earned';
+  /** The uploader's wallet, base58. */
+  identity: string;
+  /** Verified piece bytes, at least 1. */
+  bytes: bigint;
+  infoHash: string;
+  time: number;
+}
+
+/** Ratio credits: a piece `identity` contributed to failed this node's hash check. */
+export interface RatioStrikeRecord {
+  kind: 'ratio_strike';
+  identity: string;
+  infoHash: string;
+  time: number;
+}
+
 export type JournalRecord =
-  | CreditRecord | ChargeRecord | PaymentRecord | TransferRecord | PaymentPendingRecord | PaymentVoidRecord;
+  | CreditRecord | ChargeRecord | PaymentRecord | TransferRecord | PaymentPendingRecord | PaymentVoidRecord
+  | RatioEarnedRecord | RatioStrikeRecord;
 
 const B58 = /^[1-9A-HJ-NP-Za-km-z]+$/;
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -263,6 +288,13 @@ export function checkRecord(r: unknown): JournalRecord {
         infoHash: hex(o.infoHash, HEX40, 'infoHash'), time: time(o.time),
       };
     }
+    case 'ratio_earned': {
+      const bytes = u64(o.bytes, 'bytes');
+      if (bytes === 0n) fail('ratio_earned: no bytes');
+      return { kind: 'ratio_earned', identity: key58(o.identity, 'identity'), bytes, infoHash: hex(o.infoHash, HEX40, 'infoHash'), time: time(o.time) };
+    }
+    case 'ratio_strike':
+      return { kind: 'ratio_strike', identity: key58(o.identity, 'identity'), infoHash: hex(o.infoHash, HEX40, 'infoHash'), time: time(o.time) };
     default:
       return fail(`unknown record kind ${JSON.stringify(String(o.kind)).slice(0, 40)}`);
   }
@@ -276,7 +308,8 @@ export function toJSON(v: unknown): string {
 /** A record's JSON, as toJSON writes it, without a replacer call per field (appends and bulk writes). */
 function recordJSON(c: JournalRecord): string {
   if (c.kind === 'charge') return JSON.stringify({ ...c, bytes: c.bytes.toString(), units: c.units.toString() });
-  if (c.kind === 'payment_void') return JSON.stringify(c);
+  if (c.kind === 'payment_void' || c.kind === 'ratio_strike') return JSON.stringify(c);
+  if (c.kind === 'ratio_earned') return JSON.stringify({ ...c, bytes: c.bytes.toString() });
   return JSON.stringify({ ...c, amount: c.amount.toString() });
 }
 

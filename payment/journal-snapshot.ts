@@ -22,7 +22,12 @@
  *   {"t":"record","record":{...}}               a credit or payment kept whole: the replay
  *       set (its signature) and what records() returns; in their original order. Also
  *       every buyer's payment_pending not settled yet, whatever its age (a restart must
- *       still find it and learn its fate); its amount is in the spent sums already.
+ *       still find it and learn its fate); its amount is in the spent sums already;
+ *   {"t":"ratio","identity":W,"earned":B,"strikes":N,"last":T}
+ *       ratio credits of one identity (docs/PROTOCOL.md, "Ratio credits"): verified
+ *       bytes it delivered (decimal string), failed pieces it contributed to, and the
+ *       time of its latest record. Every identity is kept (the node's promise to its
+ *       uploaders does not expire with a compaction).
  * Amounts are decimal strings. The header's totals count every record ever folded in,
  * including those of sessions and signatures the snapshot no longer lists.
  *
@@ -81,7 +86,8 @@ export interface TorrentItem { t: 'torrent'; infoHash: string; amount: bigint }
 /** A record a snapshot keeps whole. */
 export type KeptRecord = CreditRecord | PaymentRecord | PaymentPendingRecord;
 export interface RecordItem { t: 'record'; record: KeptRecord }
-export type SnapshotItem = SessionItem | PayersItem | EarnedItem | SpentItem | TorrentItem | RecordItem;
+export interface RatioItem { t: 'ratio'; identity: string; earned: bigint; strikes: number; last: number }
+export type SnapshotItem = SessionItem | PayersItem | EarnedItem | SpentItem | TorrentItem | RecordItem | RatioItem;
 
 export type SnapshotFrame =
   | { kind: 'snapshot'; header: SnapshotHeader }
@@ -140,6 +146,8 @@ export function checkItem(v: unknown): SnapshotItem {
     case 'spent': return { t: 'spent', seller: key58(o.seller, 'seller'), amount: bigDec(o.amount, 'amount') };
     case 'torrent': return { t: 'torrent', infoHash: hex40(o.infoHash, 'infoHash'), amount: bigDec(o.amount, 'amount') };
     case 'record': return checkRecordItem(o.record);
+    case 'ratio':
+      return { t: 'ratio', identity: key58(o.identity, 'identity'), earned: bigDec(o.earned, 'earned'), strikes: count(o.strikes, 'strikes'), last: time(o.last, 'last') };
     default: return fail(`unknown snapshot item ${JSON.stringify(String(o.t)).slice(0, 40)}`);
   }
 }

@@ -66,12 +66,12 @@ import { constants as FS } from 'node:fs';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import {
-  Books, type JournalSummary, type SessionCharge, type SnapshotPlan,
+  Books, type JournalSummary, type RatioBook, type SessionCharge, type SnapshotPlan,
 } from './journal-books.js';
 import {
   JournalError, MAGIC, MAGIC_V2, checkRecord, encodeFrame,
   type ChargeRecord, type CreditRecord, type JournalRecord, type PaymentPendingRecord, type PaymentRecord,
-  type PaymentVoidReason, type PaymentVoidRecord, type TransferRecord,
+  type PaymentVoidReason, type PaymentVoidRecord, type RatioEarnedRecord, type RatioStrikeRecord, type TransferRecord,
 } from './journal-format.js';
 import { JournalLock } from './journal-lock.js';
 import { scanFile, scanJournal, type JournalEntry } from './journal-scan.js';
@@ -80,7 +80,8 @@ import { SnapshotWriter } from './journal-snapshot.js';
 export { JournalError, MAGIC, MAGIC_V2, scanJournal, encodeFrame, checkRecord };
 export type { JournalErrorCode } from './journal-format.js';
 export type { ScanResult } from './journal-scan.js';
-export type { JournalSummary, SessionCharge };
+export type { JournalSummary, RatioBook, SessionCharge };
+export type { RatioEarnedRecord, RatioStrikeRecord };
 export type { ChargeRecord, CreditRecord, JournalRecord, PaymentRecord, TransferRecord };
 export type { PaymentPendingRecord, PaymentVoidReason, PaymentVoidRecord };
 
@@ -459,6 +460,19 @@ export class Journal {
   /** Seller: the wallets that paid into a session, by credit or by a transfer in (empty: none). */
   payersOf(sessionHash: string): ReadonlySet<string> {
     return this.books.payersOf(sessionHash);
+  }
+
+  /**
+   * Ratio credits of one identity (base58 wallet) at this node, counting appends still
+   * being written (as balanceOf does); undefined if it has none.
+   */
+  ratioOf(identity: string): { readonly earned: bigint; readonly strikes: number } | undefined {
+    return this.books.ratioOf(identity);
+  }
+
+  /** Ratio credits of every identity, from durable records (a copy; compaction keeps them all). */
+  ratioBooks(): Map<string, RatioBook> {
+    return this.books.ratioBooks();
   }
 
   /**

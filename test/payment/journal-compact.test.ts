@@ -399,19 +399,26 @@ type Op =
   | { k: 'credit'; s: number; p: number; amount: bigint; old: boolean }
   | { k: 'charge'; s: number; part: number; old: boolean }
   | { k: 'transfer'; from: number; to: number; amount: bigint; old: boolean }
-  | { k: 'payment'; amount: bigint; old: boolean };
+  | { k: 'payment'; amount: bigint; old: boolean }
+  | { k: 'earn'; who: number; bytes: bigint; old: boolean }
+  | { k: 'strike'; who: number; old: boolean };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ k: fc.constant('credit' as const), s: fc.nat(3), p: fc.nat(1), amount: fc.bigInt({ min: 0n, max: 10_000n }), old: fc.boolean() }),
   fc.record({ k: fc.constant('charge' as const), s: fc.nat(3), part: fc.integer({ min: 0, max: 100 }), old: fc.boolean() }),
   fc.record({ k: fc.constant('transfer' as const), from: fc.nat(3), to: fc.nat(3), amount: fc.bigInt({ min: 0n, max: 12_000n }), old: fc.boolean() }),
   fc.record({ k: fc.constant('payment' as const), amount: fc.bigInt({ min: 1n, max: 10_000n }), old: fc.boolean() }),
+  fc.record({ k: fc.constant('earn' as const), who: fc.nat(2), bytes: fc.bigInt({ min: 1n, max: 1n << 40n }), old: fc.boolean() }),
+  fc.record({ k: fc.constant('strike' as const), who: fc.nat(2), old: fc.boolean() }),
 );
 
 /** Turns ops into valid records for a pool of sessions and payers, tracking cumulative charges. */
 class Scenario {
   readonly sessions = [hex(32), hex(32), hex(32), hex(32)];
   readonly payers = [key(), key()];
+  /** Ratio credit identities (uploaders' wallets). */
+  readonly identities = [key(), key(), key()];
+  readonly torrent = hex(20);
   private readonly charged = new Map<string, bigint>();
   private tick = 0;
 
@@ -419,6 +426,8 @@ class Scenario {
     const time = (o.old ? OLD : NOW - 60_000) + this.tick++;
     if (o.k === 'credit') return credit({ sessionHash: this.sessions[o.s], payer: this.payers[o.p], amount: o.amount, time });
     if (o.k === 'payment') return payment({ amount: o.amount, time });
+    if (o.k === 'earn') return { kind: 'ratio_earned', identity: this.identities[o.who], bytes: o.bytes, infoHash: this.torrent, time };
+    if (o.k === 'strike') return { kind: 'ratio_strike', identity: this.identities[o.who], infoHash: this.torrent, time };
     if (o.k === 'charge') {
       const s = this.sessions[o.s];
       const cum = (this.charged.get(s) ?? 0n) + (j.balanceOf(s) * BigInt(o.part)) / 100n;
@@ -472,6 +481,8 @@ async function openView(path: string, sc: Scenario, sigs: { credits: string[]; p
     return {
       sessions: sc.sessions.map((s) => sessionView(j, s)), money: moneyView(j),
       credits: sigs.credits.map((s) => j.hasSignature(s)), payments: sigs.payments.map((s) => j.hasPayment(s)),
+      ratio: sc.identities.map((id) => j.ratioOf(id) ?? null),
+      ratioDurable: sc.identities.map((id) => { const b = j.ratioBooks().get(id); return b ? { earned: b.earned, strikes: b.strikes } : null; }),
     };
   } finally {
     await j.close();
@@ -484,7 +495,8 @@ const recentSigs = (records: JournalRecord[]): { credits: string[]; payments: st
 });
 
 function sessionsOf(r: JournalRecord): string[] {
-  return r.kind === 'transfer' ? [r.from, r.to] : r.kind === 'payment_void' ? [] : [r.sessionHash];
+  if (r.kind === 'transfer') return [r.from, r.to];
+  return r.kind === 'payment_void' || r.kind === 'ratio_earned' || r.kind === 'ratio_strike' ? [] : [r.sessionHash];
 }
 
 /** Reopen a directory laid out as a crash left it: `journal` and maybe `journal.compact`. */
@@ -533,7 +545,7 @@ async function expectations(dir: string, sc: Scenario, crash: Crash, sigs: { cre
   return { old, next };
 }
 
-test('property: a crash at any byte of a compaction loses no credit, charge, transfer, payment or replay protection', async () => {
+test('property: a crash at any byte of a compaction loses no credit, charge, transfer, payment, replay protection or ratio credit', async () => {
   await fc.assert(fc.asyncProperty(
     fc.array(opArb, { minLength: 1, maxLength: 25 }), fc.array(opArb, { maxLength: 8 }), fc.nat(), fc.nat(),
     async (before, during, crashA, crashB) => {
@@ -558,6 +570,7 @@ test('property: a crash at any byte of a compaction loses no credit, charge, tra
         assert.deepEqual(done.money, whole.money);
         assert.deepEqual(done.credits, whole.credits);
         assert.deepEqual(done.payments, whole.payments);
+        assert.deepEqual(done.ratio, whole.ratio, 'ratio credits per identity');
         assert.deepEqual((done.sessions as Array<{ balance: bigint }>).map((v) => v.balance), (whole.sessions as Array<{ balance: bigint }>).map((v) => v.balance));
       } finally {
         await rm(dir, { recursive: true, force: true });
@@ -579,12 +592,20 @@ test('a crash at EVERY byte of one compaction: the journal reopens whole each ti
       { k: 'payment', amount: 99n, old: false },
       { k: 'payment', amount: 98n, old: true },
       { k: 'credit', s: 3, p: 0, amount: 1n, old: true },
+      { k: 'earn', who: 0, bytes: 262_144n, old: true },
+      { k: 'earn', who: 0, bytes: 16_384n, old: false },
+      { k: 'strike', who: 1, old: false },
     ];
-    const during: Op[] = [{ k: 'credit', s: 2, p: 0, amount: 11n, old: false }, { k: 'charge', s: 2, part: 50, old: false }];
+    const during: Op[] = [
+      { k: 'credit', s: 2, p: 0, amount: 11n, old: false }, { k: 'charge', s: 2, part: 50, old: false },
+      { k: 'earn', who: 2, bytes: 5n, old: false }, { k: 'earn', who: 0, bytes: 1n, old: false },
+    ];
     const { crash, records } = await runCompaction(dir, sc, before, during);
     const sigs = recentSigs(records);
     const exp = await expectations(dir, sc, crash, sigs, records);
     assert.equal((exp.next.sessions as Array<{ earned: unknown }>)[0].earned, undefined, 'session 0 was retired');
+    assert.deepEqual(exp.next.ratioDurable, [{ earned: 278_529n, strikes: 0 }, { earned: 0n, strikes: 1 }, { earned: 5n, strikes: 0 }],
+      'ratio credits: old ones kept through the compaction, the ones appended during it after it');
     for (let k = 0; k <= crash.next.length; k++) await checkCrash(dir, sc, crash, k, exp.old, exp.next, sigs);
   } finally {
     await rm(dir, { recursive: true, force: true });
