@@ -53,7 +53,10 @@ export interface ClientOptions {
   extended?: boolean;
   /** Largest block we serve: default 16 KiB, at most 128 KiB. */
   maxBlockLength?: number;
-  /** Requests we queue per peer (advertised as `reqq`). Default 250. */
+  /**
+   * Requests we queue per peer (advertised as `reqq`). Default 1000: libtorrent keeps that
+   * many in flight with us, so its pipeline never drains while a `have` waits for an ACK.
+   */
   reqq?: number;
   /** Requests we keep in flight per peer, at most its `reqq`. Default 250. */
   maxPipeline?: number;
