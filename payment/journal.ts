@@ -2,7 +2,9 @@
  * The payment journal: an append-only, fsync'd, crash-safe file of credits (seller),
  * charges (seller), balance transfers between sessions (seller, session resume) and
  * payments (buyer: `payment_pending` before the transaction is sent, then `payment`
- * once it landed or `payment_void` once it provably never can) — SEEDPAY.md §7. Record format: journal-format.ts; the snapshot of
+ * once it landed or `payment_void` once it provably never can) — SEEDPAY.md §7 —
+ * and ratio credits (`ratio_earned`, `ratio_strike`: docs/PROTOCOL.md §10, written by
+ * credit-book.ts). Record format: journal-format.ts; the snapshot of
  * a compacted journal: journal-snapshot.ts; scan rules: journal-scan.ts; what is kept
  * in memory: journal-books.ts; the lock: journal-lock.ts.
  *
