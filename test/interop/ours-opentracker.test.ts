@@ -111,14 +111,18 @@ test('a libtorrent leecher finds our seeder through opentracker (http)', { timeo
   const { f } = await trackerAndFixture(s, 'http');
   const seeder = await OurPeer.start(t);
   const started = announced(seeder.client, null, 'started');
-  await seeder.add(f.torrentPath, f.dir);
+  const seed = await seeder.add(f.torrentPath, f.dir);
   await started;
   const out = await s.tempDir('lt-dl');
   const leecher = await s.startLibtorrent({ mode: 'leech', torrentPath: f.torrentPath, saveDir: out });
   const r = await leecher.result(TIMEOUT_MS);
   assert.equal(r.complete, true);
   await assertSameBytes(path.join(out, f.name), f.sha256);
-  assert.ok(r.peers.some((p) => /SeedPay|SY 0\.1\.0/.test(p.client)), `libtorrent got it from us: ${JSON.stringify(r.peers)}`);  // Closed while the tracker still runs (the scope stops it first otherwise).
+  // From us (the only seed), seen on our side: lt_peer.py's own peer snapshot is taken by a
+  // 50 ms poll and can miss a download that short.
+  assert.ok(seed.stats().uploaded >= r.total_bytes, `we uploaded it (${seed.stats().uploaded} of ${r.total_bytes})`);
+  assert.ok(seeder.peerMatching(/libtorrent/), 'libtorrent connected to us');
+  // Closed while the tracker still runs (the scope stops it first otherwise).
   await seeder.client.close();
 });
 

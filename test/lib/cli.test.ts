@@ -20,7 +20,7 @@ test('bad input: one clear line and a non-zero exit', async () => {
       [['get', join(dir, 'nope.torrent'), '--peer', '127.0.0.1:1'], /cannot read torrent .*nope\.torrent/],
       [['seed', join(dir, 'junk.torrent'), '--dir', dir], /not a valid torrent/],
       [['seed', join(dir, 'junk.torrent')], /--dir/],
-      [['get', join(dir, 'junk.torrent')], /--peer/],
+      [['get', join(dir, 'junk.torrent')], /not a valid torrent/],
       [['get', 'x.torrent', '--peer', 'nohost'], /^seedpay: bad --peer 'nohost': peer "nohost" is not host:port$/],
       [['create'], /path/],
       [['create', join(dir, 'missing-dir')], /cannot read/],
