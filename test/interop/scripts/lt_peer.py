@@ -110,7 +110,7 @@ while not stop[0]:
         last_dial = now
     if first_byte is None and st.total_payload_download > 0: first_byte = now
     if t_peer is None and st.num_peers > 0: t_peer = now
-    if st.num_peers > 0 and not peer_snap:
+    if not peer_snap:   # every poll until taken: a small download can start and end within one 50 ms poll
         for p in h.get_peer_info():
             if p.client:   # handshake done
                 fl = int(p.flags)
@@ -127,7 +127,7 @@ while not stop[0]:
         t_done = now; break
     if a.mode == 'seed' and a.exit_when_done and st.total_payload_upload >= total: t_done = now; break
     if now - t0 > a.timeout: print('TIMEOUT', flush=True); t_done = now; break
-    time.sleep(0.05)
+    time.sleep(0.05 if peer_snap else 0.005)   # fast until the peer snapshot is taken
 else:
     t_done = time.time()
 st = h.status()
