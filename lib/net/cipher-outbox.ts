@@ -13,7 +13,14 @@ const SLAB = 256 * 1024;
 const MAX_FREE_BYTES = 8 * 1024 * 1024;
 const freeSlabs: Buffer[] = [];
 
-interface Slab { readonly buf: Buffer; used: number; pending: number; retired: boolean }
+interface Slab {
+  readonly buf: Buffer;
+  used: number;
+  pending: number;
+  retired: boolean;
+  /** The write callback of every view of this slab (one closure per slab, not per chunk). */
+  readonly written: () => void;
+}
 
 export class CipherOutbox {
   private cur: Slab | null = null;
@@ -27,14 +34,13 @@ export class CipherOutbox {
     let s = this.cur;
     if (s === null || s.used + n > SLAB) {
       if (s !== null) this.retire(s);
-      s = { buf: freeSlabs.pop() ?? Buffer.allocUnsafeSlow(SLAB), used: 0, pending: 0, retired: false };
-      this.cur = s;
+      const slab: Slab = { buf: freeSlabs.pop() ?? Buffer.allocUnsafeSlow(SLAB), used: 0, pending: 0, retired: false, written: () => this.release(slab) };
+      s = this.cur = slab;
     }
     const view = s.buf.subarray(s.used, s.used + n);
     s.used += n;
     s.pending++;
-    const slab = s;
-    return { view, written: () => this.release(slab) };
+    return { view, written: s.written };
   }
 
   /** The connection is gone: its current slab goes back once its writes complete. */
