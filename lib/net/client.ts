@@ -371,9 +371,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
     // an accept and a close: no session, no buffer, no timer.
     const host = socket.remoteAddress ?? '?';
     const address = `${host}:${socket.remotePort ?? 0}`;
-    // A dotted IPv4 address is its own key: addressKey's IPv6 parsing (a long regex) is
-    // skipped on the path a crowd of refused reconnections takes thousands of times a second.
-    const key = host.includes(':') ? addressKey(host) : host;
+    const key = addressKey(host);
     const held = this.pendingByAddress.get(key) ?? 0;
     const now = this.clock();
     const refused: RefusedReason | null = this.closed ? 'CLOSED'
