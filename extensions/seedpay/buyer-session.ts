@@ -720,8 +720,6 @@ export class BuyerSession {
     return earned > base ? earned : base;
   }
 
-
-
   /** The largest payment: growth stops at `maxPaymentBytes`, and never above the risk cap. */
   private cap(t: Terms): bigint {
     let c = chargeFor(this.maxBytes, t.price);
