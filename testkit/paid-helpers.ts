@@ -127,6 +127,14 @@ export function whenComplete(t: Torrent, ms = 60_000): Promise<void> {
   });
 }
 
+/** Close a paid pair's peers in the order that frees everything: the leecher, the seller's client and seller, the buyer. */
+export async function closePaid(leech: Client, s: { client: Client; seller: PaidSeller }, buyer: PaidBuyer): Promise<void> {
+  await leech.close();
+  await s.client.close();
+  await s.seller.close();
+  await buyer.close();
+}
+
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Poll `cond` every 20 ms until true; reject after `ms`. */

@@ -13,7 +13,7 @@ import { Client } from '../../lib/net/client.js';
 import { bytesCoveredBy } from '../../payment/amount.js';
 import { walletSigner } from '../../extensions/seedpay/seller-session.js';
 import {
-  funded, leechDir, makeContent, openBuyer, sleep, startEnv, startSeller, until, walletOf, USDC, type Env,
+  funded, leechDir, makeContent, openBuyer, sleep, startEnv, startSeller, until, walletOf, USDC, type Env, closePaid,
 } from '../../testkit/paid-helpers.js';
 
 async function tokens(env: Env, owner: Keypair['publicKey']): Promise<bigint> {
@@ -46,10 +46,7 @@ test('a buyer that stops paying receives nothing beyond its credit', async () =>
       assert.ok(BigInt(t.stats().downloaded) <= covered, `received ${t.stats().downloaded} bytes, credit covers ${covered}`);
       assert.ok(t.stats().downloaded > 0, 'the paid part was served');
     } finally {
-      await leech.close();
-      await s.client.close();
-      await s.seller.close();
-      await buyer.close();
+      await closePaid(leech, s, buyer);
     }
   } finally {
     await env.close();
@@ -78,10 +75,7 @@ test('a seller whose session signature does not match its wallet is never paid',
       assert.equal(await tokens(env, sellerKey.publicKey), 0n, 'nothing reached the seller');
       assert.equal(t.stats().downloaded, 0, 'and it served nothing unpaid');
     } finally {
-      await leech.close();
-      await s.client.close();
-      await s.seller.close();
-      await buyer.close();
+      await closePaid(leech, s, buyer);
     }
   } finally {
     await env.close();
@@ -182,10 +176,7 @@ test('a seller that sends a bad piece gets no further payment and is disconnecte
       assert.equal(t.isComplete, false);
       assert.ok(s.seller.totals().credited <= buyer.spent);
     } finally {
-      await leech.close();
-      await s.client.close();
-      await s.seller.close();
-      await buyer.close();
+      await closePaid(leech, s, buyer);
     }
   } finally {
     await env.close();

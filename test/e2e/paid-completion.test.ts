@@ -20,7 +20,7 @@ import { Budget } from '../../extensions/seedpay/policy.js';
 import { BLOCK, Harness } from '../extensions/seedpay-harness.js';
 import type { Chain } from '../../payment/chain.js';
 import { readJournal } from '../../payment/journal.js';
-import { funded, leechDir, makeContent, openBuyer, sha256Of, startEnv, startSeller, until, whenComplete, USDC, type Env } from '../../testkit/paid-helpers.js';
+import { funded, leechDir, makeContent, openBuyer, sha256Of, startEnv, startSeller, until, whenComplete, USDC, type Env, closePaid } from '../../testkit/paid-helpers.js';
 
 const PIECE = 256 * 1024;
 const MiB = 1n << 20n;
@@ -102,10 +102,7 @@ async function raceRun(env: Env, where: 'seller-verify' | 'buyer-payer', opts: {
   const leech = new Client();
   const closeAll = async (): Promise<void> => {
     gate.release();
-    await leech.close();
-    await s.client.close();
-    await s.seller.close();
-    await buyer.close();
+    await closePaid(leech, s, buyer);
   };
   const confirmed = new Set<string>();
   buyer.on('confirmed', (_p, tx) => confirmed.add(tx));

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Client } from '../../lib/net/client.js';
 import { tcpTap } from '../../testkit/tcp-tap.js';
 import {
-  funded, leechDir, makeContent, openBuyer, sha256Of, startEnv, startSeller, until, whenComplete, USDC,
+  funded, leechDir, makeContent, openBuyer, sha256Of, startEnv, startSeller, until, whenComplete, USDC, closePaid,
 } from '../../testkit/paid-helpers.js';
 
 test('paid transfer over MSE/PE (RC4): paid, credited, verified, nothing in the clear on the wire', { timeout: 60_000 }, async () => {
@@ -37,10 +37,7 @@ test('paid transfer over MSE/PE (RC4): paid, credited, verified, nothing in the 
       assert.equal(wire.indexOf(sample), -1, 'no plain file bytes');
     } finally {
       relay.server.close();
-      await leech.close();
-      await s.client.close();
-      await s.seller.close();
-      await buyer.close();
+      await closePaid(leech, s, buyer);
     }
   } finally {
     await env.close();

@@ -10,7 +10,7 @@ import { chargeFor } from '../../payment/amount.js';
 import { readJournal } from '../../payment/journal.js';
 import { getAssociatedTokenAddressSync } from '@solana/spl-token';
 import {
-  funded, leechDir, makeContent, openBuyer, sha256Of, startEnv, startSeller, until, whenComplete, USDC,
+  funded, leechDir, makeContent, openBuyer, sha256Of, startEnv, startSeller, until, whenComplete, USDC, closePaid,
 } from '../../testkit/paid-helpers.js';
 
 test('paid transfer: bytes verified, credited = paid, charge = ceil(bytes × price / MiB)', async () => {
@@ -41,10 +41,7 @@ test('paid transfer: bytes verified, credited = paid, charge = ceil(bytes × pri
       // On chain: the seller's ATA holds exactly what was paid.
       const ata = getAssociatedTokenAddressSync(env.ledger.mint, sellerKey.publicKey, true);
       assert.equal((await env.chain.tokenAccount(ata))?.amount, paidSum);
-      await leech.close();
-      await s.client.close();
-      await s.seller.close();
-      await buyer.close();
+      await closePaid(leech, s, buyer);
       // Journals: credits on one side, payments on the other, the same signatures.
       const sj = await readJournal(s.seller.journal.path);
       const bj = await readJournal(buyer.journal.path);
@@ -56,10 +53,7 @@ test('paid transfer: bytes verified, credited = paid, charge = ceil(bytes × pri
       assert.equal(bj.summary.totals.spent, paidSum);
       assert.equal(sj.summary.totals.charged, tot.charged, 'final charge journaled');
     } finally {
-      await leech.close();
-      await s.client.close();
-      await s.seller.close();
-      await buyer.close();
+      await closePaid(leech, s, buyer);
     }
   } finally {
     await env.close();

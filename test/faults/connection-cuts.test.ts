@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Client } from '../../lib/net/client.js';
 import { readJournal } from '../../payment/journal.js';
-import { funded, leechDir, makeContent, openBuyer, sha256Of, startEnv, startSeller, until, whenComplete, USDC } from '../../testkit/paid-helpers.js';
+import { funded, leechDir, makeContent, openBuyer, sha256Of, startEnv, startSeller, until, whenComplete, USDC, closePaid } from '../../testkit/paid-helpers.js';
 import { CutProxy, Rng, type CutPoint } from './helpers.js';
 
 const SEED = 0x5eed_c0;
@@ -72,10 +72,7 @@ test('connections cut at seeded-random points during a paid transfer: resumes, n
       await until(() => inFlight.size === 0, 15_000, 'no proof outstanding').catch((e: Error) => {
         throw new Error(`${e.message}: unanswered ${[...inFlight].join(',')}; log ${log.join(' | ')}`);
       });
-      await leech.close();
-      await s.client.close();
-      await s.seller.close();
-      await buyer.close();
+      await closePaid(leech, s, buyer);
       const sj = await readJournal(s.seller.journal.path);
       const bj = await readJournal(buyer.journal.path);
       assert.equal(sj.tornBytes, 0);

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Client } from '../../lib/net/client.js';
 import type { FaultMode } from '../../payment/ledger/http.js';
-import { funded, leechDir, makeContent, openBuyer, sha256Of, sleep, startEnv, startSeller, until, whenComplete, USDC } from '../../testkit/paid-helpers.js';
+import { funded, leechDir, makeContent, openBuyer, sha256Of, sleep, startEnv, startSeller, until, whenComplete, USDC, closePaid } from '../../testkit/paid-helpers.js';
 import { Rng } from './helpers.js';
 
 const SEED = 20261124;
@@ -110,10 +110,7 @@ test('RPC failing intermittently: verification retries, no unpaid data leaves, t
       for (const h of healTimers) clearTimeout(h);
       env.ledger.setFailing(false);
       await sleep(0);
-      await leech.close();
-      await s.client.close();
-      await s.seller.close();
-      await buyer.close();
+      await closePaid(leech, s, buyer);
     }
   } finally {
     await env.close();
