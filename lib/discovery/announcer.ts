@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { AnnounceEvent, AnnounceRequest, AnnounceResponse } from '../../discovery/announce.js';
 import { AnnounceSchedule, type PlannedAnnounce } from '../../discovery/announce-schedule.js';
 import { TrackerError } from '../../discovery/errors.js';
-import type { PeerAddress } from '../../format/magnet.js';
+import { formatPeerAddress, type PeerAddress } from '../../format/magnet.js';
 import type { TorrentPlugin } from '../../extensions/plugin.js';
 import type { Torrent } from '../engine/torrent.js';
 
@@ -136,7 +136,7 @@ export class Announcer implements TorrentPlugin {
     for (const p of r.peers) {
       if (t.isClosed) break;
       if (p.port === 0 || this.host.isSelf(p)) continue;
-      const k = p.host.includes(':') ? `[${p.host}]:${p.port}` : `${p.host}:${p.port}`;
+      const k = formatPeerAddress(p);
       if (this.added.has(k)) continue;
       // A tracker cannot grow the torrent's peer table without bound.
       if (this.added.size >= cap) break;
