@@ -47,6 +47,19 @@ export interface ScrapeEntry {
 
 /** The largest number a counter may carry: an int64 on the UDP wire, and exact in a JS number. */
 const MAX_COUNT = Number.MAX_SAFE_INTEGER;
+/** Most peers accepted from one answer (IPv4 and IPv6 together), HTTP or UDP. */
+export const DEFAULT_MAX_PEERS = 1000;
+/** Longest interval honoured, in seconds (a day): a tracker cannot park us forever. */
+export const MAX_INTERVAL = 86_400;
+/** Longest text we keep from a tracker (failure reason, warning, UDP error). */
+const MAX_TEXT = 1024;
+
+/** Tracker bytes as text for a person to read: invalid UTF-8 replaced, cut to MAX_TEXT, control characters dropped. */
+export function trackerText(b: Uint8Array): string {
+  const s = new TextDecoder('utf-8').decode(b.subarray(0, MAX_TEXT * 4));
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\u0000-\u001f\u007f]/g, ' ').slice(0, MAX_TEXT);
+}
 
 export function checkAnnounceRequest(r: AnnounceRequest): void {
   if (r.infoHash.length !== 20) throw new TrackerError('BAD_ARGUMENT', `info hash of ${r.infoHash.length} bytes (need 20)`);

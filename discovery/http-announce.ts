@@ -6,7 +6,9 @@
  */
 import { BencodeError, decode, isBytes, isDict, isInt, isList, type BDict, type BValue } from '../wire/bencode.js';
 import type { PeerAddress } from '../format/magnet.js';
-import { checkAnnounceRequest, type AnnounceRequest, type AnnounceResponse, type ScrapeEntry } from './announce.js';
+import {
+  checkAnnounceRequest, DEFAULT_MAX_PEERS, MAX_INTERVAL, trackerText, type AnnounceRequest, type AnnounceResponse, type ScrapeEntry,
+} from './announce.js';
 import { TrackerError } from './errors.js';
 import { COMPACT_V4, COMPACT_V6, decodeCompactPeers, isPeerHost } from './peers.js';
 
@@ -18,15 +20,10 @@ export interface HttpLimits {
 }
 
 export const HTTP_DEFAULT_MAX_BYTES = 512 * 1024;
-export const DEFAULT_MAX_PEERS = 1000;
 /** top dict → peers list → peer dict; scrape: top → files → file. One spare level. */
 const MAX_DEPTH = 4;
 /** Bounded in values as well as bytes: a list of 100 000 tiny ints is work, not peers. */
 const MAX_ITEMS = 20_000;
-/** Longest text we keep from a tracker (failure reason, warning). */
-const MAX_TEXT = 1024;
-/** Longest interval honoured (a day): a tracker cannot park us forever. */
-const MAX_INTERVAL = 86_400;
 
 /** RFC 3986 unreserved bytes go as they are, every other byte as %XX (what trackers decode). */
 export function percentEncodeBytes(b: Uint8Array): string {
@@ -96,13 +93,6 @@ function decodeBody(body: Uint8Array, limits: HttpLimits | undefined): BDict {
   return v;
 }
 
-/** Bytes as text for a person to read: invalid UTF-8 replaced, cut to MAX_TEXT, control characters dropped. */
-function text(b: Uint8Array): string {
-  const s = new TextDecoder('utf-8').decode(b.subarray(0, MAX_TEXT * 4));
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/[\u0000-\u001f\u007f]/g, ' ').slice(0, MAX_TEXT);
-}
-
 function optIntIn(d: BDict, key: string, min: number, max: number): number | undefined {
   const v = d.get(key);
   if (v === undefined) return undefined;
@@ -144,7 +134,7 @@ export function parseAnnounceResponse(body: Uint8Array, limits?: HttpLimits): An
   const maxPeers = limits?.maxPeers ?? DEFAULT_MAX_PEERS;
   const failure = d.get('failure reason');
   if (failure !== undefined) {
-    throw new TrackerError('TRACKER_FAILURE', isBytes(failure) ? text(failure) : 'tracker failure (reason not a string)');
+    throw new TrackerError('TRACKER_FAILURE', isBytes(failure) ? trackerText(failure) : 'tracker failure (reason not a string)');
   }
   const interval = optIntIn(d, 'interval', 0, 0x7fffffff);
   if (interval === undefined) throw new TrackerError('MISSING_KEY', 'tracker response has no interval');
@@ -167,7 +157,7 @@ export function parseAnnounceResponse(body: Uint8Array, limits?: HttpLimits): An
   const out: { -readonly [K in keyof AnnounceResponse]: AnnounceResponse[K] } = { interval: Math.min(interval, MAX_INTERVAL), peers };
   if (minInterval !== undefined) out.minInterval = Math.min(minInterval, MAX_INTERVAL);
   if (trackerId !== undefined) out.trackerId = new Uint8Array(trackerId.subarray(0, 256)); // a copy: the body may be reused
-  if (warning !== undefined) out.warning = text(warning);
+  if (warning !== undefined) out.warning = trackerText(warning);
   if (complete !== undefined) out.complete = complete;
   if (incomplete !== undefined) out.incomplete = incomplete;
   return out;
@@ -177,7 +167,7 @@ export function parseAnnounceResponse(body: Uint8Array, limits?: HttpLimits): An
 export function parseScrapeResponse(body: Uint8Array, limits?: HttpLimits): Map<string, ScrapeEntry> {
   const d = decodeBody(body, limits);
   const failure = d.get('failure reason');
-  if (failure !== undefined) throw new TrackerError('TRACKER_FAILURE', isBytes(failure) ? text(failure) : 'tracker failure');
+  if (failure !== undefined) throw new TrackerError('TRACKER_FAILURE', isBytes(failure) ? trackerText(failure) : 'tracker failure');
   const files = d.get('files');
   if (files === undefined) throw new TrackerError('MISSING_KEY', 'scrape response has no files');
   if (!isDict(files)) throw new TrackerError('WRONG_TYPE', '"files" is not a dictionary');

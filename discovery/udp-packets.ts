@@ -5,7 +5,9 @@
  * records, and the transaction id we chose.
  */
 import type { PeerAddress } from '../format/magnet.js';
-import { checkAnnounceRequest, type AnnounceEvent, type AnnounceRequest, type AnnounceResponse, type ScrapeEntry } from './announce.js';
+import {
+  checkAnnounceRequest, DEFAULT_MAX_PEERS, MAX_INTERVAL, trackerText, type AnnounceEvent, type AnnounceRequest, type AnnounceResponse, type ScrapeEntry,
+} from './announce.js';
 import { TrackerError } from './errors.js';
 import { COMPACT_V4, COMPACT_V6, decodeCompactPeers } from './peers.js';
 
@@ -16,8 +18,6 @@ export const ACTION_SCRAPE = 2;
 export const ACTION_ERROR = 3;
 /** At most this many info hashes in one scrape (BEP 15: about 74 fit a 1500-byte path). */
 export const MAX_SCRAPE_HASHES = 74;
-/** Longest error message kept. */
-const MAX_ERROR_TEXT = 1024;
 
 const EVENT_CODE: Readonly<Record<AnnounceEvent, number>> = { none: 0, completed: 1, started: 2, stopped: 3 };
 
@@ -101,12 +101,12 @@ export function parseUdpResponse(b: Uint8Array, opts: UdpParseOptions = {}): Udp
       const record = opts.peerRecord ?? COMPACT_V4;
       let peers: PeerAddress[];
       try {
-        peers = decodeCompactPeers(b.subarray(20), record, opts.maxPeers ?? 1000);
+        peers = decodeCompactPeers(b.subarray(20), record, opts.maxPeers ?? DEFAULT_MAX_PEERS);
       } catch (e) {
         if (e instanceof TrackerError && e.code === 'BAD_COMPACT_LENGTH') throw new TrackerError('BAD_PACKET', e.message);
         throw e;
       }
-      return { action: 'announce', transactionId, response: { interval: Math.min(interval, 86_400), complete, incomplete, peers } };
+      return { action: 'announce', transactionId, response: { interval: Math.min(interval, MAX_INTERVAL), complete, incomplete, peers } };
     }
     case ACTION_SCRAPE: {
       const body = b.length - 8;
@@ -122,11 +122,8 @@ export function parseUdpResponse(b: Uint8Array, opts: UdpParseOptions = {}): Udp
       }
       return { action: 'scrape', transactionId, entries };
     }
-    case ACTION_ERROR: {
-      const raw = new TextDecoder('utf-8').decode(b.subarray(8, 8 + MAX_ERROR_TEXT * 4));
-      // eslint-disable-next-line no-control-regex
-      return { action: 'error', transactionId, message: raw.replace(/[\u0000-\u001f\u007f]/g, ' ').slice(0, MAX_ERROR_TEXT) };
-    }
+    case ACTION_ERROR:
+      return { action: 'error', transactionId, message: trackerText(b.subarray(8)) };
     default:
       throw new TrackerError('WRONG_ACTION', `unknown action ${action}`);
   }

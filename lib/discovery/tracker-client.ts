@@ -5,7 +5,7 @@
 import type { AnnounceRequest, AnnounceResponse, ScrapeEntry } from '../../discovery/announce.js';
 import { TrackerError } from '../../discovery/errors.js';
 import {
-  buildAnnounceUrl, buildScrapeUrl, DEFAULT_MAX_PEERS, HTTP_DEFAULT_MAX_BYTES, parseAnnounceResponse, parseScrapeResponse, scrapeUrlOf,
+  buildAnnounceUrl, buildScrapeUrl, HTTP_DEFAULT_MAX_BYTES, parseAnnounceResponse, parseScrapeResponse, scrapeUrlOf,
 } from '../../discovery/http-announce.js';
 import { parseTrackerUrl } from '../../discovery/tracker-url.js';
 import { httpGet } from './http-get.js';
@@ -41,7 +41,7 @@ export class TrackerClient {
       return res.response;
     }
     const body = await httpGet(buildAnnounceUrl(url, r), this.httpOptions(timeoutMs));
-    return parseAnnounceResponse(body, { maxBytes: this.opts.maxResponseBytes, maxPeers: this.opts.maxPeers ?? DEFAULT_MAX_PEERS });
+    return parseAnnounceResponse(body, { maxBytes: this.opts.maxResponseBytes, maxPeers: this.opts.maxPeers });
   }
 
   /** Seeders / completed / leechers per info hash (BEP 48 over HTTP, BEP 15 over UDP). */
