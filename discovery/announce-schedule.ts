@@ -58,8 +58,6 @@ export class AnnounceSchedule {
     this.retryMaxMs = opts.retryMaxMs ?? 30 * 60_000;
   }
 
-  get isStopped(): boolean { return this.stopped; }
-
   /** The torrent started: the first round is due now. */
   start(now: number): void {
     if (this.stopped || this.tiers.length === 0) return;

@@ -29,7 +29,3 @@ export class TrackerError extends Error {
     super(message, options);
   }
 }
-
-export function isTrackerError(e: unknown): e is TrackerError {
-  return e instanceof TrackerError;
-}

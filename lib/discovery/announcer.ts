@@ -65,8 +65,6 @@ export class Announcer implements TorrentPlugin {
     this.schedule = new AnnounceSchedule(tiers, { random: opts.random ?? Math.random, minIntervalMs: opts.minIntervalMs });
   }
 
-  get trackers(): readonly (readonly string[])[] { return this.schedule.tiers; }
-
   /** Begin announcing for `t` (started, now). Call once the torrent has started. */
   start(t: Torrent): void {
     if (this.torrent !== null || t.isClosed) return;

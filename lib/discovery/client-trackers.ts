@@ -84,9 +84,4 @@ export class ClientTrackers {
     this.announcers.clear();
     this.transport.close();
   }
-
-  /** Scrape one tracker (BEP 48 / BEP 15). */
-  scrape(url: string, infoHashes: readonly Uint8Array[]): ReturnType<TrackerClient['scrape']> {
-    return this.transport.scrape(url, infoHashes);
-  }
 }
