@@ -13,7 +13,7 @@ import type { Client } from '../../lib/net/client.js';
 import type { Torrent } from '../../lib/engine/torrent.js';
 import type { AnnounceReport } from '../../lib/discovery/announcer.js';
 import { TrackerClient } from '../../lib/discovery/tracker-client.js';
-import { assertSameBytes, freePort, opentrackerUrl, requireClient, type InteropScope, type Opentracker } from '../../testkit/clients.js';
+import { assertSameBytes, freePort, opentrackerUrl, requireClient, waitFor, type InteropScope, type Opentracker } from '../../testkit/clients.js';
 import { MiB, OurPeer, scopeFor, waitComplete } from '../../testkit/ours-helpers.js';
 
 const SIZE = 4 * MiB;
@@ -48,13 +48,7 @@ function announced(client: Client, t: Torrent | null, event: AnnounceReport['eve
 async function trackerSees(url: string, infoHash: Buffer, seeders: number, timeoutMs = 20_000): Promise<void> {
   const tc = new TrackerClient({ now: Date.now });
   try {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const [e] = await tc.scrape(url, [infoHash]);
-      if (e.complete >= seeders) return;
-      if (Date.now() > deadline) throw new Error(`tracker still counts ${e.complete} seeders after ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await waitFor(async () => (await tc.scrape(url, [infoHash]))[0].complete >= seeders, timeoutMs, `${seeders} seeder(s) counted by the tracker`);
   } finally {
     tc.close();
   }
