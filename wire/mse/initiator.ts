@@ -14,9 +14,8 @@
 import { DhKey, DH_KEY_LENGTH } from './dh.js';
 import { MseError } from './errors.js';
 import { req1Hash, req2Hash, req3Hash, sessionCiphers, xor20 } from './keys.js';
-import {
-  MAX_PAD_LENGTH, MseMachine, readU16, readU32, writeU16, writeU32, type MseCommonOptions,
-} from './machine.js';
+import { readU32, writeU32 } from '../codec.js';
+import { MAX_PAD_LENGTH, MseMachine, readU16, writeU16, type MseCommonOptions } from './machine.js';
 import { allowedMethods, methodOf, CRYPTO_RC4 } from './policy.js';
 import type { Rc4 } from './rc4.js';
 

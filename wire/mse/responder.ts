@@ -16,9 +16,8 @@
 import { DhKey, DH_KEY_LENGTH } from './dh.js';
 import { MseError } from './errors.js';
 import { req1Hash, req3Hash, sessionCiphers, xor20 } from './keys.js';
-import {
-  MAX_PAD_LENGTH, MseMachine, readU16, readU32, writeU16, writeU32, type MseCommonOptions,
-} from './machine.js';
+import { readU32, writeU32 } from '../codec.js';
+import { MAX_PAD_LENGTH, MseMachine, readU16, writeU16, type MseCommonOptions } from './machine.js';
 import { CRYPTO_RC4, methodOf, selectMethod } from './policy.js';
 import type { Rc4 } from './rc4.js';
 
