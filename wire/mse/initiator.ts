@@ -14,12 +14,11 @@
 import { DhKey, DH_KEY_LENGTH } from './dh.js';
 import { MseError } from './errors.js';
 import { req1Hash, req2Hash, req3Hash, sessionCiphers, xor20 } from './keys.js';
-import { readU32, writeU32 } from '../codec.js';
-import { MAX_PAD_LENGTH, MseMachine, readU16, writeU16, type MseCommonOptions } from './machine.js';
-import { allowedMethods, methodOf, CRYPTO_RC4 } from './policy.js';
+import { readU32 } from '../codec.js';
+import { MAX_PAD_LENGTH, MseMachine, VC_LENGTH, readU16, vcFields, writeU16, type MseCommonOptions } from './machine.js';
+import { allowedMethods } from './policy.js';
 import type { Rc4 } from './rc4.js';
 
-const VC_LENGTH = 8;
 const MAX_IA_LENGTH = 0xffff;
 
 export interface InitiatorOptions extends MseCommonOptions {
@@ -31,7 +30,7 @@ export interface InitiatorOptions extends MseCommonOptions {
   initialPayload?: Uint8Array;
 }
 
-type State = 'yb' | 'vc_sync' | 'select' | 'pad_d' | 'done';
+type State = 'yb' | 'vc_sync' | 'select' | 'pad_d';
 
 export class MseInitiator extends MseMachine {
   private readonly dh: DhKey;
@@ -78,13 +77,7 @@ export class MseInitiator extends MseMachine {
           break;
         }
         case 'vc_sync': {
-          const limit = MAX_PAD_LENGTH + VC_LENGTH;
-          const at = q.indexOf(this.vcPattern!, limit);
-          if (at < 0) {
-            if (q.length >= limit) throw new MseError('BAD_VC_SYNC', `no ENCRYPT(VC) within ${MAX_PAD_LENGTH} bytes of PadB`);
-            return;
-          }
-          q.skip(at + VC_LENGTH);
+          if (!this.syncPast(this.vcPattern!, 'BAD_VC_SYNC', 'ENCRYPT(VC) after PadB')) return;
           this.vcPattern = null;
           this.state = 'select';
           break;
@@ -106,29 +99,16 @@ export class MseInitiator extends MseMachine {
         case 'pad_d': {
           if (q.length < this.padD) return;
           this.decrypt!.process(q.take(this.padD));
-          const rc4 = this.selected === CRYPTO_RC4;
-          const rest = q.takeAll();
-          if (rc4) this.decrypt!.process(rest);
-          this.state = 'done';
-          this.finish({
-            handshake: 'mse', method: methodOf(this.selected),
-            encrypt: rc4 ? this.encrypt : null, decrypt: rc4 ? this.decrypt : null,
-            infoHash: this.infoHash, initialPayload: rest,
-          });
+          this.handOver(this.selected, this.encrypt!, this.decrypt!, this.infoHash, 0);
           return;
         }
-        case 'done':
-          return;
       }
     }
   }
 
   private sendStep3(s: Uint8Array): void {
     const padC = this.padding();
-    const body = new Uint8Array(VC_LENGTH + 4 + 2 + padC.length + 2 + this.ia.length);
-    writeU32(body, VC_LENGTH, this.provide);
-    writeU16(body, VC_LENGTH + 4, padC.length);
-    body.set(padC, VC_LENGTH + 6);
+    const body = vcFields(this.provide, padC, 2 + this.ia.length);
     writeU16(body, VC_LENGTH + 6 + padC.length, this.ia.length);
     body.set(this.ia, VC_LENGTH + 8 + padC.length);
     this.encrypt!.process(body);

@@ -5,13 +5,16 @@
  * consumes what it can of the input queue and returns when it needs more.
  */
 import { ByteQueue } from './byte-queue.js';
-import { MseError } from './errors.js';
-import type { CryptoMethod } from './policy.js';
+import { writeU32 } from '../codec.js';
+import { MseError, type MseErrorCode } from './errors.js';
+import { CRYPTO_RC4, methodOf, type CryptoMethod } from './policy.js';
 import type { Rc4 } from './rc4.js';
 
 /** Spec bound on every padding (PadA..PadD). */
 export const MAX_PAD_LENGTH = 512;
 export const DEFAULT_MSE_TIMEOUT = 30_000;
+/** VC: eight zero bytes, the first encrypted field in each direction. */
+export const VC_LENGTH = 8;
 
 export interface MseResult {
   /** 'mse': the obfuscated handshake ran. 'plain': the peer opened with a plain BitTorrent handshake (responder only). */
@@ -101,6 +104,38 @@ export abstract class MseMachine {
 
   protected finish(r: MseResult): void { this.done = r; }
 
+  /**
+   * Consume input up to and including `marker`, which must begin within
+   * MAX_PAD_LENGTH bytes (the padding before it has no length field). True once
+   * past it; false while it may still come; throws `code` once it cannot.
+   */
+  protected syncPast(marker: Uint8Array, code: MseErrorCode, what: string): boolean {
+    const q = this.input;
+    const limit = MAX_PAD_LENGTH + marker.length;
+    const at = q.indexOf(marker, limit);
+    if (at < 0) {
+      if (q.length >= limit) throw new MseError(code, `no ${what} within ${MAX_PAD_LENGTH} bytes of padding`);
+      return false;
+    }
+    q.skip(at + marker.length);
+    return true;
+  }
+
+  /**
+   * The handshake is over: everything left in the input is the stream, its first
+   * `decrypted` bytes already decrypted (IA), the rest still ENCRYPT2 (RC4 or nothing).
+   */
+  protected handOver(selected: number, encrypt: Rc4, decrypt: Rc4, infoHash: Uint8Array, decrypted: number): void {
+    const rc4 = selected === CRYPTO_RC4;
+    const rest = this.input.takeAll();
+    if (rc4) decrypt.process(rest.subarray(decrypted));
+    this.finish({
+      handshake: 'mse', method: methodOf(selected),
+      encrypt: rc4 ? encrypt : null, decrypt: rc4 ? decrypt : null,
+      infoHash, initialPayload: rest,
+    });
+  }
+
   protected randomBytes(n: number): Uint8Array {
     const b = this.random(n);
     if (b.length !== n) throw new MseError('INVALID_ARGUMENT', `random(${n}) returned ${b.length} bytes`, false);
@@ -144,3 +179,15 @@ export abstract class MseMachine {
 
 export function readU16(b: Uint8Array, o: number): number { return (b[o] << 8) | b[o + 1]; }
 export function writeU16(b: Uint8Array, o: number, v: number): void { b[o] = v >>> 8; b[o + 1] = v & 0xff; }
+
+/**
+ * Plaintext of VC, crypto_provide/crypto_select, len(pad), pad, followed by `tail`
+ * bytes (zero) for the caller to fill: the shared front of steps 3 and 4.
+ */
+export function vcFields(bits: number, pad: Uint8Array, tail: number): Uint8Array {
+  const b = new Uint8Array(VC_LENGTH + 6 + pad.length + tail);
+  writeU32(b, VC_LENGTH, bits);
+  writeU16(b, VC_LENGTH + 4, pad.length);
+  b.set(pad, VC_LENGTH + 6);
+  return b;
+}

@@ -16,12 +16,11 @@
 import { DhKey, DH_KEY_LENGTH } from './dh.js';
 import { MseError } from './errors.js';
 import { req1Hash, req3Hash, sessionCiphers, xor20 } from './keys.js';
-import { readU32, writeU32 } from '../codec.js';
-import { MAX_PAD_LENGTH, MseMachine, readU16, writeU16, type MseCommonOptions } from './machine.js';
-import { CRYPTO_RC4, methodOf, selectMethod } from './policy.js';
+import { readU32 } from '../codec.js';
+import { MAX_PAD_LENGTH, MseMachine, VC_LENGTH, readU16, vcFields, type MseCommonOptions } from './machine.js';
+import { selectMethod } from './policy.js';
 import type { Rc4 } from './rc4.js';
 
-const VC_LENGTH = 8;
 const HASH_LENGTH = 20;
 const BT_HEADER = new Uint8Array([19, ...new TextEncoder().encode('BitTorrent protocol')]);
 
@@ -35,12 +34,11 @@ export interface ResponderOptions extends MseCommonOptions {
   findInfoHash: (req2: Uint8Array) => Uint8Array | null;
 }
 
-type State = 'detect' | 'ya' | 'req1_sync' | 'skey' | 'pad_c' | 'ia' | 'done';
+type State = 'detect' | 'ya' | 'req1_sync' | 'skey' | 'pad_c' | 'ia';
 
 export class MseResponder extends MseMachine {
   private readonly mode: 'require' | 'prefer';
   private readonly findInfoHash: (req2: Uint8Array) => Uint8Array | null;
-  private dh: DhKey | null = null;
   private state: State = 'detect';
   private secret: Uint8Array | null = null;
   private req1: Uint8Array | null = null;
@@ -71,7 +69,6 @@ export class MseResponder extends MseMachine {
           if (plain && n < BT_HEADER.length) return; // a prefix so far: wait for the rest
           if (plain) {
             if (this.mode === 'require') throw new MseError('PLAINTEXT_REFUSED', 'plain BitTorrent handshake while encryption is required');
-            this.state = 'done';
             this.finish({ handshake: 'plain', method: 'plaintext', encrypt: null, decrypt: null, infoHash: null, initialPayload: q.takeAll() });
             return;
           }
@@ -82,10 +79,10 @@ export class MseResponder extends MseMachine {
           // The DH work (about a millisecond of bigint arithmetic) waits for a whole Ya, as
           // in libtorrent: a connection that sends a few bytes of junk costs none of it.
           if (q.length < DH_KEY_LENGTH) return;
-          this.dh = new DhKey(this.privateKey());
-          this.send(this.dh.publicKey);
+          const dh = new DhKey(this.privateKey());
+          this.send(dh.publicKey);
           this.send(this.padding());
-          const s = this.dh.sharedSecret(q.take(DH_KEY_LENGTH));
+          const s = dh.sharedSecret(q.take(DH_KEY_LENGTH));
           if (s === null) throw new MseError('BAD_PUBLIC_KEY', 'degenerate Ya');
           this.secret = s;
           this.req1 = req1Hash(s);
@@ -93,13 +90,7 @@ export class MseResponder extends MseMachine {
           break;
         }
         case 'req1_sync': {
-          const limit = MAX_PAD_LENGTH + HASH_LENGTH;
-          const at = q.indexOf(this.req1!, limit);
-          if (at < 0) {
-            if (q.length >= limit) throw new MseError('BAD_REQ1_SYNC', `no HASH('req1', S) within ${MAX_PAD_LENGTH} bytes of PadA`);
-            return;
-          }
-          q.skip(at + HASH_LENGTH);
+          if (!this.syncPast(this.req1!, 'BAD_REQ1_SYNC', "HASH('req1', S) after PadA")) return;
           this.state = 'skey';
           break;
         }
@@ -133,31 +124,16 @@ export class MseResponder extends MseMachine {
         }
         case 'ia': {
           if (q.length < this.iaLength) return;
-          const rc4 = this.selected === CRYPTO_RC4;
           this.decrypt!.process(q.peek(this.iaLength));
-          const all = q.takeAll();
-          if (rc4) this.decrypt!.process(all.subarray(this.iaLength));
-          this.state = 'done';
-          this.finish({
-            handshake: 'mse', method: methodOf(this.selected),
-            encrypt: rc4 ? this.encrypt : null, decrypt: rc4 ? this.decrypt : null,
-            infoHash: this.infoHash, initialPayload: all,
-          });
+          this.handOver(this.selected, this.encrypt!, this.decrypt!, this.infoHash!, this.iaLength);
           return;
         }
-        case 'done':
-          return;
       }
     }
   }
 
   private sendStep4(): void {
-    const padD = this.padding();
-    const b = new Uint8Array(VC_LENGTH + 4 + 2 + padD.length);
-    writeU32(b, VC_LENGTH, this.selected);
-    writeU16(b, VC_LENGTH + 4, padD.length);
-    b.set(padD, VC_LENGTH + 6);
-    this.send(this.encrypt!.process(b));
+    this.send(this.encrypt!.process(vcFields(this.selected, this.padding(), 0)));
   }
 }
 
