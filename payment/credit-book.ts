@@ -91,10 +91,10 @@ export class CreditBook {
     this.known.add(identity);
     const ih = hexOf(infoHash);
     const k = `${identity} ${ih}`;
-    const a = this.accrued.get(k);
-    if (a === undefined) this.accrued.set(k, { identity, infoHash: ih, bytes: BigInt(bytes) });
-    else a.bytes += BigInt(bytes);
-    if ((a?.bytes ?? BigInt(bytes)) >= this.flushBytes) this.write(this.accrued.get(k)!, k);
+    let a = this.accrued.get(k);
+    if (a === undefined) this.accrued.set(k, a = { identity, infoHash: ih, bytes: 0n });
+    a.bytes += BigInt(bytes);
+    if (a.bytes >= this.flushBytes) this.write(a, k);
   }
 
   /** A piece `identity` contributed to failed our hash check. */
