@@ -21,13 +21,10 @@ export class BlockAttribution<K> {
 
   /** A block of one of our requests arrived from `from`. */
   received(from: K, index: number, begin: number, length: number): void {
-    if (this.decided.has(index)) return;
+    if (this.blocks >= this.maxBlocks || this.decided.has(index)) return;
     let p = this.pieces.get(index);
-    if (p === undefined) {
-      if (this.blocks >= this.maxBlocks) return;
-      this.pieces.set(index, p = new Map());
-    }
-    if (p.has(begin) || this.blocks >= this.maxBlocks) return;
+    if (p === undefined) this.pieces.set(index, p = new Map());
+    else if (p.has(begin)) return;
     p.set(begin, { from, length });
     this.blocks++;
   }
