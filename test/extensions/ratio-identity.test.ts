@@ -38,6 +38,19 @@ function pair(ih: Uint8Array, aSigner: Signer | null, bSigner: Signer | null): {
   return { a, b, ...pump(a, b) };
 }
 
+/** An end without a wallet that sent its key and got `peerKey` (random) in the peer's id_init: it awaits the peer's proof. */
+function awaitingProof(ih: Uint8Array, peerKey = new Uint8Array(crypto.randomBytes(32))): { a: IdentityBinding; peerKey: Uint8Array } {
+  const a = new IdentityBinding({ infoHash: ih, signer: null });
+  a.peerSupports();
+  a.receive(encodeCreditMessage({ type: 'id_init', pk: peerKey }));
+  return { a, peerKey };
+}
+
+/** `wallet`'s id_proof to the end whose key is `verifierKey`, by the end whose key is `proverKey`. */
+function proof(ih: Uint8Array, wallet: WalletKeypair, proverKey: Uint8Array, verifierKey: Uint8Array): Uint8Array {
+  return encodeCreditMessage({ type: 'id_proof', wallet: wallet.publicKey, sig: signCreditId(wallet.seed, creditIdMessage({ infoHash: ih, proverKey, verifierKey })) });
+}
+
 /** A signer that claims `claimed` but signs with `key`'s secret. */
 function lyingSigner(claimed: WalletKeypair, key: WalletKeypair): Signer {
   return { wallet: claimed.address, sign: (m) => signTranscript(key.seed, m) };
@@ -76,21 +89,15 @@ test('attack: a proof over another transcript (other torrent, other keys, keys s
     (prover: Uint8Array) => creditIdMessage({ infoHash: ih, proverKey: prover, verifierKey: crypto.randomBytes(32) }),
     (prover: Uint8Array, verifier: Uint8Array) => creditIdMessage({ infoHash: ih, proverKey: verifier, verifierKey: prover }),
   ]) {
-    const a = new IdentityBinding({ infoHash: ih, signer: null });
-    const bKey = new Uint8Array(crypto.randomBytes(32));
-    a.peerSupports();
-    a.receive(encodeCreditMessage({ type: 'id_init', pk: bKey }));
+    const { a, peerKey: bKey } = awaitingProof(ih);
     const sig = signCreditId(w.seed, forge(bKey, a.key));
     a.receive(encodeCreditMessage({ type: 'id_proof', wallet: w.publicKey, sig }));
     assert.equal(a.identity, null);
     assert.equal(a.state, 'refused');
   }
   // The same construction with the right transcript binds: the forgeries above fail for their difference only.
-  const a = new IdentityBinding({ infoHash: ih, signer: null });
-  const bKey = new Uint8Array(crypto.randomBytes(32));
-  a.peerSupports();
-  a.receive(encodeCreditMessage({ type: 'id_init', pk: bKey }));
-  a.receive(encodeCreditMessage({ type: 'id_proof', wallet: w.publicKey, sig: signCreditId(w.seed, creditIdMessage({ infoHash: ih, proverKey: bKey, verifierKey: a.key })) }));
+  const { a, peerKey: bKey } = awaitingProof(ih);
+  a.receive(proof(ih, w, bKey, a.key));
   assert.equal(a.identity, w.address);
 });
 
@@ -124,23 +131,17 @@ test('attack: a proof reflected back at its signer, or one naming our own wallet
   assert.equal(me.identity, null);
   // A proof from another wallet over the reflected orientation (verifier key first) fails too.
   const other = generateWallet();
-  const them = new IdentityBinding({ infoHash: ih, signer: null });
-  const key2 = new Uint8Array(crypto.randomBytes(32));
-  them.peerSupports();
-  them.receive(encodeCreditMessage({ type: 'id_init', pk: key2 }));
-  them.receive(encodeCreditMessage({ type: 'id_proof', wallet: other.publicKey, sig: signCreditId(other.seed, creditIdMessage({ infoHash: ih, proverKey: them.key, verifierKey: key2 })) }));
+  const { a: them, peerKey: key2 } = awaitingProof(ih);
+  them.receive(proof(ih, other, them.key, key2));
   assert.equal(them.identity, null);
 });
 
 test('one proof per connection: after a bad one, a good one is not looked at; out-of-order and repeated messages bind nothing', () => {
   const w = generateWallet();
   const ih = infoHash();
-  const a = new IdentityBinding({ infoHash: ih, signer: null });
-  const bKey = new Uint8Array(crypto.randomBytes(32));
-  a.peerSupports();
-  a.receive(encodeCreditMessage({ type: 'id_init', pk: bKey }));
+  const { a, peerKey: bKey } = awaitingProof(ih);
   a.receive(encodeCreditMessage({ type: 'id_proof', wallet: w.publicKey, sig: new Uint8Array(64) }));
-  a.receive(encodeCreditMessage({ type: 'id_proof', wallet: w.publicKey, sig: signCreditId(w.seed, creditIdMessage({ infoHash: ih, proverKey: bKey, verifierKey: a.key })) }));
+  a.receive(proof(ih, w, bKey, a.key));
   assert.equal(a.identity, null);
   // A proof before the keys were exchanged: the extension ends on this connection.
   const early = new IdentityBinding({ infoHash: ih, signer: null });
