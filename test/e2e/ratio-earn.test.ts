@@ -17,6 +17,7 @@ import { ratioCredits, type RatioPlugin } from '../../extensions/ratio/plugin.js
 import { walletSigner, type Signer } from '../../extensions/seedpay/seller-session.js';
 import { CreditBook } from '../../payment/credit-book.js';
 import { generateWallet, signTranscript } from '../../payment/session.js';
+import { until } from '../../testkit/paid-helpers.js';
 import { assertDownloaded, makeFixture, waitEvent, type Fixture } from '../../testkit/torrent-helpers.js';
 
 const PL = 65536;
@@ -36,13 +37,6 @@ async function uploader(fx: Fixture, signer: Signer | null, opts: { assumeComple
 async function downloader(journal: string): Promise<{ client: Client; book: CreditBook; plugin: RatioPlugin }> {
   const book = await CreditBook.open(journal);
   return { client: new Client(), book, plugin: ratioCredits({ sink: book }) };
-}
-
-async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void> {
-  for (const end = Date.now() + ms; !ok();) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 test('A credits B exactly the verified bytes B sent, and a restart of A keeps the balance', async () => {
@@ -128,7 +122,7 @@ test('attack: an identity signed with another wallet\'s key earns nothing, and t
   const a = await downloader(join(fx.root, 'a.journal'));
   try {
     const t = await a.client.add(fx.torrent, { dir: join(fx.root, 'a'), extensions: [a.plugin], peers: [`127.0.0.1:${b.port}`] });
-    await until('the refused proof', () => a.plugin.identities().some((p) => p.state === 'refused'));
+    await until(() => a.plugin.identities().some((p) => p.state === 'refused'), 10_000, 'the refused proof');
     await assertDownloaded(t, fx, join(fx.root, 'a'));
     await a.book.flush();
     assert.deepEqual(a.book.balanceOf(victim.address), { earned: 0n, strikes: 0 });
@@ -155,7 +149,7 @@ test('attack: a Sybil that binds an identity but uploads nothing earns nothing',
     const t = await a.client.add(fx.torrent, {
       dir: join(fx.root, 'a'), extensions: [a.plugin], peers: [`127.0.0.1:${sybilPort}`, `127.0.0.1:${seeder.port}`],
     });
-    await until('the Sybil bound', () => a.plugin.identities().some((p) => p.identity === sybil.address));
+    await until(() => a.plugin.identities().some((p) => p.identity === sybil.address), 10_000, 'the Sybil bound');
     await assertDownloaded(t, fx, join(fx.root, 'a'));
     await a.book.flush();
     assert.deepEqual(a.book.balanceOf(sybil.address), { earned: 0n, strikes: 0 });
