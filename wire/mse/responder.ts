@@ -16,13 +16,15 @@
 import { DhKey, DH_KEY_LENGTH } from './dh.js';
 import { MseError } from './errors.js';
 import { req1Hash, req3Hash, sessionCiphers, xor20 } from './keys.js';
+import { bytesEqual } from '../bytes.js';
 import { readU32 } from '../codec.js';
+import { PROTOCOL_STRING } from '../handshake.js';
 import { MAX_PAD_LENGTH, MseMachine, VC_LENGTH, readU16, vcFields, type MseCommonOptions } from './machine.js';
 import { selectMethod } from './policy.js';
 import type { Rc4 } from './rc4.js';
 
 const HASH_LENGTH = 20;
-const BT_HEADER = new Uint8Array([19, ...new TextEncoder().encode('BitTorrent protocol')]);
+const BT_HEADER = new Uint8Array([PROTOCOL_STRING.length, ...new TextEncoder().encode(PROTOCOL_STRING)]);
 
 export interface ResponderOptions extends MseCommonOptions {
   /** 'require': RC4 only, plain handshakes refused. 'prefer': plain handshakes, or MSE with plaintext picked when offered. */
@@ -63,9 +65,7 @@ export class MseResponder extends MseMachine {
         case 'detect': {
           const n = Math.min(q.length, BT_HEADER.length);
           if (n === 0) return;
-          const head = q.peek(n);
-          let plain = true;
-          for (let i = 0; i < n; i++) if (head[i] !== BT_HEADER[i]) { plain = false; break; }
+          const plain = bytesEqual(q.peek(n), BT_HEADER.subarray(0, n));
           if (plain && n < BT_HEADER.length) return; // a prefix so far: wait for the rest
           if (plain) {
             if (this.mode === 'require') throw new MseError('PLAINTEXT_REFUSED', 'plain BitTorrent handshake while encryption is required');
