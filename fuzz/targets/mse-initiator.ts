@@ -10,26 +10,16 @@
  *
  * Input: [flags][seed][bytes ...]; flags bit 0 keyed, bit 1 'require', bits 3-7 split mode.
  */
-import { MseError, MseInitiator } from '../../wire/mse/index.js';
+import { MseInitiator } from '../../wire/mse/index.js';
 import { DhKey, DH_KEY_LENGTH } from '../../wire/mse/dh.js';
 import { sessionCiphers } from '../../wire/mse/keys.js';
 import { MAX_PAD_LENGTH } from '../../wire/mse/machine.js';
-import { type FuzzTarget, Rng, bytesEqual, check, concat, split } from '../target.js';
+import { type FuzzTarget, bytesEqual, check, concat, split } from '../target.js';
+import { feedMse, randomFrom } from './mse-drive.js';
 
 const INFO_HASH = Uint8Array.from({ length: 20 }, (_, i) => 7 * i + 1);
 /** Ya, PadA, then req1, req2^req3, ENCRYPT(VC, provide, len(PadC), PadC, len(IA)) with no IA. */
 const MAX_OUTPUT = DH_KEY_LENGTH + MAX_PAD_LENGTH + 20 + 20 + 16 + MAX_PAD_LENGTH;
-
-function randomFrom(seed: number): (n: number) => Uint8Array {
-  const r = new Rng(seed + 1);
-  return (n) => Uint8Array.from({ length: n }, () => r.below(256));
-}
-
-function drain(m: MseInitiator): number {
-  let n = 0;
-  for (let c = m.pollTransmit(); c !== null; c = m.pollTransmit()) n += c.length;
-  return n;
-}
 
 export const mseInitiatorTarget: FuzzTarget = {
   name: 'mse-initiator',
@@ -45,7 +35,6 @@ export const mseInitiatorTarget: FuzzTarget = {
     const m = new MseInitiator({ infoHash: INFO_HASH, mode, now: 0, random: randomFrom(input[1]) });
     const out: Uint8Array[] = [];
     for (let c = m.pollTransmit(); c !== null; c = m.pollTransmit()) out.push(c);
-    let sent = out.reduce((n, c) => n + c.length, 0);
     let wire = body;
     if (keyed) {
       const b = new DhKey(concat([new Uint8Array([0x80]), randomFrom(input[1] ^ 0x33)(19)]));
@@ -55,21 +44,8 @@ export const mseInitiatorTarget: FuzzTarget = {
       sessionCiphers('responder', s, INFO_HASH).encrypt.process(cipherText);
       wire = concat([b.publicKey, cipherText]);
     }
-    let err: MseError | null = null;
-    for (const c of split(wire, flags >> 3, input[1])) {
-      if (m.result !== null) break;
-      try {
-        m.receive(c, 0);
-      } catch (e) {
-        if (!(e instanceof MseError)) throw e;
-        err = e;
-        let again: unknown = null;
-        try { m.receive(new Uint8Array(1), 0); } catch (e2) { again = e2; }
-        check(again === e, 'MSE error is not sticky');
-        break;
-      }
-      sent += drain(m);
-    }
+    const err = feedMse(m, split(wire, flags >> 3, input[1]), out);
+    const sent = out.reduce((n, c) => n + c.length, 0);
     check(sent <= MAX_OUTPUT, `initiator sent ${sent} bytes`);
     const r = m.result;
     if (err !== null || r === null) return;

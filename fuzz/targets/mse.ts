@@ -16,46 +16,18 @@
  * Input: [flags][seed][bytes ...]; flags bit 0 keyed, bit 1 'require', bit 2 unknown
  * torrent, bits 3-7 split mode.
  */
-import { MseError, MseResponder } from '../../wire/mse/index.js';
+import { MseResponder, type MseError } from '../../wire/mse/index.js';
 import { DhKey, DH_KEY_LENGTH } from '../../wire/mse/dh.js';
 import { req1Hash, req2Hash, req3Hash, sessionCiphers, xor20 } from '../../wire/mse/keys.js';
 import { MAX_PAD_LENGTH } from '../../wire/mse/machine.js';
-import { type FuzzTarget, Rng, ascii, bytesEqual, check, concat, split } from '../target.js';
+import { type FuzzTarget, ascii, bytesEqual, check, concat, split } from '../target.js';
+import { feedMse, randomFrom } from './mse-drive.js';
 
 const KNOWN = Uint8Array.from({ length: 20 }, (_, i) => i * 11);
 const UNKNOWN = Uint8Array.from({ length: 20 }, (_, i) => 255 - i);
 const BT_HEADER = concat([new Uint8Array([19]), ascii('BitTorrent protocol')]);
 /** Most a responder may send: Yb, PadB, then ENCRYPT(VC, crypto_select, len(PadD), PadD). */
 const MAX_OUTPUT = DH_KEY_LENGTH + MAX_PAD_LENGTH + 14 + MAX_PAD_LENGTH;
-
-function randomFrom(seed: number): (n: number) => Uint8Array {
-  const r = new Rng(seed + 1);
-  return (n) => Uint8Array.from({ length: n }, () => r.below(256));
-}
-
-function drain(m: MseResponder): Uint8Array {
-  const parts: Uint8Array[] = [];
-  for (let c = m.pollTransmit(); c !== null; c = m.pollTransmit()) parts.push(c);
-  return concat(parts);
-}
-
-/** Feed chunks; returns the MseError if one was thrown (anything else propagates to runOne). */
-function feed(m: MseResponder, chunks: Uint8Array[]): MseError | null {
-  for (const c of chunks) {
-    if (m.result !== null) break;
-    try {
-      m.receive(c, 0);
-    } catch (e) {
-      if (!(e instanceof MseError)) throw e;
-      check(m.error === e, 'error is not kept');
-      let again: unknown = null;
-      try { m.receive(new Uint8Array(1), 0); } catch (e2) { again = e2; }
-      check(again === e, 'MSE error is not sticky');
-      return e;
-    }
-  }
-  return null;
-}
 
 export const mseTarget: FuzzTarget = {
   name: 'mse-responder',
@@ -70,32 +42,31 @@ export const mseTarget: FuzzTarget = {
     const m = new MseResponder({
       mode, now: 0, random: randomFrom(input[1]), findInfoHash: (req2) => (bytesEqual(req2, req2Hash(KNOWN)) ? KNOWN : null),
     });
-    let sent = 0;
+    const out: Uint8Array[] = [];
     let stream: Uint8Array | null = null;
     let err: MseError | null;
     if (!keyed) {
-      err = feed(m, split(body, flags >> 3, input[1]));
+      err = feedMse(m, split(body, flags >> 3, input[1]), out);
     } else {
       // The responder must see MSE (not a BT header) to answer with Yb.
       const a = new DhKey(concat([new Uint8Array([1]), randomFrom(input[1] ^ 0x55)(19)]));
-      err = feed(m, [a.publicKey]);
+      err = feedMse(m, [a.publicKey], out);
       check(err === null, `Ya alone was refused: ${err?.code}`);
-      const yb = drain(m);
-      sent += yb.length;
+      const yb = concat(out);
       const s = a.sharedSecret(yb.subarray(0, DH_KEY_LENGTH));
       if (s === null) return; // a degenerate Yb from the seeded RNG: nothing to drive
       const skey = (flags & 4) !== 0 ? UNKNOWN : KNOWN;
       const cipherText = new Uint8Array(body);
       sessionCiphers('initiator', s, skey).encrypt.process(cipherText);
       const wire = concat([req1Hash(s), xor20(req2Hash(skey), req3Hash(s)), cipherText]);
-      err = feed(m, split(wire, flags >> 3, input[1]));
+      err = feedMse(m, split(wire, flags >> 3, input[1]), out);
       // Where the stream starts in the plaintext, if the fields parse.
       if (body.length >= 14) {
         const padC = (body[12] << 8) | body[13];
         if (body.length >= 14 + padC) stream = body.subarray(14 + padC);
       }
     }
-    sent += drain(m).length;
+    const sent = out.reduce((n, c) => n + c.length, 0);
     check(sent <= MAX_OUTPUT, `responder sent ${sent} bytes`);
     const r = m.result;
     if (err !== null) {
