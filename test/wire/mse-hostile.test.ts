@@ -10,16 +10,10 @@ import fc from 'fast-check';
 import { MseInitiator, MseResponder, MseError } from '../../wire/mse/index.js';
 import { DhKey } from '../../wire/mse/dh.js';
 import { req1Hash, req2Hash, req3Hash, sessionCiphers, xor20 } from '../../wire/mse/keys.js';
-import { INFO_HASH, lookupOf, seededRandom } from './mse-pair.js';
+import { INFO_HASH, drain, lookupOf, seededRandom } from './mse-pair.js';
 
 const u32 = (v: number): number[] => [v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff];
 const u16 = (v: number): number[] => [v >>> 8, v & 0xff];
-
-function drain(m: MseInitiator | MseResponder): Uint8Array {
-  const parts: Uint8Array[] = [];
-  for (let c = m.pollTransmit(); c !== null; c = m.pollTransmit()) parts.push(c);
-  return Buffer.concat(parts);
-}
 
 function responder(mode: 'require' | 'prefer' = 'prefer'): MseResponder {
   return new MseResponder({ mode, now: 0, random: seededRandom(11), findInfoHash: lookupOf([INFO_HASH]), timeout: 1000 });
