@@ -1,22 +1,35 @@
 /**
  * The node's ratio credits (docs/PROTOCOL.md, "Ratio credits"): what each peer
  * identity (a wallet) earned at this node by delivering data the node asked for and
- * verified, kept in the node's journal (`ratio_earned`, `ratio_strike` records) and
+ * verified, and what it spent of it in the node's paid torrents, kept in the node's
+ * journal (`ratio_earned`, `ratio_strike`, `ratio_spent`, `ratio_expired` records) and
  * read back from it on open. One book per node, shared by every torrent it runs: the
- * torrents' plugins (extensions/ratio/plugin.ts) write into it as their `CreditSink`.
+ * torrents' plugins (extensions/ratio/plugin.ts) write into it as their `CreditSink`,
+ * and a selling node's paid sessions draw on it (`reserve`).
  *
- * Durability ([decided], like the seller's charges): what peers earn accumulates in
- * memory and is journaled (fsync'd) about once a second (`flush`, from the plugins'
- * tick), at `flushBytes` per identity, and at `close`. A crash loses at most the last
- * second of earnings, in the node's favour; an fsync per passed piece would compete
- * with the download's own disk writes. Strikes are rare and journaled at once.
+ * Durability ([decided], like the seller's charges): what peers earn and spend
+ * accumulates in memory and is journaled (fsync'd) about once a second (`flush`, from
+ * the plugins' tick), at `flushBytes` per identity, and at `close`. A crash loses at
+ * most the last second of earnings (in the node's favour) and of spending (in the
+ * spender's); an fsync per passed piece would compete with the download's own disk
+ * writes. Strikes are rare and journaled at once. Earnings are always written before
+ * the spends that may draw on them, so the journal, which refuses a spend of more than
+ * an identity holds, never sees one out of order.
  *
  * Bounds:
  *  - at most `maxIdentities` identities: once that many have records, a new identity
  *    earns nothing here (memory and the journal's snapshot stay bounded, and an
  *    identity only gets in by delivering verified data first);
  *  - an identity with `maxStrikes` strikes (failed pieces it contributed to) earns
- *    nothing more here, and no more strikes are written for it.
+ *    nothing more here, and no more strikes are written for it;
+ *  - `cap`: an identity never holds more than this (earnings beyond it are not kept);
+ *  - `ttlSeconds`: the credit of an identity that earned nothing here for this long
+ *    expires (a running balance has no age per byte; an uploader that keeps uploading
+ *    keeps its credit, one that left stops being owed). Expired credit cannot be
+ *    spent, and is written off (`ratio_expired`) before the identity earns again, so it
+ *    never comes back.
+ * Credit drawn for a paid session is set aside (`reserve`): two sessions of one
+ * identity, in one torrent or several, never spend the same credit.
  * A journal that cannot be written loses the credit being written (reported through
  * `onError`): never a crash, and never credit that is not on disk after a restart.
  */
@@ -29,6 +42,10 @@ const DEFAULT_FLUSH_BYTES = 4 << 20;
 export interface CreditBookOptions {
   maxIdentities?: number;
   maxStrikes?: number;
+  /** Most credit (bytes) an identity holds at this node; earnings beyond it are not kept. Default: no cap. */
+  cap?: bigint;
+  /** Credit of an identity that earned nothing here for this many seconds expires. Default: never. */
+  ttlSeconds?: number;
   /** Journal an identity's accumulated earnings once they reach this many bytes (default 4 MiB). */
   flushBytes?: number;
   /** Unix ms for records (default Date.now). */
@@ -39,8 +56,17 @@ export interface CreditBookOptions {
 
 /** What one identity has at this node, counting what is not yet on disk. */
 export interface CreditBalance {
+  /** Verified bytes it delivered and that were kept (the cap may have left some out). */
   earned: bigint;
+  /** Credit spent in paid sessions or expired. */
+  spent: bigint;
+  /** earned − spent: what the node owes it (reserved credit included). */
+  held: bigint;
+  /** What a new paid session could draw now: held, less what live sessions set aside; 0 once expired. */
+  available: bigint;
   strikes: number;
+  /** Unix ms of its latest earning (0: none). */
+  earnedAt: number;
 }
 
 interface Accrual {
@@ -49,10 +75,48 @@ interface Accrual {
   bytes: bigint;
 }
 
+/**
+ * Credit set aside for one paid session (`CreditBook.reserve`). The session reports
+ * what it has spent so far (`spend`, cumulative); the book journals it; `release`
+ * returns what was not spent.
+ */
+export class CreditReservation {
+  /** Credit spent so far (cumulative, ≤ granted). */
+  used = 0n;
+  /** Of `used`, what is journaled (or being written). */
+  journaled = 0n;
+  released = false;
+
+  constructor(
+    private readonly book: CreditBook,
+    readonly identity: string,
+    /** Credit bytes set aside for this session. */
+    readonly granted: bigint,
+    readonly infoHash: string,
+    readonly sessionHash: string,
+  ) {}
+
+  /** Credit this session has spent in all (never more than granted; never goes down). */
+  spend(total: bigint): void {
+    if (this.released) return;
+    const t = total > this.granted ? this.granted : total;
+    if (t > this.used) this.used = t;
+  }
+
+  /** The session is over: what it spent is journaled, the rest is available again. */
+  release(): Promise<void> {
+    if (this.released) return Promise.resolve();
+    this.released = true;
+    return this.book.flush();
+  }
+}
+
 const hexOf = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 
 export class CreditBook {
   readonly journal: Journal;
+  readonly cap: bigint | null;
+  readonly ttlSeconds: number | null;
   private readonly owned: boolean;
   private readonly maxIdentities: number;
   private readonly maxStrikes: number;
@@ -63,6 +127,10 @@ export class CreditBook {
   private readonly known: Set<string>;
   /** Not journaled yet: identity + torrent → bytes. */
   private accrued = new Map<string, Accrual>();
+  /** Earnings per identity not journaled yet (the sum of its accruals), and when it last earned. */
+  private readonly accruedBy = new Map<string, { bytes: bigint; at: number }>();
+  /** Reservations of live sessions, and released ones whose spend is not journaled yet. */
+  private readonly reservations = new Set<CreditReservation>();
   private readonly writes = new Set<Promise<void>>();
   private closed = false;
 
@@ -72,6 +140,9 @@ export class CreditBook {
     this.maxIdentities = positive(opts.maxIdentities ?? DEFAULT_MAX_IDENTITIES, 'maxIdentities');
     this.maxStrikes = positive(opts.maxStrikes ?? DEFAULT_MAX_STRIKES, 'maxStrikes');
     this.flushBytes = BigInt(positive(opts.flushBytes ?? DEFAULT_FLUSH_BYTES, 'flushBytes'));
+    if (opts.cap !== undefined && (typeof opts.cap !== 'bigint' || opts.cap <= 0n)) throw new RangeError('cap must be a positive bigint');
+    this.cap = opts.cap ?? null;
+    this.ttlSeconds = opts.ttlSeconds === undefined ? null : positive(opts.ttlSeconds, 'ttlSeconds');
     this.now = opts.now ?? Date.now;
     this.onError = opts.onError ?? (() => undefined);
     this.known = new Set(journal.ratioBooks().keys());
@@ -88,13 +159,23 @@ export class CreditBook {
     if (this.closed || !Number.isSafeInteger(bytes) || bytes <= 0 || infoHash.length !== 20) return;
     if (!this.admits(identity)) return;
     if (this.strikesOf(identity) >= this.maxStrikes) return;
+    const now = this.now();
+    this.expireIfStale(identity, now);
+    let keep = BigInt(bytes);
+    if (this.cap !== null) {
+      const room = this.cap - this.heldOf(identity);
+      if (room <= 0n) return;
+      if (keep > room) keep = room;
+    }
     this.known.add(identity);
     const ih = hexOf(infoHash);
     const k = `${identity} ${ih}`;
     let a = this.accrued.get(k);
     if (a === undefined) this.accrued.set(k, a = { identity, infoHash: ih, bytes: 0n });
-    a.bytes += BigInt(bytes);
-    if (a.bytes >= this.flushBytes) this.write(a, k);
+    a.bytes += keep;
+    const by = this.accruedBy.get(identity);
+    this.accruedBy.set(identity, { bytes: (by?.bytes ?? 0n) + keep, at: now });
+    if (a.bytes >= this.flushBytes) this.writeEarned(a, k);
   }
 
   /** A piece `identity` contributed to failed our hash check. */
@@ -105,20 +186,53 @@ export class CreditBook {
     this.settle(this.journal.append({ kind: 'ratio_strike', identity, infoHash: hexOf(infoHash), time: this.now() }));
   }
 
-  /** Journal what has accumulated. Resolves once it is on disk (or lost to a failed journal, reported). */
+  /**
+   * Set aside up to `want` bytes of `identity`'s credit for paid session `sessionHash`
+   * of torrent `infoHash` (hex); null if it has none available (none, all set aside by
+   * other sessions, or expired).
+   */
+  reserve(identity: string, want: bigint, infoHash: string, sessionHash: string): CreditReservation | null {
+    if (this.closed || want <= 0n) return null;
+    const avail = this.balanceOf(identity).available;
+    if (avail <= 0n) return null;
+    const r = new CreditReservation(this, identity, want < avail ? want : avail, infoHash, sessionHash);
+    this.reservations.add(r);
+    return r;
+  }
+
+  /** Journal what has accumulated (earnings first). Resolves once it is on disk (or lost to a failed journal, reported). */
   flush(): Promise<void> {
     const batch = this.accrued;
     this.accrued = new Map();
-    for (const [k, a] of batch) this.write(a, k, batch);
+    this.accruedBy.clear();
+    for (const [k, a] of batch) this.writeEarned(a, k, batch);
+    for (const r of this.reservations) {
+      if (r.used > r.journaled) {
+        const bytes = r.used - r.journaled;
+        r.journaled = r.used;
+        this.settle(this.journal.append({ kind: 'ratio_spent', identity: r.identity, bytes, infoHash: r.infoHash, sessionHash: r.sessionHash, time: this.now() }));
+      }
+      if (r.released) this.reservations.delete(r);
+    }
     return this.settled();
   }
 
-  /** Verified bytes `identity` delivered to this node, and its strikes (what is not on disk yet included). */
+  /** What `identity` has at this node (what is not on disk yet included). */
   balanceOf(identity: string): CreditBalance {
     const d = this.journal.ratioOf(identity);
-    let earned = d?.earned ?? 0n;
-    for (const a of this.accrued.values()) if (a.identity === identity) earned += a.bytes;
-    return { earned, strikes: d?.strikes ?? 0 };
+    const by = this.accruedBy.get(identity);
+    const earned = (d?.earned ?? 0n) + (by?.bytes ?? 0n);
+    let spent = d?.spent ?? 0n;
+    let aside = 0n;
+    for (const r of this.reservations) {
+      if (r.identity !== identity) continue;
+      spent += r.used - r.journaled;
+      if (!r.released) aside += r.granted - r.used;
+    }
+    const held = earned - spent;
+    const earnedAt = Math.max(d?.earnedAt ?? 0, by?.at ?? 0);
+    const available = this.expired(earnedAt, held, this.now()) ? 0n : held - aside;
+    return { earned, spent, held, available: available > 0n ? available : 0n, strikes: d?.strikes ?? 0, earnedAt };
   }
 
   /** Balances on disk, per identity (what a restarted node reads back). */
@@ -126,14 +240,47 @@ export class CreditBook {
     return this.journal.ratioBooks();
   }
 
+  /** Every identity this node knows, with its balance now. */
+  balances(): Map<string, CreditBalance> {
+    const out = new Map<string, CreditBalance>();
+    for (const id of this.known) out.set(id, this.balanceOf(id));
+    return out;
+  }
+
   get identityCount(): number { return this.known.size; }
 
   /** Journal what has accumulated, wait for every write, close the journal if it is ours. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
+    for (const r of this.reservations) r.released = true;
     await this.flush();
     this.closed = true;
     if (this.owned) await this.journal.close();
+  }
+
+  private heldOf(identity: string): bigint {
+    return this.balanceOf(identity).held;
+  }
+
+  private expired(earnedAt: number, held: bigint, now: number): boolean {
+    return this.ttlSeconds !== null && held > 0n && now - earnedAt > this.ttlSeconds * 1000;
+  }
+
+  /**
+   * Write off what an identity that stopped earning holds, before it earns again (so
+   * the old credit does not come back with the new). What live sessions set aside is
+   * theirs to finish spending, so it is not written off now.
+   */
+  private expireIfStale(identity: string, now: number): void {
+    const b = this.balanceOf(identity);
+    if (!this.expired(b.earnedAt, b.held, now)) return;
+    let aside = 0n;
+    for (const r of this.reservations) if (r.identity === identity && !r.released) aside += r.granted - r.used;
+    const bytes = b.held - aside;
+    if (bytes <= 0n) return;
+    // Earnings not journaled yet go to disk first: the write-off may take them too.
+    void this.flush();
+    this.settle(this.journal.append({ kind: 'ratio_expired', identity, bytes, time: now }));
   }
 
   private admits(identity: string): boolean {
@@ -144,8 +291,16 @@ export class CreditBook {
     return this.journal.ratioOf(identity)?.strikes ?? 0;
   }
 
-  private write(a: Accrual, key: string, from: Map<string, Accrual> = this.accrued): void {
+  private writeEarned(a: Accrual, key: string, from: Map<string, Accrual> = this.accrued): void {
     from.delete(key);
+    if (from === this.accrued) {
+      const by = this.accruedBy.get(a.identity);
+      if (by !== undefined) {
+        const rest = by.bytes - a.bytes;
+        if (rest > 0n) this.accruedBy.set(a.identity, { bytes: rest, at: by.at });
+        else this.accruedBy.delete(a.identity);
+      }
+    }
     this.settle(this.journal.append({ kind: 'ratio_earned', identity: a.identity, bytes: a.bytes, infoHash: a.infoHash, time: this.now() }));
   }
 

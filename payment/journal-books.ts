@@ -22,14 +22,28 @@ import {
 
 /**
  * Ratio credits of one identity at this node (an immutable value, replaced on change,
- * like a session's book): bytes of verified data it delivered, failed pieces it
- * contributed to, and the time of its latest record.
+ * like a session's book): bytes of verified data it delivered, credit it spent or lost
+ * to expiry (it holds earned − spent), failed pieces it contributed to, the time of its
+ * latest record and of its latest earning.
  */
 export interface RatioBook {
   readonly earned: bigint;
+  readonly spent: bigint;
   readonly strikes: number;
   readonly last: number;
+  readonly earnedAt: number;
 }
+
+/** An identity's credit counting appends being written. */
+export interface RatioState {
+  readonly earned: bigint;
+  readonly spent: bigint;
+  readonly strikes: number;
+  /** Time of its latest earning (0: none). */
+  readonly earnedAt: number;
+}
+
+const NO_RATIO: RatioBook = Object.freeze({ earned: 0n, spent: 0n, strikes: 0, last: 0, earnedAt: 0 });
 
 export interface SessionCharge {
   bytes: bigint;
@@ -123,7 +137,7 @@ export class Books {
   /** Ratio credits per identity (durable records; kept whole by every snapshot). */
   private readonly ratio = new Map<string, RatioBook>();
   /** Ratio credits per identity counting appends being written (what the credit book decides on). */
-  private readonly ratioReserved = new Map<string, { earned: bigint; strikes: number }>();
+  private readonly ratioReserved = new Map<string, { earned: bigint; spent: bigint; strikes: number; earnedAt: number }>();
   private totals = zeroTotals();
   private retained: JournalRecord[] = [];
   /** Latest record time folded in. */
@@ -156,7 +170,7 @@ export class Books {
   /** Whether any record names this session (it was opened, credited, charged or moved here). */
   knows(s: string): boolean { return this.sessions.has(s); }
   /** Ratio credits of one identity counting appends being written, or undefined if it has none. */
-  ratioOf(identity: string): { readonly earned: bigint; readonly strikes: number } | undefined {
+  ratioOf(identity: string): RatioState | undefined {
     const r = this.ratioReserved.get(identity);
     return r && { ...r };
   }
@@ -204,14 +218,30 @@ export class Books {
     else if (r.kind === 'payment_pending') this.reservePending(r, loading);
     else if (r.kind === 'payment_void') this.reserveVoid(r, loading);
     else if (r.kind === 'charge') this.reserveCharge(r, loading);
-    else this.reserveRatio(r.identity, r.kind === 'ratio_earned' ? r.bytes : 0n, r.kind === 'ratio_strike' ? 1 : 0);
+    else this.reserveRatio(r, loading);
   }
 
-  /** Ratio records only add: nothing to refuse, but the credit book decides on the sum with appends in flight. */
-  private reserveRatio(identity: string, bytes: bigint, strikes: number): void {
-    const b = this.ratioReserved.get(identity);
-    if (b === undefined) this.ratioReserved.set(identity, { earned: bytes, strikes });
-    else { b.earned += bytes; b.strikes += strikes; }
+  /**
+   * Earnings and strikes only add; a spend or an expiry is refused if it takes more than
+   * the identity holds (counting appends in flight: the credit book decides on that sum).
+   */
+  private reserveRatio(r: Extract<JournalRecord, { identity: string }>, loading: boolean): void {
+    let b = this.ratioReserved.get(r.identity);
+    if (r.kind === 'ratio_spent' || r.kind === 'ratio_expired') {
+      const held = b === undefined ? 0n : b.earned - b.spent;
+      if (r.bytes > held) {
+        throw new JournalError(loading ? 'CORRUPT' : 'OVERDRAWN', `${r.kind} of ${r.bytes} by ${r.identity}, which holds ${held}`);
+      }
+      b!.spent += r.bytes;
+      return;
+    }
+    if (b === undefined) this.ratioReserved.set(r.identity, b = { earned: 0n, spent: 0n, strikes: 0, earnedAt: 0 });
+    if (r.kind === 'ratio_earned') {
+      b.earned += r.bytes;
+      if (r.time > b.earnedAt) b.earnedAt = r.time;
+    } else {
+      b.strikes++;
+    }
   }
 
   private reserveCredit(r: CreditRecord, loading: boolean): void {
@@ -311,12 +341,12 @@ export class Books {
         addTo(this.spentByTorrent, p.infoHash, -p.amount);
         t.spent -= p.amount;
       }
-    } else if (r.kind === 'ratio_earned') {
-      const b = this.ratio.get(r.identity);
-      this.ratio.set(r.identity, { earned: (b?.earned ?? 0n) + r.bytes, strikes: b?.strikes ?? 0, last: Math.max(b?.last ?? 0, r.time) });
-    } else if (r.kind === 'ratio_strike') {
-      const b = this.ratio.get(r.identity);
-      this.ratio.set(r.identity, { earned: b?.earned ?? 0n, strikes: (b?.strikes ?? 0) + 1, last: Math.max(b?.last ?? 0, r.time) });
+    } else if (r.kind === 'ratio_earned' || r.kind === 'ratio_strike' || r.kind === 'ratio_spent' || r.kind === 'ratio_expired') {
+      const b = this.ratio.get(r.identity) ?? NO_RATIO;
+      const last = Math.max(b.last, r.time);
+      if (r.kind === 'ratio_earned') this.ratio.set(r.identity, { ...b, earned: b.earned + r.bytes, last, earnedAt: Math.max(b.earnedAt, r.time) });
+      else if (r.kind === 'ratio_strike') this.ratio.set(r.identity, { ...b, strikes: b.strikes + 1, last });
+      else this.ratio.set(r.identity, { ...b, spent: b.spent + r.bytes, last });
     } else if (r.kind === 'transfer') {
       this.rebook(r.from, r.time, (b) => ({ movedOut: (b.movedOut ?? 0n) + r.amount }));
       this.rebook(r.to, r.time, (b) => ({ movedIn: (b.movedIn ?? 0n) + r.amount, payers: withPayer(b.payers, r.payer) }));
@@ -381,8 +411,8 @@ export class Books {
 
   private loadRatio(i: RatioItem): void {
     if (this.ratio.has(i.identity)) throw corrupt(`snapshot lists identity ${i.identity} twice`);
-    this.ratio.set(i.identity, { earned: i.earned, strikes: i.strikes, last: i.last });
-    this.ratioReserved.set(i.identity, { earned: i.earned, strikes: i.strikes });
+    this.ratio.set(i.identity, { earned: i.earned, spent: i.spent, strikes: i.strikes, last: i.last, earnedAt: i.earnedAt });
+    this.ratioReserved.set(i.identity, { earned: i.earned, spent: i.spent, strikes: i.strikes, earnedAt: i.earnedAt });
   }
 
   private loadPayers(hash: string, payers: readonly string[]): void {
@@ -467,7 +497,7 @@ export class Books {
     for (const [seller, amount] of p.spent) yield { t: 'spent', seller, amount };
     for (const [infoHash, amount] of p.spentByTorrent) yield { t: 'torrent', infoHash, amount };
     for (const r of p.kept) yield { t: 'record', record: r };
-    for (const [identity, b] of p.ratio) yield { t: 'ratio', identity, earned: b.earned, strikes: b.strikes, last: b.last };
+    for (const [identity, b] of p.ratio) yield { t: 'ratio', identity, earned: b.earned, spent: b.spent, strikes: b.strikes, last: b.last, earnedAt: b.earnedAt };
   }
 
   /**

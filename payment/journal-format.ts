@@ -44,7 +44,7 @@ export type JournalErrorCode =
   | 'BAD_RECORD' // a record that fails validation (on append: caller bug; on load: corruption)
   | 'DUPLICATE_SIGNATURE' // a credit (or payment) for a signature already journaled
   | 'CHARGE_DECREASED' // a cumulative charge below an earlier one for the same session
-  | 'OVERDRAWN' // a transfer of more than its session's balance
+  | 'OVERDRAWN' // a transfer of more than its session's balance, a ratio spend or expiry of more than the identity holds
   | 'NOT_PENDING' // a payment_void for a signature with no unsettled payment_pending, or a payment that disagrees with its pending record
   | 'LOCKED' // another live process holds the journal
   | 'LOCK_UNAVAILABLE' // this platform offers no file lock we can use
@@ -179,6 +179,35 @@ export interface RatioEarnedRecord {
   time: number;
 }
 
+/**
+ * Ratio credits: `identity` spent `bytes` of its credit at this node, in paid session
+ * `sessionHash` of torrent `infoHash` (a seller served it that much, at the rate of its
+ * terms). A delta, written about once a second while credit is being spent: a crash
+ * loses at most the last unwritten spend, in the spender's favour. The journal refuses
+ * a spend of more than the identity holds.
+ */
+export interface RatioSpentRecord {
+  kind: 'ratio_spent';
+  identity: string;
+  /** Credit bytes, at least 1. */
+  bytes: bigint;
+  infoHash: string;
+  sessionHash: string;
+  time: number;
+}
+
+/**
+ * Ratio credits: what `identity` held at this node expired (it earned nothing here for
+ * longer than the node's credit lifetime), written before it earns again so old credit
+ * never comes back. The journal refuses more than the identity holds.
+ */
+export interface RatioExpiredRecord {
+  kind: 'ratio_expired';
+  identity: string;
+  bytes: bigint;
+  time: number;
+}
+
 /** Ratio credits: a piece `identity` contributed to failed this node's hash check. */
 export interface RatioStrikeRecord {
   kind: 'ratio_strike';
@@ -189,7 +218,7 @@ export interface RatioStrikeRecord {
 
 export type JournalRecord =
   | CreditRecord | ChargeRecord | PaymentRecord | TransferRecord | PaymentPendingRecord | PaymentVoidRecord
-  | RatioEarnedRecord | RatioStrikeRecord;
+  | RatioEarnedRecord | RatioStrikeRecord | RatioSpentRecord | RatioExpiredRecord;
 
 const B58 = /^[1-9A-HJ-NP-Za-km-z]+$/;
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -293,6 +322,19 @@ export function checkRecord(r: unknown): JournalRecord {
       if (bytes === 0n) fail('ratio_earned: no bytes');
       return { kind: 'ratio_earned', identity: key58(o.identity, 'identity'), bytes, infoHash: hex(o.infoHash, HEX40, 'infoHash'), time: time(o.time) };
     }
+    case 'ratio_spent': {
+      const bytes = u64(o.bytes, 'bytes');
+      if (bytes === 0n) fail('ratio_spent: no bytes');
+      return {
+        kind: 'ratio_spent', identity: key58(o.identity, 'identity'), bytes, infoHash: hex(o.infoHash, HEX40, 'infoHash'),
+        sessionHash: hex(o.sessionHash, HEX64, 'sessionHash'), time: time(o.time),
+      };
+    }
+    case 'ratio_expired': {
+      const bytes = u64(o.bytes, 'bytes');
+      if (bytes === 0n) fail('ratio_expired: no bytes');
+      return { kind: 'ratio_expired', identity: key58(o.identity, 'identity'), bytes, time: time(o.time) };
+    }
     case 'ratio_strike':
       return { kind: 'ratio_strike', identity: key58(o.identity, 'identity'), infoHash: hex(o.infoHash, HEX40, 'infoHash'), time: time(o.time) };
     default:
@@ -309,7 +351,7 @@ export function toJSON(v: unknown): string {
 function recordJSON(c: JournalRecord): string {
   if (c.kind === 'charge') return JSON.stringify({ ...c, bytes: c.bytes.toString(), units: c.units.toString() });
   if (c.kind === 'payment_void' || c.kind === 'ratio_strike') return JSON.stringify(c);
-  if (c.kind === 'ratio_earned') return JSON.stringify({ ...c, bytes: c.bytes.toString() });
+  if (c.kind === 'ratio_earned' || c.kind === 'ratio_spent' || c.kind === 'ratio_expired') return JSON.stringify({ ...c, bytes: c.bytes.toString() });
   return JSON.stringify({ ...c, amount: c.amount.toString() });
 }
 

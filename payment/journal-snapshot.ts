@@ -23,10 +23,11 @@
  *       set (its signature) and what records() returns; in their original order. Also
  *       every buyer's payment_pending not settled yet, whatever its age (a restart must
  *       still find it and learn its fate); its amount is in the spent sums already;
- *   {"t":"ratio","identity":W,"earned":B,"strikes":N,"last":T}
+ *   {"t":"ratio","identity":W,"earned":B,"spent":S,"strikes":N,"last":T,"earnedAt":E}
  *       ratio credits of one identity (docs/PROTOCOL.md, "Ratio credits"): verified
- *       bytes it delivered (decimal string), failed pieces it contributed to, and the
- *       time of its latest record. Every identity is kept (the node's promise to its
+ *       bytes it delivered and credit it spent or lost to expiry (decimal strings; what
+ *       it holds is earned − spent), failed pieces it contributed to, the time of its
+ *       latest record and of its latest earning. Every identity is kept (the node's promise to its
  *       uploaders does not expire with a compaction).
  * Amounts are decimal strings. The header's totals count every record ever folded in,
  * including those of sessions and signatures the snapshot no longer lists.
@@ -86,7 +87,7 @@ export interface TorrentItem { t: 'torrent'; infoHash: string; amount: bigint }
 /** A record a snapshot keeps whole. */
 export type KeptRecord = CreditRecord | PaymentRecord | PaymentPendingRecord;
 export interface RecordItem { t: 'record'; record: KeptRecord }
-export interface RatioItem { t: 'ratio'; identity: string; earned: bigint; strikes: number; last: number }
+export interface RatioItem { t: 'ratio'; identity: string; earned: bigint; spent: bigint; strikes: number; last: number; earnedAt: number }
 export type SnapshotItem = SessionItem | PayersItem | EarnedItem | SpentItem | TorrentItem | RecordItem | RatioItem;
 
 export type SnapshotFrame =
@@ -147,7 +148,15 @@ export function checkItem(v: unknown): SnapshotItem {
     case 'torrent': return { t: 'torrent', infoHash: hex40(o.infoHash, 'infoHash'), amount: bigDec(o.amount, 'amount') };
     case 'record': return checkRecordItem(o.record);
     case 'ratio':
-      return { t: 'ratio', identity: key58(o.identity, 'identity'), earned: bigDec(o.earned, 'earned'), strikes: count(o.strikes, 'strikes'), last: time(o.last, 'last') };
+    {
+      const item: RatioItem = {
+        t: 'ratio', identity: key58(o.identity, 'identity'), earned: bigDec(o.earned, 'earned'),
+        spent: o.spent === undefined ? 0n : bigDec(o.spent, 'spent'), strikes: count(o.strikes, 'strikes'), last: time(o.last, 'last'),
+        earnedAt: o.earnedAt === undefined ? time(o.last, 'last') : time(o.earnedAt, 'earnedAt'),
+      };
+      if (item.spent > item.earned) fail('ratio: spent more than earned');
+      return item;
+    }
     default: return fail(`unknown snapshot item ${JSON.stringify(String(o.t)).slice(0, 40)}`);
   }
 }

@@ -3,7 +3,7 @@
  * charges (seller), balance transfers between sessions (seller, session resume) and
  * payments (buyer: `payment_pending` before the transaction is sent, then `payment`
  * once it landed or `payment_void` once it provably never can) — SEEDPAY.md §7 —
- * and ratio credits (`ratio_earned`, `ratio_strike`: docs/PROTOCOL.md §10, written by
+ * and ratio credits (`ratio_earned`, `ratio_strike`, `ratio_spent`, `ratio_expired`: docs/PROTOCOL.md §10, written by
  * credit-book.ts). Record format: journal-format.ts; the snapshot of
  * a compacted journal: journal-snapshot.ts; scan rules: journal-scan.ts; what is kept
  * in memory: journal-books.ts; the lock: journal-lock.ts.
@@ -68,12 +68,12 @@ import { constants as FS } from 'node:fs';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import {
-  Books, type JournalSummary, type RatioBook, type SessionCharge, type SnapshotPlan,
+  Books, type JournalSummary, type RatioBook, type RatioState, type SessionCharge, type SnapshotPlan,
 } from './journal-books.js';
 import {
   JournalError, MAGIC, MAGIC_V2, checkRecord, encodeFrame,
   type ChargeRecord, type CreditRecord, type JournalRecord, type PaymentPendingRecord, type PaymentRecord,
-  type PaymentVoidReason, type PaymentVoidRecord, type RatioEarnedRecord, type RatioStrikeRecord, type TransferRecord,
+  type PaymentVoidReason, type PaymentVoidRecord, type RatioEarnedRecord, type RatioExpiredRecord, type RatioSpentRecord, type RatioStrikeRecord, type TransferRecord,
 } from './journal-format.js';
 import { JournalLock } from './journal-lock.js';
 import { scanFile, scanJournal, type JournalEntry } from './journal-scan.js';
@@ -82,8 +82,8 @@ import { SnapshotWriter } from './journal-snapshot.js';
 export { JournalError, MAGIC, MAGIC_V2, scanJournal, encodeFrame, checkRecord };
 export type { JournalErrorCode } from './journal-format.js';
 export type { ScanResult } from './journal-scan.js';
-export type { JournalSummary, RatioBook, SessionCharge };
-export type { RatioEarnedRecord, RatioStrikeRecord };
+export type { JournalSummary, RatioBook, RatioState, SessionCharge };
+export type { RatioEarnedRecord, RatioExpiredRecord, RatioSpentRecord, RatioStrikeRecord };
 export type { ChargeRecord, CreditRecord, JournalRecord, PaymentRecord, TransferRecord };
 export type { PaymentPendingRecord, PaymentVoidReason, PaymentVoidRecord };
 
@@ -468,7 +468,7 @@ export class Journal {
    * Ratio credits of one identity (base58 wallet) at this node, counting appends still
    * being written (as balanceOf does); undefined if it has none.
    */
-  ratioOf(identity: string): { readonly earned: bigint; readonly strikes: number } | undefined {
+  ratioOf(identity: string): RatioState | undefined {
     return this.books.ratioOf(identity);
   }
 

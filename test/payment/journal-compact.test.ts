@@ -401,7 +401,8 @@ type Op =
   | { k: 'transfer'; from: number; to: number; amount: bigint; old: boolean }
   | { k: 'payment'; amount: bigint; old: boolean }
   | { k: 'earn'; who: number; bytes: bigint; old: boolean }
-  | { k: 'strike'; who: number; old: boolean };
+  | { k: 'strike'; who: number; old: boolean }
+  | { k: 'spend'; who: number; part: number; expire: boolean; old: boolean };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ k: fc.constant('credit' as const), s: fc.nat(3), p: fc.nat(1), amount: fc.bigInt({ min: 0n, max: 10_000n }), old: fc.boolean() }),
@@ -410,6 +411,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ k: fc.constant('payment' as const), amount: fc.bigInt({ min: 1n, max: 10_000n }), old: fc.boolean() }),
   fc.record({ k: fc.constant('earn' as const), who: fc.nat(2), bytes: fc.bigInt({ min: 1n, max: 1n << 40n }), old: fc.boolean() }),
   fc.record({ k: fc.constant('strike' as const), who: fc.nat(2), old: fc.boolean() }),
+  fc.record({ k: fc.constant('spend' as const), who: fc.nat(2), part: fc.integer({ min: 0, max: 100 }), expire: fc.boolean(), old: fc.boolean() }),
 );
 
 /** Turns ops into valid records for a pool of sessions and payers, tracking cumulative charges. */
@@ -428,6 +430,14 @@ class Scenario {
     if (o.k === 'payment') return payment({ amount: o.amount, time });
     if (o.k === 'earn') return { kind: 'ratio_earned', identity: this.identities[o.who], bytes: o.bytes, infoHash: this.torrent, time };
     if (o.k === 'strike') return { kind: 'ratio_strike', identity: this.identities[o.who], infoHash: this.torrent, time };
+    if (o.k === 'spend') {
+      const identity = this.identities[o.who];
+      const r = j.ratioOf(identity);
+      const bytes = r === undefined ? 0n : ((r.earned - r.spent) * BigInt(o.part)) / 100n;
+      if (bytes === 0n) return null;
+      if (o.expire) return { kind: 'ratio_expired', identity, bytes, time };
+      return { kind: 'ratio_spent', identity, bytes, infoHash: this.torrent, sessionHash: this.sessions[0], time };
+    }
     if (o.k === 'charge') {
       const s = this.sessions[o.s];
       const cum = (this.charged.get(s) ?? 0n) + (j.balanceOf(s) * BigInt(o.part)) / 100n;
@@ -482,7 +492,7 @@ async function openView(path: string, sc: Scenario, sigs: { credits: string[]; p
       sessions: sc.sessions.map((s) => sessionView(j, s)), money: moneyView(j),
       credits: sigs.credits.map((s) => j.hasSignature(s)), payments: sigs.payments.map((s) => j.hasPayment(s)),
       ratio: sc.identities.map((id) => j.ratioOf(id) ?? null),
-      ratioDurable: sc.identities.map((id) => { const b = j.ratioBooks().get(id); return b ? { earned: b.earned, strikes: b.strikes } : null; }),
+      ratioDurable: sc.identities.map((id) => { const b = j.ratioBooks().get(id); return b ? { earned: b.earned, spent: b.spent, strikes: b.strikes } : null; }),
     };
   } finally {
     await j.close();
@@ -496,7 +506,7 @@ const recentSigs = (records: JournalRecord[]): { credits: string[]; payments: st
 
 function sessionsOf(r: JournalRecord): string[] {
   if (r.kind === 'transfer') return [r.from, r.to];
-  return r.kind === 'payment_void' || r.kind === 'ratio_earned' || r.kind === 'ratio_strike' ? [] : [r.sessionHash];
+  return r.kind === 'payment_void' || r.kind === 'ratio_earned' || r.kind === 'ratio_strike' || r.kind === 'ratio_expired' || r.kind === 'ratio_spent' ? [] : [r.sessionHash];
 }
 
 /** Reopen a directory laid out as a crash left it: `journal` and maybe `journal.compact`. */
@@ -604,7 +614,7 @@ test('a crash at EVERY byte of one compaction: the journal reopens whole each ti
     const sigs = recentSigs(records);
     const exp = await expectations(dir, sc, crash, sigs, records);
     assert.equal((exp.next.sessions as Array<{ earned: unknown }>)[0].earned, undefined, 'session 0 was retired');
-    assert.deepEqual(exp.next.ratioDurable, [{ earned: 278_529n, strikes: 0 }, { earned: 0n, strikes: 1 }, { earned: 5n, strikes: 0 }],
+    assert.deepEqual(exp.next.ratioDurable, [{ earned: 278_529n, spent: 0n, strikes: 0 }, { earned: 0n, spent: 0n, strikes: 1 }, { earned: 5n, spent: 0n, strikes: 0 }],
       'ratio credits: old ones kept through the compaction, the ones appended during it after it');
     for (let k = 0; k <= crash.next.length; k++) await checkCrash(dir, sc, crash, k, exp.old, exp.next, sigs);
   } finally {
