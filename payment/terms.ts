@@ -40,6 +40,22 @@ export interface Terms {
    * ecdh_init asks for it (payment/seedpay-mac.ts). Wire key `mac` = 1; absent = false.
    */
   mac?: boolean;
+  /**
+   * Extension (docs/PROTOCOL.md §10, ratio credits): the seller accepts credit a buyer's
+   * identity earned at this node by uploading to it, serving `served` piece bytes per
+   * `credit` bytes of credit. Wire key `ratio` = [served, credit]; `ratio_cap` = `cap`
+   * (the most credit an identity holds here), `ratio_ttl` = `ttl` (seconds: the credit
+   * of an identity that earned nothing here for that long expires). Absent: no credit.
+   */
+  ratio?: RatioTerms;
+}
+
+export interface RatioTerms {
+  /** Piece bytes served per `credit` bytes of credit (both ≥ 1). */
+  served: bigint;
+  credit: bigint;
+  cap?: bigint;
+  ttl?: bigint;
 }
 
 const MAX_MODES = 16;
@@ -114,6 +130,13 @@ export function validateTerms(t: Terms): Terms {
       throw new TermsError('BAD_MODES', 'terms: a mode is empty, too long or not a string');
     }
   }
+  if (t.ratio !== undefined) {
+    const r = t.ratio;
+    for (const [k, v] of [['ratio served', r.served], ['ratio credit', r.credit], ['ratio_cap', r.cap ?? 1n], ['ratio_ttl', r.ttl ?? 1n]] as const) {
+      if (typeof v !== 'bigint') throw new TermsError('WRONG_TYPE', `terms: ${k} must be a bigint`);
+      if (v < 1n || v > U64_MAX) throw new TermsError('OUT_OF_RANGE', `terms: ${k} ${v} outside 1..u64`);
+    }
+  }
   return t;
 }
 
@@ -131,6 +154,11 @@ export function termsToWire(t: Terms): { [key: string]: Encodable } {
     modes: [...t.modes],
     ...(t.resume === true ? { resume: 1n } : {}),
     ...(t.mac === true ? { mac: 1n } : {}),
+    ...(t.ratio !== undefined ? {
+      ratio: [t.ratio.served, t.ratio.credit],
+      ...(t.ratio.cap !== undefined ? { ratio_cap: t.ratio.cap } : {}),
+      ...(t.ratio.ttl !== undefined ? { ratio_ttl: t.ratio.ttl } : {}),
+    } : {}),
   };
 }
 
@@ -189,6 +217,8 @@ export function parseTerms(value: BValue | undefined): ParsedTerms {
   if (resume !== undefined && isInt(resume) && resume === 1n) terms.resume = true;
   const mac = value.get('mac');
   if (mac !== undefined && isInt(mac) && mac === 1n) terms.mac = true;
+  const ratio = ratioOf(value);
+  if (ratio !== null) terms.ratio = ratio;
   validateTerms(terms);
   let bencoded: Uint8Array;
   try {
@@ -197,6 +227,25 @@ export function parseTerms(value: BValue | undefined): ParsedTerms {
     throw new TermsError('NOT_A_DICT', 'terms: dictionary cannot be re-encoded');
   }
   return { terms, bencoded };
+}
+
+/**
+ * The ratio keys, an extension: anything malformed (not two integers in 1..u64, a cap or
+ * lifetime out of range) means "credit not offered", never an error — the seller is
+ * still a seller, and a buyer pays it as one.
+ */
+function ratioOf(d: BDict): RatioTerms | null {
+  const v = d.get('ratio');
+  if (v === undefined || !isList(v) || v.length !== 2) return null;
+  const [served, credit] = v;
+  const ok = (x: BValue | undefined): x is bigint => x !== undefined && isInt(x) && x >= 1n && x <= U64_MAX;
+  if (!ok(served) || !ok(credit)) return null;
+  const r: RatioTerms = { served, credit };
+  const cap = d.get('ratio_cap');
+  if (cap !== undefined) { if (!ok(cap)) return null; r.cap = cap; }
+  const ttl = d.get('ratio_ttl');
+  if (ttl !== undefined) { if (!ok(ttl)) return null; r.ttl = ttl; }
+  return r;
 }
 
 /** Largest bencoded terms dict decodeTerms accepts (real terms are ~250 bytes). */
@@ -216,5 +265,10 @@ export function decodeTerms(bytes: Uint8Array): ParsedTerms {
 /** Same terms? (compares every field; bigint-safe). */
 export function termsEqual(a: Terms, b: Terms): boolean {
   return a.v === b.v && a.chain === b.chain && a.cluster === b.cluster && a.mint === b.mint && a.wallet === b.wallet &&
-    a.price === b.price && a.minPrepay === b.minPrepay && (a.resume === true) === (b.resume === true) && (a.mac === true) === (b.mac === true) && a.modes.length === b.modes.length && a.modes.every((m, i) => m === b.modes[i]);
+    a.price === b.price && a.minPrepay === b.minPrepay && (a.resume === true) === (b.resume === true) && (a.mac === true) === (b.mac === true) && ratioEqual(a.ratio, b.ratio) && a.modes.length === b.modes.length && a.modes.every((m, i) => m === b.modes[i]);
+}
+
+function ratioEqual(a: RatioTerms | undefined, b: RatioTerms | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.served === b.served && a.credit === b.credit && a.cap === b.cap && a.ttl === b.ttl;
 }

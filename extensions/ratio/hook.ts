@@ -28,6 +28,7 @@ export class CreditHook implements ExtensionHook {
   pendingStrikes = 0;
   private ctx: ExtensionContext | null = null;
   private closedFlag = false;
+  private decidedListeners: Array<(hook: CreditHook) => void> | null = [];
 
   constructor(opts: IdentityBindingOptions, private readonly host: CreditHookHost) {
     this.binding = new IdentityBinding(opts);
@@ -53,6 +54,25 @@ export class CreditHook implements ExtensionHook {
     this.binding.receive(payload);
     this.flush();
     if (before === null && this.binding.identity !== null) this.host.bound(this);
+    if (this.binding.state !== 'pending') this.decided();
+  }
+
+  /**
+   * Call `listener` once the peer's identity is decided (bound, refused or ended; at
+   * once if it is already) — a paid session learns whose credit it may draw on. Never
+   * called for a peer that never proves one, nor after the connection closed.
+   */
+  onDecided(listener: (hook: CreditHook) => void): void {
+    if (this.closedFlag) return;
+    if (this.decidedListeners === null) listener(this);
+    else this.decidedListeners.push(listener);
+  }
+
+  private decided(): void {
+    const ls = this.decidedListeners;
+    if (ls === null) return;
+    this.decidedListeners = null;
+    for (const l of ls) l(this);
   }
 
   onPieceReceived(index: number, begin: number, length: number): void {
@@ -62,6 +82,7 @@ export class CreditHook implements ExtensionHook {
   onClose(_reason: HookCloseReason): void {
     if (this.closedFlag) return;
     this.closedFlag = true;
+    if (this.decidedListeners !== null) this.decidedListeners = [];
     this.host.closed(this);
   }
 

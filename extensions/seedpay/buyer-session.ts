@@ -89,7 +89,17 @@ export interface BuyerOptions {
   mac?: boolean;
   /** Messages whose MAC failed before the paid session ends (default 16). */
   maxBadMacs?: number;
+  /**
+   * Ratio credits (docs/PROTOCOL.md §10): we prove a credit identity on our connections
+   * (extensions/ratio). With a seller whose terms take credit and whose handshake lists
+   * the credit extension, no payment is made before its `credit_state` says how much
+   * of the transfer our credit pays for.
+   */
+  creditIdentity?: boolean;
 }
+
+/** The ratio credits extension's name (extensions/ratio/messages.ts CREDIT_EXTENSION; not imported: that floor builds on this one). */
+const CREDIT_EXTENSION_NAME = 'seedpay_credit';
 
 /** Default bound on messages dropped for a failed MAC before the paid session ends. */
 const DEFAULT_MAX_BAD_MACS = 16;
@@ -224,7 +234,14 @@ export class BuyerSession {
   private confirmedBalance: bigint | null = null;
   private bytesSinceConfirm = 0n;
   private _bytesReceived = 0n;
+  /** Received bytes our ratio credit did not cover (what the seller may charge for). */
+  private _chargeableReceived = 0n;
   private _bytesVerified = 0n;
+  /** Ratio credits: waiting for the seller's credit_state before any payment. */
+  private awaitingCredit = false;
+  /** Piece bytes the seller said our credit pays for (cumulative), and what of it is not used yet. */
+  private _creditAllowance = 0n;
+  private _creditLeft = 0n;
   /** Bytes received from this seller per piece not yet hash-checked. */
   private readonly pendingPieceBytes = new Map<number, bigint>();
   private _paidTotal = 0n;
@@ -276,6 +293,13 @@ export class BuyerSession {
     return n;
   }
   get bytesReceived(): bigint { return this._bytesReceived; }
+  /** Received bytes the ratio credit did not cover. */
+  get chargeableReceived(): bigint { return this._chargeableReceived; }
+  /** Piece bytes the seller serves from our ratio credit in this session (cumulative), and what is left of it. */
+  get creditAllowance(): bigint { return this._creditAllowance; }
+  get creditLeft(): bigint { return this._creditLeft; }
+  /** Whether a payment waits for the seller's credit_state. */
+  get waitingForCredit(): boolean { return this.awaitingCredit; }
   /** Bytes from this seller in pieces that passed their hash check. */
   get bytesVerified(): bigint { return this._bytesVerified; }
   get piecesVerified(): number { return this._piecesVerified; }
@@ -378,6 +402,7 @@ export class BuyerSession {
     this.ephemeral = (this.opts.ephemeral ?? generateEphemeral)();
     this._state = 'awaiting_ecdh';
     this.wantMac = t.mac === true && this.opts.mac !== false;
+    this.awaitingCredit = this.opts.creditIdentity === true && t.ratio !== undefined && hs.m.has(CREDIT_EXTENSION_NAME);
     this.out.push({ type: 'ecdh_init', pk: this.ephemeral.public, ...(this.wantMac ? { wantMac: true } : {}) });
     return true;
   }
@@ -420,6 +445,7 @@ export class BuyerSession {
         return;
       case 'session_resumed': return this.onResumed(m.prev, m.credited, m.balance);
       case 'resume_rejected': return this.onResumeRejected(m.prev, m.reason);
+      case 'credit_state': return this.onCreditState(m.served);
       case 'payment_proof':
       case 'session_resume':
         this.end(new SeedPayError('UNEXPECTED_MESSAGE', `${m.type} is a buyer→seller message`));
@@ -473,6 +499,23 @@ export class BuyerSession {
     }
   }
 
+  /**
+   * What the seller serves from our credit (cumulative). A seller that says more than it
+   * serves only makes us pay later (we wait for data, lose nothing); one that charges
+   * money for bytes it said credit covers fails the balance check (overcharged).
+   */
+  private onCreditState(served: bigint): void {
+    if (this._state !== 'ready' || this._terms?.ratio === undefined) return; // unsolicited: ignore
+    if (served > this._creditAllowance) {
+      this._creditLeft += served - this._creditAllowance;
+      this._creditAllowance = served;
+    }
+    if (this.awaitingCredit) {
+      this.awaitingCredit = false;
+      if (this.policy.payOnConnect ?? true) this.maybePay();
+    }
+  }
+
   private onResumed(prev: string, credited: bigint, balance: bigint): void {
     const payments = this.pendingResumes.get(prev);
     if (this._state !== 'ready' || payments === undefined) return; // not asked / late: ignore
@@ -521,7 +564,7 @@ export class BuyerSession {
    * False: it undercounts us, and payments stopped.
    */
   private acceptBalance(balance: bigint): boolean {
-    const own = this._creditedTotal - chargeFor(this._bytesReceived, this._terms!.price);
+    const own = this._creditedTotal - chargeFor(this._chargeableReceived, this._terms!.price);
     if (balance + 1n < own) {
       this.stop('overcharged', `seller says balance ${balance}, our count allows at least ${own}`);
       return false;
@@ -668,7 +711,11 @@ export class BuyerSession {
   pieceReceived(length: number, index?: number): void {
     const n = BigInt(length);
     this._bytesReceived += n;
-    this.bytesSinceConfirm += n;
+    // The seller serves from our credit before it charges (docs/PROTOCOL.md §10).
+    const fromCredit = n < this._creditLeft ? n : this._creditLeft;
+    this._creditLeft -= fromCredit;
+    this._chargeableReceived += n - fromCredit;
+    this.bytesSinceConfirm += n - fromCredit;
     if (index !== undefined && this.pendingPieceBytes.size < MAX_TRACKED_PIECES) {
       this.pendingPieceBytes.set(index, (this.pendingPieceBytes.get(index) ?? 0n) + n);
     }
@@ -701,7 +748,9 @@ export class BuyerSession {
 
   /** Paid to this seller and not yet backed by data from it that passed its hash check. */
   private exposure(t: Terms): bigint {
-    const backed = chargeFor(this._bytesVerified, t.price);
+    // Verified data our credit paid for backs none of our money.
+    const creditUsed = this._creditAllowance - this._creditLeft;
+    const backed = chargeFor(this._bytesVerified > creditUsed ? this._bytesVerified - creditUsed : 0n, t.price);
     return this._paidTotal > backed ? this._paidTotal - backed : 0n;
   }
 
@@ -750,15 +799,17 @@ export class BuyerSession {
     const t = this._terms!;
     // One payment paid at a time, a few proofs in flight; a free seller needs nothing.
     const maxProofs = this.confirmedBalance === null ? 1 : MAX_PROOFS_IN_FLIGHT;
-    if (this.paying !== null || this.proofs.size >= maxProofs || t.price === 0n) return;
+    if (this.paying !== null || this.proofs.size >= maxProofs || t.price === 0n || this.awaitingCredit) return;
     // A resume or a resumed payment not answered yet: its credit may make this payment unnecessary.
     // (maybePay runs per received block: no allocation unless a resumed proof exists.)
     if (this.pendingResumes.size > 0 || (this.resumedProofs.size > 0 && [...this.resumedProofs.values()].some((r) => !r.waiting))) return;
     if (this.lastPaid > 0n || this.confirmedBalance !== null) {
       if (this.bytesSinceConfirm === 0n) return; // nothing delivered since the last credit
-      // Ahead of what was received: the estimated balance and the payments on their way.
-      const ahead = (this.estimatedBalance ?? 0n) + this.unansweredTotal;
+      // Ahead of what was received: the estimated balance, the payments on their way, the credit left.
+      const ahead = (this.estimatedBalance ?? 0n) + this.unansweredTotal + chargeFor(this._creditLeft, t.price);
       if (ahead >= this.lowWaterUnits(t)) return;
+    } else if (this._creditLeft > 0n && chargeFor(this._creditLeft, t.price) >= this.lowWaterUnits(t)) {
+      return; // the credit still covers a low-water mark's worth: no money yet
     }
     let amount: bigint;
     if (this.lastPaid === 0n) amount = chargeFor(this.firstBytes, t.price);

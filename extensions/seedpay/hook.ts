@@ -136,6 +136,12 @@ export class SellerHook implements ExtensionHook {
     this.pump(true);
   }
 
+  /** Ratio credits: the node set aside credit paying for `served` piece bytes of this session (see SellerSession.grantCredit). */
+  grantCredit(served: bigint, creditLeft: bigint): void {
+    this.seller.grantCredit(served, creditLeft);
+    this.pump(true);
+  }
+
   /** For the choker's filter (policy 'paid-only', buyers without credit). */
   unchokeAllowed(): boolean { return !this.stopped && this.seller.unchokeAllowed(); }
 

@@ -136,6 +136,19 @@ export interface ResumeRejected extends Tagged {
   readonly prev: string;
   readonly reason: string;
 }
+/**
+ * Extension (docs/PROTOCOL.md §10, ratio credits; only from a seller whose terms carry
+ * `ratio`, to a buyer whose credit identity is decided on this connection): what this
+ * session serves from the buyer's credit before it charges money.
+ */
+export interface CreditState extends Tagged {
+  readonly type: 'credit_state';
+  /** Piece bytes this session serves from credit, in all so far (cumulative: never goes down). */
+  readonly served: bigint;
+  /** Credit bytes the buyer's identity holds at this node beyond what this session set aside (informational). */
+  readonly credit: bigint;
+}
+
 /** A message this version does not act on: ignored. */
 export interface UnknownMessage {
   readonly type: 'unknown';
@@ -146,7 +159,7 @@ export interface UnknownMessage {
 }
 
 export type SeedPayMessage = EcdhInit | PaymentProofMsg | PaymentConfirmed | PaymentRejected | PaymentRequired
-  | SessionResume | SessionResumed | ResumeRejected;
+  | SessionResume | SessionResumed | ResumeRejected | CreditState;
 export type DecodedMessage = SeedPayMessage | UnknownMessage;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -264,6 +277,8 @@ function knownMessageOf(v: BDict): DecodedMessage {
       return { type, prev: hexOf(bytesField(v, 'prev', HASH_BYTES, type)), reason: reasonField(v, type) };
     case 'payment_required':
       return { type, balance: u64Field(v, 'balance', type), required: u64Field(v, 'required', type) };
+    case 'credit_state':
+      return { type, served: u64Field(v, 'served', type), credit: u64Field(v, 'credit', type) };
     default:
       return { type: 'unknown', name: type, reserved: RESERVED_SET.has(type) };
   }
@@ -345,6 +360,9 @@ export function encodeMessage(m: SeedPayMessage): Uint8Array {
       break;
     case 'payment_required':
       d = { type: m.type, balance: checkU64(m.balance, 'balance'), required: checkU64(m.required, 'required') };
+      break;
+    case 'credit_state':
+      d = { type: m.type, served: checkU64(m.served, 'served'), credit: checkU64(m.credit, 'credit') };
       break;
     default: {
       const never: never = m;

@@ -412,6 +412,25 @@ export class SellerSession {
     }
   }
 
+  /**
+   * Ratio credits (docs/PROTOCOL.md §10; terms with `ratio`): the buyer's credit
+   * identity is decided on this connection and the node set aside credit for this
+   * session, which pays for `served` more piece bytes (0: none); `creditLeft` is what
+   * the identity holds beyond it. The buyer hears it in a `credit_state` and the meter
+   * serves those bytes before it charges money. Only in a bound session.
+   */
+  grantCredit(served: bigint, creditLeft: bigint): void {
+    if (typeof served !== 'bigint' || served < 0n || typeof creditLeft !== 'bigint' || creditLeft < 0n) throw localError('credit must be bigints >= 0');
+    if (this._state !== 'ready' || this.terms.ratio === undefined) return;
+    this.meter.allowCredit(served);
+    this.out.push({ type: 'credit_state', served: this.meter.creditAllowance, credit: creditLeft });
+    if (served > 0n) {
+      this.starvedSignalled = false;
+      this.lowWaterSignalled = false;
+      if (this.meter.covers(this.maxBlock)) this.events.push({ type: 'resume', balance: this.meter.balance });
+    }
+  }
+
   /** The adapter refused to resume `prev` (wrong_payer, unavailable, …). */
   resumeRejected(prev: string, reason: string): void {
     const r = this.resumes.get(prev);
@@ -489,7 +508,10 @@ export class SellerSession {
   /** A block went out (after canSendPiece said yes). */
   sent(index: number, _begin: number, length: number): void {
     if (this._state === 'pending' || this._state === 'non_seedpay') return; // policy 'free': not metered
-    if (this.meter.record(index, length) === 'free') return;
+    const c = this.meter.record(index, length);
+    if (c === 'free') return;
+    // Credit first: money is asked for only once the ratio credit left is below low water.
+    if (c === 'credit' && chargeFor(this.meter.creditLeft, this.terms.price) >= this.lowWaterUnits) return;
     const paid = this.meter.paidBytes;
     if (paid - this.lastChargeEventAt >= this.chargeEventBytes) {
       this.lastChargeEventAt = paid;
@@ -497,7 +519,7 @@ export class SellerSession {
       this.events.push({ type: 'charge', charged: s.charged, paidBytes: s.paidBytes, freeBytes: s.freeBytes, credited: s.credited });
     }
     const balance = this.meter.balance;
-    if (this._state === 'ready' && balance < this.lowWaterUnits && !this.lowWaterSignalled) {
+    if (this._state === 'ready' && balance + chargeFor(this.meter.creditLeft, this.terms.price) < this.lowWaterUnits && !this.lowWaterSignalled) {
       this.lowWaterSignalled = true;
       this.out.push({ type: 'payment_required', balance, required: this.required(this.lowWaterUnits - balance) });
     }

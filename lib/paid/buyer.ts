@@ -60,6 +60,9 @@ import type { PeerSession } from '../engine/peer-session.js';
 import type { Torrent, TorrentOptions } from '../engine/torrent.js';
 import { TypedEmitter } from '../events/typed-emitter.js';
 import { NeedBudget } from './need-budget.js';
+import { ratioCredits, type CreditSink } from '../../extensions/ratio/plugin.js';
+import { walletSigner } from '../../extensions/seedpay/seller-session.js';
+import { walletFromSecretKey } from '../../payment/session.js';
 
 export interface PaidBuyerOptions {
   chain: Chain;
@@ -93,6 +96,14 @@ export interface PaidBuyerOptions {
   confirmTimeoutMs?: number;
   /** How often payments whose fate is not known yet are looked up (default 2 s). */
   pendingCheckMs?: number;
+  /**
+   * Ratio credits (docs/PROTOCOL.md §10): prove the payer wallet as our credit identity
+   * on this buyer's torrents, so sellers that take credit draw on what we earned there
+   * by uploading before we pay (and peers credit what we upload to them). `sink`: where
+   * what peers upload to us in these torrents is credited (a node's credit book), if
+   * anywhere. Default: off (we pay, and claim nothing).
+   */
+  ratio?: boolean | { sink?: CreditSink | null };
 }
 
 export interface BuyerPeerInfo {
@@ -312,7 +323,12 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
 
   /** Options that make a torrent's connections pay (for embedders calling `client.add`); then call `attach`. */
   torrentOptions(base: Pick<TorrentOptions, 'extensions'> = {}): Pick<TorrentOptions, 'extensions'> {
-    return { extensions: [...(base.extensions ?? []), this.plugin()] };
+    const r = this.opts.ratio;
+    const credit = r === undefined || r === false ? [] : [ratioCredits({
+      signer: walletSigner(walletFromSecretKey(this.opts.payer.secretKey)),
+      sink: typeof r === 'object' ? r.sink ?? null : null,
+    })];
+    return { extensions: [...(base.extensions ?? []), ...credit, this.plugin()] };
   }
 
   /**
@@ -396,7 +412,10 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
     let self: BuyerHook | null = null;
     const need = new NeedBudget(
       () => this.missingBytes(ih, Number(self?.buyer.bytesReceived ?? 0n)),
-      () => ({ terms: self?.buyer.terms ?? null, bytesReceived: self?.buyer.bytesReceived ?? 0n, credited: (self?.buyer.creditedTotal ?? 0n) + (self?.buyer.unansweredTotal ?? 0n) }),
+      () => ({
+        terms: self?.buyer.terms ?? null, bytesReceived: self?.buyer.chargeableReceived ?? 0n,
+        credited: (self?.buyer.creditedTotal ?? 0n) + (self?.buyer.unansweredTotal ?? 0n), creditLeft: self?.buyer.creditLeft ?? 0n,
+      }),
     );
     const policy: BuyerPolicy = {
       // The first payment must outlast the low-water mark, or every top-up fires
@@ -414,7 +433,8 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
       ...(this.opts.maxPrepay !== undefined ? { maxPrepay: this.opts.maxPrepay } : {}),
     };
     const resumes = (session: string, terms: Terms): ResumeRequest[] => this.resumeRequests(ih, session, terms);
-    const hook = self = new BuyerHook({ infoHash: info.infoHash, policy, resumes }, this.driver);
+    const creditIdentity = this.opts.ratio !== undefined && this.opts.ratio !== false;
+    const hook = self = new BuyerHook({ infoHash: info.infoHash, policy, resumes, creditIdentity }, this.driver);
     this.conns.set(hook, { peer: info.peer, infoHashHex: ih, need, torrentBudget });
     return hook;
   }

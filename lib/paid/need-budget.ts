@@ -8,7 +8,8 @@
  * their way (several may be in flight) — the seller's own cumulative
  * arithmetic (ceil once over the total), so rounding never triggers a needless
  * min_prepay payment — and never below min_prepay while anything is missing (or the
- * last bytes could never be bought).
+ * last bytes could never be bought). Bytes our ratio credit covers there (docs/PROTOCOL.md
+ * §10) are never bought.
  *
  * It works through the buyer state machine's own fallback: when the planned payment
  * does not fit the budgets, it pays what does fit, if that is at least min_prepay.
@@ -24,8 +25,12 @@ export class NeedBudget extends Budget {
   constructor(
     /** Bytes the torrent still misses (0 when complete; null while unknown, e.g. magnet before metadata). */
     private readonly missingBytes: () => number | null,
-    /** The seller's terms, piece bytes received from it, and what it credited us plus what our unanswered proofs carry. */
-    private readonly seller: () => { terms: Terms | null; bytesReceived: bigint; credited: bigint },
+    /**
+     * The seller's terms, piece bytes received from it that it may charge for (our ratio
+     * credit covered the others), what it credited us plus what our unanswered proofs
+     * carry, and the piece bytes our ratio credit still covers there.
+     */
+    private readonly seller: () => { terms: Terms | null; bytesReceived: bigint; credited: bigint; creditLeft?: bigint },
   ) {
     super(UNBOUNDED, 'need');
   }
@@ -33,10 +38,12 @@ export class NeedBudget extends Budget {
   override get remaining(): bigint {
     const base = super.remaining;
     const missing = this.missingBytes();
-    const { terms, bytesReceived, credited } = this.seller();
+    const { terms, bytesReceived, credited, creditLeft = 0n } = this.seller();
     if (missing === null || terms === null) return base;
     if (missing <= 0) return 0n;
-    let need = chargeFor(bytesReceived + BigInt(missing), terms.price) - credited;
+    const toBuy = BigInt(missing) - creditLeft;
+    if (toBuy <= 0n) return 0n; // our ratio credit there covers the rest
+    let need = chargeFor(bytesReceived + toBuy, terms.price) - credited;
     if (need <= 0n) return 0n;
     if (need < terms.minPrepay) need = terms.minPrepay;
     return need < base ? need : base;

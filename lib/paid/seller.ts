@@ -44,6 +44,11 @@ import type { PeerSession } from '../engine/peer-session.js';
 import type { Torrent, TorrentOptions } from '../engine/torrent.js';
 import { TypedEmitter } from '../events/typed-emitter.js';
 import { SellerLedger } from './seller-ledger.js';
+import { CreditBook, type CreditReservation } from '../../payment/credit-book.js';
+import { U64_MAX } from '../../payment/amount.js';
+import { CreditHook } from '../../extensions/ratio/hook.js';
+import { ratioCredits } from '../../extensions/ratio/plugin.js';
+import { CREDIT_EXTENSION } from '../../extensions/ratio/messages.js';
 import { DEFAULT_VERIFY_BUDGET, VerifyBudget, type VerifyBudgetOptions } from './verify-budget.js';
 export interface PaidSellerOptions {
   /** The chain the seller verifies payments on (payment/chain.ts: chainFromUrl). */
@@ -93,6 +98,16 @@ export interface PaidSellerOptions {
    * DEFAULT_VERIFY_BUDGET; false: no limit beyond each session's own flood limit.
    */
   verifyBudget?: VerifyBudgetOptions | false;
+  /**
+   * Ratio credits (docs/PROTOCOL.md §10): accept credit that buyers' identities earned at
+   * this node by uploading to it, `served` piece bytes per `credit` bytes of credit
+   * (terms key `ratio`), drawn before money. The credit book lives in this seller's
+   * journal (`credits`): give it to the node's downloading torrents
+   * (extensions/ratio `ratioCredits({ sink: seller.credits })`) so what peers upload
+   * there is spendable here. `cap` (bytes) and `ttlSeconds` bound it (terms keys
+   * `ratio_cap`, `ratio_ttl`). Default: no credit.
+   */
+  ratio?: { served: bigint; credit: bigint; cap?: bigint; ttlSeconds?: number };
 }
 
 export interface SellerPeerInfo {
@@ -124,6 +139,9 @@ export interface SellerTotals {
   freeBytes: bigint;
   /** Credited signatures, in order. */
   payments: { tx: string; credited: bigint; peer: string }[];
+  /** Piece bytes served from buyers' ratio credit, and the credit bytes that cost them. */
+  creditBytes: bigint;
+  creditSpent: bigint;
 }
 
 /** What the seller keeps per connection. */
@@ -132,6 +150,12 @@ interface Conn {
   readonly infoHashHex: string;
   /** Paid bytes last written to the journal as a charge. */
   journaledBytes: bigint;
+  /** The connection's ratio credit hook (the buyer's identity), once the peer is added. */
+  credit: CreditHook | null;
+  /** Credit set aside for this connection's session. */
+  reservation: CreditReservation | null;
+  /** The session heard what credit it has (once). */
+  creditTold: boolean;
 }
 
 export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
@@ -147,7 +171,9 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
   private readonly pending = new Set<Promise<void>>();
   /** The verification in flight per session hash (one at a time per session). */
   private readonly verifyingSession = new Map<string, Promise<void>>();
-  private closedTotals = { charged: 0n, paidBytes: 0n, freeBytes: 0n };
+  private closedTotals = { charged: 0n, paidBytes: 0n, freeBytes: 0n, creditBytes: 0n };
+  /** Ratio credits: the node's credit book (in this seller's journal), or null when credit is not accepted. */
+  readonly credits: CreditBook | null;
   private creditedTotal = 0n;
   private readonly payments: { tx: string; credited: bigint; peer: string }[] = [];
   private closed = false;
@@ -172,6 +198,11 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
     const signer = opts.signer ?? ('seed' in w ? walletSigner(w) : null);
     if (signer === null) throw new Error('PaidSeller: a wallet keypair or a signer is needed to sign sessions');
     this.signer = signer;
+    const r = opts.ratio;
+    this.credits = r === undefined ? null : new CreditBook(ledger.journal, {
+      cap: r.cap, ttlSeconds: r.ttlSeconds, now: opts.now,
+      onError: (e) => this.emit('error', e),
+    });
   }
 
   /**
@@ -186,6 +217,13 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
       v: 1, chain: 'solana', cluster, mint: opts.mint, wallet: opts.wallet.address, price, minPrepay, modes: ['prepaid'],
       ...(opts.resume === false ? {} : { resume: true }),
       ...(opts.mac === false ? {} : { mac: true }),
+      ...(opts.ratio === undefined ? {} : {
+        ratio: {
+          served: opts.ratio.served, credit: opts.ratio.credit,
+          ...(opts.ratio.cap !== undefined && { cap: opts.ratio.cap }),
+          ...(opts.ratio.ttlSeconds !== undefined && { ttl: BigInt(opts.ratio.ttlSeconds) }),
+        },
+      }),
     });
     if (!('seed' in opts.wallet) && opts.signer === undefined) throw new Error('PaidSeller: a wallet keypair or a signer is needed to sign sessions');
     const ledger = await SellerLedger.open({ chain: opts.chain, journalPath: opts.journalPath, retry: opts.retry });
@@ -205,7 +243,11 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
    * `client.add` themselves; `add` uses them): `base` extensions plus this seller's plugin.
    */
   torrentOptions(base: Pick<TorrentOptions, 'extensions'> = {}): Pick<TorrentOptions, 'extensions'> {
-    return { extensions: [...(base.extensions ?? []), this.plugin()] };
+    // With ratio credits, the torrent also runs the credit extension: it learns buyers'
+    // identities (and credits whoever uploads to us there). A seller claims no credit
+    // for what it sells: no identity of ours on paid torrents.
+    const credit = this.credits === null ? [] : [ratioCredits({ sink: this.credits, signer: null })];
+    return { extensions: [...(base.extensions ?? []), ...credit, this.plugin()] };
   }
 
   /** Totals of this process (live connections included). */
@@ -213,13 +255,15 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
     let charged = this.closedTotals.charged;
     let paidBytes = this.closedTotals.paidBytes;
     let freeBytes = this.closedTotals.freeBytes;
+    let creditBytes = this.closedTotals.creditBytes;
     for (const h of this.conns.keys()) {
       const s = h.stats();
       charged += s.charged;
       paidBytes += s.paidBytes;
       freeBytes += s.freeBytes;
+      creditBytes += s.creditBytes;
     }
-    return { credited: this.creditedTotal, charged, paidBytes, freeBytes, payments: [...this.payments] };
+    return { credited: this.creditedTotal, charged, paidBytes, freeBytes, payments: [...this.payments], creditBytes, creditSpent: this.creditSpentFor(creditBytes) };
   }
 
   /** The seller hook of a connection (tests, progress displays). */
@@ -234,6 +278,7 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
     this.closed = true;
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
     for (const h of [...this.conns.keys()]) this.forget(h);
+    await this.credits?.close();
     await this.ledger.close();
   }
 
@@ -246,9 +291,21 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
       onPeerAdded: (peer) => {
         // The declared free sample, and nothing else, goes out as allowed_fast (the
         // engine sends it only under the fast extension and for pieces we have).
-        if (this.hookOf(peer) === null) return;
+        const h = this.hookOf(peer);
+        if (h === null) return;
+        const c = this.conns.get(h);
+        const credit = peer.hook(CREDIT_EXTENSION);
+        if (c !== undefined && credit instanceof CreditHook) {
+          c.credit = credit;
+          this.maybeGrantCredit(h);
+        }
         for (const i of this.opts.freePieces ?? []) peer.control.allowFast(i);
         peer.control.flush();
+      },
+      tick: () => {
+        // What buyers spent of their credit reaches the book (journaled by its flush).
+        for (const [h, c] of this.conns) c.reservation?.spend(this.creditSpentFor(h.stats().creditBytes));
+        this.credits?.flush().catch(() => undefined);
       },
       canUnchoke: (peer) => {
         const h = this.hookOf(peer);
@@ -266,7 +323,7 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
       freePieces: this.opts.freePieces, freeBytes: this.opts.freeBytes,
       chargeEventBytes: this.opts.chargeEventBytes ?? 32n * 1024n * 1024n,
     }, this.driver);
-    this.conns.set(hook, { peer: info.peer, infoHashHex: Buffer.from(info.infoHash).toString('hex'), journaledBytes: 0n });
+    this.conns.set(hook, { peer: info.peer, infoHashHex: Buffer.from(info.infoHash).toString('hex'), journaledBytes: 0n, credit: null, reservation: null, creditTold: false });
     return hook;
   }
 
@@ -321,6 +378,7 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
             if ((e as { code?: string })?.code !== 'CLOSED') this.emit('error', e instanceof Error ? e : new Error(String(e)));
           });
         }
+        this.maybeGrantCredit(h);
         this.emit('session', info);
         break;
       }
@@ -405,14 +463,51 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
     }
   }
 
-  /** Close a connection's books (it ended, or its session resumed elsewhere): final charge, totals. */
+  /**
+   * Ratio credits: once the session is bound and the buyer's identity decided on the
+   * same connection, set aside what that identity may spend here and tell the session
+   * (a `credit_state`, 0 for a peer without credit — a buyer waits for it before paying).
+   * A peer that never proves an identity never gets one (and does not wait for it).
+   */
+  private maybeGrantCredit(h: SellerHook): void {
+    const c = this.conns.get(h);
+    const r = this.terms.ratio;
+    const sessionHash = h.seller.sessionHash;
+    if (c === undefined || c.credit === null || r === undefined || this.credits === null || sessionHash === null) return;
+    const book = this.credits;
+    c.credit.onDecided((credit) => {
+      if (!this.conns.has(h) || c.creditTold) return;
+      c.creditTold = true;
+      const identity = credit.identity;
+      const res = identity === null ? null : book.reserve(identity, U64_MAX, c.infoHashHex, sessionHash);
+      c.reservation = res;
+      let served = res === null ? 0n : (res.granted * r.served) / r.credit;
+      if (served > U64_MAX) served = U64_MAX;
+      h.grantCredit(served, identity === null ? 0n : book.balanceOf(identity).available);
+    });
+  }
+
+  /** Credit bytes that `bytes` of service cost at the terms' rate (rounded up: the node's favour by less than a byte). */
+  private creditSpentFor(bytes: bigint): bigint {
+    const r = this.terms.ratio;
+    if (r === undefined || bytes === 0n) return 0n;
+    return (bytes * r.credit + r.served - 1n) / r.served;
+  }
+
+  /** Close a connection's books (it ended, or its session resumed elsewhere): final charge, credit spent, totals. */
   private forget(h: SellerHook): void {
-    if (!this.conns.has(h)) return;
+    const c = this.conns.get(h);
+    if (c === undefined) return;
     this.charge(h);
     const s = h.stats();
+    if (c.reservation !== null) {
+      c.reservation.spend(this.creditSpentFor(s.creditBytes));
+      c.reservation.release().catch(() => undefined);
+    }
     this.closedTotals.charged += s.charged;
     this.closedTotals.paidBytes += s.paidBytes;
     this.closedTotals.freeBytes += s.freeBytes;
+    this.closedTotals.creditBytes += s.creditBytes;
     this.conns.delete(h);
     const sh = h.seller.sessionHash;
     if (sh !== null && this.bySession.get(sh) === h) this.bySession.delete(sh);
