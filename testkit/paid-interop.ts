@@ -10,7 +10,7 @@ import { Keypair } from '@solana/web3.js';
 import type { NonSeedPayPolicy } from '../extensions/seedpay/policy.js';
 import type { PeerCloseReason, PeerSession } from '../lib/engine/peer-session.js';
 import type { Torrent } from '../lib/engine/torrent.js';
-import { PaidSeller } from '../lib/paid/seller.js';
+import { PaidSeller, type PaidSellerOptions } from '../lib/paid/seller.js';
 import { chainFromUrl } from '../payment/chain.js';
 import { LocalLedger } from '../payment/ledger/ledger.js';
 import { walletFromSecretKey } from '../payment/session.js';
@@ -23,13 +23,13 @@ export interface InteropSeller {
   errors: Error[];
 }
 
-/** A paid seller at 1000 base units per MiB under `policy`, on a ledger of its own. */
-export async function openInteropSeller(t: TestContext, s: InteropScope, policy: NonSeedPayPolicy): Promise<InteropSeller> {
+/** A paid seller at 1000 base units per MiB under `policy` (and `extra` options), on a ledger of its own. */
+export async function openInteropSeller(t: TestContext, s: InteropScope, policy: NonSeedPayPolicy, extra: Partial<PaidSellerOptions> = {}): Promise<InteropSeller> {
   const ledger = await LocalLedger.start();
   t.after(() => ledger.stop());
   const seller = await PaidSeller.open({
     chain: chainFromUrl(ledger.url), wallet: walletFromSecretKey(Keypair.generate().secretKey),
-    journalPath: path.join(await s.tempDir('journal'), 'seller.journal'), price: 1000n, mint: ledger.mint.toBase58(), policy,
+    journalPath: path.join(await s.tempDir('journal'), 'seller.journal'), price: 1000n, mint: ledger.mint.toBase58(), policy, ...extra,
   });
   t.after(() => seller.close());
   const errors: Error[] = [];
