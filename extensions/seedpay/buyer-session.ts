@@ -516,6 +516,16 @@ export class BuyerSession {
     }
   }
 
+  /**
+   * Stop waiting for the seller's credit_state (it did not come in time: a seller that
+   * lists the credit extension but never decides our identity): pay as without credit.
+   */
+  giveUpOnCredit(): void {
+    if (!this.awaitingCredit) return;
+    this.awaitingCredit = false;
+    if (this._state === 'ready' && (this.policy.payOnConnect ?? true)) this.maybePay();
+  }
+
   private onResumed(prev: string, credited: bigint, balance: bigint): void {
     const payments = this.pendingResumes.get(prev);
     if (this._state !== 'ready' || payments === undefined) return; // not asked / late: ignore

@@ -43,6 +43,14 @@ function flush(m: Machine, ctx: ExtensionContext | null): void {
   }
 }
 
+/**
+ * How long a buyer with a credit identity waits, once its session is bound, for the
+ * seller's credit_state before paying as without credit. An honest seller decides our
+ * identity within a round trip or two of the binding; one that never does must not hold
+ * the transfer.
+ */
+export const CREDIT_WAIT_MS = 10_000;
+
 /** What the seller's hook needs of its node (lib/paid): the chain, the journal, the books. */
 export interface SellerDriver {
   /** Verify this proof (RPC, then journal the credit); answer with `hook.verified`. */
@@ -204,6 +212,8 @@ export class BuyerHook implements ExtensionHook {
   private readonly unpolled: BuyerEvent[] = [];
   /** Proofs to resend (a transient rejection): tx → when (the control's clock, ms). */
   private readonly retryAt = new Map<string, number>();
+  /** When the bound session started waiting for the seller's credit_state (the control's clock, ms). */
+  private creditWaitSince: number | null = null;
   private closedFlag = false;
 
   constructor(opts: BuyerOptions, driver: BuyerDriver | null = null) {
@@ -239,8 +249,15 @@ export class BuyerHook implements ExtensionHook {
     this.pump(false);
   }
 
-  /** Resend the proofs whose retry time has come. */
+  /** Resend the proofs whose retry time has come; stop waiting for a credit_state that is late. */
   tick(now: number): void {
+    if (this.buyer.waitingForCredit && this.buyer.state === 'ready') {
+      this.creditWaitSince ??= now;
+      if (now - this.creditWaitSince >= CREDIT_WAIT_MS) {
+        this.buyer.giveUpOnCredit();
+        this.pump(true);
+      }
+    }
     if (this.retryAt.size === 0) return;
     let due = false;
     for (const [tx, at] of this.retryAt) {

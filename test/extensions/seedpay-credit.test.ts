@@ -208,3 +208,12 @@ test('unsolicited credit_state (no ratio terms) is ignored; before the binding i
   x.buyer.receive({ type: 'credit_state', served: 100n * MIB, credit: 0n });
   assert.equal(x.buyer.creditAllowance, 0n);
 });
+
+test('a seller that never sends credit_state does not hold the transfer: the buyer gives up waiting and pays', () => {
+  const x = wired();
+  assert.deepEqual(pays(x), []);
+  x.buyer.giveUpOnCredit();
+  x.pump();
+  assert.equal(x.buyer.waitingForCredit, false);
+  assert.equal(pays(x).length, 1);
+});
