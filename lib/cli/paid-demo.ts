@@ -3,7 +3,8 @@
  * Token, ATA and Memo programs), two funded wallets, a random sample file, a paid
  * seller and a paying buyer on loopback, a paid transfer with a progress bar, then a
  * receipt (bytes, price, USDC paid, transaction signatures, verified hash).
- * `--free` runs the unpaid loopback demo instead.
+ * `--free` runs the unpaid loopback demo instead; `--ratio` the ratio-credits demo
+ * (ratio-demo.ts: credit earned by uploading, spent before paying).
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -20,12 +21,14 @@ import { PaidBuyer } from '../paid/buyer.js';
 import { PaidSeller } from '../paid/seller.js';
 import { CliError, parseArgs, parseSize } from './args.js';
 import { cmdDemo } from './commands.js';
+import { cmdRatioDemo } from './ratio-demo.js';
 import { parseUsdc, usdc, type Out } from './paid-common.js';
 import { formatBytes, ProgressBar } from './progress.js';
 import { sha256Of, writeRandomFile } from './sample-files.js';
 
 export async function cmdPaidDemo(argv: string[], io: Out): Promise<number> {
   if (argv.includes('--free')) return cmdDemo(argv.filter((x) => x !== '--free'), io);
+  if (argv.includes('--ratio')) return cmdRatioDemo(argv, io);
   const a = parseArgs(argv, { values: ['--size', '--price'], booleans: ['--keep'] });
   if (a.positionals.length !== 0) throw new CliError(`demo takes no arguments (got '${a.positionals[0]}')`, 2);
   const size = parseSize(a.flags.get('--size') ?? '64M');
