@@ -68,7 +68,7 @@ export async function cmdCreate(argv: string[], io: Out): Promise<number> {
 }
 
 /** One line per tracker answer (or failure), so a user sees where peers come from. */
-function reportTrackers(client: Client, err: NodeJS.WritableStream): void {
+export function reportTrackers(client: Client, err: NodeJS.WritableStream): void {
   client.on('tracker', (_t, r: AnnounceReport) => {
     const what = r.event === 'none' ? 'announce' : r.event;
     if (r.error !== undefined) err.write(`tracker ${r.url}: ${what} failed (${r.error.code}: ${r.error.message})\n`);

@@ -8,9 +8,12 @@ import { CliError } from './args.js';
 import { USAGE, cmdCreate } from './commands.js';
 import { PAID_USAGE, cmdEarnings, cmdLedger, cmdPaidGet, cmdPaidSeed, cmdSpending } from './paid-commands.js';
 import { cmdPaidDemo } from './paid-demo.js';
+import { cmdCredits } from './credits.js';
+import { cmdNode, NODE_USAGE } from './node.js';
 import { cmdWallet } from './wallet.js';
 
-// seed / get are paid with --wallet (free without); demo is the paid demo (--free: unpaid).
+// seed / get are paid with --wallet (free without); demo is the paid demo (--free: unpaid,
+// --ratio: ratio credits); node seeds and downloads many torrents in one process.
 const COMMANDS: Record<string, (argv: string[], io: { out: NodeJS.WritableStream; err: NodeJS.WriteStream }) => Promise<number>> = {
   create: cmdCreate,
   seed: cmdPaidSeed,
@@ -20,12 +23,14 @@ const COMMANDS: Record<string, (argv: string[], io: { out: NodeJS.WritableStream
   ledger: cmdLedger,
   earnings: cmdEarnings,
   spending: cmdSpending,
+  node: cmdNode,
+  credits: cmdCredits,
 };
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') {
-    (cmd === undefined ? process.stderr : process.stdout).write(`${USAGE}\n${PAID_USAGE}\n`);
+    (cmd === undefined ? process.stderr : process.stdout).write(`${USAGE}\n${PAID_USAGE}\n${NODE_USAGE}\n`);
     return cmd === undefined ? 2 : 0;
   }
   const run = COMMANDS[cmd];

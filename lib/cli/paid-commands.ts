@@ -29,7 +29,9 @@ export const PAID_USAGE = `paid (SeedPay, amounts in USDC; --rpc URL settles on 
   seedpay wallet new|show|balance <keypair.json> [--rpc URL] [--mint M]
   seedpay ledger [--port 8899] [--fund <keypair.json|address>]... [--amount 100]
   seedpay earnings [--journal F]      seedpay spending [--journal F]
-  seedpay demo [--size 64M] [--price 0.001] [--keep] [--free]`;
+  seedpay credits [--journal F] [--ratio-ttl SECS] [--json]   (ratio credits per identity: earned by uploading to this node)
+  seedpay demo [--size 64M] [--price 0.001] [--keep] [--free]
+  seedpay demo --ratio [--upload-size 8M] [--size 24M] [--price 0.001] [--keep]   (credit earned by uploading, spent before paying)`;
 
 function journalError(path: string, e: unknown): CliError {
   return new CliError(`cannot open journal ${path}: ${(e as Error).message}`);
