@@ -58,9 +58,11 @@ export interface CreditBookOptions {
 export interface CreditBalance {
   /** Verified bytes it delivered and that were kept (the cap may have left some out). */
   earned: bigint;
+  /** Credit trusted nodes' statements brought (one hop; at this node's discount). */
+  vouched: bigint;
   /** Credit spent in paid sessions or expired. */
   spent: bigint;
-  /** earned − spent: what the node owes it (reserved credit included). */
+  /** earned + vouched − spent: what the node owes it (reserved credit included). */
   held: bigint;
   /** What a new paid session could draw now: held, less what live sessions set aside; 0 once expired. */
   available: bigint;
@@ -187,6 +189,39 @@ export class CreditBook {
   }
 
   /**
+   * A statement by trusted node `issuer` that `identity` delivered `total` verified bytes
+   * to it, in all (its signature and the trust checked by the caller,
+   * extensions/ratio/statements.ts). Credits the part of `total` not redeemed before,
+   * times `discount`, within what `issuer`'s statements may bring in all (`budget`) and
+   * the cap; journaled at once (fsync'd; statements are rare). Returns the credit granted.
+   */
+  vouch(identity: string, issuer: string, total: bigint, rule: { readonly discount: readonly [bigint, bigint]; readonly budget: bigint }): bigint {
+    if (this.closed || identity === issuer || total <= 0n || !this.admits(identity)) return 0n;
+    if (this.strikesOf(identity) >= this.maxStrikes) return 0n;
+    const before = this.journal.vouchedTotal(issuer, identity);
+    if (total <= before) return 0n; // redeemed already
+    const [num, den] = rule.discount;
+    let bytes = ((total - before) * num) / den;
+    const left = rule.budget - this.journal.issuerUsedOf(issuer);
+    if (bytes > left) bytes = left;
+    const now = this.now();
+    this.expireIfStale(identity, now);
+    if (this.cap !== null) {
+      const room = this.cap - this.heldOf(identity);
+      if (bytes > room) bytes = room;
+    }
+    if (bytes <= 0n) return 0n;
+    this.known.add(identity);
+    this.settle(this.journal.append({ kind: 'ratio_vouched', identity, issuer, total, bytes, time: now }));
+    return bytes;
+  }
+
+  /** Verified bytes `identity` delivered to this node itself (what this node may vouch for to others). */
+  verifiedBy(identity: string): bigint {
+    return (this.journal.ratioOf(identity)?.earned ?? 0n) + (this.accruedBy.get(identity)?.bytes ?? 0n);
+  }
+
+  /**
    * Set aside up to `want` bytes of `identity`'s credit for paid session `sessionHash`
    * of torrent `infoHash` (hex); null if it has none available (none, all set aside by
    * other sessions, or expired).
@@ -222,6 +257,7 @@ export class CreditBook {
     const d = this.journal.ratioOf(identity);
     const by = this.accruedBy.get(identity);
     const earned = (d?.earned ?? 0n) + (by?.bytes ?? 0n);
+    const vouched = d?.vouched ?? 0n;
     let spent = d?.spent ?? 0n;
     let aside = 0n;
     for (const r of this.reservations) {
@@ -229,10 +265,10 @@ export class CreditBook {
       spent += r.used - r.journaled;
       if (!r.released) aside += r.granted - r.used;
     }
-    const held = earned - spent;
+    const held = earned + vouched - spent;
     const earnedAt = Math.max(d?.earnedAt ?? 0, by?.at ?? 0);
     const available = this.expired(earnedAt, held, this.now()) ? 0n : held - aside;
-    return { earned, spent, held, available: available > 0n ? available : 0n, strikes: d?.strikes ?? 0, earnedAt };
+    return { earned, vouched, spent, held, available: available > 0n ? available : 0n, strikes: d?.strikes ?? 0, earnedAt };
   }
 
   /** Balances on disk, per identity (what a restarted node reads back). */

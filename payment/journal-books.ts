@@ -24,10 +24,12 @@ import {
  * Ratio credits of one identity at this node (an immutable value, replaced on change,
  * like a session's book): bytes of verified data it delivered, credit it spent or lost
  * to expiry (it holds earned − spent), failed pieces it contributed to, the time of its
- * latest record and of its latest earning.
+ * latest record and of its latest earning (its own or vouched for).
  */
 export interface RatioBook {
   readonly earned: bigint;
+  /** Credit trusted nodes' statements brought (one hop). */
+  readonly vouched: bigint;
   readonly spent: bigint;
   readonly strikes: number;
   readonly last: number;
@@ -37,13 +39,14 @@ export interface RatioBook {
 /** An identity's credit counting appends being written. */
 export interface RatioState {
   readonly earned: bigint;
+  readonly vouched: bigint;
   readonly spent: bigint;
   readonly strikes: number;
   /** Time of its latest earning (0: none). */
   readonly earnedAt: number;
 }
 
-const NO_RATIO: RatioBook = Object.freeze({ earned: 0n, spent: 0n, strikes: 0, last: 0, earnedAt: 0 });
+const NO_RATIO: RatioBook = Object.freeze({ earned: 0n, vouched: 0n, spent: 0n, strikes: 0, last: 0, earnedAt: 0 });
 
 export interface SessionCharge {
   bytes: bigint;
@@ -108,6 +111,9 @@ export interface SnapshotPlan {
   kept: KeptRecord[];
   /** Ratio credits of every identity (never retired: they are what the node owes its uploaders). */
   ratio: Array<[string, RatioBook]>;
+  /** Statement totals redeemed, and what each issuer brought (durable: of the records written). */
+  vouches: Array<[string, bigint]>;
+  issuers: Array<[string, bigint]>;
   /** How many retained records the plan covers; those after it are the new tail. */
   retainedLen: number;
 }
@@ -137,7 +143,14 @@ export class Books {
   /** Ratio credits per identity (durable records; kept whole by every snapshot). */
   private readonly ratio = new Map<string, RatioBook>();
   /** Ratio credits per identity counting appends being written (what the credit book decides on). */
-  private readonly ratioReserved = new Map<string, { earned: bigint; spent: bigint; strikes: number; earnedAt: number }>();
+  private readonly ratioReserved = new Map<string, { earned: bigint; vouched: bigint; spent: bigint; strikes: number; earnedAt: number }>();
+  /** Latest statement total redeemed per `issuer identity` (reserved and durable: only ever goes up, checked at reserve). */
+  private readonly vouchTotals = new Map<string, bigint>();
+  /** Credit each issuer's statements brought, counting appends being written. */
+  private readonly issuerUsed = new Map<string, bigint>();
+  /** The same two, of written records only (what a snapshot holds). */
+  private readonly vouchDurable = new Map<string, bigint>();
+  private readonly issuerDurable = new Map<string, bigint>();
   private totals = zeroTotals();
   private retained: JournalRecord[] = [];
   /** Latest record time folded in. */
@@ -174,6 +187,10 @@ export class Books {
     const r = this.ratioReserved.get(identity);
     return r && { ...r };
   }
+  /** The latest statement total redeemed for `identity` from `issuer` (0: none). */
+  vouchedTotal(issuer: string, identity: string): bigint { return this.vouchTotals.get(`${issuer} ${identity}`) ?? 0n; }
+  /** Credit `issuer`'s statements brought in all. */
+  issuerUsedOf(issuer: string): bigint { return this.issuerUsed.get(issuer) ?? 0n; }
   /** Every identity with ratio records (a copy). */
   ratioBooks(): Map<string, RatioBook> { return new Map(this.ratio); }
   get ratioCount(): number { return this.ratio.size; }
@@ -228,15 +245,27 @@ export class Books {
   private reserveRatio(r: Extract<JournalRecord, { identity: string }>, loading: boolean): void {
     let b = this.ratioReserved.get(r.identity);
     if (r.kind === 'ratio_spent' || r.kind === 'ratio_expired') {
-      const held = b === undefined ? 0n : b.earned - b.spent;
+      const held = b === undefined ? 0n : b.earned + b.vouched - b.spent;
       if (r.bytes > held) {
         throw new JournalError(loading ? 'CORRUPT' : 'OVERDRAWN', `${r.kind} of ${r.bytes} by ${r.identity}, which holds ${held}`);
       }
       b!.spent += r.bytes;
       return;
     }
-    if (b === undefined) this.ratioReserved.set(r.identity, b = { earned: 0n, spent: 0n, strikes: 0, earnedAt: 0 });
-    if (r.kind === 'ratio_earned') {
+    if (r.kind === 'ratio_vouched') {
+      const k = `${r.issuer} ${r.identity}`;
+      const before = this.vouchTotals.get(k) ?? 0n;
+      if (r.total <= before) {
+        throw new JournalError(loading ? 'CORRUPT' : 'STALE_STATEMENT', `statement total ${r.total} by ${r.issuer} for ${r.identity} is not above ${before}`);
+      }
+      this.vouchTotals.set(k, r.total);
+      this.issuerUsed.set(r.issuer, (this.issuerUsed.get(r.issuer) ?? 0n) + r.bytes);
+    }
+    if (b === undefined) this.ratioReserved.set(r.identity, b = { earned: 0n, vouched: 0n, spent: 0n, strikes: 0, earnedAt: 0 });
+    if (r.kind === 'ratio_vouched') {
+      b.vouched += r.bytes;
+      if (r.time > b.earnedAt) b.earnedAt = r.time;
+    } else if (r.kind === 'ratio_earned') {
       b.earned += r.bytes;
       if (r.time > b.earnedAt) b.earnedAt = r.time;
     } else {
@@ -341,10 +370,15 @@ export class Books {
         addTo(this.spentByTorrent, p.infoHash, -p.amount);
         t.spent -= p.amount;
       }
-    } else if (r.kind === 'ratio_earned' || r.kind === 'ratio_strike' || r.kind === 'ratio_spent' || r.kind === 'ratio_expired') {
+    } else if (r.kind === 'ratio_earned' || r.kind === 'ratio_strike' || r.kind === 'ratio_spent' || r.kind === 'ratio_expired' || r.kind === 'ratio_vouched') {
       const b = this.ratio.get(r.identity) ?? NO_RATIO;
       const last = Math.max(b.last, r.time);
-      if (r.kind === 'ratio_earned') this.ratio.set(r.identity, { ...b, earned: b.earned + r.bytes, last, earnedAt: Math.max(b.earnedAt, r.time) });
+      if (r.kind === 'ratio_vouched') {
+        this.ratio.set(r.identity, { ...b, vouched: b.vouched + r.bytes, last, earnedAt: Math.max(b.earnedAt, r.time) });
+        this.vouchDurable.set(`${r.issuer} ${r.identity}`, r.total);
+        this.issuerDurable.set(r.issuer, (this.issuerDurable.get(r.issuer) ?? 0n) + r.bytes);
+      }
+      else if (r.kind === 'ratio_earned') this.ratio.set(r.identity, { ...b, earned: b.earned + r.bytes, last, earnedAt: Math.max(b.earnedAt, r.time) });
       else if (r.kind === 'ratio_strike') this.ratio.set(r.identity, { ...b, strikes: b.strikes + 1, last });
       else this.ratio.set(r.identity, { ...b, spent: b.spent + r.bytes, last });
     } else if (r.kind === 'transfer') {
@@ -395,6 +429,18 @@ export class Books {
       case 'torrent': return loadOnce(this.spentByTorrent, item.infoHash, item.amount, 'torrent');
       case 'record': return this.loadKept(item.record);
       case 'ratio': return this.loadRatio(item);
+      case 'vouch': {
+        const k = `${item.issuer} ${item.identity}`;
+        if (this.vouchTotals.has(k)) throw corrupt(`snapshot lists the statements of ${item.issuer} for ${item.identity} twice`);
+        this.vouchTotals.set(k, item.total);
+        this.vouchDurable.set(k, item.total);
+        return;
+      }
+      case 'issuer':
+        if (this.issuerUsed.has(item.issuer)) throw corrupt(`snapshot lists issuer ${item.issuer} twice`);
+        this.issuerUsed.set(item.issuer, item.used);
+        this.issuerDurable.set(item.issuer, item.used);
+        return;
     }
   }
 
@@ -411,8 +457,8 @@ export class Books {
 
   private loadRatio(i: RatioItem): void {
     if (this.ratio.has(i.identity)) throw corrupt(`snapshot lists identity ${i.identity} twice`);
-    this.ratio.set(i.identity, { earned: i.earned, spent: i.spent, strikes: i.strikes, last: i.last, earnedAt: i.earnedAt });
-    this.ratioReserved.set(i.identity, { earned: i.earned, spent: i.spent, strikes: i.strikes, earnedAt: i.earnedAt });
+    this.ratio.set(i.identity, { earned: i.earned, vouched: i.vouched, spent: i.spent, strikes: i.strikes, last: i.last, earnedAt: i.earnedAt });
+    this.ratioReserved.set(i.identity, { earned: i.earned, vouched: i.vouched, spent: i.spent, strikes: i.strikes, earnedAt: i.earnedAt });
   }
 
   private loadPayers(hash: string, payers: readonly string[]): void {
@@ -477,7 +523,7 @@ export class Books {
     return {
       header: { time: now, cut, maxTime: this.maxTime, totals: { ...this.totals } },
       sessions, retiring, earned: [...this.earnedByPayer], spent: [...this.spentBySeller], spentByTorrent: [...this.spentByTorrent], kept,
-      ratio: [...this.ratio], retainedLen: this.retained.length,
+      ratio: [...this.ratio], vouches: [...this.vouchDurable], issuers: [...this.issuerDurable], retainedLen: this.retained.length,
     };
   }
 
@@ -497,7 +543,12 @@ export class Books {
     for (const [seller, amount] of p.spent) yield { t: 'spent', seller, amount };
     for (const [infoHash, amount] of p.spentByTorrent) yield { t: 'torrent', infoHash, amount };
     for (const r of p.kept) yield { t: 'record', record: r };
-    for (const [identity, b] of p.ratio) yield { t: 'ratio', identity, earned: b.earned, spent: b.spent, strikes: b.strikes, last: b.last, earnedAt: b.earnedAt };
+    for (const [identity, b] of p.ratio) yield { t: 'ratio', identity, earned: b.earned, vouched: b.vouched, spent: b.spent, strikes: b.strikes, last: b.last, earnedAt: b.earnedAt };
+    for (const [k, total] of p.vouches) {
+      const [issuer, identity] = k.split(' ');
+      yield { t: 'vouch', issuer, identity, total };
+    }
+    for (const [issuer, used] of p.issuers) yield { t: 'issuer', issuer, used };
   }
 
   /**

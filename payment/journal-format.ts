@@ -45,6 +45,7 @@ export type JournalErrorCode =
   | 'DUPLICATE_SIGNATURE' // a credit (or payment) for a signature already journaled
   | 'CHARGE_DECREASED' // a cumulative charge below an earlier one for the same session
   | 'OVERDRAWN' // a transfer of more than its session's balance, a ratio spend or expiry of more than the identity holds
+  | 'STALE_STATEMENT' // a ratio_vouched whose statement total is not above the one redeemed before for that issuer and identity
   | 'NOT_PENDING' // a payment_void for a signature with no unsettled payment_pending, or a payment that disagrees with its pending record
   | 'LOCKED' // another live process holds the journal
   | 'LOCK_UNAVAILABLE' // this platform offers no file lock we can use
@@ -208,6 +209,24 @@ export interface RatioExpiredRecord {
   time: number;
 }
 
+/**
+ * Ratio credits from one hop away (docs/PROTOCOL.md §10, "Beyond one node"): a node
+ * this node trusts (`issuer`) signed that `identity` delivered `total` verified bytes
+ * to it, in all; this node credited `bytes` for the part of that total not redeemed
+ * before (at its discount, within the issuer's budget and the cap). Statement totals
+ * per issuer and identity only go up: the journal refuses one not above the last.
+ */
+export interface RatioVouchedRecord {
+  kind: 'ratio_vouched';
+  identity: string;
+  issuer: string;
+  /** The statement's total (u64). */
+  total: bigint;
+  /** Credit granted for it, at least 1. */
+  bytes: bigint;
+  time: number;
+}
+
 /** Ratio credits: a piece `identity` contributed to failed this node's hash check. */
 export interface RatioStrikeRecord {
   kind: 'ratio_strike';
@@ -218,7 +237,7 @@ export interface RatioStrikeRecord {
 
 export type JournalRecord =
   | CreditRecord | ChargeRecord | PaymentRecord | TransferRecord | PaymentPendingRecord | PaymentVoidRecord
-  | RatioEarnedRecord | RatioStrikeRecord | RatioSpentRecord | RatioExpiredRecord;
+  | RatioEarnedRecord | RatioStrikeRecord | RatioSpentRecord | RatioExpiredRecord | RatioVouchedRecord;
 
 const B58 = /^[1-9A-HJ-NP-Za-km-z]+$/;
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -335,6 +354,14 @@ export function checkRecord(r: unknown): JournalRecord {
       if (bytes === 0n) fail('ratio_expired: no bytes');
       return { kind: 'ratio_expired', identity: key58(o.identity, 'identity'), bytes, time: time(o.time) };
     }
+    case 'ratio_vouched': {
+      const bytes = u64(o.bytes, 'bytes');
+      if (bytes === 0n) fail('ratio_vouched: no bytes');
+      const identity = key58(o.identity, 'identity');
+      const issuer = key58(o.issuer, 'issuer');
+      if (identity === issuer) fail('ratio_vouched: an issuer vouching for itself');
+      return { kind: 'ratio_vouched', identity, issuer, total: u64(o.total, 'total'), bytes, time: time(o.time) };
+    }
     case 'ratio_strike':
       return { kind: 'ratio_strike', identity: key58(o.identity, 'identity'), infoHash: hex(o.infoHash, HEX40, 'infoHash'), time: time(o.time) };
     default:
@@ -352,6 +379,7 @@ function recordJSON(c: JournalRecord): string {
   if (c.kind === 'charge') return JSON.stringify({ ...c, bytes: c.bytes.toString(), units: c.units.toString() });
   if (c.kind === 'payment_void' || c.kind === 'ratio_strike') return JSON.stringify(c);
   if (c.kind === 'ratio_earned' || c.kind === 'ratio_spent' || c.kind === 'ratio_expired') return JSON.stringify({ ...c, bytes: c.bytes.toString() });
+  if (c.kind === 'ratio_vouched') return JSON.stringify({ ...c, total: c.total.toString(), bytes: c.bytes.toString() });
   return JSON.stringify({ ...c, amount: c.amount.toString() });
 }
 

@@ -23,12 +23,15 @@
  *       set (its signature) and what records() returns; in their original order. Also
  *       every buyer's payment_pending not settled yet, whatever its age (a restart must
  *       still find it and learn its fate); its amount is in the spent sums already;
- *   {"t":"ratio","identity":W,"earned":B,"spent":S,"strikes":N,"last":T,"earnedAt":E}
+ *   {"t":"ratio","identity":W,"earned":B,"vouched":V,"spent":S,"strikes":N,"last":T,"earnedAt":E}
  *       ratio credits of one identity (docs/PROTOCOL.md, "Ratio credits"): verified
- *       bytes it delivered and credit it spent or lost to expiry (decimal strings; what
- *       it holds is earned − spent), failed pieces it contributed to, the time of its
+ *       bytes it delivered, credit trusted nodes' statements brought, and credit it spent
+ *       or lost to expiry (decimal strings; what it holds is earned + vouched − spent), failed pieces it contributed to, the time of its
  *       latest record and of its latest earning. Every identity is kept (the node's promise to its
  *       uploaders does not expire with a compaction).
+ *   {"t":"vouch","issuer":I,"identity":W,"total":T}   the latest statement total redeemed
+ *       per trusted issuer and identity (a statement is never redeemed twice);
+ *   {"t":"issuer","issuer":I,"used":U}          credit an issuer's statements brought in all.
  * Amounts are decimal strings. The header's totals count every record ever folded in,
  * including those of sessions and signatures the snapshot no longer lists.
  *
@@ -87,8 +90,11 @@ export interface TorrentItem { t: 'torrent'; infoHash: string; amount: bigint }
 /** A record a snapshot keeps whole. */
 export type KeptRecord = CreditRecord | PaymentRecord | PaymentPendingRecord;
 export interface RecordItem { t: 'record'; record: KeptRecord }
-export interface RatioItem { t: 'ratio'; identity: string; earned: bigint; spent: bigint; strikes: number; last: number; earnedAt: number }
-export type SnapshotItem = SessionItem | PayersItem | EarnedItem | SpentItem | TorrentItem | RecordItem | RatioItem;
+export interface RatioItem { t: 'ratio'; identity: string; earned: bigint; vouched: bigint; spent: bigint; strikes: number; last: number; earnedAt: number }
+/** The latest statement total redeemed per trusted issuer and identity, and what each issuer's statements brought in all. */
+export interface VouchItem { t: 'vouch'; issuer: string; identity: string; total: bigint }
+export interface IssuerItem { t: 'issuer'; issuer: string; used: bigint }
+export type SnapshotItem = SessionItem | PayersItem | EarnedItem | SpentItem | TorrentItem | RecordItem | RatioItem | VouchItem | IssuerItem;
 
 export type SnapshotFrame =
   | { kind: 'snapshot'; header: SnapshotHeader }
@@ -151,12 +157,15 @@ export function checkItem(v: unknown): SnapshotItem {
     {
       const item: RatioItem = {
         t: 'ratio', identity: key58(o.identity, 'identity'), earned: bigDec(o.earned, 'earned'),
+        vouched: o.vouched === undefined ? 0n : bigDec(o.vouched, 'vouched'),
         spent: o.spent === undefined ? 0n : bigDec(o.spent, 'spent'), strikes: count(o.strikes, 'strikes'), last: time(o.last, 'last'),
         earnedAt: o.earnedAt === undefined ? time(o.last, 'last') : time(o.earnedAt, 'earnedAt'),
       };
-      if (item.spent > item.earned) fail('ratio: spent more than earned');
+      if (item.spent > item.earned + item.vouched) fail('ratio: spent more than earned');
       return item;
     }
+    case 'vouch': return { t: 'vouch', issuer: key58(o.issuer, 'issuer'), identity: key58(o.identity, 'identity'), total: u64(o.total, 'total') };
+    case 'issuer': return { t: 'issuer', issuer: key58(o.issuer, 'issuer'), used: bigDec(o.used, 'used') };
     default: return fail(`unknown snapshot item ${JSON.stringify(String(o.t)).slice(0, 40)}`);
   }
 }

@@ -3,7 +3,7 @@
  * charges (seller), balance transfers between sessions (seller, session resume) and
  * payments (buyer: `payment_pending` before the transaction is sent, then `payment`
  * once it landed or `payment_void` once it provably never can) — SEEDPAY.md §7 —
- * and ratio credits (`ratio_earned`, `ratio_strike`, `ratio_spent`, `ratio_expired`: docs/PROTOCOL.md §10, written by
+ * and ratio credits (`ratio_earned`, `ratio_strike`, `ratio_spent`, `ratio_expired`, `ratio_vouched`: docs/PROTOCOL.md §10, written by
  * credit-book.ts). Record format: journal-format.ts; the snapshot of
  * a compacted journal: journal-snapshot.ts; scan rules: journal-scan.ts; what is kept
  * in memory: journal-books.ts; the lock: journal-lock.ts.
@@ -73,7 +73,7 @@ import {
 import {
   JournalError, MAGIC, MAGIC_V2, checkRecord, encodeFrame,
   type ChargeRecord, type CreditRecord, type JournalRecord, type PaymentPendingRecord, type PaymentRecord,
-  type PaymentVoidReason, type PaymentVoidRecord, type RatioEarnedRecord, type RatioExpiredRecord, type RatioSpentRecord, type RatioStrikeRecord, type TransferRecord,
+  type PaymentVoidReason, type PaymentVoidRecord, type RatioEarnedRecord, type RatioExpiredRecord, type RatioSpentRecord, type RatioStrikeRecord, type RatioVouchedRecord, type TransferRecord,
 } from './journal-format.js';
 import { JournalLock } from './journal-lock.js';
 import { scanFile, scanJournal, type JournalEntry } from './journal-scan.js';
@@ -83,7 +83,7 @@ export { JournalError, MAGIC, MAGIC_V2, scanJournal, encodeFrame, checkRecord };
 export type { JournalErrorCode } from './journal-format.js';
 export type { ScanResult } from './journal-scan.js';
 export type { JournalSummary, RatioBook, RatioState, SessionCharge };
-export type { RatioEarnedRecord, RatioExpiredRecord, RatioSpentRecord, RatioStrikeRecord };
+export type { RatioEarnedRecord, RatioExpiredRecord, RatioSpentRecord, RatioStrikeRecord, RatioVouchedRecord };
 export type { ChargeRecord, CreditRecord, JournalRecord, PaymentRecord, TransferRecord };
 export type { PaymentPendingRecord, PaymentVoidReason, PaymentVoidRecord };
 
@@ -470,6 +470,16 @@ export class Journal {
    */
   ratioOf(identity: string): RatioState | undefined {
     return this.books.ratioOf(identity);
+  }
+
+  /** Ratio credits: the latest statement total redeemed for `identity` from trusted `issuer` (0: none), counting appends in flight. */
+  vouchedTotal(issuer: string, identity: string): bigint {
+    return this.books.vouchedTotal(issuer, identity);
+  }
+
+  /** Ratio credits: what `issuer`'s statements brought in all, counting appends in flight. */
+  issuerUsedOf(issuer: string): bigint {
+    return this.books.issuerUsedOf(issuer);
   }
 
   /** Ratio credits of every identity, from durable records (a copy; compaction keeps them all). */

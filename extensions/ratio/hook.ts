@@ -9,11 +9,16 @@
  */
 import type { ExtensionContext, ExtensionHook, HookCloseReason, PeerExtendedHandshake } from '../../wire/extension-hooks.js';
 import { IdentityBinding, type IdentityBindingOptions, type PeerIdentityState } from './identity.js';
-import { CREDIT_EXTENSION, encodeCreditMessage } from './messages.js';
+import { CREDIT_EXTENSION, encodeCreditMessage, type CreditMessage, type CreditStatement } from './messages.js';
+import { MAX_STATEMENTS_PER_CONNECTION } from './statements.js';
 
 /** What the hook tells its torrent's plugin. */
 export interface CreditHookHost {
   received(hook: CreditHook, index: number, begin: number, length: number): void;
+  /** Our proof just went out on this connection. */
+  proved(hook: CreditHook): void;
+  /** The peer sent a credit statement (one hop: ours to keep, or its to have credited). */
+  statement(hook: CreditHook, s: CreditStatement): void;
   /** The peer's identity just bound. */
   bound(hook: CreditHook): void;
   closed(hook: CreditHook): void;
@@ -26,6 +31,10 @@ export class CreditHook implements ExtensionHook {
   pendingBytes = 0;
   /** Failed pieces this peer contributed to before its identity was decided. */
   pendingStrikes = 0;
+  /** One hop: statements this peer sent (looked at up to a bound), the total we last vouched to it, ours presented. */
+  statementsSeen = 0;
+  issuedTotal = 0n;
+  presented = false;
   private ctx: ExtensionContext | null = null;
   private closedFlag = false;
   private decidedListeners: Array<(hook: CreditHook) => void> | null = [];
@@ -51,7 +60,8 @@ export class CreditHook implements ExtensionHook {
 
   onMessage(payload: Uint8Array): void {
     const before = this.binding.identity;
-    this.binding.receive(payload);
+    const statement = this.binding.receive(payload);
+    if (statement !== null && this.statementsSeen++ < MAX_STATEMENTS_PER_CONNECTION) this.host.statement(this, statement);
     this.flush();
     if (before === null && this.binding.identity !== null) this.host.bound(this);
     if (this.binding.state !== 'pending') this.decided();
@@ -86,10 +96,18 @@ export class CreditHook implements ExtensionHook {
     this.host.closed(this);
   }
 
+  /** Send a message of the plugin's (a statement) after ours; nothing once the extension ended or closed. */
+  send(m: CreditMessage): void {
+    if (this.closedFlag) return;
+    this.binding.queue(m);
+    this.flush();
+  }
+
   private flush(): void {
     for (let m = this.binding.pollTransmit(); m !== null; m = this.binding.pollTransmit()) {
       try {
         this.ctx?.send(encodeCreditMessage(m));
+        if (m.type === 'id_proof') this.host.proved(this);
       } catch {
         // The peer dropped the extension or the connection is closing: nothing to prove to.
         while (this.binding.pollTransmit() !== null) { /* drop */ }

@@ -18,7 +18,7 @@ import bs58 from 'bs58';
 import { creditIdMessage, verifyCreditId } from '../../payment/credit-identity.js';
 import { generateEphemeral } from '../../payment/session.js';
 import type { Signer } from '../seedpay/seller-session.js';
-import { decodeCreditMessage, RatioError, type CreditMessage } from './messages.js';
+import { decodeCreditMessage, RatioError, type CreditMessage, type CreditStatement } from './messages.js';
 
 export interface IdentityBindingOptions {
   /** The torrent's 20-byte info hash. */
@@ -83,30 +83,43 @@ export class IdentityBinding {
     this.maybeProve();
   }
 
-  /** One payload from the peer. Never throws. */
-  receive(payload: Uint8Array): void {
-    if (this.peerState === 'ended') return;
+  /**
+   * One payload from the peer. Never throws. A `credit_statement` is not this state
+   * machine's business: it is returned for the caller (statements.ts), else null.
+   */
+  receive(payload: Uint8Array): CreditStatement | null {
+    if (this.peerState === 'ended') return null;
     let m;
     try {
       m = decodeCreditMessage(payload);
     } catch (e) {
       this.end(e instanceof RatioError ? e : new RatioError('NOT_BENCODE', String(e)));
-      return;
+      return null;
     }
+    if (m.type === 'credit_statement') return m;
     if (m.type === 'id_init') {
-      if (this.peerKey !== null) { this.end(new RatioError('UNEXPECTED_MESSAGE', 'a second id_init')); return; }
+      if (this.peerKey !== null) { this.end(new RatioError('UNEXPECTED_MESSAGE', 'a second id_init')); return null; }
       this.peerKey = m.pk;
       this.maybeProve();
     } else if (m.type === 'id_proof') {
       // The proof signs our key, which the peer can only know from our id_init.
-      if (this.peerKey === null || !this.initSent) { this.end(new RatioError('UNEXPECTED_MESSAGE', 'id_proof before both keys were exchanged')); return; }
-      if (this.peerState !== 'pending') return; // one proof per connection
+      if (this.peerKey === null || !this.initSent) { this.end(new RatioError('UNEXPECTED_MESSAGE', 'id_proof before both keys were exchanged')); return null; }
+      if (this.peerState !== 'pending') return null; // one proof per connection
       this.check(m.wallet, m.sig);
     }
+    return null;
   }
 
   /** Next message to send, or null. */
   pollTransmit(): CreditMessage | null { return this.out.shift() ?? null; }
+
+  /** Whether our own proof went out (statements we carry may follow it). */
+  get proved(): boolean { return this.proofSent; }
+
+  /** Queue a message of the caller's (a statement) behind ours; dropped once the extension ended. */
+  queue(m: CreditMessage): void {
+    if (this.peerState !== 'ended') this.out.push(m);
+  }
 
   private check(wallet: Uint8Array, sig: Uint8Array): void {
     const address = bs58.encode(wallet);

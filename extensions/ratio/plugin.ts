@@ -24,6 +24,7 @@ import type { Signer } from '../seedpay/seller-session.js';
 import { BlockAttribution } from './attribution.js';
 import { CreditHook, type CreditHookHost } from './hook.js';
 import { CREDIT_EXTENSION } from './messages.js';
+import { checkPresented, issueStatement, MAX_STATEMENTS_PRESENTED, trustMap, type StatementStore, type TrustList, type TrustRule } from './statements.js';
 
 /** Where earned credit goes (one per node, shared by its torrents). */
 export interface CreditSink {
@@ -33,6 +34,10 @@ export interface CreditSink {
   strike(identity: string, infoHash: Uint8Array): void;
   /** About once a second: write out what has accumulated. */
   flush?(): void;
+  /** One hop: credit a trusted issuer's statement that `identity` delivered `total` bytes to it (payment/credit-book.ts vouch). */
+  vouch?(identity: string, issuer: string, total: bigint, rule: TrustRule): bigint;
+  /** One hop: verified bytes `identity` delivered to this node itself (what we may vouch for). */
+  verifiedBy?(identity: string): bigint;
 }
 
 export interface RatioPluginOptions {
@@ -44,7 +49,22 @@ export interface RatioPluginOptions {
   freshKey?: () => Uint8Array;
   /** Blocks tracked at once (default 2^18). */
   maxBlocks?: number;
+  /**
+   * One hop (docs/PROTOCOL.md §10, "Beyond one node"): nodes whose statements we credit
+   * (their wallets, each with its discount and budget, default 1/4 and 1 GiB). Default none.
+   */
+  trusted?: TrustList;
+  /**
+   * One hop: where statements handed to us are kept (for our `signer`'s wallet), and
+   * presented from to the other nodes we upload to. Default none.
+   */
+  statements?: StatementStore | null;
+  /** One hop: hand bound uploaders signed statements of what we verified from them (needs `signer` and `sink`). Default true. */
+  issueStatements?: boolean;
 }
+
+/** Between ticks, a statement goes out again to a peer when what it verified here grew by this much. */
+const REISSUE_BYTES = 1n << 20n;
 
 /** A peer's identity as this torrent sees it. */
 export interface PeerIdentity {
@@ -60,11 +80,18 @@ export class RatioPlugin implements TorrentPlugin {
   private readonly signer: Signer | null;
   private readonly live = new Map<CreditHook, string>();
   private infoHash: Uint8Array | null = null;
+  private readonly trusted: ReadonlyMap<string, TrustRule>;
+  private readonly store: StatementStore | null;
+  /** The latest tick's time (statements issued between ticks carry it). */
+  private now = 0;
 
   constructor(private readonly opts: RatioPluginOptions = {}) {
     this.sink = opts.sink ?? null;
     this.signer = opts.signer ?? null;
     this.attribution = new BlockAttribution(opts.maxBlocks);
+    this.trusted = trustMap(opts.trusted);
+    this.store = opts.statements ?? null;
+    if (this.store !== null && this.store.wallet !== this.signer?.wallet) throw new RangeError('the statement store must be for the signer\'s wallet');
   }
 
   create(info: ExtensionConnectionInfo): CreditHook {
@@ -84,8 +111,10 @@ export class RatioPlugin implements TorrentPlugin {
     for (const h of this.hooksOf(contributors)) {
       const bytes = sent.get(h) ?? 0;
       if (bytes === 0) continue;
-      if (h.identity !== null) this.sink?.earn(h.identity, bytes, this.infoHash!);
-      else if (h.state === 'pending') h.pendingBytes += bytes;
+      if (h.identity !== null) {
+        this.sink?.earn(h.identity, bytes, this.infoHash!);
+        this.vouchTo(h, this.now, REISSUE_BYTES);
+      } else if (h.state === 'pending') h.pendingBytes += bytes;
     }
   }
 
@@ -97,7 +126,35 @@ export class RatioPlugin implements TorrentPlugin {
     }
   }
 
-  tick(): void { this.sink?.flush?.(); }
+  tick(now: number): void {
+    this.now = now;
+    this.sink?.flush?.();
+    for (const h of this.live.keys()) this.vouchTo(h, now, 1n);
+  }
+
+  /**
+   * One hop: hand the peer a signed statement of everything we verified from it, when it
+   * grew by `step` since the last one (the first at once): about once a second, and at
+   * every `REISSUE_BYTES` of passed pieces in between (a fast transfer may end, and its
+   * connection close, before a tick).
+   */
+  private vouchTo(h: CreditHook, now: number, step: bigint): void {
+    const signer = this.signer;
+    const id = h.identity;
+    if (signer === null || id === null || h.isClosed || this.opts.issueStatements === false || this.sink?.verifiedBy === undefined) return;
+    const total = this.sink.verifiedBy(id);
+    if (total > h.issuedTotal && (h.issuedTotal === 0n || total - h.issuedTotal >= step)) {
+      h.issuedTotal = total;
+      h.send(issueStatement(signer, id, total, now));
+    }
+  }
+
+  /** One hop: right behind our proof, the statements others signed for us (a verifier binds us first, then reads them). */
+  private present(h: CreditHook): void {
+    if (this.store === null || h.presented) return;
+    h.presented = true;
+    for (const st of this.store.best(MAX_STATEMENTS_PRESENTED, h.identity)) h.send(st);
+  }
 
   onTorrentClosed(): void {
     this.attribution.clear();
@@ -122,6 +179,15 @@ export class RatioPlugin implements TorrentPlugin {
       hook.pendingBytes = 0;
     },
     closed: (hook) => { this.live.delete(hook); },
+    proved: (hook) => this.present(hook),
+    statement: (hook, st) => {
+      // Ours, handed by an issuer: keep it. Else one presented by the peer: credit it if we trust its issuer.
+      if (this.store !== null && this.store.add(st)) return;
+      const presenter = hook.identity;
+      if (presenter === null || this.sink?.vouch === undefined) return;
+      const ok = checkPresented(st, presenter, this.trusted, this.signer?.wallet ?? null);
+      if (ok !== null) this.sink.vouch(presenter, ok.issuer, st.total, ok.rule);
+    },
   };
 }
 

@@ -49,6 +49,7 @@ import { U64_MAX } from '../../payment/amount.js';
 import { CreditHook } from '../../extensions/ratio/hook.js';
 import { ratioCredits } from '../../extensions/ratio/plugin.js';
 import { CREDIT_EXTENSION } from '../../extensions/ratio/messages.js';
+import type { TrustList } from '../../extensions/ratio/statements.js';
 import { DEFAULT_VERIFY_BUDGET, VerifyBudget, type VerifyBudgetOptions } from './verify-budget.js';
 export interface PaidSellerOptions {
   /** The chain the seller verifies payments on (payment/chain.ts: chainFromUrl). */
@@ -107,7 +108,11 @@ export interface PaidSellerOptions {
    * there is spendable here. `cap` (bytes) and `ttlSeconds` bound it (terms keys
    * `ratio_cap`, `ratio_ttl`). Default: no credit.
    */
-  ratio?: { served: bigint; credit: bigint; cap?: bigint; ttlSeconds?: number };
+  ratio?: {
+    served: bigint; credit: bigint; cap?: bigint; ttlSeconds?: number;
+    /** One hop (docs/PROTOCOL.md §10): nodes whose statements buyers may present here, credited at a discount. */
+    trusted?: TrustList;
+  };
 }
 
 export interface SellerPeerInfo {
@@ -152,8 +157,8 @@ interface Conn {
   journaledBytes: bigint;
   /** The connection's ratio credit hook (the buyer's identity), once the peer is added. */
   credit: CreditHook | null;
-  /** Credit set aside for this connection's session. */
-  reservation: CreditReservation | null;
+  /** Credit set aside for this connection's session (more is set aside as the identity earns more). */
+  reservations: CreditReservation[];
   /** The session heard what credit it has (once). */
   creditTold: boolean;
 }
@@ -246,7 +251,7 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
     // With ratio credits, the torrent also runs the credit extension: it learns buyers'
     // identities (and credits whoever uploads to us there). A seller claims no credit
     // for what it sells: no identity of ours on paid torrents.
-    const credit = this.credits === null ? [] : [ratioCredits({ sink: this.credits, signer: null })];
+    const credit = this.credits === null ? [] : [ratioCredits({ sink: this.credits, signer: null, trusted: this.opts.ratio?.trusted })];
     return { extensions: [...(base.extensions ?? []), ...credit, this.plugin()] };
   }
 
@@ -303,8 +308,12 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
         peer.control.flush();
       },
       tick: () => {
-        // What buyers spent of their credit reaches the book (journaled by its flush).
-        for (const [h, c] of this.conns) c.reservation?.spend(this.creditSpentFor(h.stats().creditBytes));
+        // What buyers spent of their credit reaches the book (journaled by its flush), and
+        // credit an identity earned since (here, or vouched for) is set aside for it.
+        for (const [h, c] of this.conns) {
+          this.reportSpent(h, c);
+          if (c.creditTold && c.credit?.identity != null) this.setAside(h, c, c.credit.identity);
+        }
         this.credits?.flush().catch(() => undefined);
       },
       canUnchoke: (peer) => {
@@ -323,7 +332,7 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
       freePieces: this.opts.freePieces, freeBytes: this.opts.freeBytes,
       chargeEventBytes: this.opts.chargeEventBytes ?? 32n * 1024n * 1024n,
     }, this.driver);
-    this.conns.set(hook, { peer: info.peer, infoHashHex: Buffer.from(info.infoHash).toString('hex'), journaledBytes: 0n, credit: null, reservation: null, creditTold: false });
+    this.conns.set(hook, { peer: info.peer, infoHashHex: Buffer.from(info.infoHash).toString('hex'), journaledBytes: 0n, credit: null, reservations: [], creditTold: false });
     return hook;
   }
 
@@ -474,17 +483,44 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
     const r = this.terms.ratio;
     const sessionHash = h.seller.sessionHash;
     if (c === undefined || c.credit === null || r === undefined || this.credits === null || sessionHash === null) return;
-    const book = this.credits;
     c.credit.onDecided((credit) => {
-      if (!this.conns.has(h) || c.creditTold) return;
-      c.creditTold = true;
-      const identity = credit.identity;
-      const res = identity === null ? null : book.reserve(identity, U64_MAX, c.infoHashHex, sessionHash);
-      c.reservation = res;
-      let served = res === null ? 0n : (res.granted * r.served) / r.credit;
-      if (served > U64_MAX) served = U64_MAX;
-      h.grantCredit(served, identity === null ? 0n : book.balanceOf(identity).available);
+      // After the messages that came with the proof: statements a buyer presents right
+      // behind it (one hop) count for this first grant.
+      queueMicrotask(() => {
+        if (!this.conns.has(h) || c.creditTold) return;
+        c.creditTold = true;
+        const identity = credit.identity;
+        if (identity === null || !this.setAside(h, c, identity)) h.grantCredit(0n, 0n);
+      });
     });
+  }
+
+  /** Set aside what `identity` may spend now for this session and tell it; false if there was nothing. */
+  private setAside(h: SellerHook, c: Conn, identity: string): boolean {
+    const r = this.terms.ratio;
+    const sessionHash = h.seller.sessionHash;
+    if (r === undefined || this.credits === null || sessionHash === null) return false;
+    const res = this.credits.reserve(identity, U64_MAX, c.infoHashHex, sessionHash);
+    if (res === null) return false;
+    c.reservations.push(res);
+    let served = (res.granted * r.served) / r.credit;
+    const room = U64_MAX - h.stats().creditAllowance;
+    if (served > room) served = room;
+    h.grantCredit(served, this.credits.balanceOf(identity).available);
+    return true;
+  }
+
+  /**
+   * What this session spent of its credit, spread over its reservations in order (each
+   * one spent in full before the next): the book journals it.
+   */
+  private reportSpent(h: SellerHook, c: Conn): void {
+    let spent = this.creditSpentFor(h.stats().creditBytes);
+    for (const res of c.reservations) {
+      const part = spent < res.granted ? spent : res.granted;
+      res.spend(part);
+      spent -= part;
+    }
   }
 
   /** Credit bytes that `bytes` of service cost at the terms' rate (rounded up: the node's favour by less than a byte). */
@@ -500,10 +536,8 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
     if (c === undefined) return;
     this.charge(h);
     const s = h.stats();
-    if (c.reservation !== null) {
-      c.reservation.spend(this.creditSpentFor(s.creditBytes));
-      c.reservation.release().catch(() => undefined);
-    }
+    this.reportSpent(h, c);
+    for (const res of c.reservations) res.release().catch(() => undefined);
     this.closedTotals.charged += s.charged;
     this.closedTotals.paidBytes += s.paidBytes;
     this.closedTotals.freeBytes += s.freeBytes;

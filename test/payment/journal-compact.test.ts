@@ -402,7 +402,8 @@ type Op =
   | { k: 'payment'; amount: bigint; old: boolean }
   | { k: 'earn'; who: number; bytes: bigint; old: boolean }
   | { k: 'strike'; who: number; old: boolean }
-  | { k: 'spend'; who: number; part: number; expire: boolean; old: boolean };
+  | { k: 'spend'; who: number; part: number; expire: boolean; old: boolean }
+  | { k: 'vouch'; who: number; issuer: number; step: bigint; bytes: bigint; old: boolean };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ k: fc.constant('credit' as const), s: fc.nat(3), p: fc.nat(1), amount: fc.bigInt({ min: 0n, max: 10_000n }), old: fc.boolean() }),
@@ -412,6 +413,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ k: fc.constant('earn' as const), who: fc.nat(2), bytes: fc.bigInt({ min: 1n, max: 1n << 40n }), old: fc.boolean() }),
   fc.record({ k: fc.constant('strike' as const), who: fc.nat(2), old: fc.boolean() }),
   fc.record({ k: fc.constant('spend' as const), who: fc.nat(2), part: fc.integer({ min: 0, max: 100 }), expire: fc.boolean(), old: fc.boolean() }),
+  fc.record({ k: fc.constant('vouch' as const), who: fc.nat(2), issuer: fc.nat(1), step: fc.bigInt({ min: 1n, max: 1n << 30n }), bytes: fc.bigInt({ min: 1n, max: 1n << 28n }), old: fc.boolean() }),
 );
 
 /** Turns ops into valid records for a pool of sessions and payers, tracking cumulative charges. */
@@ -420,6 +422,8 @@ class Scenario {
   readonly payers = [key(), key()];
   /** Ratio credit identities (uploaders' wallets). */
   readonly identities = [key(), key(), key()];
+  /** Trusted nodes whose statements vouch for identities. */
+  readonly issuers = [key(), key()];
   readonly torrent = hex(20);
   private readonly charged = new Map<string, bigint>();
   private tick = 0;
@@ -430,6 +434,11 @@ class Scenario {
     if (o.k === 'payment') return payment({ amount: o.amount, time });
     if (o.k === 'earn') return { kind: 'ratio_earned', identity: this.identities[o.who], bytes: o.bytes, infoHash: this.torrent, time };
     if (o.k === 'strike') return { kind: 'ratio_strike', identity: this.identities[o.who], infoHash: this.torrent, time };
+    if (o.k === 'vouch') {
+      const identity = this.identities[o.who];
+      const issuer = this.issuers[o.issuer];
+      return { kind: 'ratio_vouched', identity, issuer, total: j.vouchedTotal(issuer, identity) + o.step, bytes: o.bytes, time };
+    }
     if (o.k === 'spend') {
       const identity = this.identities[o.who];
       const r = j.ratioOf(identity);
@@ -492,7 +501,8 @@ async function openView(path: string, sc: Scenario, sigs: { credits: string[]; p
       sessions: sc.sessions.map((s) => sessionView(j, s)), money: moneyView(j),
       credits: sigs.credits.map((s) => j.hasSignature(s)), payments: sigs.payments.map((s) => j.hasPayment(s)),
       ratio: sc.identities.map((id) => j.ratioOf(id) ?? null),
-      ratioDurable: sc.identities.map((id) => { const b = j.ratioBooks().get(id); return b ? { earned: b.earned, spent: b.spent, strikes: b.strikes } : null; }),
+      ratioDurable: sc.identities.map((id) => { const b = j.ratioBooks().get(id); return b ? { earned: b.earned, vouched: b.vouched, spent: b.spent, strikes: b.strikes } : null; }),
+      vouches: sc.issuers.flatMap((i) => [j.issuerUsedOf(i), ...sc.identities.map((id) => j.vouchedTotal(i, id))]),
     };
   } finally {
     await j.close();
@@ -506,7 +516,7 @@ const recentSigs = (records: JournalRecord[]): { credits: string[]; payments: st
 
 function sessionsOf(r: JournalRecord): string[] {
   if (r.kind === 'transfer') return [r.from, r.to];
-  return r.kind === 'payment_void' || r.kind === 'ratio_earned' || r.kind === 'ratio_strike' || r.kind === 'ratio_expired' || r.kind === 'ratio_spent' ? [] : [r.sessionHash];
+  return r.kind === 'payment_void' || r.kind === 'ratio_earned' || r.kind === 'ratio_strike' || r.kind === 'ratio_expired' || r.kind === 'ratio_spent' || r.kind === 'ratio_vouched' ? [] : [r.sessionHash];
 }
 
 /** Reopen a directory laid out as a crash left it: `journal` and maybe `journal.compact`. */
@@ -581,6 +591,7 @@ test('property: a crash at any byte of a compaction loses no credit, charge, tra
         assert.deepEqual(done.credits, whole.credits);
         assert.deepEqual(done.payments, whole.payments);
         assert.deepEqual(done.ratio, whole.ratio, 'ratio credits per identity');
+        assert.deepEqual(done.vouches, whole.vouches, 'statements redeemed and issuers\' use');
         assert.deepEqual((done.sessions as Array<{ balance: bigint }>).map((v) => v.balance), (whole.sessions as Array<{ balance: bigint }>).map((v) => v.balance));
       } finally {
         await rm(dir, { recursive: true, force: true });
@@ -614,7 +625,7 @@ test('a crash at EVERY byte of one compaction: the journal reopens whole each ti
     const sigs = recentSigs(records);
     const exp = await expectations(dir, sc, crash, sigs, records);
     assert.equal((exp.next.sessions as Array<{ earned: unknown }>)[0].earned, undefined, 'session 0 was retired');
-    assert.deepEqual(exp.next.ratioDurable, [{ earned: 278_529n, spent: 0n, strikes: 0 }, { earned: 0n, spent: 0n, strikes: 1 }, { earned: 5n, spent: 0n, strikes: 0 }],
+    assert.deepEqual(exp.next.ratioDurable, [{ earned: 278_529n, vouched: 0n, spent: 0n, strikes: 0 }, { earned: 0n, vouched: 0n, spent: 0n, strikes: 1 }, { earned: 5n, vouched: 0n, spent: 0n, strikes: 0 }],
       'ratio credits: old ones kept through the compaction, the ones appended during it after it');
     for (let k = 0; k <= crash.next.length; k++) await checkCrash(dir, sc, crash, k, exp.old, exp.next, sigs);
   } finally {
