@@ -204,6 +204,7 @@ export class PeerSession implements ServeHost, PluginPeer {
   get writeBlocked(): boolean { return this.peerSocket.writeBlockedNow; }
   /** The peer's id (after the handshake). */
   get peerId(): Uint8Array | null { return this.conn.peerId; }
+  get isSeed(): boolean { return this.conn.peerPieces?.hasAll() ?? false; }
   get reason(): PeerCloseReason | null { return this.closeReason; }
 
   /**

@@ -289,6 +289,11 @@ export class Torrent extends TypedEmitter<TorrentEvents> implements SessionOwner
     if (this.started && k.session === null) this.dialKnown(k);
   }
 
+  /** Whether `peer` was given to `addPeer` (or the `peers` option) and not forgotten since. */
+  knowsPeer(peer: string | PeerAddress): boolean {
+    return this.known.has(formatPeerAddress(typeof peer === 'string' ? parsePeerAddress(peer) : peer));
+  }
+
   /**
    * Stop using a peer given to `addPeer` (or the `peers` option): it is no longer
    * redialled, and its connection, if any, is closed. A connection it makes to us is
