@@ -1,8 +1,7 @@
 /**
  * Peer exchange over real loopback TCP, ours only: one seeder and two leechers, each
  * on its own 127.0.0.x with its own listen port, each leecher given only the seeder.
- * The seeder serves each leecher only half the pieces (it holds them choked and lets
- * each fetch its half as allowed_fast, BEP 6), so neither leecher can finish unless
+ * The seeder serves each leecher only half the pieces (testkit/split-seeder.ts), so neither leecher can finish unless
  * the two find each other — which only peer exchange can tell them. Checked: each
  * learnt the other's listen address from the seeder by PEX, a connection between them
  * carried pieces both ways (one connection, though both dialled), and both files match
@@ -23,24 +22,11 @@ import { createTorrentFromPath } from '../../lib/files/create-torrent.js';
 import type { PexPeer } from '../../extensions/pex/index.js';
 import { assertDownloaded, makeFixture, waitEvent, type Fixture } from '../../testkit/torrent-helpers.js';
 import { waitFor } from '../../testkit/clients.js';
+import { splitSeeder } from '../../testkit/split-seeder.js';
 
 const SEEDER = '127.0.0.61';
 const L1 = '127.0.0.62';
 const L2 = '127.0.0.63';
-
-/** Seeder side: every leecher stays choked and may fetch only its half (even pieces for L1, odd for L2). */
-function halves(pieceCount: number): TorrentPlugin {
-  return {
-    name: 'x_halves',
-    onPeerAdded(peer) {
-      const host = peer.address.slice(0, peer.address.lastIndexOf(':'));
-      const parity = host === L1 ? 0 : host === L2 ? 1 : -1;
-      peer.control.choke();
-      for (let i = parity; parity >= 0 && i < pieceCount; i += 2) peer.control.allowFast(i);
-      peer.control.flush();
-    },
-  };
-}
 
 interface Node { client: Client; port: number; torrent: Torrent; learnt: string[]; sessions: PeerSession[] }
 
@@ -65,7 +51,7 @@ function between(a: Node, ip: string): { down: number; up: number; connections: 
 }
 
 async function swarm(fx: Fixture, opts: ClientOptions): Promise<{ seeder: Node; l1: Node; l2: Node; close(): Promise<void> }> {
-  const seeder = await node(fx, SEEDER, opts, fx.seedDir, [], [halves(fx.meta.pieceCount)]);
+  const seeder = await node(fx, SEEDER, opts, fx.seedDir, [], [splitSeeder(fx.meta.pieceCount, [L1, L2])]);
   assert.equal(seeder.torrent.isComplete, true);
   const at = `${SEEDER}:${seeder.port}`;
   const l1 = await node(fx, L1, opts, join(fx.root, 'l1'), [at]);
