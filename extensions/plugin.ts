@@ -21,6 +21,8 @@ export interface PluginPeer {
   /** "host:port" of the peer. */
   readonly address: string;
   readonly role: 'initiator' | 'acceptor';
+  /** The peer has told us it holds every piece (have_all, a full bitfield, or haves). */
+  readonly isSeed: boolean;
   /** Act on this connection (choke, reject, close, …). */
   readonly control: PeerControl;
   /** This connection's hook of extension `name` while it is active (not declined, not closed), else null. */

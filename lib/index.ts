@@ -5,7 +5,8 @@
  *  - Torrent files, magnet links, storage, picking and choking (lib/).
  *  - The sans-IO peer wire (wire/): `PeerConnection` and its codec pieces.
  *  - BEP 10 extensions (extensions/): the registry and ut_metadata; SeedPay's
- *    buyer/seller machinery under the `seedpay` namespace.
+ *    buyer/seller machinery under the `seedpay` namespace, peer exchange (BEP 11)
+ *    under `pex`.
  *  - Payments (payment/): amounts, terms, wallets and sessions, payer, verifier,
  *    journal, chains, and the embedded local ledger, under the `payment` namespace
  *    (its names are specific enough to read as `payment.payPrepaid`, etc.).
@@ -67,6 +68,7 @@ export {
   type ExtensionFactory, type ExtensionConnectionInfo, type ClosableExtensionHook,
 } from '../extensions/index.js';
 export * as seedpay from '../extensions/seedpay/index.js';
+export * as pex from '../extensions/pex/index.js';
 
 // ---- paid seeding and buying over the client (SeedPay end to end) ------------------
 export {

@@ -565,6 +565,8 @@ export interface LibtorrentOptions {
   seedMode?: boolean;
   /** Seeder: exit once a peer has downloaded everything. */
   exitWhenDone?: boolean;
+  /** Leecher: once complete, print DONE and keep seeding until stopped (`untilDone`, then `stop`). */
+  keepSeeding?: boolean;
   /** Write libtorrent's peer_log (every message) to this file. */
   peerLog?: string;
   redialS?: number;
@@ -635,6 +637,11 @@ export class LibtorrentPeer {
     const line = await this.proc.waitForLine((l) => l.startsWith('RESULT '), timeoutMs, 'RESULT line');
     await this.proc.waitExit(10_000);
     return parseLtResult(line);
+  }
+
+  /** A `keepSeeding` leecher holds every piece (it goes on seeding). */
+  async untilDone(timeoutMs: number): Promise<void> {
+    await this.proc.waitForLine((l) => l.startsWith('DONE '), timeoutMs, 'DONE line');
   }
 
   /** SIGTERM: the script stops, prints RESULT and exits. Null if it printed none. */
@@ -1008,6 +1015,7 @@ export class InteropScope {
     for (const c of o.connect ?? []) args.push('--connect', endpointString(c));
     if (o.seedMode) args.push('--seed-mode');
     if (o.exitWhenDone) args.push('--exit-when-done');
+    if (o.keepSeeding) args.push('--keep-seeding');
     if (o.peerLog) args.push('--peerlog', o.peerLog);
     if (o.redialS !== undefined) args.push('--redial', String(o.redialS));
     const proc = this.spawn(`lt-${o.mode}@${bind}`, SYSTEM_PYTHON, args);

@@ -18,9 +18,9 @@ import { sha256Of, writeRandomFile } from './sample-files.js';
 
 export const USAGE = `usage:
   seedpay create <path> [-o out.torrent] [--piece-length N]
-  seedpay seed <file.torrent> --dir <data dir> [--port N] [--host H] [--peer host:port]... [--no-trackers] [--encryption require|prefer|off]
-  seedpay get <file.torrent|magnet> [--peer host:port]... [--dir D] [--port N] [--seed] [--no-trackers] [--encryption require|prefer|off]
-    (get finds peers through the torrent's trackers; without any, it needs --peer)
+  seedpay seed <file.torrent> --dir <data dir> [--port N] [--host H] [--peer host:port]... [--no-trackers] [--no-pex] [--encryption require|prefer|off]
+  seedpay get <file.torrent|magnet> [--peer host:port]... [--dir D] [--port N] [--seed] [--no-trackers] [--no-pex] [--encryption require|prefer|off]
+    (get finds peers through the torrent's trackers and peer exchange; without a tracker, it needs --peer)
   seedpay demo [--size 64M] [--keep]`;
 
 type Out = { out: NodeJS.WritableStream; err: NodeJS.WriteStream };
@@ -86,7 +86,7 @@ function untilSignal(): Promise<void> {
 }
 
 export async function cmdSeed(argv: string[], io: Out): Promise<number> {
-  const a = parseArgs(argv, { values: ['--dir', '--port', '--host', '--peer', '--encryption'], booleans: ['--no-trackers'] });
+  const a = parseArgs(argv, { values: ['--dir', '--port', '--host', '--peer', '--encryption'], booleans: ['--no-trackers', '--no-pex'] });
   if (a.positionals.length !== 1) throw new CliError('seed needs exactly one <file.torrent>', 2);
   const dir = a.flags.get('--dir');
   if (dir === undefined) throw new CliError('seed needs --dir <data dir>', 2);
@@ -95,7 +95,7 @@ export async function cmdSeed(argv: string[], io: Out): Promise<number> {
   const port = parsePort(a.flags.get('--port') ?? '6881');
   const host = a.flags.get('--host') ?? '0.0.0.0';
   const peers = parsePeers(a.repeated.get('--peer'));
-  const client = new Client({ encryption, trackers: !a.flags.has('--no-trackers') });
+  const client = new Client({ encryption, trackers: !a.flags.has('--no-trackers'), pex: !a.flags.has('--no-pex') });
   reportTrackers(client, io.err);
   try {
     const bound = await client.listen(port, host).catch((e: unknown) => { throw new CliError(describe(e)); });
@@ -115,7 +115,7 @@ export async function cmdSeed(argv: string[], io: Out): Promise<number> {
 }
 
 export async function cmdGet(argv: string[], io: Out): Promise<number> {
-  const a = parseArgs(argv, { values: ['--dir', '--port', '--peer', '--encryption'], booleans: ['--seed', '--no-trackers'] });
+  const a = parseArgs(argv, { values: ['--dir', '--port', '--peer', '--encryption'], booleans: ['--seed', '--no-trackers', '--no-pex'] });
   if (a.positionals.length !== 1) throw new CliError('get needs exactly one <file.torrent|magnet>', 2);
   const src = a.positionals[0];
   const peers = parsePeers(a.repeated.get('--peer'));
@@ -135,7 +135,7 @@ export async function cmdGet(argv: string[], io: Out): Promise<number> {
     if (peers.length === 0 && trackers.length === 0) throw new CliError(`get needs --peer host:port (${useTrackers ? 'the torrent names no usable tracker' : 'trackers are off'}; no DHT here)`, 2);
   }
   const dir = a.flags.get('--dir') ?? '.';
-  const client = new Client({ encryption, trackers: useTrackers });
+  const client = new Client({ encryption, trackers: useTrackers, pex: !a.flags.has('--no-pex') });
   reportTrackers(client, io.err);
   const bar = new ProgressBar(io.err);
   try {

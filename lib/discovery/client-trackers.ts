@@ -2,11 +2,11 @@
  * The trackers of one client: the shared transport, an announcer per torrent that has
  * trackers, and the test of whether a peer a tracker names is this client itself.
  */
-import { networkInterfaces } from 'node:os';
 import type { PeerAddress } from '../../format/magnet.js';
 import { trackerTiers } from '../../discovery/tracker-url.js';
 import { Announcer, type AnnounceReport } from './announcer.js';
 import { TrackerClient } from './tracker-client.js';
+import { isOwnListener, type OwnListener } from '../net/own-listener.js';
 import type { Torrent } from '../engine/torrent.js';
 
 export interface TrackerSettings {
@@ -20,16 +20,10 @@ export interface TrackerSettings {
   readonly minIntervalMs?: number;
 }
 
-export interface ClientTrackersHost {
+export interface ClientTrackersHost extends OwnListener {
   readonly peerId: Uint8Array;
-  port(): number | null;
-  /** The address we listen on (null before listen). */
-  listenHost(): string | null;
-  readonly localAddress: string | undefined;
   now(): number;
 }
-
-const UNSPECIFIED = new Set(['0.0.0.0', '::', '']);
 
 export class ClientTrackers {
   private readonly transport: TrackerClient;
@@ -67,16 +61,8 @@ export class ClientTrackers {
     return a;
   }
 
-  /** Whether `p` is our own listener: our port on our listen address (any local one if unspecified). */
-  isSelf(p: PeerAddress): boolean {
-    const port = this.host.port();
-    if (port === null || p.port !== port) return false;
-    const listen = this.host.listenHost() ?? '';
-    if (p.host === listen || p.host === this.host.localAddress) return true;
-    if (!UNSPECIFIED.has(listen)) return false;
-    if (p.host.startsWith('127.') || p.host === '::1') return true;
-    return Object.values(networkInterfaces()).some((as) => as?.some((a) => a.address === p.host));
-  }
+  /** Whether `p` is our own listener. */
+  isSelf(p: PeerAddress): boolean { return isOwnListener(p, this.host); }
 
   /** Send every torrent's `stopped` (bounded), then close the transport. */
   async close(): Promise<void> {

@@ -56,6 +56,8 @@ export type PeerCloseCode =
   | 'NOT_NEEDED'
   /** We connected to ourselves. */
   | 'SELF'
+  /** A second connection to a peer, dialled the other way: both ends close the same one (cross-dial.ts). */
+  | 'DUPLICATE'
   /** A torrent we do not serve (acceptor). */
   | 'UNKNOWN_TORRENT'
   /** A request we will not serve, without the fast extension to refuse it. */
@@ -204,6 +206,7 @@ export class PeerSession implements ServeHost, PluginPeer {
   get writeBlocked(): boolean { return this.peerSocket.writeBlockedNow; }
   /** The peer's id (after the handshake). */
   get peerId(): Uint8Array | null { return this.conn.peerId; }
+  get isSeed(): boolean { return this.conn.peerPieces?.hasAll() ?? false; }
   get reason(): PeerCloseReason | null { return this.closeReason; }
 
   /**
@@ -225,7 +228,7 @@ export class PeerSession implements ServeHost, PluginPeer {
     if (this.isClosed) return;
     this.closing = true;
     if (this.closeReason === null) this.closeReason = { code, error };
-    if (code === 'CLOSED' || code === 'NOT_NEEDED') {
+    if (code === 'CLOSED' || code === 'NOT_NEEDED' || code === 'DUPLICATE') {
       this.peerSocket.close();
       // Do not wait for the peer's FIN: release the socket once our last bytes are out.
       this.socket.destroySoon();

@@ -39,6 +39,7 @@ import { PieceStore } from '../files/piece-store.js';
 import { CompletionLinger } from './completion-linger.js';
 import { TypedEmitter } from '../events/typed-emitter.js';
 import { DialMethod } from './dial-method.js';
+import { crossDial } from './cross-dial.js';
 import type { EncryptionMode } from '../../wire/mse/policy.js';
 
 export interface TorrentOptions {
@@ -289,6 +290,11 @@ export class Torrent extends TypedEmitter<TorrentEvents> implements SessionOwner
     if (this.started && k.session === null) this.dialKnown(k);
   }
 
+  /** Whether `peer` was given to `addPeer` (or the `peers` option) and not forgotten since. */
+  knowsPeer(peer: string | PeerAddress): boolean {
+    return this.known.has(formatPeerAddress(typeof peer === 'string' ? parsePeerAddress(peer) : peer));
+  }
+
   /**
    * Stop using a peer given to `addPeer` (or the `peers` option): it is no longer
    * redialled, and its connection, if any, is closed. A connection it makes to us is
@@ -443,6 +449,13 @@ export class Torrent extends TypedEmitter<TorrentEvents> implements SessionOwner
     const pid = conn.peerId!;
     if (bytesEqual(pid, this.host.peerId)) { s.close('SELF'); return false; }
     if (this.bannedIds.has(Buffer.from(pid).toString('hex'))) { s.close('BANNED'); return false; }
+    const dup = crossDial(s, this.sessions.values(), this.host.peerId);
+    if (dup !== null) {
+      // The kept connection stands for our dial in the dial queue: no redial while it lives.
+      for (const k of this.known.values()) if (k.session === dup.loser) k.session = dup.winner;
+      dup.loser.close('DUPLICATE');
+      if (dup.loser === s) return false;
+    }
     const now = this.host.now();
     this.choker.addPeer(s.id, now);
     const p = this.picker;

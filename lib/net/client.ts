@@ -31,6 +31,10 @@ import { SilentHold } from './silent-hold.js';
 import { ViolationThrottle, addressKey, isViolation, type ViolationThrottleOptions } from './violation-throttle.js';
 import { ClientTrackers, type TrackerSettings } from '../discovery/client-trackers.js';
 import type { AnnounceReport } from '../discovery/announcer.js';
+import { peerExchangeFor } from '../discovery/peer-exchange.js';
+import type { PexPeer } from '../../extensions/pex/index.js';
+import type { TorrentPlugin } from '../../extensions/plugin.js';
+import { isOwnListener } from './own-listener.js';
 
 export const CLIENT_VERSION = 'SeedPay 0.1.0';
 /** Hard cap on a served block, whatever the configuration (libtorrent and others use 16 KiB). */
@@ -130,6 +134,11 @@ export interface ClientOptions {
    * the tracker's interval; the peers they return are dialled. Default on; `false`: never.
    */
   trackers?: boolean | TrackerSettings;
+  /**
+   * Peer exchange (BEP 11, ut_pex): tell connected peers about each other and dial the
+   * peers they tell us about. Never for a private torrent (BEP 27). Default true.
+   */
+  pex?: boolean;
 }
 
 export type TorrentSource = Uint8Array | Metainfo | string;
@@ -156,6 +165,8 @@ export interface ClientEvents {
   violation: [address: string, code: PeerCloseCode, bannedUntil: number];
   /** A tracker answered an announce for `torrent` (or failed to: `report.error`). */
   tracker: [torrent: Torrent, report: AnnounceReport];
+  /** Peer exchange gave `torrent` a new peer to dial; `from` is the connection ("host:port") that named it. */
+  pex: [torrent: Torrent, peer: PexPeer, from: string];
 }
 
 export class ClientError extends Error {
@@ -184,6 +195,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
   private listenPort: number | null = null;
   private listenHost: string | null = null;
   private readonly trackers: ClientTrackers | null;
+  private readonly pex: boolean;
   private closed = false;
   private readonly maxPending: number;
   private readonly maxPendingPerAddress: number;
@@ -243,6 +255,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
       maxBlockLength: maxBlock,
       now: this.clock,
     };
+    this.pex = opts.pex ?? true;
     this.trackers = opts.trackers === false ? null : new ClientTrackers({
       peerId: this.peerId,
       port: () => this.listenPort,
@@ -302,10 +315,15 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
       announce = meta.announce;
       tiers = meta.announceList;
     }
-    // The announcer is one of the torrent's plugins: it needs the torrent's tick and close.
+    // The announcer and peer exchange are torrent plugins: they need the torrent's tick,
+    // its peers and its close.
     let made: Torrent | null = null;
     const announcer = this.trackers?.announcerFor(announce, tiers, () => made) ?? null;
-    const t = made = make(announcer === null ? opts : { ...opts, extensions: [...(opts.extensions ?? []), announcer] });
+    const own: TorrentPlugin[] = announcer === null ? [] : [announcer];
+    if (this.pex) {
+      own.push(peerExchangeFor(() => made, (p) => this.isSelf(p), (tor, p, from) => this.emit('pex', tor, p, from)));
+    }
+    const t = made = make(own.length === 0 ? opts : { ...opts, extensions: [...(opts.extensions ?? []), ...own] });
     if (this.torrents.has(t.infoHashHex)) throw new ClientError('DUPLICATE_TORRENT', `torrent ${t.infoHashHex} already added`);
     this.torrents.set(t.infoHashHex, t);
     try {
@@ -340,6 +358,11 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
     await this.trackers?.close(); // the torrents' `stopped` announces, bounded
     await this.hasher.close();
     if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** Whether `p` is this client's own listener (a peer source named us). */
+  private isSelf(p: PeerAddress): boolean {
+    return isOwnListener(p, { port: () => this.listenPort, listenHost: () => this.listenHost, localAddress: this.localAddress });
   }
 
   // ------------------------------------------------------------------ TorrentHost

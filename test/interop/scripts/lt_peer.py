@@ -9,6 +9,7 @@ usage: lt_peer.py seed|leech TORRENT SAVE_DIR LISTEN_PORT [options]
   --timeout S                give up after S seconds (exit 2)
   --seed-mode                seeder: skip hash check (torrent_flags.seed_mode)
   --exit-when-done           seeder: exit when a peer has downloaded everything (upload == total)
+  --keep-seeding             leecher: print 'DONE' when complete and keep seeding until SIGTERM
 Prints 'READY port=N' once listening + torrent loaded, progress lines, and a final 'RESULT {...}' json line.
 Adapted from ../shared/interop/lt_peer.py: READY and RESULT also carry the process's CPU seconds
 (user+system, all libtorrent threads) and peak RSS, so benchmarks can separate the start-up hash
@@ -34,6 +35,7 @@ ap.add_argument('--peerlog')
 ap.add_argument('--timeout', type=float, default=600)
 ap.add_argument('--seed-mode', action='store_true')
 ap.add_argument('--exit-when-done', action='store_true')
+ap.add_argument('--keep-seeding', action='store_true')
 ap.add_argument('--quiet', action='store_true')
 ap.add_argument('--bind', default='127.0.0.1', help='local loopback address to listen on / dial from (e.g. 127.0.0.2)')
 a = ap.parse_args()
@@ -102,7 +104,7 @@ if a.mode == 'seed' and not st.is_seeding:
     print('WARN seeder is not complete (progress %.3f) - wrong save path?' % st.progress, flush=True)
 
 t_connect = time.time(); last_dial = 0; first_byte = None; t_peer = None; peer_snap = []
-max_rate = 0; last_print = 0; result = None
+max_rate = 0; last_print = 0; result = None; done_said = False
 while not stop[0]:
     drain(); st = h.status(); now = time.time()
     if a.connect and st.num_peers == 0 and now - last_dial > a.redial:
@@ -124,7 +126,8 @@ while not stop[0]:
               st.progress * 100, st.num_peers, st.download_payload_rate / 1e6, st.upload_payload_rate / 1e6,
               st.total_payload_download, st.total_payload_upload), flush=True)
     if a.mode == 'leech' and st.is_seeding:
-        t_done = now; break
+        if not a.keep_seeding: t_done = now; break
+        if not done_said: print('DONE t=%.3f' % (now - t_connect), flush=True); done_said = True
     if a.mode == 'seed' and a.exit_when_done and st.total_payload_upload >= total: t_done = now; break
     if now - t0 > a.timeout: print('TIMEOUT', flush=True); t_done = now; break
     time.sleep(0.05 if peer_snap else 0.005)   # fast until the peer snapshot is taken
