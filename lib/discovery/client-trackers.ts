@@ -2,11 +2,11 @@
  * The trackers of one client: the shared transport, an announcer per torrent that has
  * trackers, and the test of whether a peer a tracker names is this client itself.
  */
-import { networkInterfaces } from 'node:os';
 import type { PeerAddress } from '../../format/magnet.js';
 import { trackerTiers } from '../../discovery/tracker-url.js';
 import { Announcer, type AnnounceReport } from './announcer.js';
 import { TrackerClient } from './tracker-client.js';
+import { isOwnAddress } from './own-address.js';
 import type { Torrent } from '../engine/torrent.js';
 
 export interface TrackerSettings {
@@ -28,8 +28,6 @@ export interface ClientTrackersHost {
   readonly localAddress: string | undefined;
   now(): number;
 }
-
-const UNSPECIFIED = new Set(['0.0.0.0', '::', '']);
 
 export class ClientTrackers {
   private readonly transport: TrackerClient;
@@ -69,13 +67,7 @@ export class ClientTrackers {
 
   /** Whether `p` is our own listener: our port on our listen address (any local one if unspecified). */
   isSelf(p: PeerAddress): boolean {
-    const port = this.host.port();
-    if (port === null || p.port !== port) return false;
-    const listen = this.host.listenHost() ?? '';
-    if (p.host === listen || p.host === this.host.localAddress) return true;
-    if (!UNSPECIFIED.has(listen)) return false;
-    if (p.host.startsWith('127.') || p.host === '::1') return true;
-    return Object.values(networkInterfaces()).some((as) => as?.some((a) => a.address === p.host));
+    return isOwnAddress(p, this.host.port(), this.host.listenHost(), this.host.localAddress);
   }
 
   /** Send every torrent's `stopped` (bounded), then close the transport. */

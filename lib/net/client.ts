@@ -31,6 +31,7 @@ import { SilentHold } from './silent-hold.js';
 import { ViolationThrottle, addressKey, isViolation, type ViolationThrottleOptions } from './violation-throttle.js';
 import { ClientTrackers, type TrackerSettings } from '../discovery/client-trackers.js';
 import type { AnnounceReport } from '../discovery/announcer.js';
+import { ClientDht, type DhtEvent, type DhtOptions } from '../discovery/client-dht.js';
 
 export const CLIENT_VERSION = 'SeedPay 0.1.0';
 /** Hard cap on a served block, whatever the configuration (libtorrent and others use 16 KiB). */
@@ -130,6 +131,14 @@ export interface ClientOptions {
    * the tracker's interval; the peers they return are dialled. Default on; `false`: never.
    */
   trackers?: boolean | TrackerSettings;
+  /**
+   * Join the mainline DHT (BEP 5) on the address `listen` binds: look up peers for each
+   * public torrent (a magnet link needs no tracker) and announce our port, again every
+   * 15 min. Private torrents (BEP 27) never use it. Default on, bootstrapping from the
+   * public routers; a client listening on loopback runs it only with `bootstrap` nodes
+   * given (discovery/client-dht.ts). `false`: never.
+   */
+  dht?: boolean | DhtOptions;
 }
 
 export type TorrentSource = Uint8Array | Metainfo | string;
@@ -156,6 +165,8 @@ export interface ClientEvents {
   violation: [address: string, code: PeerCloseCode, bannedUntil: number];
   /** A tracker answered an announce for `torrent` (or failed to: `report.error`). */
   tracker: [torrent: Torrent, report: AnnounceReport];
+  /** The DHT started (or is off, or failed to start), or a torrent's DHT walk ended. */
+  dht: [torrent: Torrent | null, event: DhtEvent];
 }
 
 export class ClientError extends Error {
@@ -184,6 +195,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
   private listenPort: number | null = null;
   private listenHost: string | null = null;
   private readonly trackers: ClientTrackers | null;
+  private readonly dhtClient: ClientDht | null;
   private closed = false;
   private readonly maxPending: number;
   private readonly maxPendingPerAddress: number;
@@ -250,15 +262,30 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
       localAddress: opts.localAddress,
       now: this.clock,
     }, opts.trackers === true || opts.trackers === undefined ? {} : opts.trackers, (t, r) => this.emit('tracker', t, r));
+    this.dhtClient = opts.dht === false ? null : new ClientDht({
+      port: () => this.listenPort,
+      listenHost: () => this.listenHost,
+      localAddress: opts.localAddress,
+      now: this.clock,
+    }, opts.dht === true || opts.dht === undefined ? {} : opts.dht, (t, e) => this.emit('dht', t, e));
   }
+
+  /** Where our DHT node listens (null: no DHT running). */
+  get dhtAddress(): PeerAddress | null { return this.dhtClient?.running?.address() ?? null; }
 
   /** The listening port (null before `listen`). */
   get port(): number | null { return this.listenPort; }
 
   now(): number { return this.clock(); }
 
-  /** Accept peers on `host:port` (port 0: any free port). Resolves with the port. */
-  listen(port = 0, host = '127.0.0.1'): Promise<number> {
+  /** Accept peers on `host:port` (port 0: any free port), and start the DHT node there. Resolves with the port. */
+  async listen(port = 0, host = '127.0.0.1'): Promise<number> {
+    const bound = await this.listenTcp(port, host);
+    await this.dhtClient?.start(host, bound); // never throws: a DHT that cannot start is reported ('dht' event)
+    return bound;
+  }
+
+  private listenTcp(port: number, host: string): Promise<number> {
     if (this.closed) return Promise.reject(new ClientError('CLOSED', 'client is closed'));
     if (this.server !== null) return Promise.reject(new ClientError('LISTEN_FAILED', 'already listening'));
     const server = createServer({ highWaterMark: this.hwm, noDelay: true }, (socket) => this.onIncoming(socket));
@@ -288,6 +315,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
     let make: (o: TorrentOptions) => Torrent;
     let announce: string | undefined;
     let tiers: readonly (readonly string[])[] | undefined;
+    let isPrivate = false; // a magnet's is known with its metadata: the DHT walker checks it then
     if (typeof src === 'string' && src.startsWith('magnet:')) {
       const m = parseMagnet(src);
       const peers = [...(opts.peers ?? []), ...m.peers];
@@ -301,11 +329,14 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
       make = (o) => new Torrent(this, { metainfo: meta }, o);
       announce = meta.announce;
       tiers = meta.announceList;
+      isPrivate = meta.private;
     }
     // The announcer is one of the torrent's plugins: it needs the torrent's tick and close.
     let made: Torrent | null = null;
     const announcer = this.trackers?.announcerFor(announce, tiers, () => made) ?? null;
-    const t = made = make(announcer === null ? opts : { ...opts, extensions: [...(opts.extensions ?? []), announcer] });
+    const walker = this.dhtClient?.announcerFor(isPrivate, () => made) ?? null;
+    const plugins = [announcer, walker].filter((p) => p !== null);
+    const t = made = make(plugins.length === 0 ? opts : { ...opts, extensions: [...(opts.extensions ?? []), ...plugins] });
     if (this.torrents.has(t.infoHashHex)) throw new ClientError('DUPLICATE_TORRENT', `torrent ${t.infoHashHex} already added`);
     this.torrents.set(t.infoHashHex, t);
     try {
@@ -315,6 +346,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
       throw e;
     }
     announcer?.start(t);
+    walker?.start(t);
     this.emit('torrent', t);
     return t;
   }
@@ -338,6 +370,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
     this.refusedHold.closeAll();
     await Promise.all([...this.torrents.values()].map((t) => t.close()));
     await this.trackers?.close(); // the torrents' `stopped` announces, bounded
+    await this.dhtClient?.close();
     await this.hasher.close();
     if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
