@@ -13,11 +13,12 @@ import { mseTarget } from './mse.js';
 import { mseInitiatorTarget } from './mse-initiator.js';
 import { trackerHttpTarget } from './tracker-http.js';
 import { trackerUdpTarget } from './tracker-udp.js';
+import { krpcTarget } from './krpc.js';
 
 export const TARGETS: readonly FuzzTarget[] = [
   framerTarget, connectionTarget, handshakeTarget, extHandshakeTarget, bencodeTarget,
   utMetadataTarget, seedpayTarget, metainfoTarget, magnetTarget, mseTarget,
-  mseInitiatorTarget, trackerHttpTarget, trackerUdpTarget,
+  mseInitiatorTarget, trackerHttpTarget, trackerUdpTarget, krpcTarget,
 ];
 
 export function targetByName(name: string): FuzzTarget | undefined {
