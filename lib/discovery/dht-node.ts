@@ -31,6 +31,12 @@ export interface DhtNodeOptions {
   readonly bootstrap: readonly string[];
   /** 20-byte node id. Default random. */
   readonly nodeId?: Uint8Array;
+  /**
+   * Take loopback nodes and peers from other nodes' answers (discovery/krpc.ts drops
+   * them otherwise: on the internet such an address is a lie or a way to aim us at
+   * our own host). Default: when bound to loopback or bootstrapping only from loopback nodes.
+   */
+  readonly allowLocalAddresses?: boolean;
   /** Peers stored for other nodes' get_peers (all info hashes). Default 10 000. */
   readonly maxStoredPeers?: number;
   /** Queries answered per source address per window. Default 200 per 10 s; false: no limit. */
@@ -69,7 +75,7 @@ export class DhtNode {
 
   /** Bind `host:port` (falling back to any port if taken), then start the node and its bootstrap. */
   static async start(o: DhtNodeOptions): Promise<DhtNode> {
-    const local = isLoopback(o.host);
+    const local = o.allowLocalAddresses ?? (isLoopback(o.host) || (o.bootstrap.length > 0 && o.bootstrap.every((b) => isLoopback(parsePeerAddress(b).host))));
     const socket = await bindUdp(o.host, o.port).catch((e: unknown) => {
       if (o.port !== 0 && (e as NodeJS.ErrnoException).code === 'EADDRINUSE') return bindUdp(o.host, 0);
       throw e;
