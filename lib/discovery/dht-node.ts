@@ -10,7 +10,7 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import DHT from 'bittorrent-dht';
-import { formatPeerAddress, parsePeerAddress, type PeerAddress } from '../../format/magnet.js';
+import { parsePeerAddress, type PeerAddress } from '../../format/magnet.js';
 import type { SourceRateOptions } from '../../discovery/source-rate.js';
 import { GuardedUdpSocket, type GuardStats } from './guarded-udp.js';
 
@@ -153,11 +153,6 @@ export class DhtNode {
     if (set === undefined) return;
     const p: PeerAddress = { host: peer.host, port: peer.port };
     for (const f of [...set]) f(p);
-  }
-
-  /** The routing table's nodes ("host:port"), e.g. to persist and pass as bootstrap next time. */
-  knownNodes(): string[] {
-    return this.dht.toJSON().nodes.map((n) => formatPeerAddress(n));
   }
 
   close(): Promise<void> {
