@@ -228,3 +228,26 @@ function usable(b: Uint8Array, o: number, local: boolean): boolean {
   const first = b[o];
   return first !== 0 && first !== 127 && first < 224;
 }
+
+/**
+ * Our own answer, capped before it leaves: at most `maxValues` peers in a get_peers
+ * response. The library answers with every peer it stores for the info hash (in random
+ * order), and one host may announce many ports: uncapped, a 100-byte query with a forged
+ * source would make us send its victim a datagram of up to 60 KB. Anything that is not
+ * such a response is returned as it is.
+ */
+export function capOutgoing(datagram: Uint8Array, maxValues: number): Uint8Array {
+  let top: BValue;
+  try {
+    top = decode(datagram, { strict: false, maxDepth: 4 });
+  } catch {
+    return datagram;
+  }
+  if (!isDict(top)) return datagram;
+  const r = top.get('r');
+  if (!isDict(r)) return datagram;
+  const values = r.get('values');
+  if (!isList(values) || values.length <= maxValues) return datagram;
+  const capped = new Map(r).set('values', values.slice(0, maxValues));
+  return encode(new Map(top).set('r', capped));
+}

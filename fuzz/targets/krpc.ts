@@ -2,8 +2,10 @@
  * KRPC target: discovery/krpc.ts parseKrpc on any datagram gives a message or a
  * KrpcError; what it gives re-encodes (encodeKrpc) to bytes that parse back to the
  * same message, so the DHT library behind the guard only ever reads these shapes.
+ * capOutgoing (the cap on our own answers) never throws and leaves at most its cap of values.
  */
-import { KrpcError, encodeKrpc, parseKrpc, type KrpcMessage } from '../../discovery/krpc.js';
+import { KrpcError, capOutgoing, encodeKrpc, parseKrpc, type KrpcMessage } from '../../discovery/krpc.js';
+import { decode, isDict, isList } from '../../wire/bencode.js';
 import { type FuzzTarget, ascii, bytesEqual, check, expectTyped } from '../target.js';
 
 const typed = (e: unknown): boolean => e instanceof KrpcError;
@@ -20,6 +22,13 @@ export const krpcTarget: FuzzTarget = {
       const back = expectTyped('parseKrpc(encodeKrpc(m))', () => parseKrpc(bytes, { allowLocalAddresses }), () => false)!;
       check(bytesEqual(encodeKrpc(back), bytes), 'a guarded message does not survive encode → parse');
       check(shapeOk(back), 'a guarded message has a field of the wrong size');
+    }
+    const out = expectTyped('capOutgoing', () => capOutgoing(input, 2), () => false)!;
+    if (out !== input) {
+      const top = expectTyped('decode(capOutgoing)', () => decode(out, { strict: false }), () => false)!;
+      const r = isDict(top) ? top.get('r') : undefined;
+      const v = isDict(r) ? r.get('values') : undefined;
+      check(isList(v) && v.length === 2, 'a capped answer does not hold exactly the cap of values');
     }
   },
   seeds() {

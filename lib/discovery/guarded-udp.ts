@@ -3,6 +3,7 @@
  * it: a bound dgram socket whose incoming datagrams pass discovery/krpc.ts first (only
  * the BEP 5 shapes, re-encoded from their checked fields) and, for queries, a per-address
  * rate limit (discovery/source-rate.ts). What is dropped is counted, never thrown.
+ * Outgoing get_peers answers carry at most `MAX_VALUES_OUT` peers (krpc.ts capOutgoing).
  *
  * The real socket is bound before the library gets it, so the node is on the address
  * the client chose from its first packet; the library's own `bind` call only hears
@@ -11,7 +12,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket, RemoteInfo } from 'node:dgram';
 import type { KrpcUdpSocket } from 'bittorrent-dht';
-import { sanitizeKrpc, type KrpcErrorCode, type KrpcLimits } from '../../discovery/krpc.js';
+import { capOutgoing, sanitizeKrpc, type KrpcErrorCode, type KrpcLimits } from '../../discovery/krpc.js';
 import { SourceRate, type SourceRateOptions } from '../../discovery/source-rate.js';
 
 export interface GuardStats {
@@ -20,6 +21,9 @@ export interface GuardStats {
   /** Dropped datagrams by reason (KRPC error codes, or RATE_LIMITED). */
   readonly dropped: Map<KrpcErrorCode | 'RATE_LIMITED', number>;
 }
+
+/** Peers in one get_peers answer of ours (50 × 6 bytes: the answer stays well under an MTU). */
+export const MAX_VALUES_OUT = 50;
 
 export class GuardedUdpSocket extends EventEmitter implements KrpcUdpSocket {
   readonly stats: GuardStats = { received: 0, passed: 0, dropped: new Map() };
@@ -51,7 +55,8 @@ export class GuardedUdpSocket extends EventEmitter implements KrpcUdpSocket {
 
   send(buf: Uint8Array, offset: number, length: number, port: number, host: string, cb?: (err: Error | null) => void): void {
     if (this.closed) { cb?.(new Error('socket closed')); return; }
-    this.socket.send(buf, offset, length, port, host, (err) => cb?.(err ?? null));
+    const out = capOutgoing(buf.subarray(offset, offset + length), MAX_VALUES_OUT);
+    this.socket.send(out, 0, out.length, port, host, (err) => cb?.(err ?? null));
   }
 
   /** Already bound: tell the library (and run its callback) as dgram would. */

@@ -1,13 +1,15 @@
 /**
  * Our DHT node (bittorrent-dht behind discovery/krpc.ts) over real loopback UDP: the
  * datagrams that crash the library unguarded are dropped and counted while the node
- * keeps answering; queries past the per-address rate are not answered.
+ * keeps answering; queries past the per-address rate are not answered; one host that
+ * announces many ports does not make our get_peers answers large.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { DhtNode } from '../../lib/discovery/dht-node.js';
-import { decode, encode, isBytes, isDict, type Encodable } from '../../wire/bencode.js';
+import { MAX_VALUES_OUT } from '../../lib/discovery/guarded-udp.js';
+import { decode, encode, isBytes, isDict, isList, type BDict, type Encodable } from '../../wire/bencode.js';
 
 const ID = Buffer.alloc(20, 0x33);
 
@@ -81,4 +83,39 @@ test('the node binds the port asked for, or any port when it is taken', async (t
   t.after(() => b.close());
   assert.notEqual(b.address().port, a.address().port);
   await assert.rejects(DhtNode.start({ host: '127.0.0.300', port: 0, bootstrap: [] }));
+});
+
+test('one host announcing many ports: our get_peers answers stay capped', { timeout: 15_000 }, async (t) => {
+  const node = await DhtNode.start({ host: '127.0.0.86', port: 0, bootstrap: [], queryRate: false });
+  const { s, replies } = await client('127.0.0.87');
+  t.after(async () => { s.close(); await node.close(); });
+  const at = node.address();
+  const IH = Buffer.alloc(20, 0x44);
+  /** The `r` of the answer to transaction `tid` (the node also sends us queries of its own). */
+  const answer = (tid: string): { r: BDict; bytes: number } | null => {
+    for (const m of replies) {
+      const d = decode(m);
+      const tv = isDict(d) ? d.get('t') : undefined;
+      if (isDict(d) && isBytes(tv) && Buffer.from(tv).toString() === tid && isDict(d.get('r'))) return { r: d.get('r') as BDict, bytes: m.length };
+    }
+    return null;
+  };
+  s.send(query('get_peers', { info_hash: IH }, 'g0'), at.port, at.host);
+  await until(() => answer('g0') !== null, 5_000, 'a token');
+  const token = answer('g0')!.r.get('token');
+  assert.ok(isBytes(token));
+  const N = 300;
+  // In batches: a burst of hundreds of datagrams overflows the loopback receive buffer.
+  for (let from = 1; from <= N; from += 50) {
+    const batch = Array.from({ length: 50 }, (_, i) => from + i);
+    for (const p of batch) s.send(query('announce_peer', { info_hash: IH, port: 10_000 + p, token }, `a${p}`), at.port, at.host);
+    await until(() => batch.every((p) => answer(`a${p}`) !== null), 5_000, `announces ${from}..${from + 49} answered`);
+  }
+  s.send(query('get_peers', { info_hash: IH }, 'g1'), at.port, at.host);
+  await until(() => answer('g1') !== null, 5_000, 'the peers');
+  const { r, bytes } = answer('g1')!;
+  const values = r.get('values');
+  assert.ok(isList(values));
+  assert.equal(values.length, MAX_VALUES_OUT, `${N} peers stored, ${MAX_VALUES_OUT} sent`);
+  assert.ok(bytes < 600, `answer of ${bytes} bytes`);
 });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { KrpcError, encodeKrpc, parseKrpc, sanitizeKrpc, type KrpcErrorCode, type KrpcMessage } from '../../discovery/krpc.js';
+import { KrpcError, capOutgoing, encodeKrpc, parseKrpc, sanitizeKrpc, type KrpcErrorCode, type KrpcMessage } from '../../discovery/krpc.js';
 import { encode, type Encodable } from '../../wire/bencode.js';
 
 const ID = Buffer.alloc(20, 0x11);
@@ -112,4 +112,14 @@ test('property: any bytes parse to a message or a KrpcError, and a message survi
     const back: KrpcMessage = parseKrpc(s.ok, { allowLocalAddresses: true });
     assert.deepEqual(Buffer.from(encodeKrpc(back)), Buffer.from(s.ok));
   }), { numRuns: 3000 });
+});
+
+test('our own get_peers answers are capped; anything else leaves as it is', () => {
+  const values = Array.from({ length: 120 }, (_, i) => compact([1, 2, 3, i], 80));
+  const big = r({ token: Buffer.from('tok'), values });
+  const out = parseKrpc(capOutgoing(big, 50));
+  assert.ok(out.y === 'r');
+  assert.deepEqual(out.values?.map(hex), values.slice(0, 50).map(hex));
+  assert.deepEqual(hex(out.token), hex(Buffer.from('tok')));
+  for (const b of [r({ values: values.slice(0, 50) }), q('ping', {}), Buffer.from('junk')]) assert.equal(capOutgoing(b, 50), b);
 });
