@@ -58,8 +58,9 @@ test('libtorrent finds our seeder through the DHT alone', { timeout: 30_000 }, a
   const seeder = await OurPeer.start(t, { bind: '127.0.0.73', dht: { bootstrap: [formatPeerAddress(boot)], ...FAST } });
   seeder.client.on('dht', (_t, e) => seedEvents.push(e));
   await seeder.add(f.info.torrentPath, f.dir, { assumeComplete: true });
-  // Announced to both the libtorrent node and ours before libtorrent starts looking.
-  await until(() => seedEvents.some((e) => e.type === 'walk' && e.walk === 'announce' && e.nodes >= 2), 15_000, 'our seeder announced to 2 nodes');
+  // Announced before libtorrent starts looking (a complete torrent re-announces only
+  // after the interval, so this waits for the first announce, however many nodes it reached).
+  await until(() => seedEvents.some((e) => e.type === 'walk' && e.walk === 'announce' && e.nodes >= 1), 15_000, 'our seeder announced');
 
   const save = await s.tempDir('lt-dl');
   const magnet = buildMagnet({ infoHash: Buffer.from(f.info.infoHash, 'hex') });
