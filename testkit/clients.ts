@@ -84,7 +84,7 @@ export function scriptsDir(): string {
   throw new InteropError('CLIENT_MISSING', `cannot find test/interop/scripts above ${fileURLToPath(import.meta.url)} or ${process.cwd()}`);
 }
 
-export function scriptPath(name: 'lt_peer.py' | 'mktorrent.py' | 'tr_start.sh' | 'qbt_profile.sh' | 'tr_rpc.py'): string {
+export function scriptPath(name: 'lt_peer.py' | 'lt_dht_node.py' | 'mktorrent.py' | 'tr_start.sh' | 'qbt_profile.sh' | 'tr_rpc.py'): string {
   return path.join(scriptsDir(), name);
 }
 

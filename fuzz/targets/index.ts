@@ -14,11 +14,12 @@ import { mseInitiatorTarget } from './mse-initiator.js';
 import { trackerHttpTarget } from './tracker-http.js';
 import { trackerUdpTarget } from './tracker-udp.js';
 import { pexTarget } from './pex.js';
+import { krpcTarget } from './krpc.js';
 
 export const TARGETS: readonly FuzzTarget[] = [
   framerTarget, connectionTarget, handshakeTarget, extHandshakeTarget, bencodeTarget,
   utMetadataTarget, seedpayTarget, metainfoTarget, magnetTarget, mseTarget,
-  mseInitiatorTarget, trackerHttpTarget, trackerUdpTarget, pexTarget,
+  mseInitiatorTarget, trackerHttpTarget, trackerUdpTarget, pexTarget, krpcTarget,
 ];
 
 export function targetByName(name: string): FuzzTarget | undefined {

@@ -4,6 +4,7 @@
  */
 import { parsePeerAddress } from '../../format/magnet.js';
 import { ENCRYPTION_MODES, isEncryptionMode, type EncryptionMode } from '../../wire/mse/policy.js';
+import type { DhtOptions } from '../discovery/client-dht.js';
 
 export class CliError extends Error {
   override readonly name = 'CliError';
@@ -91,4 +92,30 @@ export function parseEncryption(v: string | undefined): EncryptionMode {
   if (v === undefined) return 'prefer';
   if (!isEncryptionMode(v)) throw new CliError(`bad --encryption '${v}' (one of ${ENCRYPTION_MODES.join(', ')})`, 2);
   return v;
+}
+
+/** The DHT flags every command that makes a Client takes (values and booleans for parseArgs). */
+export const DHT_FLAGS = { values: ['--dht-bootstrap'], booleans: ['--no-dht'] } as const;
+
+/**
+ * --no-dht → false; --dht-bootstrap host:port[,host:port…] (repeatable) → those nodes;
+ * neither → the Client's default (the public routers, when listening on a routable address).
+ */
+export function parseDht(a: ParsedArgs): false | DhtOptions | undefined {
+  const lists = a.repeated.get('--dht-bootstrap');
+  if (a.flags.has('--no-dht')) {
+    if (lists !== undefined) throw new CliError('--no-dht and --dht-bootstrap contradict each other', 2);
+    return false;
+  }
+  if (lists === undefined) return undefined;
+  const bootstrap = lists.flatMap((l) => l.split(',')).map((x) => x.trim()).filter((x) => x !== '');
+  if (bootstrap.length === 0) throw new CliError('--dht-bootstrap needs host:port[,host:port…]', 2);
+  for (const b of bootstrap) {
+    try {
+      parsePeerAddress(b);
+    } catch (e) {
+      throw new CliError(`bad --dht-bootstrap '${b}': ${(e as Error).message}`, 2);
+    }
+  }
+  return { bootstrap };
 }

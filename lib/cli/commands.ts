@@ -8,19 +8,20 @@ import { basename, join, resolve } from 'node:path';
 import { Client } from '../net/client.js';
 import { trackerTiers } from '../../discovery/tracker-url.js';
 import type { AnnounceReport } from '../discovery/announcer.js';
+import type { DhtEvent } from '../discovery/client-dht.js';
 import { MagnetError, parseMagnet } from '../../format/magnet.js';
 import { MetainfoError, parseTorrent, type Metainfo } from '../../format/metainfo.js';
 import { createTorrentFromPath, defaultPieceLength } from '../files/create-torrent.js';
 import type { Torrent } from '../engine/torrent.js';
-import { CliError, parseArgs, parseEncryption, parsePeers, parsePort, parseSize } from './args.js';
+import { CliError, DHT_FLAGS, parseArgs, parseDht, parseEncryption, parsePeers, parsePort, parseSize } from './args.js';
 import { formatBytes, ProgressBar } from './progress.js';
 import { sha256Of, writeRandomFile } from './sample-files.js';
 
 export const USAGE = `usage:
   seedpay create <path> [-o out.torrent] [--piece-length N]
-  seedpay seed <file.torrent> --dir <data dir> [--port N] [--host H] [--peer host:port]... [--no-trackers] [--no-pex] [--encryption require|prefer|off]
-  seedpay get <file.torrent|magnet> [--peer host:port]... [--dir D] [--port N] [--seed] [--no-trackers] [--no-pex] [--encryption require|prefer|off]
-    (get finds peers through the torrent's trackers and peer exchange; without a tracker, it needs --peer)
+  seedpay seed <file.torrent> --dir <data dir> [--port N] [--host H] [--peer host:port]... [--no-trackers] [--no-pex] [--no-dht | --dht-bootstrap host:port,...] [--encryption require|prefer|off]
+  seedpay get <file.torrent|magnet> [--peer host:port]... [--dir D] [--port N] [--seed] [--no-trackers] [--no-pex] [--no-dht | --dht-bootstrap host:port,...] [--encryption require|prefer|off]
+    (peers come from the torrent's trackers, the DHT and peer exchange; with trackers and the DHT off, get needs --peer)
   seedpay demo [--size 64M] [--keep]`;
 
 type Out = { out: NodeJS.WritableStream; err: NodeJS.WriteStream };
@@ -76,6 +77,23 @@ export function reportTrackers(client: Client, err: NodeJS.WritableStream): void
   });
 }
 
+/**
+ * The DHT as a user needs to see it: where it runs (or why not), and each walk that
+ * found peers; the first walk of each torrent is reported whatever it found.
+ */
+function reportDht(client: Client, err: NodeJS.WritableStream): void {
+  const reported = new Set<string>();
+  client.on('dht', (t, e: DhtEvent) => {
+    if (e.type === 'started') err.write(`dht: node on ${e.address.host}:${e.address.port}, bootstrapping from ${e.bootstrap.length === 0 ? 'no node (waiting to be contacted)' : e.bootstrap.join(', ')}\n`);
+    else if (e.type === 'off') err.write(`dht: off (${e.reason})\n`);
+    else if (e.type === 'failed') err.write(`dht: cannot start (${e.error.message})\n`);
+    else if (t !== null && (e.newPeers > 0 || !reported.has(t.infoHashHex))) {
+      reported.add(t.infoHashHex);
+      err.write(`dht: ${e.walk} ${e.nodes > 0 ? `reached ${e.nodes} node(s)` : `failed (${e.error?.message ?? 'no node answered'})`}, ${e.newPeers} new peer(s)\n`);
+    }
+  });
+}
+
 /** Resolve when SIGINT/SIGTERM arrives. */
 function untilSignal(): Promise<void> {
   return new Promise((res) => {
@@ -86,17 +104,19 @@ function untilSignal(): Promise<void> {
 }
 
 export async function cmdSeed(argv: string[], io: Out): Promise<number> {
-  const a = parseArgs(argv, { values: ['--dir', '--port', '--host', '--peer', '--encryption'], booleans: ['--no-trackers', '--no-pex'] });
+  const a = parseArgs(argv, { values: ['--dir', '--port', '--host', '--peer', '--encryption', ...DHT_FLAGS.values], booleans: ['--no-trackers', '--no-pex', ...DHT_FLAGS.booleans] });
   if (a.positionals.length !== 1) throw new CliError('seed needs exactly one <file.torrent>', 2);
   const dir = a.flags.get('--dir');
   if (dir === undefined) throw new CliError('seed needs --dir <data dir>', 2);
   const encryption = parseEncryption(a.flags.get('--encryption'));
+  const dht = parseDht(a);
   const meta = await loadTorrentFile(a.positionals[0]);
   const port = parsePort(a.flags.get('--port') ?? '6881');
   const host = a.flags.get('--host') ?? '0.0.0.0';
   const peers = parsePeers(a.repeated.get('--peer'));
-  const client = new Client({ encryption, trackers: !a.flags.has('--no-trackers'), pex: !a.flags.has('--no-pex') });
+  const client = new Client({ encryption, trackers: !a.flags.has('--no-trackers'), pex: !a.flags.has('--no-pex'), dht });
   reportTrackers(client, io.err);
+  reportDht(client, io.err);
   try {
     const bound = await client.listen(port, host).catch((e: unknown) => { throw new CliError(describe(e)); });
     io.err.write(`checking ${meta.name} in ${dir}…\n`);
@@ -115,35 +135,42 @@ export async function cmdSeed(argv: string[], io: Out): Promise<number> {
 }
 
 export async function cmdGet(argv: string[], io: Out): Promise<number> {
-  const a = parseArgs(argv, { values: ['--dir', '--port', '--peer', '--encryption'], booleans: ['--seed', '--no-trackers', '--no-pex'] });
+  const a = parseArgs(argv, { values: ['--dir', '--port', '--peer', '--encryption', ...DHT_FLAGS.values], booleans: ['--seed', '--no-trackers', '--no-pex', ...DHT_FLAGS.booleans] });
   if (a.positionals.length !== 1) throw new CliError('get needs exactly one <file.torrent|magnet>', 2);
   const src = a.positionals[0];
   const peers = parsePeers(a.repeated.get('--peer'));
   const encryption = parseEncryption(a.flags.get('--encryption'));
   const useTrackers = !a.flags.has('--no-trackers');
+  const dht = parseDht(a);
+  const useDht = dht !== false;
+  const off = [...(useTrackers ? [] : ['trackers are off']), ...(useDht ? [] : ['the DHT is off'])];
   let source: Metainfo | string;
   let trackers: string[];
   if (src.startsWith('magnet:')) {
     let m;
     try { m = parseMagnet(src); } catch (e) { throw new CliError(`bad magnet link: ${describe(e)}`, 2); }
     trackers = useTrackers ? trackerTiers(undefined, m.trackers.map((u) => [u])).flat() : [];
-    if (peers.length === 0 && m.peers.length === 0 && trackers.length === 0) throw new CliError(`get needs --peer host:port (${useTrackers ? 'the magnet names no usable tracker' : 'trackers are off'}; no DHT here)`, 2);
+    if (peers.length === 0 && m.peers.length === 0 && trackers.length === 0 && !useDht) throw new CliError(`get needs --peer host:port (${useTrackers ? 'the magnet names no usable tracker' : off.join(', ')}${useTrackers ? '; the DHT is off' : ''})`, 2);
     source = src;
   } else {
     source = await loadTorrentFile(src);
     trackers = useTrackers ? trackerTiers(source.announce, source.announceList).flat() : [];
-    if (peers.length === 0 && trackers.length === 0) throw new CliError(`get needs --peer host:port (${useTrackers ? 'the torrent names no usable tracker' : 'trackers are off'}; no DHT here)`, 2);
+    if (source.private && useDht && peers.length === 0 && trackers.length === 0) throw new CliError(`get needs --peer host:port (a private torrent never uses the DHT, and ${useTrackers ? 'it names no usable tracker' : 'trackers are off'})`, 2);
+    if (peers.length === 0 && trackers.length === 0 && !useDht) throw new CliError(`get needs --peer host:port (${useTrackers ? 'the torrent names no usable tracker' : off.join(', ')}${useTrackers ? '; the DHT is off' : ''})`, 2);
   }
   const dir = a.flags.get('--dir') ?? '.';
-  const client = new Client({ encryption, trackers: useTrackers, pex: !a.flags.has('--no-pex') });
+  const client = new Client({ encryption, trackers: useTrackers, pex: !a.flags.has('--no-pex'), dht });
   reportTrackers(client, io.err);
+  reportDht(client, io.err);
   const bar = new ProgressBar(io.err);
   try {
-    // Peers a tracker names us to must be able to reach us: listen (any free port unless --port).
-    if (a.flags.has('--port') || trackers.length > 0) {
+    // Peers a tracker names us to must be able to reach us, and the DHT node runs on the
+    // listen address: listen (any free port unless --port).
+    if (a.flags.has('--port') || trackers.length > 0 || useDht) {
       await client.listen(a.flags.has('--port') ? parsePort(a.flags.get('--port')!) : 0, '0.0.0.0').catch((e: unknown) => { throw new CliError(describe(e)); });
     }
-    if (trackers.length > 0) io.err.write(`peer sources: ${[...trackers.map((u) => `tracker ${u}`), ...(peers.length > 0 ? [`${peers.length} --peer`] : [])].join(', ')}\n`);
+    const sources = [...trackers.map((u) => `tracker ${u}`), ...(useDht ? ['DHT'] : []), ...(peers.length > 0 ? [`${peers.length} --peer`] : [])];
+    if (trackers.length > 0 || useDht) io.err.write(`peer sources: ${sources.join(', ')}\n`);
     const t = await client.add(source, { dir, peers });
     const started = Date.now();
     const timer = setInterval(() => bar.update(t), 200);

@@ -13,7 +13,7 @@ import { PaidBuyer } from '../paid/buyer.js';
 import { PaidSeller } from '../paid/seller.js';
 import { readJournal, type JournalRecord, type JournalSummary } from '../../payment/journal.js';
 import { LocalLedger } from '../../payment/ledger/ledger.js';
-import { CliError, parseArgs, parseEncryption, parsePeers, parsePort } from './args.js';
+import { CliError, DHT_FLAGS, parseArgs, parseDht, parseEncryption, parsePeers, parsePort } from './args.js';
 import { cmdGet, cmdSeed } from './commands.js';
 import {
   checkAmountFlag, connectRpc, DEFAULT_LEDGER_PORT, defaultJournal, ensureStateDir, formatToken, loadTorrent, parseUsdc,
@@ -24,7 +24,7 @@ import { formatBytes, ProgressBar } from './progress.js';
 import { loadWallet } from './wallet.js';
 
 export const PAID_USAGE = `paid (SeedPay, amounts in USDC; --rpc URL settles on any cluster, default the local ledger):
-  seedpay seed <file.torrent> --wallet <keypair.json> --price 0.0001 [--paid-only] [--dir D] [--port N] [--min-prepay U] [--rpc URL] [--mint M] [--encryption E]
+  seedpay seed <file.torrent> --wallet <keypair.json> --price 0.0001 [--paid-only] [--dir D] [--port N] [--min-prepay U] [--rpc URL] [--mint M] [--encryption E] [--no-dht | --dht-bootstrap host:port,...]
   seedpay get <file.torrent|magnet> --peer host:port --wallet <keypair.json> --max-price 0.001 --budget 1 [--max-prepay A] [--dir D] [--rpc URL] [--mint M] [--encryption E]
   seedpay wallet new|show|balance <keypair.json> [--rpc URL] [--mint M]
   seedpay ledger [--port 8899] [--fund <keypair.json|address>]... [--amount 100]
@@ -42,8 +42,8 @@ function journalError(path: string, e: unknown): CliError {
 export async function cmdPaidSeed(argv: string[], io: Out): Promise<number> {
   if (!argv.some((x) => x === '--wallet' || x.startsWith('--wallet='))) return cmdSeed(argv, io);
   const a = parseArgs(argv, {
-    values: ['--dir', '--port', '--host', '--peer', '--wallet', '--price', '--min-prepay', '--journal', '--encryption', ...RPC_FLAGS],
-    booleans: ['--paid-only'],
+    values: ['--dir', '--port', '--host', '--peer', '--wallet', '--price', '--min-prepay', '--journal', '--encryption', ...RPC_FLAGS, ...DHT_FLAGS.values],
+    booleans: ['--paid-only', ...DHT_FLAGS.booleans],
   });
   if (a.positionals.length !== 1) throw new CliError('seed needs exactly one <file.torrent>', 2);
   checkAmountFlag('--price', a.flags.get('--price'));
@@ -52,6 +52,7 @@ export async function cmdPaidSeed(argv: string[], io: Out): Promise<number> {
   const host = a.flags.get('--host') ?? '0.0.0.0';
   const peers = parsePeers(a.repeated.get('--peer'));
   const encryption = parseEncryption(a.flags.get('--encryption'));
+  const dht = parseDht(a);
   const { wallet } = await loadWallet(a.flags.get('--wallet'));
   const meta = await loadTorrent(a.positionals[0]);
   const rpc = await connectRpc(a);
@@ -65,7 +66,7 @@ export async function cmdPaidSeed(argv: string[], io: Out): Promise<number> {
   const seller = await PaidSeller.open({
     chain: rpc.chain, wallet, journalPath, price, mint, minPrepay, policy: a.flags.has('--paid-only') ? 'paid-only' : 'free',
   }).catch((e: unknown) => { throw journalError(journalPath, e); });
-  const client = new Client({ encryption });
+  const client = new Client({ encryption, dht });
   try {
     const bound = await client.listen(port, host).catch((e: unknown) => { throw new CliError((e as Error).message); });
     const dir = a.flags.get('--dir') ?? '.';

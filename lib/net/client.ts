@@ -35,6 +35,7 @@ import { peerExchangeFor } from '../discovery/peer-exchange.js';
 import type { PexPeer } from '../../extensions/pex/index.js';
 import type { TorrentPlugin } from '../../extensions/plugin.js';
 import { isOwnListener } from './own-listener.js';
+import { ClientDht, type DhtEvent, type DhtOptions } from '../discovery/client-dht.js';
 
 export const CLIENT_VERSION = 'SeedPay 0.1.0';
 /** Hard cap on a served block, whatever the configuration (libtorrent and others use 16 KiB). */
@@ -139,6 +140,14 @@ export interface ClientOptions {
    * peers they tell us about. Never for a private torrent (BEP 27). Default true.
    */
   pex?: boolean;
+  /**
+   * Join the mainline DHT (BEP 5) on the address `listen` binds: look up peers for each
+   * public torrent (a magnet link needs no tracker) and announce our port, again every
+   * 15 min. Private torrents (BEP 27) never use it. Default on, bootstrapping from the
+   * public routers; a client listening on loopback runs it only with `bootstrap` nodes
+   * given (discovery/client-dht.ts). `false`: never.
+   */
+  dht?: boolean | DhtOptions;
 }
 
 export type TorrentSource = Uint8Array | Metainfo | string;
@@ -167,6 +176,8 @@ export interface ClientEvents {
   tracker: [torrent: Torrent, report: AnnounceReport];
   /** Peer exchange gave `torrent` a new peer to dial; `from` is the connection ("host:port") that named it. */
   pex: [torrent: Torrent, peer: PexPeer, from: string];
+  /** The DHT started (or is off, or failed to start), or a torrent's DHT walk ended. */
+  dht: [torrent: Torrent | null, event: DhtEvent];
 }
 
 export class ClientError extends Error {
@@ -196,6 +207,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
   private listenHost: string | null = null;
   private readonly trackers: ClientTrackers | null;
   private readonly pex: boolean;
+  private readonly dhtClient: ClientDht | null;
   private closed = false;
   private readonly maxPending: number;
   private readonly maxPendingPerAddress: number;
@@ -263,15 +275,30 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
       localAddress: opts.localAddress,
       now: this.clock,
     }, opts.trackers === true || opts.trackers === undefined ? {} : opts.trackers, (t, r) => this.emit('tracker', t, r));
+    this.dhtClient = opts.dht === false ? null : new ClientDht({
+      port: () => this.listenPort,
+      listenHost: () => this.listenHost,
+      localAddress: opts.localAddress,
+      now: this.clock,
+    }, opts.dht === true || opts.dht === undefined ? {} : opts.dht, (t, e) => this.emit('dht', t, e));
   }
+
+  /** Where our DHT node listens (null: no DHT running). */
+  get dhtAddress(): PeerAddress | null { return this.dhtClient?.running?.address() ?? null; }
 
   /** The listening port (null before `listen`). */
   get port(): number | null { return this.listenPort; }
 
   now(): number { return this.clock(); }
 
-  /** Accept peers on `host:port` (port 0: any free port). Resolves with the port. */
-  listen(port = 0, host = '127.0.0.1'): Promise<number> {
+  /** Accept peers on `host:port` (port 0: any free port), and start the DHT node there. Resolves with the port. */
+  async listen(port = 0, host = '127.0.0.1'): Promise<number> {
+    const bound = await this.listenTcp(port, host);
+    await this.dhtClient?.start(host, bound); // never throws: a DHT that cannot start is reported ('dht' event)
+    return bound;
+  }
+
+  private listenTcp(port: number, host: string): Promise<number> {
     if (this.closed) return Promise.reject(new ClientError('CLOSED', 'client is closed'));
     if (this.server !== null) return Promise.reject(new ClientError('LISTEN_FAILED', 'already listening'));
     const server = createServer({ highWaterMark: this.hwm, noDelay: true }, (socket) => this.onIncoming(socket));
@@ -301,6 +328,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
     let make: (o: TorrentOptions) => Torrent;
     let announce: string | undefined;
     let tiers: readonly (readonly string[])[] | undefined;
+    let isPrivate = false; // a magnet's is known with its metadata: the DHT walker checks it then
     if (typeof src === 'string' && src.startsWith('magnet:')) {
       const m = parseMagnet(src);
       const peers = [...(opts.peers ?? []), ...m.peers];
@@ -314,12 +342,14 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
       make = (o) => new Torrent(this, { metainfo: meta }, o);
       announce = meta.announce;
       tiers = meta.announceList;
+      isPrivate = meta.private;
     }
     // The announcer and peer exchange are torrent plugins: they need the torrent's tick,
     // its peers and its close.
     let made: Torrent | null = null;
     const announcer = this.trackers?.announcerFor(announce, tiers, () => made) ?? null;
-    const own: TorrentPlugin[] = announcer === null ? [] : [announcer];
+    const walker = this.dhtClient?.announcerFor(isPrivate, () => made) ?? null;
+    const own: TorrentPlugin[] = [announcer, walker].filter((p) => p !== null);
     if (this.pex) {
       own.push(peerExchangeFor(() => made, (p) => this.isSelf(p), (tor, p, from) => this.emit('pex', tor, p, from)));
     }
@@ -333,6 +363,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
       throw e;
     }
     announcer?.start(t);
+    walker?.start(t);
     this.emit('torrent', t);
     return t;
   }
@@ -356,6 +387,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
     this.refusedHold.closeAll();
     await Promise.all([...this.torrents.values()].map((t) => t.close()));
     await this.trackers?.close(); // the torrents' `stopped` announces, bounded
+    await this.dhtClient?.close();
     await this.hasher.close();
     if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
   }

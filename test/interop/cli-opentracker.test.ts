@@ -30,10 +30,10 @@ test('seedpay seed announces; seedpay get finds it through the tracker alone; --
     await new Promise((r) => setTimeout(r, 100));
   }
   const out = await s.tempDir('get');
-  const off = await runCli(['get', torrentPath, '--dir', out, '--no-trackers'], {}, 20_000);
+  const off = await runCli(['get', torrentPath, '--dir', out, '--no-trackers', '--no-dht'], {}, 20_000);
   assert.equal(off.code, 2);
   assert.match(off.stderr, /get needs --peer host:port \(trackers are off/);
-  const r = await runCli(['get', torrentPath, '--dir', out], {}, 60_000);
+  const r = await runCli(['get', torrentPath, '--dir', out, '--no-dht'], {}, 60_000);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /peer sources: tracker http:\/\/127\.0\.0\.1:\d+\/announce/);
   assert.match(r.stderr, /started ok, 1 new peer/);

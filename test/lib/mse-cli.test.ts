@@ -24,7 +24,7 @@ test("seed and get with --encryption require: the download completes", async () 
     }
     assert.ok(port > 0, `seeder did not start: ${seed.stderr()}`);
     const dir = join(fx.root, 'got');
-    const got = await runCli(['get', torrent, '--peer', `127.0.0.1:${port}`, '--dir', dir, '--encryption', 'require'], {}, 30_000);
+    const got = await runCli(['get', torrent, '--peer', `127.0.0.1:${port}`, '--dir', dir, '--encryption', 'require', '--no-dht'], {}, 30_000);
     assert.equal(got.code, 0, got.stderr);
     assert.deepEqual(await checkFiles(fx, dir), []);
   } finally {
