@@ -10,10 +10,7 @@
  * setting, which the journal does not record) credit of an identity that earned
  * nothing for that long shows as expired, as the node would treat it.
  */
-import { open } from 'node:fs/promises';
-import { constants as FS } from 'node:fs';
-import { Books, type RatioBook } from '../../payment/journal-books.js';
-import { scanFile } from '../../payment/journal-scan.js';
+import { readJournal, type RatioBook } from '../../payment/journal.js';
 import { CliError, parseArgs } from './args.js';
 import { defaultJournal, type Out } from './paid-common.js';
 import { formatBytes } from './progress.js';
@@ -22,6 +19,8 @@ import { formatBytes } from './progress.js';
 export interface CreditRow {
   identity: string;
   earned: bigint;
+  /** Credit trusted nodes' statements brought (one hop). */
+  vouched: bigint;
   spent: bigint;
   /** What the identity can spend now (0 once expired). */
   available: bigint;
@@ -31,30 +30,17 @@ export interface CreditRow {
   expired: boolean;
 }
 
-/** Ratio books of a journal file, read without opening it for writing. */
+/** Ratio books of a journal file, read without opening it for writing (no lock: works while the node runs). */
 export async function readCreditBooks(path: string): Promise<Map<string, RatioBook>> {
-  const fh = await open(path, FS.O_RDONLY);
-  try {
-    // The same fold the journal makes on open (payment/journal.ts readJournal), keeping its ratio books.
-    const books = new Books();
-    await scanFile(fh, (await fh.stat()).size, (e) => {
-      if (e.type === 'record') books.load(e.record);
-      else if (e.type === 'snapshot') books.loadHeader(e.header);
-      else if (e.type === 'items') for (const i of e.items) books.loadItem(i);
-      else books.endSnapshot();
-    });
-    return books.ratioBooks();
-  } finally {
-    await fh.close();
-  }
+  return (await readJournal(path)).ratio;
 }
 
 /** Rows by most available first (then by identity), with expiry after `ttlSeconds` when given. */
 export function creditRows(books: Map<string, RatioBook>, now: number, ttlSeconds?: number): CreditRow[] {
   const rows = [...books].map(([identity, b]): CreditRow => {
-    const held = b.earned - b.spent;
+    const held = b.earned + b.vouched - b.spent;
     const expired = ttlSeconds !== undefined && held > 0n && now - b.earnedAt > ttlSeconds * 1000;
-    return { identity, earned: b.earned, spent: b.spent, available: expired || held < 0n ? 0n : held, strikes: b.strikes, earnedAt: b.earnedAt, expired };
+    return { identity, earned: b.earned, vouched: b.vouched, spent: b.spent, available: expired || held < 0n ? 0n : held, strikes: b.strikes, earnedAt: b.earnedAt, expired };
   });
   return rows.sort((x, y) => (x.available === y.available ? (x.identity < y.identity ? -1 : 1) : x.available > y.available ? -1 : 1));
 }
@@ -87,7 +73,7 @@ export async function cmdCredits(argv: string[], io: Out): Promise<number> {
     io.out.write(`${JSON.stringify({
       journal: path,
       identities: rows.map((r) => ({
-        identity: r.identity, earned: r.earned.toString(), spent: r.spent.toString(), available: r.available.toString(),
+        identity: r.identity, earned: r.earned.toString(), vouched: r.vouched.toString(), spent: r.spent.toString(), available: r.available.toString(),
         strikes: r.strikes, lastEarned: r.earnedAt === 0 ? null : r.earnedAt, expired: r.expired,
       })),
     }, null, 2)}\n`);
@@ -100,9 +86,9 @@ export async function cmdCredits(argv: string[], io: Out): Promise<number> {
   const total = rows.reduce((s, r) => s + r.available, 0n);
   io.out.write(`ratio credits of ${rows.length} identit${rows.length === 1 ? 'y' : 'ies'}, ${formatCredit(total)} available in all (${path})\n`);
   const table = [
-    ['identity', 'earned', 'spent', 'available', 'strikes', 'last earned'],
+    ['identity', 'earned', 'vouched', 'spent', 'available', 'strikes', 'last earned'],
     ...rows.map((r) => [
-      r.identity, formatCredit(r.earned), formatCredit(r.spent), r.expired ? `0 B (expired)` : formatCredit(r.available), String(r.strikes), whenOf(r.earnedAt),
+      r.identity, formatCredit(r.earned), formatCredit(r.vouched), formatCredit(r.spent), r.expired ? `0 B (expired)` : formatCredit(r.available), String(r.strikes), whenOf(r.earnedAt),
     ]),
   ];
   const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));

@@ -25,7 +25,7 @@ import { loadWallet } from './wallet.js';
 
 export const PAID_USAGE = `paid (SeedPay, amounts in USDC; --rpc URL settles on any cluster, default the local ledger):
   seedpay seed <file.torrent> --wallet <keypair.json> --price 0.0001 [--paid-only] [--dir D] [--port N] [--min-prepay U] [--rpc URL] [--mint M] [--encryption E] [--no-dht | --dht-bootstrap host:port,...]
-  seedpay get <file.torrent|magnet> --peer host:port --wallet <keypair.json> --max-price 0.001 --budget 1 [--max-prepay A] [--dir D] [--rpc URL] [--mint M] [--encryption E]
+  seedpay get <file.torrent|magnet> --peer host:port --wallet <keypair.json> --max-price 0.001 --budget 1 [--max-prepay A] [--no-credit] [--dir D] [--rpc URL] [--mint M] [--encryption E]
   seedpay wallet new|show|balance <keypair.json> [--rpc URL] [--mint M]
   seedpay ledger [--port 8899] [--fund <keypair.json|address>]... [--amount 100]
   seedpay earnings [--journal F]      seedpay spending [--journal F]
@@ -95,6 +95,7 @@ export async function cmdPaidGet(argv: string[], io: Out): Promise<number> {
   if (!argv.some((x) => x === '--wallet' || x.startsWith('--wallet='))) return cmdGet(argv, io);
   const a = parseArgs(argv, {
     values: ['--dir', '--port', '--peer', '--wallet', '--max-price', '--budget', '--max-prepay', '--journal', '--encryption', ...RPC_FLAGS],
+    booleans: ['--no-credit'],
   });
   if (a.positionals.length !== 1) throw new CliError('get needs exactly one <file.torrent|magnet>', 2);
   checkAmountFlag('--max-price', a.flags.get('--max-price'));
@@ -128,6 +129,8 @@ export async function cmdPaidGet(argv: string[], io: Out): Promise<number> {
   const buyer = await PaidBuyer.open({
     chain: rpc.chain, payer: keypair, journalPath, maxPricePerMiB: maxPrice, budget, mint: token.mint,
     ...(maxPrepay !== undefined ? { maxPrepay } : {}),
+    // The wallet is our ratio credit identity: sellers that take credit draw on what it earned there first.
+    ratio: !a.flags.has('--no-credit'),
   })
     .catch((e: unknown) => { throw journalError(journalPath, e); });
   const dir = a.flags.get('--dir') ?? '.';

@@ -20,7 +20,7 @@ const IH = new Uint8Array(20).fill(7);
 /** An hour ago: B's last earning, to be expired by a TTL shorter than that. */
 const HOUR_AGO = Date.now() - 3_600_000;
 
-interface JsonRow { identity: string; earned: string; spent: string; available: string; strikes: number; lastEarned: number | null; expired: boolean }
+interface JsonRow { identity: string; earned: string; vouched: string; spent: string; available: string; strikes: number; lastEarned: number | null; expired: boolean }
 
 /** A journal where B earned 3 MiB and spent 1 MiB of it, C earned 512 KiB an hour ago and has a strike. */
 async function writeBook(path: string, compact = false): Promise<{ b: string; c: string }> {
@@ -58,7 +58,7 @@ test('credits: every identity with earned, spent, available, strikes and last ea
   const text = await runCli(['credits'], E);
   assert.equal(text.code, 0, text.stderr);
   assert.match(text.stdout, /^ratio credits of 2 identities, 2\.5 MiB \(2621440\) available in all \(.*earnings\.journal\)$/m);
-  assert.match(text.stdout, /^ {2}identity +earned +spent +available +strikes +last earned$/m);
+  assert.match(text.stdout, /^ {2}identity +earned +vouched +spent +available +strikes +last earned$/m);
   const rowB = text.stdout.split('\n').find((l) => l.includes(b));
   const rowC = text.stdout.split('\n').find((l) => l.includes(c));
   assert.ok(rowB !== undefined && rowC !== undefined, text.stdout);
@@ -71,9 +71,9 @@ test('credits: every identity with earned, spent, available, strikes and last ea
   const parsed = JSON.parse(json.stdout) as { journal: string; identities: JsonRow[] };
   assert.equal(parsed.journal, join(home, 'earnings.journal'));
   const byId = new Map(parsed.identities.map((r) => [r.identity, r]));
-  assert.deepEqual(byId.get(b), { identity: b, earned: String(3 * MIB), spent: String(MIB), available: String(2 * MIB), strikes: 0, lastEarned: byId.get(b)!.lastEarned, expired: false });
+  assert.deepEqual(byId.get(b), { identity: b, earned: String(3 * MIB), vouched: '0', spent: String(MIB), available: String(2 * MIB), strikes: 0, lastEarned: byId.get(b)!.lastEarned, expired: false });
   assert.ok(byId.get(b)!.lastEarned! > HOUR_AGO);
-  assert.deepEqual(byId.get(c), { identity: c, earned: String(512 * 1024), spent: '0', available: String(512 * 1024), strikes: 1, lastEarned: HOUR_AGO, expired: false });
+  assert.deepEqual(byId.get(c), { identity: c, earned: String(512 * 1024), vouched: '0', spent: '0', available: String(512 * 1024), strikes: 1, lastEarned: HOUR_AGO, expired: false });
 
   // A 10-minute TTL: C stopped earning an hour ago, its credit is expired; B's is not.
   const ttl = JSON.parse((await runCli(['credits', '--json', '--ratio-ttl', '600'], E)).stdout) as { identities: JsonRow[] };
