@@ -62,8 +62,8 @@ test('credits: every identity with earned, spent, available, strikes and last ea
   const rowB = text.stdout.split('\n').find((l) => l.includes(b));
   const rowC = text.stdout.split('\n').find((l) => l.includes(c));
   assert.ok(rowB !== undefined && rowC !== undefined, text.stdout);
-  assert.match(rowB, new RegExp(`^ {2}${b} +3\\.0 MiB \\(3145728\\) +1\\.0 MiB \\(1048576\\) +2\\.0 MiB \\(2097152\\) +0 +\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ$`));
-  assert.match(rowC, new RegExp(`^ {2}${c} +512\\.0 KiB \\(524288\\) +0 B +512\\.0 KiB \\(524288\\) +1 +${new Date(HOUR_AGO).toISOString().slice(0, 19)}Z$`));
+  assert.match(rowB, new RegExp(`^ {2}${b} +3\\.0 MiB \\(3145728\\) +0 B +1\\.0 MiB \\(1048576\\) +2\\.0 MiB \\(2097152\\) +0 +\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ$`));
+  assert.match(rowC, new RegExp(`^ {2}${c} +512\\.0 KiB \\(524288\\) +0 B +0 B +512\\.0 KiB \\(524288\\) +1 +${new Date(HOUR_AGO).toISOString().slice(0, 19)}Z$`));
   assert.ok(text.stdout.indexOf(b) < text.stdout.indexOf(c), 'most available first');
 
   const json = await runCli(['credits', '--json'], E);
