@@ -31,6 +31,7 @@ import { SilentHold } from './silent-hold.js';
 import { ViolationThrottle, addressKey, isViolation, type ViolationThrottleOptions } from './violation-throttle.js';
 import { ClientTrackers, type TrackerSettings } from '../discovery/client-trackers.js';
 import type { AnnounceReport } from '../discovery/announcer.js';
+import { RateLimiter } from './rate-limiter.js';
 
 export const CLIENT_VERSION = 'SeedPay 0.1.0';
 /** Hard cap on a served block, whatever the configuration (libtorrent and others use 16 KiB). */
@@ -130,6 +131,15 @@ export interface ClientOptions {
    * the tracker's interval; the peers they return are dialled. Default on; `false`: never.
    */
   trackers?: boolean | TrackerSettings;
+  /**
+   * Upload / download limits for the whole client, bytes per second (0 or absent: none).
+   * Upload counts piece messages (block and header), download every byte read. Each
+   * torrent may have its own limits too (TorrentOptions): a byte needs room under both.
+   * Peers take turns a block at a time; bursts are at most 100 ms of the limit (at
+   * least 16 KiB). Change them later with `setUploadLimit` / `setDownloadLimit`.
+   */
+  uploadLimit?: number;
+  downloadLimit?: number;
 }
 
 export type TorrentSource = Uint8Array | Metainfo | string;
@@ -194,6 +204,9 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
   private readonly refusedHold: SilentHold;
   readonly encryption: EncryptionMode;
   private readonly handshakeTimeout: number;
+  /** @internal The client's rate limits (every torrent's hang under them). */
+  readonly uploadLimiter: RateLimiter;
+  readonly downloadLimiter: RateLimiter;
 
   constructor(opts: ClientOptions = {}) {
     super();
@@ -206,6 +219,8 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
     const slabSize = opts.slabSize ?? 256 * 1024;
     if (slabSize < maxBlock) throw new ClientError('BAD_OPTION', 'slabSize must hold the largest block');
     this.clock = opts.now ?? Date.now;
+    this.uploadLimiter = new RateLimiter(this.clock, checkLimit('uploadLimit', opts.uploadLimit));
+    this.downloadLimiter = new RateLimiter(this.clock, checkLimit('downloadLimit', opts.downloadLimit));
     const encryption = opts.encryption ?? 'prefer';
     if (!isEncryptionMode(encryption)) throw new ClientError('BAD_OPTION', "encryption must be 'require', 'prefer' or 'off'");
     this.encryption = encryption;
@@ -257,6 +272,19 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
 
   now(): number { return this.clock(); }
 
+  /** The client's upload limit, bytes/s (0: none). */
+  get uploadLimit(): number { return this.uploadLimiter.limit; }
+  /** The client's download limit, bytes/s (0: none). */
+  get downloadLimit(): number { return this.downloadLimiter.limit; }
+  /** Change the client's upload limit (bytes/s, 0: none); takes effect at once, waiting peers included. */
+  setUploadLimit(bytesPerSecond: number): void {
+    this.uploadLimiter.setLimit(checkLimit('uploadLimit', bytesPerSecond));
+  }
+  /** Change the client's download limit (bytes/s, 0: none); takes effect at once. */
+  setDownloadLimit(bytesPerSecond: number): void {
+    this.downloadLimiter.setLimit(checkLimit('downloadLimit', bytesPerSecond));
+  }
+
   /** Accept peers on `host:port` (port 0: any free port). Resolves with the port. */
   listen(port = 0, host = '127.0.0.1'): Promise<number> {
     if (this.closed) return Promise.reject(new ClientError('CLOSED', 'client is closed'));
@@ -285,6 +313,8 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
    */
   async add(src: TorrentSource, opts: TorrentOptions): Promise<Torrent> {
     if (this.closed) throw new ClientError('CLOSED', 'client is closed');
+    checkLimit('uploadLimit', opts.uploadLimit);
+    checkLimit('downloadLimit', opts.downloadLimit);
     let make: (o: TorrentOptions) => Torrent;
     let announce: string | undefined;
     let tiers: readonly (readonly string[])[] | undefined;
@@ -339,6 +369,8 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
     await Promise.all([...this.torrents.values()].map((t) => t.close()));
     await this.trackers?.close(); // the torrents' `stopped` announces, bounded
     await this.hasher.close();
+    this.uploadLimiter.close();
+    this.downloadLimiter.close();
     if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
@@ -427,4 +459,11 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
       this.emit('violation', address, code, until);
     });
   }
+}
+
+/** A limit option: bytes/s, a finite number ≥ 0 (absent: 0, no limit). */
+function checkLimit(name: string, v: number | undefined): number {
+  if (v === undefined) return 0;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new ClientError('BAD_OPTION', `${name} must be a number of bytes/s ≥ 0 (0: no limit), got ${String(v)}`);
+  return v;
 }
