@@ -12,15 +12,16 @@ import { MagnetError, parseMagnet } from '../../format/magnet.js';
 import { MetainfoError, parseTorrent, type Metainfo } from '../../format/metainfo.js';
 import { createTorrentFromPath, defaultPieceLength } from '../files/create-torrent.js';
 import type { Torrent } from '../engine/torrent.js';
-import { CliError, parseArgs, parseEncryption, parsePeers, parsePort, parseSize } from './args.js';
+import { CliError, formatRate, parseArgs, parseEncryption, parsePeers, parsePort, parseRate, parseSize } from './args.js';
 import { formatBytes, ProgressBar } from './progress.js';
 import { sha256Of, writeRandomFile } from './sample-files.js';
 
 export const USAGE = `usage:
   seedpay create <path> [-o out.torrent] [--piece-length N]
-  seedpay seed <file.torrent> --dir <data dir> [--port N] [--host H] [--peer host:port]... [--no-trackers] [--encryption require|prefer|off]
-  seedpay get <file.torrent|magnet> [--peer host:port]... [--dir D] [--port N] [--seed] [--no-trackers] [--encryption require|prefer|off]
+  seedpay seed <file.torrent> --dir <data dir> [--port N] [--host H] [--peer host:port]... [--no-trackers] [--encryption require|prefer|off] [--up-limit R] [--down-limit R]
+  seedpay get <file.torrent|magnet> [--peer host:port]... [--dir D] [--port N] [--seed] [--no-trackers] [--encryption require|prefer|off] [--up-limit R] [--down-limit R]
     (get finds peers through the torrent's trackers; without any, it needs --peer)
+    (R: bytes/s, K/M/G = 1024-based, e.g. 500K, 20M; 0 or absent: no limit)
   seedpay demo [--size 64M] [--keep]`;
 
 type Out = { out: NodeJS.WritableStream; err: NodeJS.WriteStream };
@@ -76,6 +77,22 @@ function reportTrackers(client: Client, err: NodeJS.WritableStream): void {
   });
 }
 
+/** The flags of every transfer command: --up-limit / --down-limit (bytes/s, see parseRate). */
+export const LIMIT_FLAGS = ['--up-limit', '--down-limit'] as const;
+
+/** ClientOptions from --up-limit / --down-limit. */
+export function limitOptions(flags: ReadonlyMap<string, string>): { uploadLimit?: number; downloadLimit?: number } {
+  const up = parseRate('--up-limit', flags.get('--up-limit'));
+  const down = parseRate('--down-limit', flags.get('--down-limit'));
+  return { ...(up !== undefined ? { uploadLimit: up } : {}), ...(down !== undefined ? { downloadLimit: down } : {}) };
+}
+
+/** One line naming the limits in force, if any. */
+export function reportLimits(client: Client, err: NodeJS.WritableStream): void {
+  if (client.uploadLimit === 0 && client.downloadLimit === 0) return;
+  err.write(`rate limits: upload ${formatRate(client.uploadLimit)}, download ${formatRate(client.downloadLimit)}\n`);
+}
+
 /** Resolve when SIGINT/SIGTERM arrives. */
 function untilSignal(): Promise<void> {
   return new Promise((res) => {
@@ -86,7 +103,7 @@ function untilSignal(): Promise<void> {
 }
 
 export async function cmdSeed(argv: string[], io: Out): Promise<number> {
-  const a = parseArgs(argv, { values: ['--dir', '--port', '--host', '--peer', '--encryption'], booleans: ['--no-trackers'] });
+  const a = parseArgs(argv, { values: ['--dir', '--port', '--host', '--peer', '--encryption', ...LIMIT_FLAGS], booleans: ['--no-trackers'] });
   if (a.positionals.length !== 1) throw new CliError('seed needs exactly one <file.torrent>', 2);
   const dir = a.flags.get('--dir');
   if (dir === undefined) throw new CliError('seed needs --dir <data dir>', 2);
@@ -95,8 +112,9 @@ export async function cmdSeed(argv: string[], io: Out): Promise<number> {
   const port = parsePort(a.flags.get('--port') ?? '6881');
   const host = a.flags.get('--host') ?? '0.0.0.0';
   const peers = parsePeers(a.repeated.get('--peer'));
-  const client = new Client({ encryption, trackers: !a.flags.has('--no-trackers') });
+  const client = new Client({ encryption, trackers: !a.flags.has('--no-trackers'), ...limitOptions(a.flags) });
   reportTrackers(client, io.err);
+  reportLimits(client, io.err);
   try {
     const bound = await client.listen(port, host).catch((e: unknown) => { throw new CliError(describe(e)); });
     io.err.write(`checking ${meta.name} in ${dir}…\n`);
@@ -115,11 +133,12 @@ export async function cmdSeed(argv: string[], io: Out): Promise<number> {
 }
 
 export async function cmdGet(argv: string[], io: Out): Promise<number> {
-  const a = parseArgs(argv, { values: ['--dir', '--port', '--peer', '--encryption'], booleans: ['--seed', '--no-trackers'] });
+  const a = parseArgs(argv, { values: ['--dir', '--port', '--peer', '--encryption', ...LIMIT_FLAGS], booleans: ['--seed', '--no-trackers'] });
   if (a.positionals.length !== 1) throw new CliError('get needs exactly one <file.torrent|magnet>', 2);
   const src = a.positionals[0];
   const peers = parsePeers(a.repeated.get('--peer'));
   const encryption = parseEncryption(a.flags.get('--encryption'));
+  const limits = limitOptions(a.flags);
   const useTrackers = !a.flags.has('--no-trackers');
   let source: Metainfo | string;
   let trackers: string[];
@@ -135,8 +154,9 @@ export async function cmdGet(argv: string[], io: Out): Promise<number> {
     if (peers.length === 0 && trackers.length === 0) throw new CliError(`get needs --peer host:port (${useTrackers ? 'the torrent names no usable tracker' : 'trackers are off'}; no DHT here)`, 2);
   }
   const dir = a.flags.get('--dir') ?? '.';
-  const client = new Client({ encryption, trackers: useTrackers });
+  const client = new Client({ encryption, trackers: useTrackers, ...limits });
   reportTrackers(client, io.err);
+  reportLimits(client, io.err);
   const bar = new ProgressBar(io.err);
   try {
     // Peers a tracker names us to must be able to reach us: listen (any free port unless --port).
