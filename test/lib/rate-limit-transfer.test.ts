@@ -26,6 +26,13 @@ const MiB = 1024 * 1024;
 /** Largest read a limited socket makes in one go (an accepted socket: Node's chunk). */
 const READ_CHUNK = 64 * KiB;
 
+/**
+ * Every client here, its limits included, and every stamp the tests take read this
+ * clock: monotonic and finer than a millisecond, so a change of limit and the sends
+ * around it are ordered as they happened.
+ */
+const clock = (): number => performance.now();
+
 const sum = (xs: readonly Sample[]): number => xs.reduce((a, s) => a + s.n, 0);
 
 function assertWithin(samples: readonly Sample[], rate: number, slack: number, what: string): void {
@@ -37,18 +44,18 @@ test('upload limit: the seeder never sends above it in any window; the leecher g
   const fx = await makeFixture({ files: [['a.bin', 3 * MiB + 77]], pieceLength: 64 * KiB });
   const cap = 2 * MiB;
   const depth = depthFor(cap);
-  const seeder = new Client({ uploadLimit: cap });
-  const leecher = new Client();
+  const seeder = new Client({ uploadLimit: cap, now: clock });
+  const leecher = new Client({ now: clock });
   const sends: Sample[] = [];
   const got: Sample[] = [];
   try {
     const port = await seeder.listen(0);
-    const t0 = Date.now();
-    await seeder.add(fx.torrent, { dir: fx.seedDir, extensions: [sendLogger(sends)] });
+    const t0 = clock();
+    await seeder.add(fx.torrent, { dir: fx.seedDir, extensions: [sendLogger(sends, clock)] });
     const dir = join(fx.root, 'l');
     const lt = await leecher.add(fx.torrent, {
       dir, peers: [`127.0.0.1:${port}`],
-      onPeerEvent: (_s, ev) => { if (ev.type === 'piece') got.push({ t: Date.now(), n: ev.block.length }); },
+      onPeerEvent: (_s, ev) => { if (ev.type === 'piece') got.push({ t: clock(), n: ev.block.length }); },
     });
     await assertDownloaded(lt, fx, dir, 60_000);
     assert.equal(seeder.uploadLimit, cap);
@@ -68,19 +75,19 @@ test('a client upload limit is shared by its torrents, and both are served while
   const b = await makeFixture({ name: 'beta', files: [['b.bin', 2 * MiB + 2]], pieceLength: 64 * KiB });
   const cap = 2 * MiB;
   const depth = depthFor(cap);
-  const seeder = new Client({ uploadLimit: cap });
-  const leecher = new Client();
+  const seeder = new Client({ uploadLimit: cap, now: clock });
+  const leecher = new Client({ now: clock });
   const sendsA: Sample[] = [];
   const sendsB: Sample[] = [];
   const got: Sample[] = [];
   const onPeerEvent = (_s: unknown, ev: { type: string; block?: Uint8Array }): void => {
-    if (ev.type === 'piece') got.push({ t: Date.now(), n: ev.block!.length });
+    if (ev.type === 'piece') got.push({ t: clock(), n: ev.block!.length });
   };
   try {
     const port = await seeder.listen(0);
-    const t0 = Date.now();
-    await seeder.add(a.torrent, { dir: a.seedDir, extensions: [sendLogger(sendsA)] });
-    await seeder.add(b.torrent, { dir: b.seedDir, extensions: [sendLogger(sendsB)] });
+    const t0 = clock();
+    await seeder.add(a.torrent, { dir: a.seedDir, extensions: [sendLogger(sendsA, clock)] });
+    await seeder.add(b.torrent, { dir: b.seedDir, extensions: [sendLogger(sendsB, clock)] });
     const la = await leecher.add(a.torrent, { dir: join(a.root, 'l'), peers: [`127.0.0.1:${port}`], onPeerEvent });
     const lb = await leecher.add(b.torrent, { dir: join(b.root, 'l'), peers: [`127.0.0.1:${port}`], onPeerEvent });
     await Promise.all([assertDownloaded(la, a, join(a.root, 'l'), 60_000), assertDownloaded(lb, b, join(b.root, 'l'), 60_000)]);
@@ -107,9 +114,9 @@ test('download limit: the leecher reads no faster than its limit from a peer it 
   const fx = await makeFixture({ files: [['a.bin', 3 * MiB + 5]], pieceLength: 64 * KiB });
   const cap = 1.5 * MiB;
   const depth = depthFor(cap);
-  const s1 = new Client();
-  const s2 = new Client();
-  const leecher = new Client({ downloadLimit: cap });
+  const s1 = new Client({ now: clock });
+  const s2 = new Client({ now: clock });
+  const leecher = new Client({ downloadLimit: cap, now: clock });
   const got: Sample[] = [];
   let lifted = Infinity;
   try {
@@ -117,15 +124,15 @@ test('download limit: the leecher reads no faster than its limit from a peer it 
     await s2.listen(0);
     const lport = await leecher.listen(0);
     await s1.add(fx.torrent, { dir: fx.seedDir });
-    const t0 = Date.now();
+    const t0 = clock();
     const dir = join(fx.root, 'l');
     const lt = await leecher.add(fx.torrent, {
       dir, peers: [`127.0.0.1:${p1}`],
       onPeerEvent: (_s, ev) => {
         if (ev.type !== 'piece') return;
-        got.push({ t: Date.now(), n: ev.block.length });
+        got.push({ t: clock(), n: ev.block.length });
         // Two thirds in, the limit goes: the sockets paused for it must resume.
-        if (lifted === Infinity && sum(got) >= 2 * MiB) { lifted = Date.now(); leecher.setDownloadLimit(0); }
+        if (lifted === Infinity && sum(got) >= 2 * MiB) { lifted = clock(); leecher.setDownloadLimit(0); }
       },
     });
     // The second seeder dials the leecher: its socket is an accepted one (Node's 64 KiB reads).
@@ -150,14 +157,14 @@ test('a torrent limit changed while it uploads holds from then on; set to 0 it l
   const fx = await makeFixture({ files: [['a.bin', 3 * MiB + 3]], pieceLength: 64 * KiB });
   const fast = 4 * MiB;
   const slow = 1 * MiB;
-  const seeder = new Client();
-  const leecher = new Client();
+  const seeder = new Client({ now: clock });
+  const leecher = new Client({ now: clock });
   const sends: Sample[] = [];
   let slowedAt = Infinity;
   let liftedAt = Infinity;
   try {
     const port = await seeder.listen(0);
-    const st = await seeder.add(fx.torrent, { dir: fx.seedDir, uploadLimit: fast, extensions: [sendLogger(sends)] });
+    const st = await seeder.add(fx.torrent, { dir: fx.seedDir, uploadLimit: fast, extensions: [sendLogger(sends, clock)] });
     assert.equal(st.uploadLimit, fast);
     let got = 0;
     const dir = join(fx.root, 'l');
@@ -166,15 +173,16 @@ test('a torrent limit changed while it uploads holds from then on; set to 0 it l
       onPeerEvent: (_s, ev) => {
         if (ev.type !== 'piece') return;
         got += ev.block.length;
-        if (slowedAt === Infinity && got >= 1 * MiB) { slowedAt = Date.now(); st.setUploadLimit(slow); }
-        if (liftedAt === Infinity && got >= 2 * MiB) { liftedAt = Date.now(); st.setUploadLimit(0); }
+        if (slowedAt === Infinity && got >= 1 * MiB) { slowedAt = clock(); st.setUploadLimit(slow); }
+        if (liftedAt === Infinity && got >= 2 * MiB) { liftedAt = clock(); st.setUploadLimit(0); }
       },
     });
     await assertDownloaded(lt, fx, dir, 60_000);
     assert.ok(slowedAt < liftedAt && liftedAt < Infinity);
     assert.equal(st.uploadLimit, 0);
-    assertWithin(between(sends, 0, slowedAt), fast, 2 * depthFor(fast), 'before the change');
-    assertWithin(between(sends, slowedAt, liftedAt), slow, 2 * depthFor(slow), 'after the change');
+    // Stamped just before each change: a send at or after a stamp came after the change.
+    assertWithin(sends.filter((x) => x.t < slowedAt), fast, 2 * depthFor(fast), 'before the change');
+    assertWithin(sends.filter((x) => x.t >= slowedAt && x.t < liftedAt), slow, 2 * depthFor(slow), 'after the change');
   } finally {
     await leecher.close();
     await seeder.close();
