@@ -51,7 +51,8 @@ test('a rate-limited seller meters exactly what it sends, and sends no faster th
       assert.equal(tot.charged, chargeFor(tot.paidBytes, price), 'charge = ceil(bytes × price / MiB)');
       assert.ok(tot.charged <= tot.credited, 'nothing served beyond credit');
       const w = worstWindow(sends, cap);
-      assert.ok(w.excess <= 2 * depthFor(cap), `sends ${Math.round(w.excess)} bytes above the limit in [${w.from}, ${w.to}]`);
+      // A bucket, plus what a stall of the process left granted but unsent (rate-limit-transfer.test.ts).
+      assert.ok(w.excess <= 2 * depthFor(cap) + 2 * (16 * 1024 + PIECE_HEADER), `sends ${Math.round(w.excess)} bytes above the limit in [${w.from}, ${w.to}]`);
     } finally {
       await closePaid(leech, s, buyer);
     }
