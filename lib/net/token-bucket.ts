@@ -9,11 +9,12 @@
  * rate·t + max(depth, largest grant): the property the tests check.
  *
  * Depth: 100 ms worth of the rate, at least 16 KiB (one standard block). The depth is
- * the burst after an idle spell; while a transfer is limited the bucket is empty and
- * grants follow the refill, one block at a time. A small depth keeps the rate within a
- * few percent over any one-second window (100 ms would be 10 % in the worst case, and
- * only in a window that begins idle); a larger one smooths nothing more, since the
- * requests that wait are served as soon as tokens arrive.
+ * only the burst after an idle spell: while a transfer is held by its limit the bucket
+ * stays empty and grants follow the refill a block at a time, so any one-second window
+ * of it sees the rate to within a block or two. The worst window is one that opens on a
+ * full bucket: 10 % over with 100 ms. A deeper bucket would make that burst larger and
+ * smooth nothing, since waiting requests are served as soon as tokens arrive; a
+ * shallower one would cost wake-ups (a timer per grant) at high rates.
  */
 
 /** Seconds of the rate a full bucket holds. */
