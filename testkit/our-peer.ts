@@ -5,7 +5,9 @@
  * would share both with the benchmark driver and with the other side).
  *
  *   node our-peer.js seed|leech TORRENT DIR --bind 127.0.0.x [--connect HOST:PORT]…
- *        [--no-fast] [--encryption require|prefer|off] [--timeout S] [--quiet]
+ *        [--no-fast] [--encryption require|prefer|off] [--up-limit B] [--down-limit B] [--timeout S] [--quiet]
+ *
+ * --up-limit / --down-limit: the client's rate limits in bytes/s (benches cap our seeders with them).
  *
  * Prints `READY port=N pid=P cpu_s=C` once listening with the data checked (a seeder
  * rechecks DIR first; that is start-up, not transfer), progress lines, and one
@@ -41,13 +43,15 @@ interface Args {
   connect: string[];
   fast: boolean;
   encryption: EncryptionMode;
+  uploadLimit: number;
+  downloadLimit: number;
   timeoutS: number;
   quiet: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
   const pos: string[] = [];
-  const a: Omit<Args, 'mode' | 'torrent' | 'dir'> = { bind: '127.0.0.1', connect: [], fast: true, encryption: 'prefer', timeoutS: 600, quiet: false };
+  const a: Omit<Args, 'mode' | 'torrent' | 'dir'> = { bind: '127.0.0.1', connect: [], fast: true, encryption: 'prefer', uploadLimit: 0, downloadLimit: 0, timeoutS: 600, quiet: false };
   for (let i = 0; i < argv.length; i++) {
     const x = argv[i];
     if (x === '--bind') a.bind = argv[++i];
@@ -58,15 +62,18 @@ function parseArgs(argv: readonly string[]): Args {
       if (!isEncryptionMode(m)) throw new Error(`--encryption must be require, prefer or off (got ${m})`);
       a.encryption = m;
     }
+    else if (x === '--up-limit') a.uploadLimit = Number(argv[++i]);
+    else if (x === '--down-limit') a.downloadLimit = Number(argv[++i]);
     else if (x === '--timeout') a.timeoutS = Number(argv[++i]);
     else if (x === '--quiet') a.quiet = true;
     else if (x.startsWith('--')) throw new Error(`unknown option ${x}`);
     else pos.push(x);
   }
   if (pos.length !== 3 || (pos[0] !== 'seed' && pos[0] !== 'leech')) {
-    throw new Error('usage: our-peer seed|leech TORRENT DIR --bind HOST [--connect HOST:PORT]... [--no-fast] [--encryption MODE] [--timeout S] [--quiet]');
+    throw new Error('usage: our-peer seed|leech TORRENT DIR --bind HOST [--connect HOST:PORT]... [--no-fast] [--encryption MODE] [--up-limit B] [--down-limit B] [--timeout S] [--quiet]');
   }
   if (!(a.timeoutS > 0)) throw new Error('--timeout needs a positive number of seconds');
+  if (!(a.uploadLimit >= 0 && a.downloadLimit >= 0)) throw new Error('--up-limit / --down-limit need bytes/s ≥ 0');
   return { mode: pos[0], torrent: pos[1], dir: pos[2], ...a };
 }
 
@@ -79,7 +86,7 @@ const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 async function main(): Promise<number> {
   const a = parseArgs(process.argv.slice(2));
   const meta = parseTorrent(await readFile(a.torrent));
-  const client = boundClient({ fast: a.fast, encryption: a.encryption }, a.bind);
+  const client = boundClient({ fast: a.fast, encryption: a.encryption, uploadLimit: a.uploadLimit, downloadLimit: a.downloadLimit }, a.bind);
   const port = await client.listen(0, a.bind);
 
   let firstByte: number | null = null;

@@ -243,6 +243,9 @@ export interface OurPeerSettings {
   fast?: boolean;
   /** MSE/PE policy (default the Client's: prefer). */
   encryption?: EncryptionMode;
+  /** The client's rate limits, bytes/s (default none). */
+  uploadLimit?: number;
+  downloadLimit?: number;
 }
 
 function ourPeerArgs(mode: 'seed' | 'leech', torrent: string, dir: string, bind: string, connect: readonly Endpoint[], timeoutS: number, o: OurPeerSettings): string[] {
@@ -250,6 +253,8 @@ function ourPeerArgs(mode: 'seed' | 'leech', torrent: string, dir: string, bind:
   for (const c of connect) args.push('--connect', endpointString(c));
   if (o.fast === false) args.push('--no-fast');
   if (o.encryption !== undefined) args.push('--encryption', o.encryption);
+  if (o.uploadLimit !== undefined) args.push('--up-limit', String(o.uploadLimit));
+  if (o.downloadLimit !== undefined) args.push('--down-limit', String(o.downloadLimit));
   return args;
 }
 

@@ -66,6 +66,29 @@ export function parseSize(s: string): number {
   return n;
 }
 
+/**
+ * A rate limit for --up-limit / --down-limit: bytes per second. K, M and G are powers of
+ * 1024 (KiB/s, MiB/s, GiB/s: how curl, wget, aria2 and qBittorrent read them), with or
+ * without a trailing "B", "iB" or "/s": "500K", "20M", "1.5MiB/s", "1048576". 0 means
+ * no limit. Absent: undefined (the Client's default, no limit).
+ */
+export function parseRate(flag: string, s: string | undefined): number | undefined {
+  if (s === undefined) return undefined;
+  const m = /^(\d+(?:\.\d+)?)\s*([kmg])?(?:i?b)?(?:\/s)?$/i.exec(s.trim());
+  const unit = (m?.[2] ?? '').toLowerCase();
+  const mult = unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1;
+  const n = m === null ? NaN : Math.round(Number(m[1]) * mult);
+  if (!Number.isSafeInteger(n)) throw new CliError(`bad ${flag} '${s}' (bytes/s, K/M/G = 1024-based: 500K, 20M, 0 for none)`, 2);
+  return n;
+}
+
+/** "20.0 MiB/s", or "none" for 0. */
+export function formatRate(bytesPerSecond: number): string {
+  if (bytesPerSecond === 0) return 'none';
+  const u = bytesPerSecond >= 1024 ** 2 ? ['MiB', 1024 ** 2] as const : bytesPerSecond >= 1024 ? ['KiB', 1024] as const : ['B', 1] as const;
+  return `${(bytesPerSecond / u[1]).toFixed(u[1] === 1 ? 0 : 1)} ${u[0]}/s`;
+}
+
 export function parsePort(s: string): number {
   const n = Number(s);
   if (!(Number.isInteger(n) && n >= 0 && n <= 65535)) throw new CliError(`bad port '${s}'`, 2);

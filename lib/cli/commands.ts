@@ -13,15 +13,16 @@ import { MagnetError, parseMagnet } from '../../format/magnet.js';
 import { MetainfoError, parseTorrent, type Metainfo } from '../../format/metainfo.js';
 import { createTorrentFromPath, defaultPieceLength } from '../files/create-torrent.js';
 import type { Torrent } from '../engine/torrent.js';
-import { CliError, DHT_FLAGS, parseArgs, parseDht, parseEncryption, parsePeers, parsePort, parseSize } from './args.js';
+import { CliError, DHT_FLAGS, formatRate, parseArgs, parseDht, parseEncryption, parsePeers, parsePort, parseRate, parseSize } from './args.js';
 import { formatBytes, ProgressBar } from './progress.js';
 import { sha256Of, writeRandomFile } from './sample-files.js';
 
 export const USAGE = `usage:
   seedpay create <path> [-o out.torrent] [--piece-length N]
-  seedpay seed <file.torrent> --dir <data dir> [--port N] [--host H] [--peer host:port]... [--no-trackers] [--no-pex] [--no-dht | --dht-bootstrap host:port,...] [--encryption require|prefer|off]
-  seedpay get <file.torrent|magnet> [--peer host:port]... [--dir D] [--port N] [--seed] [--no-trackers] [--no-pex] [--no-dht | --dht-bootstrap host:port,...] [--encryption require|prefer|off]
+  seedpay seed <file.torrent> --dir <data dir> [--port N] [--host H] [--peer host:port]... [--no-trackers] [--no-pex] [--no-dht | --dht-bootstrap host:port,...] [--encryption require|prefer|off] [--up-limit R] [--down-limit R]
+  seedpay get <file.torrent|magnet> [--peer host:port]... [--dir D] [--port N] [--seed] [--no-trackers] [--no-pex] [--no-dht | --dht-bootstrap host:port,...] [--encryption require|prefer|off] [--up-limit R] [--down-limit R]
     (peers come from the torrent's trackers, the DHT and peer exchange; with trackers and the DHT off, get needs --peer)
+    (R: bytes/s, K/M/G = 1024-based, e.g. 500K, 20M; 0 or absent: no limit)
   seedpay demo [--size 64M] [--keep]`;
 
 type Out = { out: NodeJS.WritableStream; err: NodeJS.WriteStream };
@@ -94,6 +95,22 @@ function reportDht(client: Client, err: NodeJS.WritableStream): void {
   });
 }
 
+/** The flags of every transfer command: --up-limit / --down-limit (bytes/s, see parseRate). */
+export const LIMIT_FLAGS = ['--up-limit', '--down-limit'] as const;
+
+/** ClientOptions from --up-limit / --down-limit. */
+export function limitOptions(flags: ReadonlyMap<string, string>): { uploadLimit?: number; downloadLimit?: number } {
+  const up = parseRate('--up-limit', flags.get('--up-limit'));
+  const down = parseRate('--down-limit', flags.get('--down-limit'));
+  return { ...(up !== undefined ? { uploadLimit: up } : {}), ...(down !== undefined ? { downloadLimit: down } : {}) };
+}
+
+/** One line naming the limits in force, if any. */
+export function reportLimits(client: Client, err: NodeJS.WritableStream): void {
+  if (client.uploadLimit === 0 && client.downloadLimit === 0) return;
+  err.write(`rate limits: upload ${formatRate(client.uploadLimit)}, download ${formatRate(client.downloadLimit)}\n`);
+}
+
 /** Resolve when SIGINT/SIGTERM arrives. */
 function untilSignal(): Promise<void> {
   return new Promise((res) => {
@@ -104,7 +121,7 @@ function untilSignal(): Promise<void> {
 }
 
 export async function cmdSeed(argv: string[], io: Out): Promise<number> {
-  const a = parseArgs(argv, { values: ['--dir', '--port', '--host', '--peer', '--encryption', ...DHT_FLAGS.values], booleans: ['--no-trackers', '--no-pex', ...DHT_FLAGS.booleans] });
+  const a = parseArgs(argv, { values: ['--dir', '--port', '--host', '--peer', '--encryption', ...DHT_FLAGS.values, ...LIMIT_FLAGS], booleans: ['--no-trackers', '--no-pex', ...DHT_FLAGS.booleans] });
   if (a.positionals.length !== 1) throw new CliError('seed needs exactly one <file.torrent>', 2);
   const dir = a.flags.get('--dir');
   if (dir === undefined) throw new CliError('seed needs --dir <data dir>', 2);
@@ -114,9 +131,10 @@ export async function cmdSeed(argv: string[], io: Out): Promise<number> {
   const port = parsePort(a.flags.get('--port') ?? '6881');
   const host = a.flags.get('--host') ?? '0.0.0.0';
   const peers = parsePeers(a.repeated.get('--peer'));
-  const client = new Client({ encryption, trackers: !a.flags.has('--no-trackers'), pex: !a.flags.has('--no-pex'), dht });
+  const client = new Client({ encryption, trackers: !a.flags.has('--no-trackers'), pex: !a.flags.has('--no-pex'), dht, ...limitOptions(a.flags) });
   reportTrackers(client, io.err);
   reportDht(client, io.err);
+  reportLimits(client, io.err);
   try {
     const bound = await client.listen(port, host).catch((e: unknown) => { throw new CliError(describe(e)); });
     io.err.write(`checking ${meta.name} in ${dir}…\n`);
@@ -135,11 +153,12 @@ export async function cmdSeed(argv: string[], io: Out): Promise<number> {
 }
 
 export async function cmdGet(argv: string[], io: Out): Promise<number> {
-  const a = parseArgs(argv, { values: ['--dir', '--port', '--peer', '--encryption', ...DHT_FLAGS.values], booleans: ['--seed', '--no-trackers', '--no-pex', ...DHT_FLAGS.booleans] });
+  const a = parseArgs(argv, { values: ['--dir', '--port', '--peer', '--encryption', ...DHT_FLAGS.values, ...LIMIT_FLAGS], booleans: ['--seed', '--no-trackers', '--no-pex', ...DHT_FLAGS.booleans] });
   if (a.positionals.length !== 1) throw new CliError('get needs exactly one <file.torrent|magnet>', 2);
   const src = a.positionals[0];
   const peers = parsePeers(a.repeated.get('--peer'));
   const encryption = parseEncryption(a.flags.get('--encryption'));
+  const limits = limitOptions(a.flags);
   const useTrackers = !a.flags.has('--no-trackers');
   const dht = parseDht(a);
   const useDht = dht !== false;
@@ -159,9 +178,10 @@ export async function cmdGet(argv: string[], io: Out): Promise<number> {
     if (peers.length === 0 && trackers.length === 0 && !useDht) throw new CliError(`get needs --peer host:port (${useTrackers ? 'the torrent names no usable tracker' : off.join(', ')}${useTrackers ? '; the DHT is off' : ''})`, 2);
   }
   const dir = a.flags.get('--dir') ?? '.';
-  const client = new Client({ encryption, trackers: useTrackers, pex: !a.flags.has('--no-pex'), dht });
+  const client = new Client({ encryption, trackers: useTrackers, pex: !a.flags.has('--no-pex'), dht, ...limits });
   reportTrackers(client, io.err);
   reportDht(client, io.err);
+  reportLimits(client, io.err);
   const bar = new ProgressBar(io.err);
   try {
     // Peers a tracker names us to must be able to reach us, and the DHT node runs on the

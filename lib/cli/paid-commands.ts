@@ -14,7 +14,7 @@ import { PaidSeller } from '../paid/seller.js';
 import { readJournal, type JournalRecord, type JournalSummary } from '../../payment/journal.js';
 import { LocalLedger } from '../../payment/ledger/ledger.js';
 import { CliError, DHT_FLAGS, parseArgs, parseDht, parseEncryption, parsePeers, parsePort } from './args.js';
-import { cmdGet, cmdSeed } from './commands.js';
+import { cmdGet, cmdSeed, LIMIT_FLAGS, limitOptions, reportLimits } from './commands.js';
 import {
   checkAmountFlag, connectRpc, DEFAULT_LEDGER_PORT, defaultJournal, ensureStateDir, formatToken, loadTorrent, parseUsdc,
   resolveToken, RPC_FLAGS, tokenAmount, untilSignal, usdc, writeLedgerRecord, type Out,
@@ -24,8 +24,8 @@ import { formatBytes, ProgressBar } from './progress.js';
 import { loadWallet } from './wallet.js';
 
 export const PAID_USAGE = `paid (SeedPay, amounts in USDC; --rpc URL settles on any cluster, default the local ledger):
-  seedpay seed <file.torrent> --wallet <keypair.json> --price 0.0001 [--paid-only] [--dir D] [--port N] [--min-prepay U] [--rpc URL] [--mint M] [--encryption E] [--no-dht | --dht-bootstrap host:port,...]
-  seedpay get <file.torrent|magnet> --peer host:port --wallet <keypair.json> --max-price 0.001 --budget 1 [--max-prepay A] [--no-credit] [--dir D] [--rpc URL] [--mint M] [--encryption E]
+  seedpay seed <file.torrent> --wallet <keypair.json> --price 0.0001 [--paid-only] [--dir D] [--port N] [--min-prepay U] [--rpc URL] [--mint M] [--encryption E] [--no-dht | --dht-bootstrap host:port,...] [--up-limit R] [--down-limit R]
+  seedpay get <file.torrent|magnet> --peer host:port --wallet <keypair.json> --max-price 0.001 --budget 1 [--max-prepay A] [--no-credit] [--dir D] [--rpc URL] [--mint M] [--encryption E] [--up-limit R] [--down-limit R]
   seedpay wallet new|show|balance <keypair.json> [--rpc URL] [--mint M]
   seedpay ledger [--port 8899] [--fund <keypair.json|address>]... [--amount 100]
   seedpay earnings [--journal F]      seedpay spending [--journal F]
@@ -42,7 +42,7 @@ function journalError(path: string, e: unknown): CliError {
 export async function cmdPaidSeed(argv: string[], io: Out): Promise<number> {
   if (!argv.some((x) => x === '--wallet' || x.startsWith('--wallet='))) return cmdSeed(argv, io);
   const a = parseArgs(argv, {
-    values: ['--dir', '--port', '--host', '--peer', '--wallet', '--price', '--min-prepay', '--journal', '--encryption', ...RPC_FLAGS, ...DHT_FLAGS.values],
+    values: ['--dir', '--port', '--host', '--peer', '--wallet', '--price', '--min-prepay', '--journal', '--encryption', ...LIMIT_FLAGS, ...RPC_FLAGS, ...DHT_FLAGS.values],
     booleans: ['--paid-only', ...DHT_FLAGS.booleans],
   });
   if (a.positionals.length !== 1) throw new CliError('seed needs exactly one <file.torrent>', 2);
@@ -53,6 +53,7 @@ export async function cmdPaidSeed(argv: string[], io: Out): Promise<number> {
   const peers = parsePeers(a.repeated.get('--peer'));
   const encryption = parseEncryption(a.flags.get('--encryption'));
   const dht = parseDht(a);
+  const limits = limitOptions(a.flags);
   const { wallet } = await loadWallet(a.flags.get('--wallet'));
   const meta = await loadTorrent(a.positionals[0]);
   const rpc = await connectRpc(a);
@@ -66,7 +67,8 @@ export async function cmdPaidSeed(argv: string[], io: Out): Promise<number> {
   const seller = await PaidSeller.open({
     chain: rpc.chain, wallet, journalPath, price, mint, minPrepay, policy: a.flags.has('--paid-only') ? 'paid-only' : 'free',
   }).catch((e: unknown) => { throw journalError(journalPath, e); });
-  const client = new Client({ encryption, dht });
+  const client = new Client({ encryption, dht, ...limits });
+  reportLimits(client, io.err);
   try {
     const bound = await client.listen(port, host).catch((e: unknown) => { throw new CliError((e as Error).message); });
     const dir = a.flags.get('--dir') ?? '.';
@@ -94,7 +96,7 @@ export async function cmdPaidSeed(argv: string[], io: Out): Promise<number> {
 export async function cmdPaidGet(argv: string[], io: Out): Promise<number> {
   if (!argv.some((x) => x === '--wallet' || x.startsWith('--wallet='))) return cmdGet(argv, io);
   const a = parseArgs(argv, {
-    values: ['--dir', '--port', '--peer', '--wallet', '--max-price', '--budget', '--max-prepay', '--journal', '--encryption', ...RPC_FLAGS],
+    values: ['--dir', '--port', '--peer', '--wallet', '--max-price', '--budget', '--max-prepay', '--journal', '--encryption', ...LIMIT_FLAGS, ...RPC_FLAGS],
     booleans: ['--no-credit'],
   });
   if (a.positionals.length !== 1) throw new CliError('get needs exactly one <file.torrent|magnet>', 2);
@@ -104,6 +106,7 @@ export async function cmdPaidGet(argv: string[], io: Out): Promise<number> {
   const src = a.positionals[0];
   const peers = parsePeers(a.repeated.get('--peer'));
   const encryption = parseEncryption(a.flags.get('--encryption'));
+  const limits = limitOptions(a.flags);
   let source: Metainfo | string;
   if (src.startsWith('magnet:')) {
     let m;
@@ -134,7 +137,8 @@ export async function cmdPaidGet(argv: string[], io: Out): Promise<number> {
   })
     .catch((e: unknown) => { throw journalError(journalPath, e); });
   const dir = a.flags.get('--dir') ?? '.';
-  const client = new Client({ encryption });
+  const client = new Client({ encryption, ...limits });
+  reportLimits(client, io.err);
   const bar = new ProgressBar(io.err);
   let timer: NodeJS.Timeout | null = null;
   try {

@@ -18,10 +18,22 @@
  * Before a block is read and again before it is sent, `conn.canSendPiece` is asked:
  * an extension hook (SeedPay metering) may refuse; the host answers that refusal
  * (reject_request under fast, choke otherwise).
+ *
+ * Upload rate limits (rate-limiter.ts): while the torrent's upload path is limited, each
+ * block (with its 13-byte header) is granted tokens after `canSendPiece` said yes and
+ * before it is read; the server that finds none queues for them (one waiter per peer,
+ * FIFO: the peers are served a block each in turn) and resumes when granted. A block
+ * granted but not sent after all (cancelled, choked, refused by the gate at send time)
+ * gives its tokens back. The order keeps metering exact: the gate and `sendPiece`
+ * (which meters) still run together at send time, so what is counted is what is sent.
  */
 import type { Socket } from 'node:net';
 import type { PeerConnection } from '../../wire/connection.js';
 import type { SlabPool } from './slab-pool.js';
+import type { RatePath, RateTicket } from '../net/rate-limiter.js';
+
+/** A piece message's header: length, id, index, begin. Rate limits count it with the block. */
+const PIECE_HEADER = 13;
 
 /** What the serving half needs from its session. */
 export interface ServeHost {
@@ -38,6 +50,8 @@ export interface ServeHost {
   readBlock(index: number, begin: number, length: number, into: Buffer): Promise<Buffer>;
   /** Largest block we serve (≤ the connection's hard cap). */
   readonly maxBlockLength: number;
+  /** The torrent's upload limit (under the client's). */
+  readonly uploadRate: RatePath;
   /** Write what the connection queued. */
   flush(): void;
   /** A request we will not serve (missing piece, out of range, too long). */
@@ -71,6 +85,8 @@ interface Run {
   length: number;
   readonly reqs: Req[];
   readonly slab: Buffer;
+  /** Its blocks were granted upload tokens (given back for those not sent). */
+  readonly charged: boolean;
 }
 
 type Verdict = 'ok' | 'bad' | 'gate' | 'dead';
@@ -92,6 +108,11 @@ export class BlockServer {
   private pollI: NodeJS.Immediate | null = null;
   private pollT: NodeJS.Timeout | null = null;
   private readonly wake = (): void => { this.pollI = null; this.pollT = null; this.pump(); };
+  /** Upload tokens granted to this peer and not used yet (a grant awaited in the queue). */
+  private credit = 0;
+  /** Our place in the upload limit's queue, if waiting. */
+  private ticket: RateTicket | null = null;
+  private readonly granted = (bytes: number): void => { this.ticket = null; this.credit += bytes; this.pump(); };
 
   constructor(host: ServeHost, pool: SlabPool, opts: ServeOptions = {}) {
     this.host = host;
@@ -134,20 +155,28 @@ export class BlockServer {
     if (host.writeBlocked) return; // the session pumps again on drain
     const runs: Run[] = [];
     const slabSize = this.pool.slabSize;
+    const rate = host.uploadRate;
+    const limited = rate.limited;
     while (runs.length < this.maxReads && this.head < this.q.length) {
       if (this.slabsHeld + runs.length >= this.maxSlabs) { this.armPoll(); break; }
       const r = this.q[this.head];
       const v = this.verdict(r);
       if (v !== 'ok') { this.head++; this.settle(r, v); continue; }
+      if (limited && !this.charge(rate, r.length + PIECE_HEADER, true)) break; // woken by the grant
       const slab = this.pool.acquire();
-      if (slab === null) { this.pool.whenFree(this.wake); break; }
+      if (slab === null) {
+        if (limited) rate.refund(r.length + PIECE_HEADER);
+        this.pool.whenFree(this.wake);
+        break;
+      }
       this.head++;
-      const run: Run = { index: r.index, begin: r.begin, length: r.length, reqs: [r], slab };
+      const run: Run = { index: r.index, begin: r.begin, length: r.length, reqs: [r], slab, charged: limited };
       while (this.head < this.q.length) {
         const n = this.q[this.head];
         if (n.dead) { this.head++; continue; }
         if (n.index !== run.index || n.begin !== run.begin + run.length || run.length + n.length > slabSize) break;
         if (this.verdict(n) !== 'ok') break;
+        if (limited && !this.charge(rate, n.length + PIECE_HEADER, false)) break;
         run.reqs.push(n);
         run.length += n.length;
         this.head++;
@@ -164,7 +193,7 @@ export class BlockServer {
       (e: unknown) => {
         this.reading -= runs.length;
         this.busy = false;
-        for (const run of runs) this.pool.release(run.slab);
+        this.dropRuns(runs);
         if (!this.closed) host.readFailed(e);
       },
     );
@@ -178,11 +207,25 @@ export class BlockServer {
     for (let i = this.sentHead; i < this.sent.length; i++) this.pool.release(this.sent[i].slab);
     this.sent.length = 0; this.sentHead = 0;
     this.pool.cancelWait(this.wake);
+    if (this.ticket !== null) { this.host.uploadRate.cancel(this.ticket); this.ticket = null; }
     if (this.pollI !== null) { clearImmediate(this.pollI); this.pollI = null; }
     if (this.pollT !== null) { clearTimeout(this.pollT); this.pollT = null; }
   }
 
   // ---------------------------------------------------------------------------
+
+  /**
+   * Upload tokens for `cost` bytes: from what an earlier grant left, else taken now
+   * unless another peer waits first; else (`wait`) queue for them, once.
+   */
+  private charge(rate: RatePath, cost: number, wait: boolean): boolean {
+    if (this.credit >= cost) { this.credit -= cost; return true; }
+    if (this.ticket !== null) return false;
+    const need = cost - this.credit;
+    if (rate.tryTake(need)) { this.credit = 0; return true; }
+    if (wait) this.ticket = rate.wait(need, this.granted);
+    return false;
+  }
 
   private verdict(r: Req): Verdict {
     if (r.dead) return 'dead';
@@ -213,21 +256,26 @@ export class BlockServer {
   private send(runs: Run[]): void {
     const host = this.host;
     if (this.closed || host.isClosed) {
-      for (const run of runs) this.pool.release(run.slab);
+      this.dropRuns(runs);
       return;
     }
     const conn = host.conn;
     const now = host.now();
     let bytes = 0;
+    let unsent = 0;
     for (const run of runs) {
       let any = false;
       let off = 0;
       for (const r of run.reqs) {
         const o = off;
         off += r.length;
-        if (r.dead || conn.state !== 'open') continue;
+        if (r.dead || conn.state !== 'open') { if (run.charged) unsent += r.length + PIECE_HEADER; continue; }
         // The gate may have changed while reading (credit spent by another block).
-        if (!conn.canSendPiece(r.index, r.begin, r.length)) { this.settle(r, 'gate'); continue; }
+        if (!conn.canSendPiece(r.index, r.begin, r.length)) {
+          if (run.charged) unsent += r.length + PIECE_HEADER;
+          this.settle(r, 'gate');
+          continue;
+        }
         r.dead = true;
         conn.sendPiece(r.index, r.begin, run.slab.subarray(o, o + r.length), now);
         bytes += r.length;
@@ -240,9 +288,20 @@ export class BlockServer {
         this.pool.release(run.slab);
       }
     }
+    if (unsent > 0) host.uploadRate.refund(unsent);
     if (bytes > 0) host.served(bytes);
     host.flush();
     this.pump();
+  }
+
+  /** Runs that will not be sent: their slabs go back to the pool, their upload tokens to the limit. */
+  private dropRuns(runs: readonly Run[]): void {
+    let unsent = 0;
+    for (const run of runs) {
+      this.pool.release(run.slab);
+      if (run.charged) unsent += run.length + run.reqs.length * PIECE_HEADER;
+    }
+    if (unsent > 0) this.host.uploadRate.refund(unsent);
   }
 
   /** Return slabs whose bytes the socket has fully written. */

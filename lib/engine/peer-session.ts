@@ -36,6 +36,7 @@ import type { PieceAssembly } from './piece-assembly.js';
 import type { PiecePicker } from './piece-picker.js';
 import type { SlabPool } from './slab-pool.js';
 import type { PieceStore } from '../files/piece-store.js';
+import type { RatePath } from '../net/rate-limiter.js';
 
 /**
  * Requests are refilled in batches of this many blocks (or a quarter of the pipeline):
@@ -100,6 +101,11 @@ export interface SessionOwner {
   readonly wireNumPieces: number | null;
   readonly slabPool: SlabPool;
   readonly serveOptions: ServeOptions;
+  /** Upload and download limits (the torrent's, under the client's). */
+  readonly uploadRate: RatePath;
+  readonly downloadRate: RatePath;
+  /** Requests to keep in flight per peer while the download is limited (Infinity: no cap). */
+  readonly pipelineCap: number;
   /** This connection's extension hooks. */
   makeExtensions(s: PeerSession): ConnectionExtensions;
   /** An incoming peer named this torrent: false to refuse it. */
@@ -190,6 +196,8 @@ export class PeerSession implements ServeHost, PluginPeer {
       onClose: (reason) => this.onClosed(reason),
       onDrain: () => this.server?.pump(),
       now: settings.now,
+      // An acceptor learns its torrent, and so its download limit, from the handshake.
+      readRate: this.torrent?.downloadRate ?? null,
     });
   }
 
@@ -301,6 +309,7 @@ export class PeerSession implements ServeHost, PluginPeer {
     return t === null || t.metainfo === null || !(index >= 0 && index < t.metainfo.pieceCount) ? -1 : t.metainfo.fileMap.pieceSize(index);
   }
   hasPiece(index: number): boolean { return this.torrent?.picker?.hasPiece(index) ?? false; }
+  get uploadRate(): RatePath { return this.torrent!.uploadRate; }
   readBlock(index: number, begin: number, length: number, into: Buffer): Promise<Buffer> {
     return this.torrent!.store!.readBlock(index, begin, length, into);
   }
@@ -374,7 +383,7 @@ export class PeerSession implements ServeHost, PluginPeer {
     const choked = conn.peerChoking;
     if (choked && !conn.fastEnabled) return;
     // requestLimit: the peer's reqq less one (Transmission rejects its reqq-th request).
-    const depth = Math.min(conn.requestLimit, this.settings.maxPipeline);
+    const depth = Math.min(conn.requestLimit, this.settings.maxPipeline, t.pipelineCap);
     const inFlight = conn.requestsInFlight;
     const want = depth - inFlight;
     if (want <= 0) return;
@@ -445,6 +454,7 @@ export class PeerSession implements ServeHost, PluginPeer {
           return;
         }
         this.torrent = t = found;
+        this.peerSocket.setReadRate(found.downloadRate);
         this.extensions = found.makeExtensions(this);
         this.conn.accept({ numPieces: found.wireNumPieces, extensions: this.extensions.hooks, control: this.control }, this.now());
         return;

@@ -41,6 +41,7 @@ import { TypedEmitter } from '../events/typed-emitter.js';
 import { DialMethod } from './dial-method.js';
 import { crossDial } from './cross-dial.js';
 import type { EncryptionMode } from '../../wire/mse/policy.js';
+import type { RateLimiter, RatePath } from '../net/rate-limiter.js';
 
 export interface TorrentOptions {
   /** Directory the torrent's files live in (created as needed). */
@@ -81,6 +82,13 @@ export interface TorrentOptions {
    */
   lingerWhile?: (peer: PeerSession) => boolean;
   lingerTimeoutMs?: number;
+  /**
+   * Upload / download limits of this torrent, bytes per second (0 or absent: none). The
+   * client's limits (ClientOptions) apply on top: a byte needs room under both. Change
+   * them later with `setUploadLimit` / `setDownloadLimit`.
+   */
+  uploadLimit?: number;
+  downloadLimit?: number;
 }
 
 export interface TorrentStats {
@@ -137,6 +145,9 @@ export interface TorrentHost {
   readonly hasher: PieceHasher;
   /** The client's MSE/PE policy (which handshake dials use). */
   readonly encryption: EncryptionMode;
+  /** The client's rate limits: each torrent's own limits hang under them. */
+  readonly uploadLimiter: RateLimiter;
+  readonly downloadLimiter: RateLimiter;
   now(): number;
   /** Dial `addr` for `t`, with the MSE handshake when `mse`. */
   dial(t: Torrent, addr: PeerAddress, mse: boolean): PeerSession;
@@ -156,6 +167,15 @@ interface KnownPeer {
 
 const RECHOKE_MS = 10_000;
 const TICK_MS = 1_000;
+/**
+ * Under a download limit, each peer gets requests for about this many seconds of the
+ * limit (shared by the peers sending to us), at least MIN_LIMITED_PIPELINE: a full
+ * pipeline (250 blocks) at a low limit would wait longer than the request timeout.
+ * libtorrent sizes its queues the same way (request_queue_time, 3 s).
+ */
+const LIMITED_PIPELINE_S = 3;
+const MIN_LIMITED_PIPELINE = 8;
+const BLOCK = 16 * 1024;
 
 export class Torrent extends TypedEmitter<TorrentEvents> implements SessionOwner {
   readonly infoHash: Buffer;
@@ -168,6 +188,11 @@ export class Torrent extends TypedEmitter<TorrentEvents> implements SessionOwner
   assembly: PieceAssembly | null = null;
   readonly choker: Choker<number>;
   readonly utMetadata: UtMetadata;
+  /** @internal This torrent's limits under the client's (set with setUploadLimit / setDownloadLimit). */
+  readonly uploadRate: RatePath;
+  readonly downloadRate: RatePath;
+  /** Peers sending to us at the last tick (divides the limited pipeline). */
+  private sendingPeers = 1;
   private readonly host: TorrentHost;
   private readonly opts: TorrentOptions;
   private readonly registry: ExtensionRegistry;
@@ -207,6 +232,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> implements SessionOwner
     this.metainfo = 'metainfo' in src ? src.metainfo : null;
     this.infoHash = Buffer.from('metainfo' in src ? src.metainfo.infoHash : src.infoHash);
     this.infoHashHex = this.infoHash.toString('hex');
+    this.uploadRate = host.uploadLimiter.path(opts.uploadLimit ?? 0);
+    this.downloadRate = host.downloadLimiter.path(opts.downloadLimit ?? 0);
     const now = host.now();
     this.utMetadata = new UtMetadata(this.metainfo !== null
       ? { infoHash: this.infoHash, now, infoBytes: this.metainfo.infoBytes }
@@ -236,6 +263,22 @@ export class Torrent extends TypedEmitter<TorrentEvents> implements SessionOwner
   /** Piece count the wire uses: null while a magnet link's metadata is unknown. */
   get wireNumPieces(): number | null { return this.metainfo?.pieceCount ?? null; }
   get slabPool(): SlabPool { return this.host.slabPool; }
+
+  /** This torrent's upload limit, bytes/s (0: none of its own; the client's still applies). */
+  get uploadLimit(): number { return this.uploadRate.limit; }
+  /** This torrent's download limit, bytes/s (0: none of its own; the client's still applies). */
+  get downloadLimit(): number { return this.downloadRate.limit; }
+  /** Change this torrent's upload limit (bytes/s, 0: none); takes effect at once. RangeError if negative or not finite. */
+  setUploadLimit(bytesPerSecond: number): void { this.uploadRate.setLimit(bytesPerSecond); }
+  /** Change this torrent's download limit (bytes/s, 0: none); takes effect at once. RangeError if negative or not finite. */
+  setDownloadLimit(bytesPerSecond: number): void { this.downloadRate.setLimit(bytesPerSecond); }
+
+  /** @internal Requests in flight per peer: no cap unless the download is limited. */
+  get pipelineCap(): number {
+    if (!this.downloadRate.limited) return Infinity;
+    const perPeer = (this.downloadRate.effectiveLimit * LIMITED_PIPELINE_S) / BLOCK / this.sendingPeers;
+    return Math.max(MIN_LIMITED_PIPELINE, Math.ceil(perPeer));
+  }
   get serveOptions(): ServeOptions { return this.host.serveOptions; }
 
   /** Sessions that completed the handshake. */
@@ -368,6 +411,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> implements SessionOwner
     for (const p of this.plugins) p.tick?.(now);
     this.linger?.check(now);
     this.drainMetadataEvents();
+    if (this.downloadRate.limited) this.sendingPeers = this.countSendingPeers();
     if (now - this.lastRechoke >= RECHOKE_MS) {
       this.lastRechoke = now;
       this.applyChoke(this.choker.rechoke(now));
@@ -377,6 +421,13 @@ export class Torrent extends TypedEmitter<TorrentEvents> implements SessionOwner
       if (k.session === null && now >= k.nextAt && !(this.isComplete && k.peerComplete)) this.dialKnown(k);
     }
     if (this.picker !== null && !this.doneFlag) this.emit('progress', this.progress());
+  }
+
+  /** Peers that unchoke us while we want something from them (at least 1). */
+  private countSendingPeers(): number {
+    let n = 0;
+    for (const s of this.sessions.values()) if (s.registered && s.conn.state === 'open' && s.conn.amInterested && !s.conn.peerChoking) n++;
+    return Math.max(1, n);
   }
 
   /** Close the seeds held open at completion that `lingerWhile` no longer holds (now, not at the next tick). */

@@ -36,6 +36,7 @@ import type { PexPeer } from '../../extensions/pex/index.js';
 import type { TorrentPlugin } from '../../extensions/plugin.js';
 import { isOwnListener } from './own-listener.js';
 import { ClientDht, type DhtEvent, type DhtOptions } from '../discovery/client-dht.js';
+import { RateLimiter } from './rate-limiter.js';
 
 export const CLIENT_VERSION = 'SeedPay 0.1.0';
 /** Hard cap on a served block, whatever the configuration (libtorrent and others use 16 KiB). */
@@ -148,6 +149,15 @@ export interface ClientOptions {
    * given (discovery/client-dht.ts). `false`: never.
    */
   dht?: boolean | DhtOptions;
+  /**
+   * Upload / download limits for the whole client, bytes per second (0 or absent: none).
+   * Upload counts piece messages (block and header), download every byte read. Each
+   * torrent may have its own limits too (TorrentOptions): a byte needs room under both.
+   * Peers take turns a block at a time; bursts are at most 100 ms of the limit (at
+   * least 16 KiB). Change them later with `setUploadLimit` / `setDownloadLimit`.
+   */
+  uploadLimit?: number;
+  downloadLimit?: number;
 }
 
 export type TorrentSource = Uint8Array | Metainfo | string;
@@ -218,6 +228,9 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
   private readonly refusedHold: SilentHold;
   readonly encryption: EncryptionMode;
   private readonly handshakeTimeout: number;
+  /** @internal The client's rate limits (every torrent's hang under them). */
+  readonly uploadLimiter: RateLimiter;
+  readonly downloadLimiter: RateLimiter;
 
   constructor(opts: ClientOptions = {}) {
     super();
@@ -230,6 +243,8 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
     const slabSize = opts.slabSize ?? 256 * 1024;
     if (slabSize < maxBlock) throw new ClientError('BAD_OPTION', 'slabSize must hold the largest block');
     this.clock = opts.now ?? Date.now;
+    this.uploadLimiter = new RateLimiter(this.clock, checkLimit('uploadLimit', opts.uploadLimit));
+    this.downloadLimiter = new RateLimiter(this.clock, checkLimit('downloadLimit', opts.downloadLimit));
     const encryption = opts.encryption ?? 'prefer';
     if (!isEncryptionMode(encryption)) throw new ClientError('BAD_OPTION', "encryption must be 'require', 'prefer' or 'off'");
     this.encryption = encryption;
@@ -291,6 +306,19 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
 
   now(): number { return this.clock(); }
 
+  /** The client's upload limit, bytes/s (0: none). */
+  get uploadLimit(): number { return this.uploadLimiter.limit; }
+  /** The client's download limit, bytes/s (0: none). */
+  get downloadLimit(): number { return this.downloadLimiter.limit; }
+  /** Change the client's upload limit (bytes/s, 0: none); takes effect at once, waiting peers included. */
+  setUploadLimit(bytesPerSecond: number): void {
+    this.uploadLimiter.setLimit(checkLimit('uploadLimit', bytesPerSecond));
+  }
+  /** Change the client's download limit (bytes/s, 0: none); takes effect at once. */
+  setDownloadLimit(bytesPerSecond: number): void {
+    this.downloadLimiter.setLimit(checkLimit('downloadLimit', bytesPerSecond));
+  }
+
   /** Accept peers on `host:port` (port 0: any free port), and start the DHT node there. Resolves with the port. */
   async listen(port = 0, host = '127.0.0.1'): Promise<number> {
     const bound = await this.listenTcp(port, host);
@@ -325,6 +353,8 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
    */
   async add(src: TorrentSource, opts: TorrentOptions): Promise<Torrent> {
     if (this.closed) throw new ClientError('CLOSED', 'client is closed');
+    checkLimit('uploadLimit', opts.uploadLimit);
+    checkLimit('downloadLimit', opts.downloadLimit);
     let make: (o: TorrentOptions) => Torrent;
     let announce: string | undefined;
     let tiers: readonly (readonly string[])[] | undefined;
@@ -389,6 +419,8 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
     await this.trackers?.close(); // the torrents' `stopped` announces, bounded
     await this.dhtClient?.close();
     await this.hasher.close();
+    this.uploadLimiter.close();
+    this.downloadLimiter.close();
     if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
@@ -482,4 +514,11 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
       this.emit('violation', address, code, until);
     });
   }
+}
+
+/** A limit option: bytes/s, a finite number ≥ 0 (absent: 0, no limit). */
+function checkLimit(name: string, v: number | undefined): number {
+  if (v === undefined) return 0;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new ClientError('BAD_OPTION', `${name} must be a number of bytes/s ≥ 0 (0: no limit), got ${String(v)}`);
+  return v;
 }

@@ -16,6 +16,12 @@
  * - Time: one timer, armed for `conn.nextTimeout()`.
  * - Errors: a connection error (typed WireError) destroys the socket with it; a socket
  *   error ends the connection as 'SOCKET_ERROR'. `onClose` is called exactly once.
+ * - Download rate limit (`readRate`, rate-limiter.ts): every chunk read is charged to it
+ *   (protocol bytes too: it is what the socket carries). Reading runs on a small credit
+ *   of tokens (a quarter of the limit's depth, 4–64 KiB); when a chunk spends it, more
+ *   is taken at once if the limit has it, else reading pauses until the limit grants it.
+ *   A socket we opened (SlabReader) also reads at most that much per read, so a chunk
+ *   overshoots the credit by little; an accepted socket reads Node's 64 KiB chunks.
  * - Encryption: when the Client attached an MSE layer to the socket (mse-socket.ts), its
  *   handshake runs first and the connection's output is held until it is done; then
  *   received chunks are decrypted in place before `conn.receive`, and written chunks
@@ -29,6 +35,11 @@ import { connect, type NetConnectOpts, type Socket } from 'node:net';
 import { PeerConnection, type ConnectionEvent } from '../../wire/connection.js';
 import { WireError } from '../../wire/errors.js';
 import { takeMse, mseWireError, type MseLayer } from './mse-socket.js';
+import type { RatePath, RateTicket } from './rate-limiter.js';
+
+/** Read credit bounds (bytes) under a download limit: a quarter of its depth, within these. */
+const MIN_READ_CREDIT = 4 * 1024;
+const MAX_READ_CREDIT = 64 * 1024;
 
 /**
  * Reads for a socket WE open (net.connect's `onread`): Node's stream path reads at
@@ -59,6 +70,8 @@ export class SlabReader {
   private sink: ((chunk: Buffer) => void) | null = null;
   /** Does the parser still need bytes of this buffer? Until attached: assume so. */
   private held: (buffer: ArrayBufferLike) => boolean = () => true;
+  /** Largest read while a download limit applies (0: the slab's whole tail). */
+  maxRead = 0;
   /**
    * Full slabs, oldest first, waiting until the parser no longer holds them; then they
    * are read into again. Reusing them (instead of a fresh allocation every 512 KiB)
@@ -100,7 +113,8 @@ export class SlabReader {
       this.slab = this.fresh();
       this.used = 0;
     }
-    return this.slab.subarray(this.used);
+    const tail = this.slab.subarray(this.used);
+    return this.maxRead === 0 || tail.length <= this.maxRead ? tail : tail.subarray(0, this.maxRead);
   }
 
   /** A slab to read into: a released one if any, else a new one. */
@@ -151,6 +165,8 @@ export interface PeerSocketOptions {
   readHighWaterMark?: number;
   /** The clock (ms). Default Date.now. */
   now?: () => number;
+  /** Download limit charged for every byte read (null: none; `setReadRate` sets it later). */
+  readRate?: RatePath | null;
 }
 
 export class PeerSocket {
@@ -165,7 +181,17 @@ export class PeerSocket {
   private pumping = false;
   /** A handler's Promise is pending: no more events are pulled. */
   private waiting = false;
+  /** Reading paused: too many bytes unparsed (high-water mark), waiting for download tokens, and the socket's state. */
+  private hwmPaused = false;
+  private ratePaused = false;
   private readPaused = false;
+  private readRate: RatePath | null;
+  /** Download tokens left for reading (negative: a chunk overshot them). */
+  private readCredit = 0;
+  /** Reads have been charged since the limit was last lifted. */
+  private readMetered = false;
+  private readTicket: RateTicket | null = null;
+  private readonly reader: SlabReader | undefined;
   private writeBlocked = false;
   private closed = false;
   private timer: NodeJS.Timeout | null = null;
@@ -181,6 +207,8 @@ export class PeerSocket {
     this.onDrainCb = opts.onDrain;
     this.hwm = opts.readHighWaterMark ?? 4 * 1024 * 1024;
     this.clock = opts.now ?? Date.now;
+    this.readRate = opts.readRate ?? null;
+    this.reader = slabReaders.get(socket);
     socket.setNoDelay(true);
     this.mse = takeMse(socket);
     if (this.mse !== null) {
@@ -196,6 +224,9 @@ export class PeerSocket {
     const onChunk = (chunk: Buffer): void => {
       if (this.closed) return;
       const now = this.clock();
+      const rate = this.readRate;
+      if (rate !== null && rate.limited) this.chargeRead(chunk.length, rate);
+      else if (this.readMetered) this.unmeter();
       if (this.mse !== null) {
         const wasReady = this.mse.ready;
         let data: Uint8Array | null;
@@ -219,7 +250,7 @@ export class PeerSocket {
     // Its buffers are reused once the connection holds no unread bytes of them and no
     // unpolled event (a view). A handler is done with a block when it returns, even with
     // a Promise (backpressure): it copies what it keeps (ConnectionEvent 'piece').
-    slabReaders.get(socket)?.attach(onChunk, (buffer) => this.closed || this.conn.holdsBuffer(buffer));
+    this.reader?.attach(onChunk, (buffer) => this.closed || this.conn.holdsBuffer(buffer));
     socket.on('end', () => {
       if (this.closed) return;
       if (this.mse !== null && !this.mse.ready) {
@@ -256,6 +287,13 @@ export class PeerSocket {
   get mseMethod(): 'rc4' | 'plaintext' | null {
     const r = this.mse?.result ?? null;
     return r !== null && r.handshake === 'mse' ? r.method : null;
+  }
+
+  /** Charge every byte read from now on to `rate` (the torrent's download limit; null: none). */
+  setReadRate(rate: RatePath | null): void {
+    if (this.readTicket !== null) { this.readRate?.cancel(this.readTicket); this.readTicket = null; }
+    this.readRate = rate;
+    this.unmeter();
   }
 
   /** Write what the connection has queued (stops at write backpressure). */
@@ -352,12 +390,56 @@ export class PeerSocket {
 
   private updateReadPause(): void {
     const buffered = this.conn.bufferedInbound;
-    if (!this.readPaused && buffered >= this.hwm) {
-      this.readPaused = true;
-      this.socket.pause();
-    } else if (this.readPaused && buffered < this.hwm / 2) {
-      this.readPaused = false;
-      this.socket.resume();
+    if (!this.hwmPaused && buffered >= this.hwm) {
+      this.hwmPaused = true;
+      this.applyReadPause();
+    } else if (this.hwmPaused && buffered < this.hwm / 2) {
+      this.hwmPaused = false;
+      this.applyReadPause();
+    }
+  }
+
+  private applyReadPause(): void {
+    const pause = this.hwmPaused || this.ratePaused;
+    if (pause === this.readPaused || this.closed) return;
+    this.readPaused = pause;
+    if (pause) this.socket.pause();
+    else this.socket.resume();
+  }
+
+  /** `n` bytes were read under a download limit: spend credit, and take or wait for more when it runs out. */
+  private chargeRead(n: number, rate: RatePath): void {
+    this.readMetered = true;
+    this.readCredit -= n;
+    if (this.readCredit <= 0 && this.readTicket === null) this.topUpRead(rate);
+  }
+
+  private topUpRead(rate: RatePath): void {
+    const quantum = Math.min(MAX_READ_CREDIT, Math.max(MIN_READ_CREDIT, rate.depth / 4));
+    if (this.reader !== undefined) this.reader.maxRead = quantum;
+    const need = quantum - this.readCredit;
+    if (rate.tryTake(need)) { this.readCredit = quantum; return; }
+    this.ratePaused = true;
+    this.applyReadPause();
+    this.readTicket = rate.wait(need, (granted) => {
+      this.readTicket = null;
+      if (this.closed) return;
+      this.readCredit += granted;
+      // Chunks Node had read before the pause took hold may have spent it already.
+      if (this.readCredit <= 0 && rate.limited) { this.topUpRead(rate); return; }
+      this.ratePaused = false;
+      this.applyReadPause();
+    });
+  }
+
+  /** No download limit (any more): read freely. */
+  private unmeter(): void {
+    this.readMetered = false;
+    this.readCredit = 0;
+    if (this.reader !== undefined) this.reader.maxRead = 0;
+    if (this.ratePaused && this.readTicket === null) {
+      this.ratePaused = false;
+      this.applyReadPause();
     }
   }
 
@@ -396,6 +478,7 @@ export class PeerSocket {
     if (this.closed) return;
     this.closed = true;
     this.clearTimer();
+    if (this.readTicket !== null) { this.readRate?.cancel(this.readTicket); this.readTicket = null; }
     this.mse?.close();
     if (reason !== null) this.conn.close();
     if (!this.socket.destroyed) {
