@@ -2,6 +2,7 @@
  * Small, strict argument parsing for the CLI: flags with values, repeated flags,
  * positionals. Any misuse is a CliError (one line for the user, exit status 2).
  */
+import { isIP } from 'node:net';
 import { parsePeerAddress } from '../../format/magnet.js';
 import { ENCRYPTION_MODES, isEncryptionMode, type EncryptionMode } from '../../wire/mse/policy.js';
 import type { DhtOptions } from '../discovery/client-dht.js';
@@ -141,4 +142,23 @@ export function parseDht(a: ParsedArgs): false | DhtOptions | undefined {
     }
   }
   return { bootstrap };
+}
+
+/** The flags naming our address: --host and its alias --bind. */
+export const BIND_FLAGS = ['--host', '--bind'] as const;
+
+/**
+ * --host / --bind: the address we listen on AND dial from (several of our peers on one
+ * machine, each on its own address, are several peers to clients that accept one
+ * connection per IP). Absent or unspecified (0.0.0.0, ::): listen on all addresses,
+ * dial from whichever the system picks.
+ */
+export function parseBind(flags: ReadonlyMap<string, string>): { host: string; localAddress?: string } {
+  const host = flags.get('--host');
+  const bind = flags.get('--bind');
+  if (host !== undefined && bind !== undefined && host !== bind) throw new CliError('--host and --bind name the same thing: give one', 2);
+  const addr = host ?? bind;
+  if (addr === undefined) return { host: '0.0.0.0' };
+  if (isIP(addr) === 0) throw new CliError(`bad --host '${addr}' (an IPv4 or IPv6 address)`, 2);
+  return addr === '0.0.0.0' || addr === '::' ? { host: addr } : { host: addr, localAddress: addr };
 }

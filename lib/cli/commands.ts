@@ -13,16 +13,17 @@ import { MagnetError, parseMagnet } from '../../format/magnet.js';
 import { MetainfoError, parseTorrent, type Metainfo } from '../../format/metainfo.js';
 import { createTorrentFromPath, defaultPieceLength } from '../files/create-torrent.js';
 import type { Torrent } from '../engine/torrent.js';
-import { CliError, DHT_FLAGS, formatRate, parseArgs, parseDht, parseEncryption, parsePeers, parsePort, parseRate, parseSize } from './args.js';
+import { BIND_FLAGS, CliError, DHT_FLAGS, formatRate, parseBind, parseArgs, parseDht, parseEncryption, parsePeers, parsePort, parseRate, parseSize } from './args.js';
 import { formatBytes, ProgressBar } from './progress.js';
 import { sha256Of, writeRandomFile } from './sample-files.js';
 
 export const USAGE = `usage:
   seedpay create <path> [-o out.torrent] [--piece-length N]
-  seedpay seed <file.torrent> --dir <data dir> [--port N] [--host H] [--peer host:port]... [--no-trackers] [--no-pex] [--no-dht | --dht-bootstrap host:port,...] [--encryption require|prefer|off] [--up-limit R] [--down-limit R]
-  seedpay get <file.torrent|magnet> [--peer host:port]... [--dir D] [--port N] [--seed] [--no-trackers] [--no-pex] [--no-dht | --dht-bootstrap host:port,...] [--encryption require|prefer|off] [--up-limit R] [--down-limit R]
+  seedpay seed <file.torrent> --dir <data dir> [--port N] [--host|--bind ADDR] [--peer host:port]... [--no-trackers] [--no-pex] [--no-dht | --dht-bootstrap host:port,...] [--encryption require|prefer|off] [--up-limit R] [--down-limit R]
+  seedpay get <file.torrent|magnet> [--peer host:port]... [--dir D] [--port N] [--host|--bind ADDR] [--seed] [--no-trackers] [--no-pex] [--no-dht | --dht-bootstrap host:port,...] [--encryption require|prefer|off] [--up-limit R] [--down-limit R]
     (peers come from the torrent's trackers, the DHT and peer exchange; with trackers and the DHT off, get needs --peer)
     (R: bytes/s, K/M/G = 1024-based, e.g. 500K, 20M; 0 or absent: no limit)
+    (--host/--bind ADDR: listen on and dial from that address; default all addresses)
   seedpay demo [--size 64M] [--keep]`;
 
 type Out = { out: NodeJS.WritableStream; err: NodeJS.WriteStream };
@@ -121,7 +122,7 @@ function untilSignal(): Promise<void> {
 }
 
 export async function cmdSeed(argv: string[], io: Out): Promise<number> {
-  const a = parseArgs(argv, { values: ['--dir', '--port', '--host', '--peer', '--encryption', ...DHT_FLAGS.values, ...LIMIT_FLAGS], booleans: ['--no-trackers', '--no-pex', ...DHT_FLAGS.booleans] });
+  const a = parseArgs(argv, { values: ['--dir', '--port', ...BIND_FLAGS, '--peer', '--encryption', ...DHT_FLAGS.values, ...LIMIT_FLAGS], booleans: ['--no-trackers', '--no-pex', ...DHT_FLAGS.booleans] });
   if (a.positionals.length !== 1) throw new CliError('seed needs exactly one <file.torrent>', 2);
   const dir = a.flags.get('--dir');
   if (dir === undefined) throw new CliError('seed needs --dir <data dir>', 2);
@@ -129,9 +130,9 @@ export async function cmdSeed(argv: string[], io: Out): Promise<number> {
   const dht = parseDht(a);
   const meta = await loadTorrentFile(a.positionals[0]);
   const port = parsePort(a.flags.get('--port') ?? '6881');
-  const host = a.flags.get('--host') ?? '0.0.0.0';
+  const { host, localAddress } = parseBind(a.flags);
   const peers = parsePeers(a.repeated.get('--peer'));
-  const client = new Client({ encryption, trackers: !a.flags.has('--no-trackers'), pex: !a.flags.has('--no-pex'), dht, ...limitOptions(a.flags) });
+  const client = new Client({ encryption, trackers: !a.flags.has('--no-trackers'), pex: !a.flags.has('--no-pex'), dht, ...limitOptions(a.flags), localAddress });
   reportTrackers(client, io.err);
   reportDht(client, io.err);
   reportLimits(client, io.err);
@@ -153,12 +154,13 @@ export async function cmdSeed(argv: string[], io: Out): Promise<number> {
 }
 
 export async function cmdGet(argv: string[], io: Out): Promise<number> {
-  const a = parseArgs(argv, { values: ['--dir', '--port', '--peer', '--encryption', ...DHT_FLAGS.values, ...LIMIT_FLAGS], booleans: ['--seed', '--no-trackers', '--no-pex', ...DHT_FLAGS.booleans] });
+  const a = parseArgs(argv, { values: ['--dir', '--port', ...BIND_FLAGS, '--peer', '--encryption', ...DHT_FLAGS.values, ...LIMIT_FLAGS], booleans: ['--seed', '--no-trackers', '--no-pex', ...DHT_FLAGS.booleans] });
   if (a.positionals.length !== 1) throw new CliError('get needs exactly one <file.torrent|magnet>', 2);
   const src = a.positionals[0];
   const peers = parsePeers(a.repeated.get('--peer'));
   const encryption = parseEncryption(a.flags.get('--encryption'));
   const limits = limitOptions(a.flags);
+  const { host, localAddress } = parseBind(a.flags);
   const useTrackers = !a.flags.has('--no-trackers');
   const dht = parseDht(a);
   const useDht = dht !== false;
@@ -178,7 +180,7 @@ export async function cmdGet(argv: string[], io: Out): Promise<number> {
     if (peers.length === 0 && trackers.length === 0 && !useDht) throw new CliError(`get needs --peer host:port (${useTrackers ? 'the torrent names no usable tracker' : off.join(', ')}${useTrackers ? '; the DHT is off' : ''})`, 2);
   }
   const dir = a.flags.get('--dir') ?? '.';
-  const client = new Client({ encryption, trackers: useTrackers, pex: !a.flags.has('--no-pex'), dht, ...limits });
+  const client = new Client({ encryption, trackers: useTrackers, pex: !a.flags.has('--no-pex'), dht, ...limits, localAddress });
   reportTrackers(client, io.err);
   reportDht(client, io.err);
   reportLimits(client, io.err);
@@ -186,8 +188,8 @@ export async function cmdGet(argv: string[], io: Out): Promise<number> {
   try {
     // Peers a tracker names us to must be able to reach us, and the DHT node runs on the
     // listen address: listen (any free port unless --port).
-    if (a.flags.has('--port') || trackers.length > 0 || useDht) {
-      await client.listen(a.flags.has('--port') ? parsePort(a.flags.get('--port')!) : 0, '0.0.0.0').catch((e: unknown) => { throw new CliError(describe(e)); });
+    if (a.flags.has('--port') || trackers.length > 0 || useDht || localAddress !== undefined) {
+      await client.listen(a.flags.has('--port') ? parsePort(a.flags.get('--port')!) : 0, host).catch((e: unknown) => { throw new CliError(describe(e)); });
     }
     const sources = [...trackers.map((u) => `tracker ${u}`), ...(useDht ? ['DHT'] : []), ...(peers.length > 0 ? [`${peers.length} --peer`] : [])];
     if (trackers.length > 0 || useDht) io.err.write(`peer sources: ${sources.join(', ')}\n`);

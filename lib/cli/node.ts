@@ -26,8 +26,8 @@ import type { Torrent } from '../engine/torrent.js';
 import { Client } from '../net/client.js';
 import { PaidBuyer } from '../paid/buyer.js';
 import { PaidSeller } from '../paid/seller.js';
-import { CliError, parseArgs, parseEncryption, parsePeers, parsePort } from './args.js';
-import { reportTrackers } from './commands.js';
+import { BIND_FLAGS, CliError, parseArgs, parseBind, parseEncryption, parsePeers, parsePort } from './args.js';
+import { LIMIT_FLAGS, limitOptions, reportLimits, reportTrackers } from './commands.js';
 import { formatCredit } from './credits.js';
 import { parseRatioTerms, parseTorrentSpec } from './node-args.js';
 import {
@@ -38,7 +38,7 @@ import { formatBytes } from './progress.js';
 import { loadWallet } from './wallet.js';
 
 export const NODE_USAGE = `node (one process seeds some torrents and downloads others: one client, one port, one credit book):
-  seedpay node [--seed <file.torrent>[:dir]]... [--get <file.torrent|magnet>[:dir]]... [--peer host:port]... [--dir D] [--port 6881] [--host H]
+  seedpay node [--seed <file.torrent>[:dir]]... [--get <file.torrent|magnet>[:dir]]... [--peer host:port]... [--dir D] [--port 6881] [--host|--bind ADDR] [--up-limit R] [--down-limit R]
       [--wallet <keypair.json>] [--price P [--paid-only] [--min-prepay U] [--ratio S:C [--ratio-cap SIZE] [--ratio-ttl SECS]]]
       [--max-price P --budget B [--max-prepay A]] [--journal F] [--rpc URL] [--mint M] [--encryption E] [--no-trackers]
     (--wallet: the node's credit identity; --price sells the seeds; --max-price/--budget pay for the gets, credit first)`;
@@ -71,7 +71,7 @@ function findsPeers(src: Metainfo | string, useTrackers: boolean): boolean {
 export async function cmdNode(argv: string[], io: Out): Promise<number> {
   const a = parseArgs(argv, {
     values: [
-      '--seed', '--get', '--peer', '--dir', '--port', '--host', '--wallet', '--price', '--min-prepay', '--ratio', '--ratio-cap', '--ratio-ttl',
+      '--seed', '--get', '--peer', '--dir', '--port', ...BIND_FLAGS, ...LIMIT_FLAGS, '--wallet', '--price', '--min-prepay', '--ratio', '--ratio-cap', '--ratio-ttl',
       '--max-price', '--budget', '--max-prepay', '--journal', '--encryption', ...RPC_FLAGS,
     ],
     booleans: ['--paid-only', '--no-trackers'],
@@ -99,7 +99,7 @@ export async function cmdNode(argv: string[], io: Out): Promise<number> {
   }
   const ratio = parseRatioTerms(a.flags.get('--ratio'), a.flags.get('--ratio-cap'), a.flags.get('--ratio-ttl'));
   const port = parsePort(a.flags.get('--port') ?? '6881');
-  const host = a.flags.get('--host') ?? '0.0.0.0';
+  const { host, localAddress } = parseBind(a.flags);
   const peers = parsePeers(a.repeated.get('--peer'));
   const encryption = parseEncryption(a.flags.get('--encryption'));
   const useTrackers = !a.flags.has('--no-trackers');
@@ -117,7 +117,8 @@ export async function cmdNode(argv: string[], io: Out): Promise<number> {
   let buyer: PaidBuyer | null = null;
   /** The node's credit book when it is not the seller's own (closed before the seller). */
   let ownBook: CreditBook | null = null;
-  const client = new Client({ encryption, trackers: useTrackers });
+  const client = new Client({ encryption, trackers: useTrackers, localAddress, ...limitOptions(a.flags) });
+  reportLimits(client, io.err);
   reportTrackers(client, io.err);
   const torrents: Torrent[] = [];
   try {

@@ -13,7 +13,7 @@ import { PaidBuyer } from '../paid/buyer.js';
 import { PaidSeller } from '../paid/seller.js';
 import { readJournal, type JournalRecord, type JournalSummary } from '../../payment/journal.js';
 import { LocalLedger } from '../../payment/ledger/ledger.js';
-import { CliError, DHT_FLAGS, parseArgs, parseDht, parseEncryption, parsePeers, parsePort } from './args.js';
+import { BIND_FLAGS, CliError, DHT_FLAGS, parseArgs, parseBind, parseDht, parseEncryption, parsePeers, parsePort } from './args.js';
 import { cmdGet, cmdSeed, LIMIT_FLAGS, limitOptions, reportLimits } from './commands.js';
 import {
   checkAmountFlag, connectRpc, DEFAULT_LEDGER_PORT, defaultJournal, ensureStateDir, formatToken, loadTorrent, parseUsdc,
@@ -24,8 +24,8 @@ import { formatBytes, ProgressBar } from './progress.js';
 import { loadWallet } from './wallet.js';
 
 export const PAID_USAGE = `paid (SeedPay, amounts in USDC; --rpc URL settles on any cluster, default the local ledger):
-  seedpay seed <file.torrent> --wallet <keypair.json> --price 0.0001 [--paid-only] [--dir D] [--port N] [--min-prepay U] [--rpc URL] [--mint M] [--encryption E] [--no-dht | --dht-bootstrap host:port,...] [--up-limit R] [--down-limit R]
-  seedpay get <file.torrent|magnet> --peer host:port --wallet <keypair.json> --max-price 0.001 --budget 1 [--max-prepay A] [--no-credit] [--dir D] [--rpc URL] [--mint M] [--encryption E] [--up-limit R] [--down-limit R]
+  seedpay seed <file.torrent> --wallet <keypair.json> --price 0.0001 [--paid-only] [--dir D] [--port N] [--host|--bind ADDR] [--min-prepay U] [--rpc URL] [--mint M] [--encryption E] [--no-dht | --dht-bootstrap host:port,...] [--up-limit R] [--down-limit R]
+  seedpay get <file.torrent|magnet> --peer host:port --wallet <keypair.json> --max-price 0.001 --budget 1 [--max-prepay A] [--no-credit] [--dir D] [--host|--bind ADDR] [--rpc URL] [--mint M] [--encryption E] [--up-limit R] [--down-limit R]
   seedpay wallet new|show|balance <keypair.json> [--rpc URL] [--mint M]
   seedpay ledger [--port 8899] [--fund <keypair.json|address>]... [--amount 100]
   seedpay earnings [--journal F]      seedpay spending [--journal F]
@@ -42,14 +42,14 @@ function journalError(path: string, e: unknown): CliError {
 export async function cmdPaidSeed(argv: string[], io: Out): Promise<number> {
   if (!argv.some((x) => x === '--wallet' || x.startsWith('--wallet='))) return cmdSeed(argv, io);
   const a = parseArgs(argv, {
-    values: ['--dir', '--port', '--host', '--peer', '--wallet', '--price', '--min-prepay', '--journal', '--encryption', ...LIMIT_FLAGS, ...RPC_FLAGS, ...DHT_FLAGS.values],
+    values: ['--dir', '--port', ...BIND_FLAGS, '--peer', '--wallet', '--price', '--min-prepay', '--journal', '--encryption', ...LIMIT_FLAGS, ...RPC_FLAGS, ...DHT_FLAGS.values],
     booleans: ['--paid-only', ...DHT_FLAGS.booleans],
   });
   if (a.positionals.length !== 1) throw new CliError('seed needs exactly one <file.torrent>', 2);
   checkAmountFlag('--price', a.flags.get('--price'));
   checkAmountFlag('--min-prepay', a.flags.get('--min-prepay'), false);
   const port = parsePort(a.flags.get('--port') ?? '6881');
-  const host = a.flags.get('--host') ?? '0.0.0.0';
+  const { host, localAddress } = parseBind(a.flags);
   const peers = parsePeers(a.repeated.get('--peer'));
   const encryption = parseEncryption(a.flags.get('--encryption'));
   const dht = parseDht(a);
@@ -67,7 +67,7 @@ export async function cmdPaidSeed(argv: string[], io: Out): Promise<number> {
   const seller = await PaidSeller.open({
     chain: rpc.chain, wallet, journalPath, price, mint, minPrepay, policy: a.flags.has('--paid-only') ? 'paid-only' : 'free',
   }).catch((e: unknown) => { throw journalError(journalPath, e); });
-  const client = new Client({ encryption, dht, ...limits });
+  const client = new Client({ encryption, dht, ...limits, localAddress });
   reportLimits(client, io.err);
   try {
     const bound = await client.listen(port, host).catch((e: unknown) => { throw new CliError((e as Error).message); });
@@ -96,7 +96,7 @@ export async function cmdPaidSeed(argv: string[], io: Out): Promise<number> {
 export async function cmdPaidGet(argv: string[], io: Out): Promise<number> {
   if (!argv.some((x) => x === '--wallet' || x.startsWith('--wallet='))) return cmdGet(argv, io);
   const a = parseArgs(argv, {
-    values: ['--dir', '--port', '--peer', '--wallet', '--max-price', '--budget', '--max-prepay', '--journal', '--encryption', ...LIMIT_FLAGS, ...RPC_FLAGS],
+    values: ['--dir', '--port', ...BIND_FLAGS, '--peer', '--wallet', '--max-price', '--budget', '--max-prepay', '--journal', '--encryption', ...LIMIT_FLAGS, ...RPC_FLAGS],
     booleans: ['--no-credit'],
   });
   if (a.positionals.length !== 1) throw new CliError('get needs exactly one <file.torrent|magnet>', 2);
@@ -107,6 +107,7 @@ export async function cmdPaidGet(argv: string[], io: Out): Promise<number> {
   const peers = parsePeers(a.repeated.get('--peer'));
   const encryption = parseEncryption(a.flags.get('--encryption'));
   const limits = limitOptions(a.flags);
+  const { host, localAddress } = parseBind(a.flags);
   let source: Metainfo | string;
   if (src.startsWith('magnet:')) {
     let m;
@@ -137,12 +138,12 @@ export async function cmdPaidGet(argv: string[], io: Out): Promise<number> {
   })
     .catch((e: unknown) => { throw journalError(journalPath, e); });
   const dir = a.flags.get('--dir') ?? '.';
-  const client = new Client({ encryption, ...limits });
+  const client = new Client({ encryption, ...limits, localAddress });
   reportLimits(client, io.err);
   const bar = new ProgressBar(io.err);
   let timer: NodeJS.Timeout | null = null;
   try {
-    if (a.flags.has('--port')) await client.listen(parsePort(a.flags.get('--port')!), '0.0.0.0').catch((e: unknown) => { throw new CliError((e as Error).message); });
+    if (a.flags.has('--port') || localAddress !== undefined) await client.listen(a.flags.has('--port') ? parsePort(a.flags.get('--port')!) : 0, host).catch((e: unknown) => { throw new CliError((e as Error).message); });
     // A failure that concerns every peer (funds, budget) ends the download with one line;
     // one peer's refusal drops that peer (paid-peers.ts) and the others go on.
     let failedAlready = false;

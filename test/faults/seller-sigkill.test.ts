@@ -95,7 +95,7 @@ test('seller SIGKILLed at 2 seeded-random points: journal intact, credits kept, 
       // too: they are proven again after the resume (replayed_tx when the seller had
       // credited one before it was killed).
       const settled = (tx: string): boolean => confirmed.has(tx) || finalRejections.has(tx);
-      await until(() => buyer.payments().every((p) => settled(p.tx)), 15_000, 'live payments settled').catch((e: Error) => {
+      await until(() => buyer.payments().every((p) => settled(p.tx)), 30_000, 'live payments settled').catch((e: Error) => {
         throw new Error(`${e.message}: unanswered ${buyer.payments().filter((p) => !settled(p.tx)).map((p) => p.tx).join(',')}`);
       });
 

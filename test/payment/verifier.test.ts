@@ -300,7 +300,10 @@ test('made-up signatures cost a share of one batched status call each, and no tr
   assert.ok(rs.every((r) => reason(r) === 'tx_not_found'));
   assert.equal(calls.transactions, 0, 'no transaction is fetched for a signature the cluster does not know');
   assert.equal(calls.asked, 600, 'each signature is asked twice (two looks)');
-  assert.equal(calls.statuses, 4, 'two looks, each one call per 256 signatures');
+  // Two looks, each batched at one call per 256 signatures: 4 calls when each look's
+  // signatures fall in one moment. The second looks wait on 5 ms timers, which a loaded
+  // machine may fire over a few turns, splitting that batch; unbatched it would be 600.
+  assert.ok(calls.statuses >= 4 && calls.statuses <= 8, `${calls.statuses} status calls for 600 looks`);
   await s.journal.close();
 });
 
