@@ -154,6 +154,12 @@ interface KnownPeer {
   peerComplete: boolean;
 }
 
+/**
+ * Endgame asks another peer for a block in flight only when its holder would take
+ * longer than this to deliver every block it owes us (delivery-pace.ts): what is merely
+ * in transit arrives anyway, and asking for it twice only downloads it twice.
+ */
+const ENDGAME_AFTER_MS = 1000;
 const RECHOKE_MS = 10_000;
 const TICK_MS = 1_000;
 
@@ -522,7 +528,14 @@ export class Torrent extends TypedEmitter<TorrentEvents> implements SessionOwner
     this.choker.recordDownload(s.id, len);
     if (p === null) return;
     const r = p.blockReceived(s.id, index, begin, len);
-    for (const k of r.cancel) this.sessions.get(k as number)?.cancelRequest(index, begin, len);
+    const cancelled: PeerSession[] = [];
+    for (const k of r.cancel) {
+      const c = this.sessions.get(k as number);
+      if (c !== undefined) { c.cancelRequest(index, begin, len); cancelled.push(c); }
+    }
+    // Endgame: a peer whose duplicate was just cancelled may be idle now; it asks for
+    // the next one at once rather than at the next tick.
+    if (cancelled.length > 0) queueMicrotask(() => { for (const c of cancelled) c.fill(); });
     if (r.status !== 'accepted') {
       this.counters.wasted += len;
       s.fill();
@@ -544,6 +557,13 @@ export class Torrent extends TypedEmitter<TorrentEvents> implements SessionOwner
     p.requestFailed(s.id, index, begin);
     this.discardIfFree(index);
   }
+
+  /** @internal Endgame: the blocks `holder` owes us are worth asking another peer for when it is slow or silent. */
+  readonly mayDuplicate = (holder: number | string): boolean => {
+    const s = this.sessions.get(holder as number);
+    if (s === undefined || this.picker === null) return true;
+    return s.pace.drainMs(this.picker.outstanding(holder), this.host.now()) > ENDGAME_AFTER_MS;
+  };
 
   /** @internal Refill every peer's pipeline (except `skip`). */
   fillAll(skip?: PeerSession): void {
