@@ -5,6 +5,7 @@
  * Cases:
  *   1-seeder-4-leechers   one seeder, four leechers given only the seeder (PEX wires them)
  *   1-seeder-4-leechers-wired  the same, each leecher also given the others' addresses
+ *   1-seeder-4-leechers-split  the seeder serves each leecher a quarter: they must trade
  *   4-seeders-1-leecher   four seeders, one leecher given all four
  * `--mib N` torrent size (default 64), `--only a,b`, `--in-process` (one event loop).
  * Prints one line per leecher: bytes received twice (% of the torrent), time to 99 %,
@@ -24,6 +25,7 @@ const processes = !args.includes('--in-process');
 const cases: [string, Omit<SwarmOptions, 'bytes' | 'processes'>][] = [
   ['1-seeder-4-leechers', { seeders: 1, leechers: 4 }],
   ['1-seeder-4-leechers-wired', { seeders: 1, leechers: 4, wiring: 'all' }],
+  ['1-seeder-4-leechers-split', { seeders: 1, leechers: 4, split: true }],
   ['4-seeders-1-leecher', { seeders: 4, leechers: 1 }],
 ];
 

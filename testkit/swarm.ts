@@ -37,6 +37,17 @@ export interface SwarmOptions {
   readonly client?: ClientOptions;
   /** Options for the seeders' Clients only (on top of `client`). */
   readonly seederClient?: ClientOptions;
+  /**
+   * The seeders' regular unchoke slots (default 4, plus one optimistic): fewer than the
+   * leechers makes some of them fetch from the others (a swarm that must trade).
+   */
+  readonly seederSlots?: number;
+  /**
+   * Each seeder serves each leecher only a quarter (1/L) of the pieces (split-seeder.ts),
+   * so every leecher must fetch the rest from the others: a swarm that has to trade,
+   * however fast the seeder is.
+   */
+  readonly split?: boolean;
   /** Peer i listens on 127.0.0.(firstHost + i), seeders first. Default 160. */
   readonly firstHost?: number;
 }
@@ -135,7 +146,8 @@ export async function startSwarm(o: SwarmOptions): Promise<Swarm> {
     for (let i = 0; i < o.seeders; i++) {
       const m = await start({
         role: 'seed', ip: ipOf(i), torrent: o.processes === true ? torrentPath : fx.torrent, dir: fx.seedDir, peers: [], t0,
-        client: { ...o.client, ...o.seederClient },
+        client: { ...o.client, ...o.seederClient }, uploadSlots: o.seederSlots,
+        split: o.split === true ? leecherIps : undefined,
       });
       members.push(m);
       seeders.push(m);
@@ -198,5 +210,5 @@ export function formatReport(r: SwarmPeerReport): string {
   const stuck = r.at99Ms !== null && r.doneMs !== null ? r.doneMs - r.at99Ms : null;
   return `${r.ip} ${r.role}: ${r.complete ? 'complete' : 'incomplete'}, down ${r.downloaded} B, `
     + `twice ${r.wasted} B (${duplicatePercent(r).toFixed(2)} %), 99 % at ${s(r.at99Ms)}, done at ${s(r.doneMs)}, `
-    + `99 %→done ${s(stuck)}, hash failures ${r.hashFailures}`;
+    + `99 %→done ${s(stuck)}, from ${r.sources} peer(s), up ${r.uploaded} B, hash failures ${r.hashFailures}`;
 }
