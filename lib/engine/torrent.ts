@@ -40,6 +40,7 @@ import { CompletionLinger } from './completion-linger.js';
 import { TypedEmitter } from '../events/typed-emitter.js';
 import { DialMethod } from './dial-method.js';
 import { crossDial } from './cross-dial.js';
+import { backoffMs, endedBenignly, redialDue } from './redial.js';
 import type { EncryptionMode } from '../../wire/mse/policy.js';
 
 export interface TorrentOptions {
@@ -152,6 +153,9 @@ interface KnownPeer {
   readonly method: DialMethod;
   /** Its last session ended with it holding every piece: a seed has nothing to fetch from us. */
   peerComplete: boolean;
+  /** When its last session ended, and whether benignly (redial.ts: redialled sooner while we starve). */
+  endedAt: number;
+  benign: boolean;
 }
 
 /**
@@ -290,7 +294,10 @@ export class Torrent extends TypedEmitter<TorrentEvents> implements SessionOwner
     const key = formatPeerAddress(addr);
     let k = this.known.get(key);
     if (k === undefined) {
-      k = { addr, session: null, failures: 0, nextAt: 0, peerComplete: false, method: new DialMethod(this.host.encryption) };
+      k = {
+        addr, session: null, failures: 0, nextAt: 0, peerComplete: false, method: new DialMethod(this.host.encryption),
+        endedAt: -Infinity, benign: false,
+      };
       this.known.set(key, k);
     }
     if (this.started && k.session === null) this.dialKnown(k);
@@ -379,8 +386,9 @@ export class Torrent extends TypedEmitter<TorrentEvents> implements SessionOwner
       this.applyChoke(this.choker.rechoke(now));
     }
     for (const s of this.sessions.values()) s.fill();
+    const starving = this.starving();
     for (const k of this.known.values()) {
-      if (k.session === null && now >= k.nextAt && !(this.isComplete && k.peerComplete)) this.dialKnown(k);
+      if (k.session === null && redialDue(k, now, starving) && !(this.isComplete && k.peerComplete)) this.dialKnown(k);
     }
     if (this.picker !== null && !this.doneFlag) this.emit('progress', this.progress());
   }
@@ -397,6 +405,21 @@ export class Torrent extends TypedEmitter<TorrentEvents> implements SessionOwner
   closeSeed(s: PeerSession): void {
     if (this.linger !== null) this.linger.closeOrHold(s, this.host.now());
     else s.close('NOT_NEEDED');
+  }
+
+  /**
+   * We need data (or the metadata) and no connected peer can give any: none that has a
+   * piece we lack and does not choke us (BEP 6 allowed-fast pieces aside).
+   */
+  private starving(): boolean {
+    if (this.isComplete) return false;
+    const p = this.picker;
+    for (const s of this.sessions.values()) {
+      if (!s.registered || s.isClosed) continue;
+      if (p === null) return false; // a magnet link: any peer may have the metadata
+      if (p.interesting(s.id) && !s.conn.peerChoking) return false;
+    }
+    return true;
   }
 
   private dialKnown(k: KnownPeer): void {
@@ -491,11 +514,13 @@ export class Torrent extends TypedEmitter<TorrentEvents> implements SessionOwner
       if (k.session !== s) continue;
       k.session = null;
       k.peerComplete = s.registered && s.conn.peerPieces !== null && s.conn.peerPieces.hasAll();
+      k.endedAt = this.host.now();
+      k.benign = endedBenignly(s.reason);
       if (s.registered) k.method.connected();
       else if (k.method.failed(s.reason)) { k.nextAt = this.host.now(); continue; } // the other handshake, at once
       if (!s.registered) k.failures++;
       else k.failures = 0;
-      k.nextAt = this.host.now() + Math.min(30_000, 1000 * 2 ** Math.min(5, k.failures));
+      k.nextAt = this.host.now() + backoffMs(k.failures);
     }
     if (s.registered) {
       const reason = s.reason ?? { code: 'END', error: null };
