@@ -13,7 +13,7 @@ import type { PeerCloseReason } from './peer-session.js';
 import type { EncryptionMode } from '../../wire/mse/policy.js';
 
 /** Socket errors that say the host is not there at all: switching the handshake would not help. */
-const UNREACHABLE = /ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|EADDRNOTAVAIL/;
+export const UNREACHABLE = /ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|EADDRNOTAVAIL/;
 
 /** Close codes of a connection the peer ended during (or right after) our handshake. */
 const HUNG_UP: ReadonlySet<string> = new Set(['END', 'TRUNCATED', 'SOCKET_ERROR', 'MSE_REFUSED', 'MSE_FAILED', 'BAD_HANDSHAKE']);

@@ -34,6 +34,7 @@ import { BlockServer, type ServeHost, type ServeOptions } from './block-server.j
 import type { Choker } from './choker.js';
 import type { PieceAssembly } from './piece-assembly.js';
 import type { PiecePicker } from './piece-picker.js';
+import { DeliveryPace } from './delivery-pace.js';
 import type { SlabPool } from './slab-pool.js';
 import type { PieceStore } from '../files/piece-store.js';
 import type { RatePath } from '../net/rate-limiter.js';
@@ -119,6 +120,8 @@ export interface SessionOwner {
   onBlock(s: PeerSession, index: number, begin: number, block: Uint8Array): void | Promise<void>;
   failRequest(s: PeerSession, index: number, begin: number): void;
   fillAll(skip?: PeerSession): void;
+  /** Endgame: whether the blocks in flight at `holder` (a session id) are worth asking another peer for. */
+  readonly mayDuplicate: (holder: number | string) => boolean;
   refreshChoke(): void;
   closeSeed(s: PeerSession): void;
   noteUploaded(s: PeerSession, bytes: number): void;
@@ -154,6 +157,8 @@ export class PeerSession implements ServeHost, PluginPeer {
   downloaded = 0;
   /** Set once the BitTorrent handshake is complete and the torrent registered us. */
   registered = false;
+  /** How fast it delivers what we ask (endgame asks others only for what it cannot deliver soon). */
+  readonly pace = new DeliveryPace();
   readonly maxBlockLength: number;
   private readonly settings: SessionSettings;
   private server: BlockServer | null = null;
@@ -389,9 +394,10 @@ export class PeerSession implements ServeHost, PluginPeer {
     if (want <= 0) return;
     // Refill in batches: one pick of 16+ blocks costs about what one pick of 1 does.
     if (!force && inFlight > 0 && want < Math.min(REFILL_BATCH, depth >> 2)) return;
-    const picks = t.picker.pick(this.id, want, { choked, sequential: t.sequential });
+    const picks = t.picker.pick(this.id, want, { choked, sequential: t.sequential, mayDuplicate: t.mayDuplicate });
     if (picks.length === 0) return;
     const now = this.now();
+    this.pace.requested(now);
     for (const b of picks) {
       if (!t.assembly!.openPiece(b.index)) { t.failRequest(this, b.index, b.begin); continue; }
       try {
@@ -510,6 +516,7 @@ export class PeerSession implements ServeHost, PluginPeer {
         this.server?.cancel(ev.index, ev.begin, ev.length);
         break;
       case 'piece':
+        this.pace.delivered(this.now());
         if (t !== null) ret = t.onBlock(this, ev.index, ev.begin, ev.block);
         break;
       case 'reject':

@@ -13,6 +13,15 @@
  *     is available from anyone), blocks still in flight may be requested again
  *     from another peer, at most `endgameMaxRequesters` peers per block; when one
  *     copy arrives `blockReceived` names the other peers to send `cancel` to.
+ *     As in libtorrent, only a peer with no request outstanding asks for a
+ *     duplicate, and one at a time: the peers that are done with their own queue
+ *     take over what slow or silent peers hold, a block per round trip, while a
+ *     block about to arrive anyway is rarely asked twice (asking every idle peer
+ *     for a whole pipeline of duplicates downloaded a third of a torrent twice in
+ *     a swarm of four). Of the blocks in flight, those with the fewest requesters
+ *     and, among them, the most recently requested are duplicated first: a peer
+ *     serves its requests in order, so the newest is the furthest from being sent
+ *     and the cancel that follows the first copy most likely beats the second.
  * When the peer chokes us (`choked: true`), only its allowed_fast pieces (BEP 6)
  * are considered, in the same order.
  *
@@ -36,7 +45,7 @@
  *    which that piece is open and found in step 1.
  *  - sequential mode: scans forward from the first piece we lack; O(distance to
  *    the next free piece the peer has).
- *  - endgame: O(blocks in flight) per pick (bounded by peers × pipeline depth).
+ *  - endgame: O(blocks in flight) per pick of a duplicate (bounded by peers × pipeline depth).
  *  - opening, closing, verifying a piece: O(P + availability) to keep the
  *    per-peer counters exact.
  * Memory: 12 bytes per piece (order, position, availability), n/8 bytes per
@@ -97,8 +106,17 @@ export interface PickOptions {
   sequential?: boolean;
   /** The peer chokes us: pick only among its allowed_fast pieces. */
   choked?: boolean;
-  /** Allow endgame duplicates for this peer (default true). */
+  /**
+   * Allow endgame duplicates for this peer (default true). Even then, a duplicate is
+   * picked only when the peer has no request outstanding, and one per pick.
+   */
   endgame?: boolean;
+  /**
+   * Endgame: whether blocks in flight at `holder` are worth asking this peer for too
+   * (e.g. the holder is slow or silent). Default: any holder's. Asked at most once per
+   * holder per pick; a block qualifies when every peer holding it does.
+   */
+  mayDuplicate?: (holder: PeerKey) => boolean;
 }
 
 export type ReceiveStatus =
@@ -491,8 +509,8 @@ export class PiecePicker {
       if (sequential) this.pickSequential(peer, ps, max, allowed, out);
       else this.pickRarest(peer, ps, max, allowed, out);
     }
-    if (out.length < max && options.endgame !== false && this.inEndgame()) {
-      this.pickDuplicates(peer, ps, max, allowed, out);
+    if (out.length === 0 && ps.requests.size === 0 && options.endgame !== false && this.inEndgame()) {
+      this.pickDuplicate(peer, ps, allowed, options.mayDuplicate, out);
     }
     return out;
   }
@@ -602,21 +620,35 @@ export class PiecePicker {
     return -1;
   }
 
-  /** Endgame: blocks in flight to other peers, least-duplicated first. O(blocks in flight). */
-  private pickDuplicates(peer: PeerKey, ps: PeerState, max: number, allowed: Set<number> | null, out: BlockRef[]): void {
-    const cands: { index: number; block: number; n: number }[] = [];
+  /**
+   * Endgame: one block in flight at other peers, among those with the fewest
+   * requesters the most recently requested (`inFlight` keeps the order in which
+   * blocks were first requested). O(blocks in flight).
+   */
+  private pickDuplicate(
+    peer: PeerKey, ps: PeerState, allowed: Set<number> | null, may: ((holder: PeerKey) => boolean) | undefined, out: BlockRef[],
+  ): void {
+    const verdicts = new Map<PeerKey, boolean>();
+    const worth = (h: PeerKey): boolean => {
+      let v = verdicts.get(h);
+      if (v === undefined) verdicts.set(h, v = may!(h));
+      return v;
+    };
+    let best = -1;
+    let bestN = Infinity;
     for (const k of this.inFlight) {
       const index = Math.floor(k / this.blocksPerPiece);
       if (!this.peerHas(ps, index) || (allowed !== null && !allowed.has(index))) continue;
-      const block = k - index * this.blocksPerPiece;
-      const by = this.downloading.get(index)!.by[block]!;
-      if (by.length < this.maxRequesters && !by.includes(peer)) cands.push({ index, block, n: by.length });
+      const by = this.downloading.get(index)!.by[k - index * this.blocksPerPiece]!;
+      const n = by.length;
+      if (n >= this.maxRequesters || n > bestN || by.includes(peer)) continue;
+      if (may !== undefined && !by.every(worth)) continue;
+      best = k; // n ≤ bestN: a later key with as few requesters wins (the newer request)
+      bestN = n;
     }
-    cands.sort((x, y) => x.n - y.n || x.index - y.index || x.block - y.block);
-    for (const c of cands) {
-      if (out.length >= max) return;
-      this.request(peer, ps, c.index, c.block, this.downloading.get(c.index)!, out);
-    }
+    if (best < 0) return;
+    const index = Math.floor(best / this.blocksPerPiece);
+    this.request(peer, ps, index, best - index * this.blocksPerPiece, this.downloading.get(index)!, out);
   }
 
   /** Request every MISSING block of an open piece, up to the limit. */

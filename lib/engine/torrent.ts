@@ -40,6 +40,7 @@ import { CompletionLinger } from './completion-linger.js';
 import { TypedEmitter } from '../events/typed-emitter.js';
 import { DialMethod } from './dial-method.js';
 import { crossDial } from './cross-dial.js';
+import { backoffMs, endedBenignly, redialDue } from './redial.js';
 import type { EncryptionMode } from '../../wire/mse/policy.js';
 import type { RateLimiter, RatePath } from '../net/rate-limiter.js';
 
@@ -163,8 +164,17 @@ interface KnownPeer {
   readonly method: DialMethod;
   /** Its last session ended with it holding every piece: a seed has nothing to fetch from us. */
   peerComplete: boolean;
+  /** When its last session ended, and whether benignly (redial.ts: redialled sooner while we starve). */
+  endedAt: number;
+  benign: boolean;
 }
 
+/**
+ * Endgame asks another peer for a block in flight only when its holder would take
+ * longer than this to deliver every block it owes us (delivery-pace.ts): what is merely
+ * in transit arrives anyway, and asking for it twice only downloads it twice.
+ */
+const ENDGAME_AFTER_MS = 1000;
 const RECHOKE_MS = 10_000;
 const TICK_MS = 1_000;
 /**
@@ -327,7 +337,10 @@ export class Torrent extends TypedEmitter<TorrentEvents> implements SessionOwner
     const key = formatPeerAddress(addr);
     let k = this.known.get(key);
     if (k === undefined) {
-      k = { addr, session: null, failures: 0, nextAt: 0, peerComplete: false, method: new DialMethod(this.host.encryption) };
+      k = {
+        addr, session: null, failures: 0, nextAt: 0, peerComplete: false, method: new DialMethod(this.host.encryption),
+        endedAt: -Infinity, benign: false,
+      };
       this.known.set(key, k);
     }
     if (this.started && k.session === null) this.dialKnown(k);
@@ -417,8 +430,9 @@ export class Torrent extends TypedEmitter<TorrentEvents> implements SessionOwner
       this.applyChoke(this.choker.rechoke(now));
     }
     for (const s of this.sessions.values()) s.fill();
+    const starving = this.starving();
     for (const k of this.known.values()) {
-      if (k.session === null && now >= k.nextAt && !(this.isComplete && k.peerComplete)) this.dialKnown(k);
+      if (k.session === null && redialDue(k, now, starving) && !(this.isComplete && k.peerComplete)) this.dialKnown(k);
     }
     if (this.picker !== null && !this.doneFlag) this.emit('progress', this.progress());
   }
@@ -442,6 +456,21 @@ export class Torrent extends TypedEmitter<TorrentEvents> implements SessionOwner
   closeSeed(s: PeerSession): void {
     if (this.linger !== null) this.linger.closeOrHold(s, this.host.now());
     else s.close('NOT_NEEDED');
+  }
+
+  /**
+   * We need data (or the metadata) and no connected peer can give any: none that has a
+   * piece we lack and does not choke us (BEP 6 allowed-fast pieces aside).
+   */
+  private starving(): boolean {
+    if (this.isComplete) return false;
+    const p = this.picker;
+    for (const s of this.sessions.values()) {
+      if (!s.registered || s.isClosed) continue;
+      if (p === null) return false; // a magnet link: any peer may have the metadata
+      if (p.interesting(s.id) && !s.conn.peerChoking) return false;
+    }
+    return true;
   }
 
   private dialKnown(k: KnownPeer): void {
@@ -536,11 +565,13 @@ export class Torrent extends TypedEmitter<TorrentEvents> implements SessionOwner
       if (k.session !== s) continue;
       k.session = null;
       k.peerComplete = s.registered && s.conn.peerPieces !== null && s.conn.peerPieces.hasAll();
+      k.endedAt = this.host.now();
+      k.benign = endedBenignly(s.reason);
       if (s.registered) k.method.connected();
       else if (k.method.failed(s.reason)) { k.nextAt = this.host.now(); continue; } // the other handshake, at once
       if (!s.registered) k.failures++;
       else k.failures = 0;
-      k.nextAt = this.host.now() + Math.min(30_000, 1000 * 2 ** Math.min(5, k.failures));
+      k.nextAt = this.host.now() + backoffMs(k.failures);
     }
     if (s.registered) {
       const reason = s.reason ?? { code: 'END', error: null };
@@ -573,7 +604,14 @@ export class Torrent extends TypedEmitter<TorrentEvents> implements SessionOwner
     this.choker.recordDownload(s.id, len);
     if (p === null) return;
     const r = p.blockReceived(s.id, index, begin, len);
-    for (const k of r.cancel) this.sessions.get(k as number)?.cancelRequest(index, begin, len);
+    const cancelled: PeerSession[] = [];
+    for (const k of r.cancel) {
+      const c = this.sessions.get(k as number);
+      if (c !== undefined) { c.cancelRequest(index, begin, len); cancelled.push(c); }
+    }
+    // Endgame: a peer whose duplicate was just cancelled may be idle now; it asks for
+    // the next one at once rather than at the next tick.
+    if (cancelled.length > 0) queueMicrotask(() => { for (const c of cancelled) c.fill(); });
     if (r.status !== 'accepted') {
       this.counters.wasted += len;
       s.fill();
@@ -595,6 +633,13 @@ export class Torrent extends TypedEmitter<TorrentEvents> implements SessionOwner
     p.requestFailed(s.id, index, begin);
     this.discardIfFree(index);
   }
+
+  /** @internal Endgame: the blocks `holder` owes us are worth asking another peer for when it is slow or silent. */
+  readonly mayDuplicate = (holder: number | string): boolean => {
+    const s = this.sessions.get(holder as number);
+    if (s === undefined || this.picker === null) return true;
+    return s.pace.drainMs(this.picker.outstanding(holder), this.host.now()) > ENDGAME_AFTER_MS;
+  };
 
   /** @internal Refill every peer's pipeline (except `skip`). */
   fillAll(skip?: PeerSession): void {

@@ -187,33 +187,39 @@ test('peer gone: its requests come back, its availability goes', () => {
   assert.equal(p.pick('b', 100).length, 12);
 });
 
-test('endgame: duplicates only once every missing block is in flight; arrival reports cancels', () => {
+test('endgame: duplicates only once every missing block is in flight, one at a time to an idle peer; arrival reports cancels', () => {
   const p = new PiecePicker(2, 32, 64, { blockSize: 16, rng: rng(2) });
-  p.peerHaveAll('a');
-  p.peerHaveAll('b');
-  p.peerHaveAll('c');
+  for (const k of ['a', 'b', 'c', 'd', 'e']) p.peerHaveAll(k);
   const a = p.pick('a', 3);
   assert.equal(a.length, 3);
   assert.equal(p.inEndgame(), false);
-  const b = p.pick('b', 10); // the one missing block, then duplicates of a's three
-  assert.equal(b.length, 4);
+  const b = p.pick('b', 10); // the one missing block; no duplicate in a pick that found fresh blocks
+  assert.equal(b.length, 1);
   assert.equal(p.inEndgame(), true);
-  const dupKeys = b.slice(1).map((r) => `${r.index}:${r.begin}`).sort();
-  assert.deepEqual(dupKeys, a.map((r) => `${r.index}:${r.begin}`).sort());
-  // c may duplicate b's first block (only one requester) but nothing already requested twice.
+  assert.deepEqual(p.pick('b', 10), [], 'b has a request outstanding: no duplicate');
+  // c is idle: one duplicate, the most recently requested block (b's).
   const c = p.pick('c', 10);
   assert.deepEqual(c.map((r) => [r.index, r.begin]), [[b[0].index, b[0].begin]]);
-  assert.equal(p.requesters(a[0].index, a[0].begin).length, 2);
-  // a's block arrives: b is told to cancel.
-  const res = p.blockReceived('a', a[0].index, a[0].begin, a[0].length);
+  assert.deepEqual(p.pick('c', 10), [], 'one duplicate at a time');
+  // d is idle: b's block has two requesters (the bound), so the newest of a's.
+  const d = p.pick('d', 10);
+  assert.deepEqual(d.map((r) => [r.index, r.begin]), [[a[2].index, a[2].begin]]);
+  assert.equal(p.requesters(a[2].index, a[2].begin).length, 2);
+  // a's copy arrives: d is told to cancel, and is idle again.
+  const res = p.blockReceived('a', a[2].index, a[2].begin, a[2].length);
   assert.equal(res.status, 'accepted');
-  assert.deepEqual(res.cancel, ['b']);
-  assert.equal(p.outstanding('b'), 3);
-  // b's copy arrives anyway: duplicate.
-  assert.equal(p.blockReceived('b', a[0].index, a[0].begin, a[0].length).status, 'duplicate');
+  assert.deepEqual(res.cancel, ['d']);
+  assert.equal(p.outstanding('d'), 0);
+  // d's copy arrives anyway: duplicate.
+  assert.equal(p.blockReceived('d', a[2].index, a[2].begin, a[2].length).status, 'duplicate');
+  // mayDuplicate: blocks held by a holder it declines are not asked of anyone else.
+  const asked: PeerKey[] = [];
+  assert.deepEqual(p.pick('e', 10, { mayDuplicate: (h) => { asked.push(h); return h !== 'a'; } }), []);
+  assert.deepEqual(asked, ['a'], 'asked once per holder per pick (b\'s block is at the bound)');
+  assert.deepEqual(p.pick('e', 10, { mayDuplicate: () => true }).map((r) => [r.index, r.begin]), [[a[1].index, a[1].begin]]);
   // endgame: false keeps a peer out of duplicates.
-  p.peerHaveAll('d');
-  assert.deepEqual(p.pick('d', 10, { endgame: false }), []);
+  p.peerHaveAll('f');
+  assert.deepEqual(p.pick('f', 10, { endgame: false }), []);
   p.checkInvariants();
 });
 
@@ -383,7 +389,7 @@ type Op =
   | { t: 'join'; peer: number; kind: 'bits' | 'all' | 'none'; mask: number }
   | { t: 'have'; peer: number; index: number }
   | { t: 'fast'; peer: number; index: number }
-  | { t: 'pick'; peer: number; max: number; sequential: boolean; choked: boolean }
+  | { t: 'pick'; peer: number; max: number; sequential: boolean; choked: boolean; slow: number | null }
   | { t: 'recv'; peer: number; nth: number }
   | { t: 'junk'; peer: number; index: number; block: number }
   | { t: 'fail'; peer: number; nth: number }
@@ -398,8 +404,8 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 3, arbitrary: joinArb },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('have' as const), peer: fc.nat(PEERS - 1), index: fc.nat(15) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('fast' as const), peer: fc.nat(PEERS - 1), index: fc.nat(15) }) },
-  { weight: 5, arbitrary: fc.record({ t: fc.constant('pick' as const), peer: fc.nat(PEERS - 1), max: fc.integer({ min: 1, max: 6 }), sequential: fc.boolean(), choked: fc.constant(false) }) },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant('pick' as const), peer: fc.nat(PEERS - 1), max: fc.integer({ min: 1, max: 6 }), sequential: fc.boolean(), choked: fc.constant(true) }) },
+  { weight: 5, arbitrary: fc.record({ t: fc.constant('pick' as const), peer: fc.nat(PEERS - 1), max: fc.integer({ min: 1, max: 6 }), sequential: fc.boolean(), choked: fc.constant(false), slow: fc.option(fc.nat(31)) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('pick' as const), peer: fc.nat(PEERS - 1), max: fc.integer({ min: 1, max: 6 }), sequential: fc.boolean(), choked: fc.constant(true), slow: fc.option(fc.nat(31)) }) },
   { weight: 5, arbitrary: fc.record({ t: fc.constant('recv' as const), peer: fc.nat(PEERS - 1), nth: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('junk' as const), peer: fc.nat(PEERS - 1), index: fc.nat(15), block: fc.nat(5) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('fail' as const), peer: fc.nat(PEERS - 1), nth: fc.nat() }) },
@@ -506,8 +512,15 @@ test('property: random event sequences keep every block consistent and the downl
                 pre.set(`${i}:${begin}`, { state: p.blockState(i, begin), requesters: p.requesters(i, begin) });
               }
             }
-            const got = p.pick(op.peer, op.max, { sequential: op.sequential, choked: op.choked });
+            const idle = p.outstanding(op.peer) === 0;
+            // Holders whose blocks endgame may ask others for: a random subset (bit per peer), or any.
+            const slow = op.slow;
+            const mayDuplicate = slow === null ? undefined : (h: PeerKey): boolean => ((slow >>> (h as number)) & 1) === 1;
+            const got = p.pick(op.peer, op.max, { sequential: op.sequential, choked: op.choked, mayDuplicate });
             assert.ok(got.length <= op.max);
+            const dups = got.filter((r) => pre.get(`${r.index}:${r.begin}`)!.state === 'requested').length;
+            // A block has one requester outside endgame; in endgame only an idle peer asks for one, one at a time.
+            if (dups > 0) assert.ok(idle && got.length === 1, `duplicate to a busy peer or several at once (${got.length} picked, idle ${idle})`);
             const seen = new Set<string>();
             for (const r of got) {
               const k = `${r.index}:${r.begin}`;
@@ -521,6 +534,7 @@ test('property: random event sequences keep every block consistent and the downl
                 assert.ok(!s.requesters.includes(op.peer), 'duplicate to the same peer');
                 assert.ok(s.requesters.length < g.maxReq, 'too many duplicates');
                 assert.ok(allMissingInFlight(), 'duplicate outside endgame');
+                if (mayDuplicate !== undefined) assert.ok(s.requesters.every(mayDuplicate), 'duplicate of a block its holder was trusted to deliver');
               }
               if (!sent.has(op.peer)) sent.set(op.peer, []);
               sent.get(op.peer)!.push(r);
