@@ -574,6 +574,12 @@ export interface LibtorrentOptions {
   timeoutS?: number;
   /** How long start-up (incl. the hash check of a seeder) may take. Default 120 s. */
   readyTimeoutMs?: number;
+  /** This torrent's upload limit, bytes/s (libtorrent's per-torrent limit: it holds for loopback peers). */
+  upLimit?: number;
+  /** Dial the `connect` peers only once this file exists (a swarm benchmark's start barrier). */
+  startFile?: string;
+  /** No progress lines (a swarm of many peers would fill the output log with them). */
+  quiet?: boolean;
 }
 
 /** Snapshot of the first connected peer, as lt_peer.py reports it. */
@@ -614,6 +620,12 @@ export interface PeerProcessResult {
 
 /** The RESULT line of lt_peer.py. */
 export interface LibtorrentResult extends PeerProcessResult {
+  /** Payload received twice / in pieces that failed the hash check (torrent_status). */
+  total_redundant_bytes: number;
+  total_failed_bytes: number;
+  /** Epoch ms of the first payload byte and of holding every piece (null when it never happened). */
+  first_byte_at_ms: number | null;
+  complete_at_ms: number | null;
   avg_MBps_wall: number | null;
   avg_MBps_first_byte: number | null;
   lt_max_reported_MBps: number;
@@ -1018,6 +1030,9 @@ export class InteropScope {
     if (o.keepSeeding) args.push('--keep-seeding');
     if (o.peerLog) args.push('--peerlog', o.peerLog);
     if (o.redialS !== undefined) args.push('--redial', String(o.redialS));
+    if (o.upLimit !== undefined && o.upLimit > 0) args.push('--up-limit', String(Math.round(o.upLimit)));
+    if (o.startFile !== undefined) args.push('--start-file', o.startFile);
+    if (o.quiet) args.push('--quiet');
     const proc = this.spawn(`lt-${o.mode}@${bind}`, SYSTEM_PYTHON, args);
     const ready = await proc.waitForLine((l) => l.startsWith('READY '), o.readyTimeoutMs ?? 120_000, 'READY line');
     const port = Number(/port=(\d+)/.exec(ready)?.[1] ?? 0);
