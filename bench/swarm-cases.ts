@@ -144,6 +144,8 @@ export interface FlashCrowdRun {
   mbps: number;
   spanS: number;
   seeder: ProcUse;
+  /** The seeder's payload upload / (leechers × size): below 1 when leechers traded. */
+  seederShare: number;
   leechers: LeechUse[];
 }
 
@@ -170,7 +172,7 @@ export async function flashCrowdRun(env: CaseEnv, impl: SwarmImpl, n: number, up
     await Promise.all(leechers.map((p) => p.waitComplete(env.timeoutMs)));
     const use = meter.end();
     const results = await Promise.all(leechers.map((p) => p.stop()));
-    await seed.stop();
+    const seedRes = await seed.stop();
     await Promise.all(leechers.map((p) => checkBytes(p, env)));
     const firsts = results.map((r) => r.firstByteAtMs);
     const dones = results.map((r) => r.completeAtMs);
@@ -180,7 +182,7 @@ export async function flashCrowdRun(env: CaseEnv, impl: SwarmImpl, n: number, up
     const spanS = (Math.max(...(dones as number[])) - Math.min(...(firsts as number[]))) / 1000;
     const total = data.torrent.totalSize;
     const leechUses = results.map((r, i) => ({ ...leechUse(r, env, leechers[i].proc.label), cpuS: use[i + 1].cpuS, peakRssKiB: use[i + 1].peakRssKiB ?? r.peakRssKiB }));
-    return { mbps: (n * total) / spanS / 1e6, spanS, seeder: use[0], leechers: leechUses };
+    return { mbps: (n * total) / spanS / 1e6, spanS, seeder: use[0], seederShare: seedRes.payloadUp / (n * total), leechers: leechUses };
   } finally {
     await scope.close();
   }
@@ -205,8 +207,9 @@ export interface MixedRun {
  * a Transmission leecher, and the measured leecher (`impl`), started together. The
  * measured leecher dials the other three; qBittorrent is told the seeder and
  * Transmission; the seeder dials Transmission (which never dials a 127.x peer,
- * INTEROP.md rule 1). Fresh daemons each run (Transmission never unchokes an address
- * again once a leecher there completed).
+ * INTEROP.md rule 1). Transmission listens on an address of its own (qBittorrent is on
+ * 127.0.0.1 and never connected to it there). Fresh daemons each run (Transmission
+ * never unchokes an address again once a leecher there completed).
  */
 export async function mixedRun(env: CaseEnv, impl: SwarmImpl, upLimit: number): Promise<MixedRun> {
   const { data } = env;
@@ -214,7 +217,7 @@ export async function mixedRun(env: CaseEnv, impl: SwarmImpl, upLimit: number): 
   const timeoutS = Math.ceil(env.timeoutMs / 1000);
   const ih = data.torrent.infoHash;
   try {
-    const [tr, qbt] = await Promise.all([scope.startTransmission(), scope.startQbittorrent()]);
+    const [tr, qbt] = await Promise.all([scope.startTransmission({ bind: nextLoopbackAddress() }), scope.startQbittorrent()]);
     const qbtSave = await scope.tempDir('qbt-leech');
     const [trId] = await Promise.all([tr.addTorrent(data.torrent.torrentPath), qbt.addTorrent(data.torrent.torrentPath, qbtSave)]);
     await Promise.all([tr.waitActive(trId), qbt.waitDownloading(ih)]);

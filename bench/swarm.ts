@@ -17,7 +17,7 @@
  *                 8 of our leechers; baseline = the same with libtorrent (per-torrent cap).
  *                 MB/s = 8 × size / (last leecher complete − first payload byte in the swarm);
  *                 leechers serve each other until all are done.
- *   mixed         our leecher in a swarm of a libtorrent seeder capped at 10 MB/s, a qBittorrent
+ *   mixed         our leecher in a swarm of a libtorrent seeder capped at 5 MB/s, a qBittorrent
  *                 leecher and a Transmission leecher, started together; ours = our leecher's
  *                 rate, baseline = a libtorrent leecher in the same position.
  * Per case, extra: CPU seconds and peak RSS per process, and bytes received twice per
@@ -44,7 +44,7 @@ const CONFIG = {
   seederCap: 4e6,
   crowd: 8,
   crowdCap: 10e6,
-  mixedCap: 10e6,
+  mixedCap: 5e6,
   timeoutMs: quickMode ? 60_000 : 180_000,
 };
 
@@ -125,6 +125,7 @@ function flashExtra(prefix: string, runs: readonly FlashCrowdRun[]): Record<stri
   const rss = maxOf(nums(all.map((x) => mib(x.peakRssKiB))));
   return {
     [`${prefix}span_s`]: medR(runs.map((r) => r.spanS)),
+    [`${prefix}seeder_upload_share`]: medR(runs.map((r) => r.seederShare), r3),
     [`${prefix}seeder_cpu_s`]: medR(runs.map((r) => r.seeder.cpuS)),
     [`${prefix}seeder_peak_rss_MiB`]: medR(nums(runs.map((r) => mib(r.seeder.peakRssKiB)))),
     [`${prefix}leecher_cpu_s`]: medR(all.map((x) => x.cpuS)),
@@ -235,7 +236,7 @@ async function main(): Promise<number> {
           for (const impl of order) {
             const r = await flashCrowdRun(env, impl, CONFIG.crowd, CONFIG.crowdCap);
             flash.get(impl)!.push(r);
-            log(`    ${impl}: ${r.mbps.toFixed(1)} MB/s (all ${CONFIG.crowd} done in ${r.spanS.toFixed(2)} s), dup max ${Math.max(...r.leechers.map((x) => x.dupPct)).toFixed(2)} %`);
+            log(`    ${impl}: ${r.mbps.toFixed(1)} MB/s (all ${CONFIG.crowd} done in ${r.spanS.toFixed(2)} s, seeder sent ${(r.seederShare * 100).toFixed(0)} % of it), dup max ${Math.max(...r.leechers.map((x) => x.dupPct)).toFixed(2)} %`);
           }
         } else {
           for (const impl of order) {

@@ -715,6 +715,11 @@ const TR_FIELDS = ['id', 'name', 'hashString', 'status', 'percentDone', 'haveVal
 export interface TransmissionOptions {
   /** 0 tolerated (refuses MSE), 1 preferred (default; accepts plaintext dialers), 2 required. */
   encryption?: 0 | 1 | 2;
+  /**
+   * Loopback address of its peer port (default 127.0.0.1; RPC stays on 127.0.0.1). A swarm
+   * with qBittorrent gives it another: qBittorrent, on 127.0.0.1 too, never connected to it there.
+   */
+  bind?: string;
 }
 
 /**
@@ -1050,10 +1055,11 @@ export class InteropScope {
     let lastErr: unknown = null;
     for (let attempt = 0; attempt < 3; attempt++) {
       // free ports can be taken by someone else before the daemon binds them: retry
-      const peerPort = await freePort('127.0.0.1');
+      const bind = o.bind ?? '127.0.0.1';
+      const peerPort = await freePort(bind);
       const rpcPort = await freePort('127.0.0.1');
-      const proc = this.spawn('transmission', 'bash', [scriptPath('tr_start.sh'), conf, String(peerPort), String(rpcPort), dl, String(o.encryption ?? 1)]);
-      const d = new TransmissionDaemon(proc, { host: '127.0.0.1', port: peerPort }, rpcPort, conf, dl);
+      const proc = this.spawn('transmission', 'bash', [scriptPath('tr_start.sh'), conf, String(peerPort), String(rpcPort), dl, String(o.encryption ?? 1), 'false', bind]);
+      const d = new TransmissionDaemon(proc, { host: bind, port: peerPort }, rpcPort, conf, dl);
       try {
         await waitFor(async () => {
           if (!proc.alive) throw new InteropError('PROCESS_EXIT', `transmission-daemon exited\n${proc.tail()}`);
