@@ -40,11 +40,13 @@ export interface CaseEnv {
 
 const pct = (bytes: number, total: number): number => (100 * bytes) / total;
 
-/** Throw HASH_MISMATCH unless the peer's file is the source's. */
-async function checkBytes(p: SwarmPeer, env: CaseEnv): Promise<void> {
+/** Throw HASH_MISMATCH unless the peer's file is the source's; returns 1 (one file checked). */
+async function checkBytes(p: SwarmPeer, env: CaseEnv): Promise<number> {
   const got = await sha256File(p.file);
   if (got !== env.data.sha256) throw new InteropError('HASH_MISMATCH', `${p.proc.label}: sha256 ${got}, expected ${env.data.sha256}`);
+  return 1;
 }
+const sumOf = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
 
 function leechUse(r: SwarmPeerResult, env: CaseEnv, label: string): LeechUse {
   if (!r.complete || r.firstByteToDoneS === null || r.firstByteToDoneS <= 0) {
@@ -83,6 +85,8 @@ export interface ManySeedersRun {
   soloSum: number;
   /** The 4 → 1 download per leecher implementation. */
   leech: Map<SwarmImpl, LeechUse & { fraction: number; seeders: ProcUse[] }>;
+  /** Downloaded files found identical to the source by sha256. */
+  sha256Ok: number;
 }
 
 /**
@@ -110,7 +114,7 @@ export async function manySeedersRun(env: CaseEnv, seeders: number, upLimit: num
     }, data.torrent.name)));
     await barrier.open();
     const soloRes = await Promise.all(solos.map((p) => p.result(env.timeoutMs + 30_000)));
-    await Promise.all(solos.map((p) => checkBytes(p, env)));
+    let sha256Ok = sumOf(await Promise.all(solos.map((p) => checkBytes(p, env))));
     const solo = soloRes.map((r, i) => leechUse(r, env, solos[i].proc.label).mbps);
     const soloSum = solo.reduce((a, b) => a + b, 0);
     env.log(`    solo ${solo.map((x) => x.toFixed(2)).join(' + ')} = ${soloSum.toFixed(2)} MB/s`);
@@ -124,12 +128,12 @@ export async function manySeedersRun(env: CaseEnv, seeders: number, upLimit: num
       }, data.torrent.name);
       const r = await p.result(env.timeoutMs + 30_000);
       const seedUse = meter.end();
-      await checkBytes(p, env);
+      sha256Ok += await checkBytes(p, env);
       const u = leechUse(r, env, p.proc.label);
       leech.set(impl, { ...u, fraction: u.mbps / soloSum, seeders: seedUse });
       env.log(`    ${seeders} → 1 ${impl}: ${u.mbps.toFixed(2)} MB/s = ${(u.mbps / soloSum).toFixed(3)} of the solo sum, dup ${u.dupPct.toFixed(2)} %`);
     }
-    return { solo, soloSum, leech };
+    return { solo, soloSum, leech, sha256Ok };
   } finally {
     await scope.close();
   }
@@ -147,6 +151,7 @@ export interface FlashCrowdRun {
   /** The seeder's payload upload / (leechers × size): below 1 when leechers traded. */
   seederShare: number;
   leechers: LeechUse[];
+  sha256Ok: number;
 }
 
 /**
@@ -173,7 +178,7 @@ export async function flashCrowdRun(env: CaseEnv, impl: SwarmImpl, n: number, up
     const use = meter.end();
     const results = await Promise.all(leechers.map((p) => p.stop()));
     const seedRes = await seed.stop();
-    await Promise.all(leechers.map((p) => checkBytes(p, env)));
+    const sha256Ok = sumOf(await Promise.all(leechers.map((p) => checkBytes(p, env))));
     const firsts = results.map((r) => r.firstByteAtMs);
     const dones = results.map((r) => r.completeAtMs);
     if (firsts.some((x) => x === null) || dones.some((x) => x === null)) {
@@ -182,7 +187,7 @@ export async function flashCrowdRun(env: CaseEnv, impl: SwarmImpl, n: number, up
     const spanS = (Math.max(...(dones as number[])) - Math.min(...(firsts as number[]))) / 1000;
     const total = data.torrent.totalSize;
     const leechUses = results.map((r, i) => ({ ...leechUse(r, env, leechers[i].proc.label), cpuS: use[i + 1].cpuS, peakRssKiB: use[i + 1].peakRssKiB ?? r.peakRssKiB }));
-    return { mbps: (n * total) / spanS / 1e6, spanS, seeder: use[0], seederShare: seedRes.payloadUp / (n * total), leechers: leechUses };
+    return { mbps: (n * total) / spanS / 1e6, spanS, seeder: use[0], seederShare: seedRes.payloadUp / (n * total), leechers: leechUses, sha256Ok };
   } finally {
     await scope.close();
   }
@@ -200,6 +205,7 @@ export interface MixedRun {
   /** How far qBittorrent and Transmission had got when the measured leecher completed (0–1). */
   qbtProgress: number;
   trProgress: number;
+  sha256Ok: number;
 }
 
 /**
@@ -237,10 +243,10 @@ export async function mixedRun(env: CaseEnv, impl: SwarmImpl, upLimit: number): 
     const r = await leech.result(env.timeoutMs + 30_000);
     const [seedUse, qbtUse, trUse] = meter.end();
     const [qi, ti] = await Promise.all([qbt.info(ih), tr.torrent(trId)]);
-    await checkBytes(leech, env);
+    const sha256Ok = await checkBytes(leech, env);
     return {
       leecher: leechUse(r, env, leech.proc.label), seeder: seedUse, qbittorrent: qbtUse, transmission: trUse,
-      qbtProgress: qi?.progress ?? 0, trProgress: ti.percentDone,
+      qbtProgress: qi?.progress ?? 0, trProgress: ti.percentDone, sha256Ok,
     };
   } finally {
     await scope.close();

@@ -115,7 +115,7 @@ function reportMany(runs: ManySeedersRun[], ltName: string): void {
       seeders_cpu_s: seedCpu(ours),
       baseline_seeders_cpu_s: seedCpu(lt),
       seeder_peak_rss_MiB_max: seedRss([...ours, ...lt]),
-      sha256_ok: runs.length * (CONFIG.seeders + 2),
+      sha256_ok: sum(runs.map((r) => r.sha256Ok)),
     },
   }));
 }
@@ -152,7 +152,7 @@ function reportFlash(ours: FlashCrowdRun[], lt: FlashCrowdRun[], ltName: string)
       discovery: 'each leecher is given only the seeder; PEX',
       ...flashExtra('', ours),
       ...flashExtra('baseline_', lt),
-      sha256_ok: (ours.length + lt.length) * CONFIG.crowd,
+      sha256_ok: sum([...ours, ...lt].map((r) => r.sha256Ok)),
     },
   }));
 }
@@ -185,7 +185,7 @@ function reportMixed(ours: MixedRun[], lt: MixedRun[], ltName: string): void {
       cap_MBps: MB(CONFIG.mixedCap),
       ...mixedExtra('', ours),
       ...mixedExtra('baseline_', lt),
-      sha256_ok: ours.length + lt.length,
+      sha256_ok: sum([...ours, ...lt].map((r) => r.sha256Ok)),
     },
   }));
 }
