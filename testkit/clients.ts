@@ -574,6 +574,12 @@ export interface LibtorrentOptions {
   timeoutS?: number;
   /** How long start-up (incl. the hash check of a seeder) may take. Default 120 s. */
   readyTimeoutMs?: number;
+  /** This torrent's upload limit, bytes/s (libtorrent's per-torrent limit: it holds for loopback peers). */
+  upLimit?: number;
+  /** Dial the `connect` peers only once this file exists (a swarm benchmark's start barrier). */
+  startFile?: string;
+  /** No progress lines (a swarm of many peers would fill the output log with them). */
+  quiet?: boolean;
 }
 
 /** Snapshot of the first connected peer, as lt_peer.py reports it. */
@@ -614,6 +620,12 @@ export interface PeerProcessResult {
 
 /** The RESULT line of lt_peer.py. */
 export interface LibtorrentResult extends PeerProcessResult {
+  /** Payload received twice / in pieces that failed the hash check (torrent_status). */
+  total_redundant_bytes: number;
+  total_failed_bytes: number;
+  /** Epoch ms of the first payload byte and of holding every piece (null when it never happened). */
+  first_byte_at_ms: number | null;
+  complete_at_ms: number | null;
   avg_MBps_wall: number | null;
   avg_MBps_first_byte: number | null;
   lt_max_reported_MBps: number;
@@ -703,6 +715,11 @@ const TR_FIELDS = ['id', 'name', 'hashString', 'status', 'percentDone', 'haveVal
 export interface TransmissionOptions {
   /** 0 tolerated (refuses MSE), 1 preferred (default; accepts plaintext dialers), 2 required. */
   encryption?: 0 | 1 | 2;
+  /**
+   * Loopback address of its peer port (default 127.0.0.1; RPC stays on 127.0.0.1). A swarm
+   * with qBittorrent gives it another: qBittorrent, on 127.0.0.1 too, never connected to it there.
+   */
+  bind?: string;
 }
 
 /**
@@ -1018,6 +1035,9 @@ export class InteropScope {
     if (o.keepSeeding) args.push('--keep-seeding');
     if (o.peerLog) args.push('--peerlog', o.peerLog);
     if (o.redialS !== undefined) args.push('--redial', String(o.redialS));
+    if (o.upLimit !== undefined && o.upLimit > 0) args.push('--up-limit', String(Math.round(o.upLimit)));
+    if (o.startFile !== undefined) args.push('--start-file', o.startFile);
+    if (o.quiet) args.push('--quiet');
     const proc = this.spawn(`lt-${o.mode}@${bind}`, SYSTEM_PYTHON, args);
     const ready = await proc.waitForLine((l) => l.startsWith('READY '), o.readyTimeoutMs ?? 120_000, 'READY line');
     const port = Number(/port=(\d+)/.exec(ready)?.[1] ?? 0);
@@ -1035,10 +1055,11 @@ export class InteropScope {
     let lastErr: unknown = null;
     for (let attempt = 0; attempt < 3; attempt++) {
       // free ports can be taken by someone else before the daemon binds them: retry
-      const peerPort = await freePort('127.0.0.1');
+      const bind = o.bind ?? '127.0.0.1';
+      const peerPort = await freePort(bind);
       const rpcPort = await freePort('127.0.0.1');
-      const proc = this.spawn('transmission', 'bash', [scriptPath('tr_start.sh'), conf, String(peerPort), String(rpcPort), dl, String(o.encryption ?? 1)]);
-      const d = new TransmissionDaemon(proc, { host: '127.0.0.1', port: peerPort }, rpcPort, conf, dl);
+      const proc = this.spawn('transmission', 'bash', [scriptPath('tr_start.sh'), conf, String(peerPort), String(rpcPort), dl, String(o.encryption ?? 1), 'false', bind]);
+      const d = new TransmissionDaemon(proc, { host: bind, port: peerPort }, rpcPort, conf, dl);
       try {
         await waitFor(async () => {
           if (!proc.alive) throw new InteropError('PROCESS_EXIT', `transmission-daemon exited\n${proc.tail()}`);

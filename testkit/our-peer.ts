@@ -6,14 +6,20 @@
  *
  *   node our-peer.js seed|leech TORRENT DIR --bind 127.0.0.x [--connect HOST:PORT]…
  *        [--no-fast] [--encryption require|prefer|off] [--up-limit B] [--down-limit B] [--timeout S] [--quiet]
+ *        [--keep-seeding] [--start-file PATH]
  *
  * --up-limit / --down-limit: the client's rate limits in bytes/s (benches cap our seeders with them).
+ * --keep-seeding: a leecher prints `DONE first_byte_at_ms=… complete_at_ms=…` when complete and
+ *   goes on seeding until SIGTERM (a swarm's leechers serve each other until all are done).
+ * --start-file PATH: after READY, dial the --connect peers only once PATH exists, so that a
+ *   benchmark can start many peers together (as lt_peer.py's --start-file).
  *
  * Prints `READY port=N pid=P cpu_s=C` once listening with the data checked (a seeder
  * rechecks DIR first; that is start-up, not transfer), progress lines, and one
  * `RESULT {json}` line (fields below) — a leecher when it holds every verified piece,
  * a seeder when SIGTERM/SIGINT stops it. Exit status 0, or 2 when a leecher timed out.
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { parseTorrent } from '../format/metainfo.js';
 import type { PeerSession } from '../lib/engine/peer-session.js';
@@ -33,6 +39,9 @@ export interface OurPeerResult extends PeerProcessResult {
   /** Peak V8 heap used and external (Buffer) memory seen by the 1 s sampler, KiB. */
   peak_heap_kib: number;
   peak_external_kib: number;
+  /** Epoch ms of the first payload byte and of holding every piece (one clock for many processes). */
+  first_byte_at_ms: number | null;
+  complete_at_ms: number | null;
 }
 
 interface Args {
@@ -47,11 +56,13 @@ interface Args {
   downloadLimit: number;
   timeoutS: number;
   quiet: boolean;
+  keepSeeding: boolean;
+  startFile: string | null;
 }
 
 function parseArgs(argv: readonly string[]): Args {
   const pos: string[] = [];
-  const a: Omit<Args, 'mode' | 'torrent' | 'dir'> = { bind: '127.0.0.1', connect: [], fast: true, encryption: 'prefer', uploadLimit: 0, downloadLimit: 0, timeoutS: 600, quiet: false };
+  const a: Omit<Args, 'mode' | 'torrent' | 'dir'> = { bind: '127.0.0.1', connect: [], fast: true, encryption: 'prefer', uploadLimit: 0, downloadLimit: 0, timeoutS: 600, quiet: false, keepSeeding: false, startFile: null };
   for (let i = 0; i < argv.length; i++) {
     const x = argv[i];
     if (x === '--bind') a.bind = argv[++i];
@@ -66,11 +77,13 @@ function parseArgs(argv: readonly string[]): Args {
     else if (x === '--down-limit') a.downloadLimit = Number(argv[++i]);
     else if (x === '--timeout') a.timeoutS = Number(argv[++i]);
     else if (x === '--quiet') a.quiet = true;
+    else if (x === '--keep-seeding') a.keepSeeding = true;
+    else if (x === '--start-file') a.startFile = argv[++i];
     else if (x.startsWith('--')) throw new Error(`unknown option ${x}`);
     else pos.push(x);
   }
   if (pos.length !== 3 || (pos[0] !== 'seed' && pos[0] !== 'leech')) {
-    throw new Error('usage: our-peer seed|leech TORRENT DIR --bind HOST [--connect HOST:PORT]... [--no-fast] [--encryption MODE] [--up-limit B] [--down-limit B] [--timeout S] [--quiet]');
+    throw new Error('usage: our-peer seed|leech TORRENT DIR --bind HOST [--connect HOST:PORT]... [--no-fast] [--encryption MODE] [--up-limit B] [--down-limit B] [--timeout S] [--quiet] [--keep-seeding] [--start-file PATH]');
   }
   if (!(a.timeoutS > 0)) throw new Error('--timeout needs a positive number of seconds');
   if (!(a.uploadLimit >= 0 && a.downloadLimit >= 0)) throw new Error('--up-limit / --down-limit need bytes/s ≥ 0');
@@ -82,6 +95,13 @@ const cpuS = (): number => {
   return (u.user + u.system) / 1e6;
 };
 const r3 = (x: number): number => Math.round(x * 1000) / 1000;
+/** performance.now() as epoch ms: lt_peer.py stamps with time.time(), the same clock. */
+const epochMs = (t: number | null): number | null => (t === null ? null : Math.round(performance.timeOrigin + t));
+
+/** Resolve once `file` exists (polled every 5 ms: a start barrier, not a hot path). */
+async function waitForFile(file: string): Promise<void> {
+  while (!existsSync(file)) await new Promise((r) => setTimeout(r, 5));
+}
 
 async function main(): Promise<number> {
   const a = parseArgs(process.argv.slice(2));
@@ -95,7 +115,7 @@ async function main(): Promise<number> {
   const peers: PeerSession[] = [];
   const tor = await client.add(meta, {
     dir: a.dir,
-    peers: a.mode === 'leech' ? a.connect : [],
+    peers: a.mode === 'leech' && a.startFile === null ? a.connect : [],
     onPeerEvent: (_s, ev) => {
       if (firstByte === null && ev.type === 'piece') firstByte = performance.now();
     },
@@ -105,10 +125,7 @@ async function main(): Promise<number> {
     peers.push(s);
   });
   tor.on('error', (e) => process.stdout.write(`ERROR ${e.message}\n`));
-  if (a.mode === 'seed') {
-    if (!tor.isComplete) process.stdout.write(`WARN seeder is not complete (${tor.progress().have}/${tor.progress().total}) - wrong dir?\n`);
-    for (const c of a.connect) tor.addPeer(c);
-  }
+  if (a.mode === 'seed' && !tor.isComplete) process.stdout.write(`WARN seeder is not complete (${tor.progress().have}/${tor.progress().total}) - wrong dir?\n`);
 
   let peakHeap = 0;
   let peakExt = 0;
@@ -121,6 +138,9 @@ async function main(): Promise<number> {
   const cpuReady = cpuS();
   const usageReady = process.cpuUsage();
   process.stdout.write(`READY port=${port} pid=${process.pid} cpu_s=${r3(cpuReady)} complete=${tor.isComplete}\n`);
+  if (a.startFile !== null) await waitForFile(a.startFile);
+  // a seeder dials here; a leecher too when it waited for the start file
+  if (a.mode === 'seed' || a.startFile !== null) for (const c of a.connect) tor.addPeer(c);
 
   const sampler = setInterval(() => {
     sample();
@@ -136,7 +156,15 @@ async function main(): Promise<number> {
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
     if (a.mode === 'leech') {
-      const done = (): void => { clearTimeout(timer); tDone = performance.now(); resolve('done'); };
+      const done = (): void => {
+        tDone = performance.now();
+        if (!a.keepSeeding) {
+          clearTimeout(timer);
+          resolve('done');
+          return;
+        }
+        process.stdout.write(`DONE first_byte_at_ms=${epochMs(firstByte ?? tDone)} complete_at_ms=${epochMs(tDone)}\n`);
+      };
       if (tor.isComplete) done();
       else tor.once('done', done);
     }
@@ -164,6 +192,8 @@ async function main(): Promise<number> {
     peak_rss_kib: process.resourceUsage().maxRSS,
     peak_heap_kib: Math.round(peakHeap / 1024),
     peak_external_kib: Math.round(peakExt / 1024),
+    first_byte_at_ms: epochMs(firstByte),
+    complete_at_ms: epochMs(tDone),
   };
   // RESULT before close: the data is on disk already (a piece is 'have' once written)
   process.stdout.write(`RESULT ${JSON.stringify(res)}\n`);

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Minimal libtorrent 2.0 seeder/leecher for loopback interop tests.
 usage: lt_peer.py seed|leech TORRENT SAVE_DIR LISTEN_PORT [options]
-  --connect 127.0.0.1:PORT   peer to dial (repeatable; re-dialled every --redial s while no peer is connected)
+  --connect 127.0.0.1:PORT   peer to dial (repeatable; dialled at start, then re-dialled every --redial s while no peer is connected)
   --dial-flags N             connect_peer pex flags (13=lt default: uTP first + MSE first; 0: TCP + plaintext first)
   --enc default|plaintext|plain-out|forced   (default = libtorrent default: in/out pe_enabled, pe_both)
   --tcp-only                 disable uTP (libtorrent default dials uTP first!)
@@ -10,10 +10,16 @@ usage: lt_peer.py seed|leech TORRENT SAVE_DIR LISTEN_PORT [options]
   --seed-mode                seeder: skip hash check (torrent_flags.seed_mode)
   --exit-when-done           seeder: exit when a peer has downloaded everything (upload == total)
   --keep-seeding             leecher: print 'DONE' when complete and keep seeding until SIGTERM
+  --up-limit B               this torrent's upload limit, bytes/s (per-torrent: libtorrent's session-wide
+                             limits exempt loopback peers, its per-torrent limits do not)
+  --start-file PATH          after READY, wait until PATH exists before dialling --connect peers
+                             (benchmarks start a swarm's peers together)
 Prints 'READY port=N' once listening + torrent loaded, progress lines, and a final 'RESULT {...}' json line.
 Adapted from ../shared/interop/lt_peer.py: READY and RESULT also carry the process's CPU seconds
 (user+system, all libtorrent threads) and peak RSS, so benchmarks can separate the start-up hash
-check (before READY) from the transfer (READY -> RESULT)."""
+check (before READY) from the transfer (READY -> RESULT). RESULT also carries total_redundant_bytes
+(payload received twice) and total_failed_bytes (payload in pieces that failed the hash check), and
+first_byte_at_ms / complete_at_ms (epoch ms) so a swarm benchmark can time several processes on one clock."""
 import sys, time, json, os, signal, argparse, resource
 
 def cpu_s():
@@ -36,6 +42,8 @@ ap.add_argument('--timeout', type=float, default=600)
 ap.add_argument('--seed-mode', action='store_true')
 ap.add_argument('--exit-when-done', action='store_true')
 ap.add_argument('--keep-seeding', action='store_true')
+ap.add_argument('--up-limit', type=int, default=0, help='per-torrent upload limit in bytes/s (0: none)')
+ap.add_argument('--start-file', help='wait until this file exists before dialling --connect peers')
 ap.add_argument('--quiet', action='store_true')
 ap.add_argument('--bind', default='127.0.0.1', help='local loopback address to listen on / dial from (e.g. 127.0.0.2)')
 a = ap.parse_args()
@@ -72,6 +80,7 @@ atp.save_path = a.save
 atp.flags = (atp.flags | lt.torrent_flags.disable_dht | lt.torrent_flags.disable_lsd) & ~lt.torrent_flags.auto_managed & ~lt.torrent_flags.paused
 if a.seed_mode: atp.flags |= lt.torrent_flags.seed_mode
 h = ses.add_torrent(atp)
+if a.up_limit > 0: h.set_upload_limit(a.up_limit)
 plog = open(a.peerlog, 'w') if a.peerlog else None
 total = ti.total_size()
 stop = [False]
@@ -103,11 +112,15 @@ print('READY port=%d pid=%d state=%s progress=%.3f cpu_s=%.3f' % (ses.listen_por
 if a.mode == 'seed' and not st.is_seeding:
     print('WARN seeder is not complete (progress %.3f) - wrong save path?' % st.progress, flush=True)
 
-t_connect = time.time(); last_dial = 0; first_byte = None; t_peer = None; peer_snap = []
+if a.start_file:
+    while not os.path.exists(a.start_file) and not stop[0]:
+        drain(); time.sleep(0.005)
+t_connect = time.time(); last_dial = 0; first_byte = None; t_peer = None; peer_snap = []; t_complete = None
 max_rate = 0; last_print = 0; result = None; done_said = False
 while not stop[0]:
     drain(); st = h.status(); now = time.time()
-    if a.connect and st.num_peers == 0 and now - last_dial > a.redial:
+    # dial every --connect peer once at start, whoever dialled us already; then again only while alone
+    if a.connect and (last_dial == 0 or (st.num_peers == 0 and now - last_dial > a.redial)):
         for hp in a.connect: h.connect_peer(parse(hp), 0, a.dial_flags)
         last_dial = now
     if first_byte is None and st.total_payload_download > 0: first_byte = now
@@ -126,8 +139,11 @@ while not stop[0]:
               st.progress * 100, st.num_peers, st.download_payload_rate / 1e6, st.upload_payload_rate / 1e6,
               st.total_payload_download, st.total_payload_upload), flush=True)
     if a.mode == 'leech' and st.is_seeding:
+        if t_complete is None: t_complete = now
         if not a.keep_seeding: t_done = now; break
-        if not done_said: print('DONE t=%.3f' % (now - t_connect), flush=True); done_said = True
+        if not done_said:
+            print('DONE t=%.3f first_byte_at_ms=%d complete_at_ms=%d' % (now - t_connect, int((first_byte or now) * 1000), int(now * 1000)), flush=True)
+            done_said = True
     if a.mode == 'seed' and a.exit_when_done and st.total_payload_upload >= total: t_done = now; break
     if now - t0 > a.timeout: print('TIMEOUT', flush=True); t_done = now; break
     time.sleep(0.05 if peer_snap else 0.005)   # fast until the peer snapshot is taken
@@ -144,6 +160,9 @@ res = {'mode': a.mode, 'complete': bool(st.is_seeding), 'total_bytes': total,
        'avg_MBps_first_byte': round(st.total_payload_download / (t_done - first_byte) / 1e6, 1) if first_byte and t_done > first_byte else None,
        'lt_max_reported_MBps': round(max_rate / 1e6, 1),
        'payload_down': st.total_payload_download, 'payload_up': st.total_payload_upload,
+       'total_redundant_bytes': st.total_redundant_bytes, 'total_failed_bytes': st.total_failed_bytes,
+       'first_byte_at_ms': int(first_byte * 1000) if first_byte else None,
+       'complete_at_ms': int(t_complete * 1000) if t_complete else None,
        'peers': peers,
        'cpu_s': round(cpu_s(), 3), 'cpu_transfer_s': round(cpu_s() - cpu_ready, 3),
        'peak_rss_kib': peak_rss_kib()}
