@@ -146,6 +146,8 @@ export interface TorrentHost {
   readonly hasher: PieceHasher;
   /** The client's MSE/PE policy (which handshake dials use). */
   readonly encryption: EncryptionMode;
+  /** Whether the client is at its connection limit (every torrent's connections count). */
+  atConnectionLimit(): boolean;
   /** The client's rate limits: each torrent's own limits hang under them. */
   readonly uploadLimiter: RateLimiter;
   readonly downloadLimiter: RateLimiter;
@@ -167,6 +169,8 @@ interface KnownPeer {
   /** When its last session ended, and whether benignly (redial.ts: redialled sooner while we starve). */
   endedAt: number;
   benign: boolean;
+  /** When we last dialled it (-Infinity: never): at the connection limit, the longest-waiting go first. */
+  dialedAt: number;
 }
 
 /**
@@ -339,7 +343,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> implements SessionOwner
     if (k === undefined) {
       k = {
         addr, session: null, failures: 0, nextAt: 0, peerComplete: false, method: new DialMethod(this.host.encryption),
-        endedAt: -Infinity, benign: false,
+        endedAt: -Infinity, benign: false, dialedAt: -Infinity,
       };
       this.known.set(key, k);
     }
@@ -431,8 +435,17 @@ export class Torrent extends TypedEmitter<TorrentEvents> implements SessionOwner
     }
     for (const s of this.sessions.values()) s.fill();
     const starving = this.starving();
+    const due: KnownPeer[] = [];
     for (const k of this.known.values()) {
-      if (k.session === null && redialDue(k, now, starving) && !(this.isComplete && k.peerComplete)) this.dialKnown(k);
+      if (k.session === null && redialDue(k, now, starving) && !(this.isComplete && k.peerComplete)) due.push(k);
+    }
+    // With slots short (maxPeers, the client's maxConnections), a peer never tried or
+    // tried longest ago goes first: the peers that just failed would otherwise take every
+    // freed slot again and the rest would never be dialled.
+    due.sort((a, b) => (a.dialedAt === b.dialedAt ? 0 : a.dialedAt < b.dialedAt ? -1 : 1));
+    for (const k of due) {
+      if (this.atPeerLimit()) break;
+      this.dialKnown(k);
     }
     if (this.picker !== null && !this.doneFlag) this.emit('progress', this.progress());
   }
@@ -473,9 +486,18 @@ export class Torrent extends TypedEmitter<TorrentEvents> implements SessionOwner
     return true;
   }
 
+  /** This torrent's connections (handshaking included), for the client's limit. */
+  get connectionCount(): number { return this.sessions.size; }
+
+  /** No room for another connection: this torrent's `maxPeers`, or the client's `maxConnections`. */
+  private atPeerLimit(): boolean {
+    return this.sessions.size >= (this.opts.maxPeers ?? 100) || this.host.atConnectionLimit();
+  }
+
   private dialKnown(k: KnownPeer): void {
     const key = formatPeerAddress(k.addr);
-    if (this.closedFlag || this.bannedAddrs.has(key) || this.sessions.size >= (this.opts.maxPeers ?? 100)) return;
+    if (this.closedFlag || this.bannedAddrs.has(key) || this.atPeerLimit()) return;
+    k.dialedAt = this.host.now();
     k.session = this.host.dial(this, k.addr, k.method.mse);
     this.sessions.set(k.session.id, k.session);
   }
@@ -518,7 +540,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> implements SessionOwner
   /** @internal An incoming peer named this torrent. */
   acceptsPeer(s: PeerSession): boolean {
     if (this.closedFlag || !this.started) return false;
-    if (this.sessions.size >= (this.opts.maxPeers ?? 100)) return false;
+    if (this.atPeerLimit()) return false;
     this.sessions.set(s.id, s);
     return true;
   }

@@ -89,6 +89,12 @@ export interface ClientOptions {
   handshakeTimeout?: number;
   /** A connection silent this long is closed (keep-alives count). Default 120 s. */
   idleTimeout?: number;
+  /**
+   * Most connections bound to torrents, all torrents together (each torrent also has its
+   * own `maxPeers`). Default 200: file descriptors and per-connection buffers are finite,
+   * and beyond a few dozen peers per torrent more connections add overhead, not speed.
+   */
+  maxConnections?: number;
   /** Accepted connections still handshaking (not yet bound to a torrent). Default 64. */
   maxPendingConnections?: number;
   /**
@@ -220,6 +226,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
   private readonly dhtClient: ClientDht | null;
   private closed = false;
   private readonly maxPending: number;
+  private readonly maxConnections: number;
   private readonly maxPendingPerAddress: number;
   /** Pending sessions per source address key (entries removed at zero). */
   private readonly pendingByAddress = new Map<string, number>();
@@ -250,6 +257,8 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
     this.encryption = encryption;
     this.handshakeTimeout = opts.handshakeTimeout ?? CONNECTION_DEFAULTS.handshakeTimeout;
     this.maxPending = opts.maxPendingConnections ?? 64;
+    this.maxConnections = opts.maxConnections ?? 200;
+    if (!(Number.isSafeInteger(this.maxConnections) && this.maxConnections >= 1)) throw new ClientError('BAD_OPTION', 'maxConnections must be a positive integer');
     this.maxPendingPerAddress = opts.maxPendingPerAddress ?? Math.max(1, Math.floor(this.maxPending / 4));
     this.throttle = opts.violationThrottle === false ? null : new ViolationThrottle(opts.violationThrottle ?? {});
     this.refusedHold = new SilentHold(opts.maxHeldRefused ?? 2048, opts.refusedHoldMs ?? 30_000, this.clock);
@@ -441,6 +450,13 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
       attachMse(socket, mseInitiator(t.infoHash, this.encryption, this.handshakeTimeout));
     }
     return new PeerSession(socket, formatPeerAddress(addr), this.settings, { torrent: t });
+  }
+
+  /** @internal */
+  atConnectionLimit(): boolean {
+    let n = 0;
+    for (const t of this.torrents.values()) n += t.connectionCount;
+    return n >= this.maxConnections;
   }
 
   /** @internal */
