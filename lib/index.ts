@@ -22,6 +22,7 @@ export {
   type TorrentOptions, type TorrentEvents, type TorrentStats, type TorrentProgress,
 } from './engine/torrent.js';
 export { PeerSession, type PeerCloseCode, type PeerCloseReason } from './engine/peer-session.js';
+export type { ScrapeReport } from './discovery/client-trackers.js';
 export { TypedEmitter } from './events/typed-emitter.js';
 
 // ---- torrents, storage, policy ---------------------------------------------------

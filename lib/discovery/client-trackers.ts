@@ -20,6 +20,11 @@ export interface TrackerSettings {
   readonly minIntervalMs?: number;
 }
 
+/** One tracker's answer to a scrape: its counts for the torrent, or why it gave none. */
+export type ScrapeReport =
+  | { readonly url: string; readonly complete: number; readonly incomplete: number; readonly downloaded: number; readonly error?: undefined }
+  | { readonly url: string; readonly error: Error };
+
 export interface ClientTrackersHost extends OwnListener {
   readonly peerId: Uint8Array;
   now(): number;
@@ -59,6 +64,22 @@ export class ClientTrackers {
     });
     this.announcers.add(a);
     return a;
+  }
+
+  /**
+   * Ask each tracker (deduplicated, in tier order) what it counts for `infoHash`; trackers
+   * are asked in parallel and each answer or failure is reported, none is thrown.
+   */
+  async scrape(tiers: readonly (readonly string[])[], infoHash: Uint8Array): Promise<ScrapeReport[]> {
+    const urls = [...new Set(tiers.flat())];
+    return Promise.all(urls.map(async (url): Promise<ScrapeReport> => {
+      try {
+        const [entry] = await this.transport.scrape(url, [infoHash]);
+        return { url, ...entry };
+      } catch (e) {
+        return { url, error: e instanceof Error ? e : new Error(String(e)) };
+      }
+    }));
   }
 
   /** Whether `p` is our own listener. */

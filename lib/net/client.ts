@@ -29,7 +29,8 @@ import { Torrent, type TorrentHost, type TorrentOptions } from '../engine/torren
 import { TypedEmitter } from '../events/typed-emitter.js';
 import { SilentHold } from './silent-hold.js';
 import { ViolationThrottle, addressKey, isViolation, type ViolationThrottleOptions } from './violation-throttle.js';
-import { ClientTrackers, type TrackerSettings } from '../discovery/client-trackers.js';
+import { trackerTiers } from '../../discovery/tracker-url.js';
+import { ClientTrackers, type ScrapeReport, type TrackerSettings } from '../discovery/client-trackers.js';
 import type { AnnounceReport } from '../discovery/announcer.js';
 import { peerExchangeFor } from '../discovery/peer-exchange.js';
 import type { PexPeer } from '../../extensions/pex/index.js';
@@ -216,6 +217,8 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
   private readonly localAddress: string | undefined;
   private readonly clock: () => number;
   private readonly torrents = new Map<string, Torrent>();
+  /** Each torrent's usable tracker tiers (by info hash, hex), for scrape. */
+  private readonly tiersOf = new Map<string, readonly (readonly string[])[]>();
   /** Accepted sockets not yet bound to a torrent. */
   private readonly pending = new Set<PeerSession>();
   private server: Server | null = null;
@@ -395,6 +398,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
     const t = made = make(own.length === 0 ? opts : { ...opts, extensions: [...(opts.extensions ?? []), ...own] });
     if (this.torrents.has(t.infoHashHex)) throw new ClientError('DUPLICATE_TORRENT', `torrent ${t.infoHashHex} already added`);
     this.torrents.set(t.infoHashHex, t);
+    this.tiersOf.set(t.infoHashHex, trackerTiers(announce, tiers));
     try {
       await t.start();
     } catch (e) {
@@ -405,6 +409,17 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
     walker?.start(t);
     this.emit('torrent', t);
     return t;
+  }
+
+  /**
+   * What the torrent's trackers count for it (seeders = `complete`, leechers =
+   * `incomplete`, `downloaded` = completed downloads): BEP 48 over HTTP, BEP 15 over UDP,
+   * one report per tracker. Empty when trackers are off or the torrent names none.
+   */
+  async scrape(t: Torrent): Promise<ScrapeReport[]> {
+    const tiers = this.tiersOf.get(t.infoHashHex);
+    if (this.trackers === null || tiers === undefined || this.torrents.get(t.infoHashHex) !== t) return [];
+    return this.trackers.scrape(tiers, t.infoHash);
   }
 
   get(infoHash: Uint8Array | string): Torrent | null {
@@ -461,7 +476,7 @@ export class Client extends TypedEmitter<ClientEvents> implements TorrentHost {
 
   /** @internal */
   forget(t: Torrent): void {
-    if (this.torrents.get(t.infoHashHex) === t) this.torrents.delete(t.infoHashHex);
+    if (this.torrents.get(t.infoHashHex) === t) { this.torrents.delete(t.infoHashHex); this.tiersOf.delete(t.infoHashHex); }
   }
 
   private *infoHashes(): Iterable<Uint8Array> {

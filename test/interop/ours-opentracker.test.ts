@@ -78,6 +78,13 @@ for (const proto of ['http', 'udp'] as const) {
     const seed = await seeder.add(f.torrentPath, f.dir);
     assert.equal(seed.isComplete, true);
     await seedStarted;
+    // Client.scrape: the tracker now counts our seeder.
+    const counts = await seeder.client.scrape(seed);
+    assert.equal(counts.length, 1);
+    const c = counts[0];
+    assert.ok(c.error === undefined, `scrape answered: ${c.error?.message}`);
+    assert.equal(c.complete, 1, 'one seeder counted');
+    assert.equal(c.incomplete, 0);
     const leecher = await OurPeer.start(t);
     const leechStarted = announced(leecher.client, null, 'started');
     const out = await s.tempDir('ours-dl');
