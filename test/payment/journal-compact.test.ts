@@ -516,7 +516,9 @@ const recentSigs = (records: JournalRecord[]): { credits: string[]; payments: st
 
 function sessionsOf(r: JournalRecord): string[] {
   if (r.kind === 'transfer') return [r.from, r.to];
-  return r.kind === 'payment_void' || r.kind === 'ratio_earned' || r.kind === 'ratio_strike' || r.kind === 'ratio_expired' || r.kind === 'ratio_spent' || r.kind === 'ratio_vouched' ? [] : [r.sessionHash];
+  if (r.kind === 'voucher') return [r.sessionHash];
+  return r.kind === 'payment_void' || r.kind === 'ratio_earned' || r.kind === 'ratio_strike' || r.kind === 'ratio_expired' || r.kind === 'ratio_spent' || r.kind === 'ratio_vouched'
+    || r.kind === 'channel_claimed' || r.kind === 'channel_open' || r.kind === 'voucher_sent' ? [] : [r.sessionHash];
 }
 
 /** Reopen a directory laid out as a crash left it: `journal` and maybe `journal.compact`. */
