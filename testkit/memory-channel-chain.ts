@@ -49,6 +49,8 @@ export class MemoryChannelChain implements ChannelChain {
   /** Transactions sent (opens, top-ups, claims, …) and RPC reads. */
   transactions = 0;
   fetches = 0;
+  /** Tests: claims fail (an RPC outage, a crash before the claim) while set. */
+  failClaims = false;
 
   constructor(o: MemoryChannelChainOptions = {}) {
     this.programId = o.programId ?? Keypair.generate().publicKey;
@@ -129,6 +131,7 @@ export class MemoryChannelChain implements ChannelChain {
 
   async claim(a: { seller: Keypair; channel: ChannelState; voucher: Voucher; close: boolean }): Promise<ChannelTx> {
     await Promise.resolve();
+    if (this.failClaims) throw new Error('claim failed: the cluster is unreachable');
     this.transactions++;
     const s = this.live(a.channel.address);
     if (!s.seller.equals(a.seller.publicKey)) throw new ChannelProgramError('WrongSeller', 'not the channel seller');

@@ -1023,8 +1023,8 @@ export class BuyerSession {
 
   /**
    * Keep `aheadBytes` worth paid ahead of what we received (the seller's charge for it,
-   * by our own conservative count): a new voucher once less than half of it is left
-   * ahead (`force`, the seller asked or refused a block: once less than all of it).
+   * by our own conservative count): a new voucher, topping it up to `aheadBytes`, once
+   * less than half of it is left ahead.
    */
   private maybePayChannel(force: boolean): void {
     const t = this._terms!;
@@ -1035,7 +1035,12 @@ export class BuyerSession {
     const expected = this._creditedTotal + this.unansweredTotal;
     const charge = chargeFor(this._chargeableReceived, t.price);
     const lead = expected + chargeFor(this._creditLeft, t.price) - charge;
-    if (lead >= (force ? ahead : ahead / 2n)) return;
+    // The same threshold when the seller asks or refuses a block (`force`): our count is
+    // conservative, so a seller short of credit while we are half an increment ahead is
+    // one whose acknowledgement is on its way (it refills our requests) — paying more
+    // would only buy tiny increments, an fsync each on both sides.
+    void force;
+    if (lead >= ahead / 2n) return;
     const rest = this._chargeableReceived + aheadBytes - this._creditLeft;
     let delta = chargeFor(rest > 0n ? rest : 0n, t.price) - expected;
     if (delta <= 0n) return;
