@@ -438,6 +438,9 @@ class Scenario {
   /** Payment channels: a buyer's (opened here) and a seller's (vouchers accepted here). */
   readonly channels = [key(), key(), key()];
   private readonly charged = new Map<string, bigint>();
+  /** Channels opened so far, with their deposits (appends in flight included: channelOf reads written records only). */
+  private readonly opened = new Map<string, bigint>();
+  private readonly claimed = new Map<string, bigint>();
   private tick = 0;
 
   record(o: Op, j: Journal): JournalRecord | null {
@@ -460,11 +463,12 @@ class Scenario {
       return { kind: 'ratio_spent', identity, bytes, infoHash: this.torrent, sessionHash: this.sessions[0], time };
     }
     if (o.k === 'chopen') {
-      if (j.channelOf(this.channels[o.c])?.open !== undefined) return null;
+      if (this.opened.has(this.channels[o.c])) return null;
+      this.opened.set(this.channels[o.c], o.deposit);
       return { kind: 'channel_open', channel: this.channels[o.c], seller: this.payers[1], mint: this.issuers[0], nonce: BigInt(o.c), deposit: o.deposit, expiry: 1_900_000_000n, voucherKey: this.payers[0], time };
     }
     if (o.k === 'vsent') {
-      const deposit = j.channelOf(this.channels[o.c])?.open?.deposit;
+      const deposit = this.opened.get(this.channels[o.c]);
       const amount = j.sentOf(this.channels[o.c]) + o.step;
       if (deposit === undefined || amount > deposit) return null;
       return { kind: 'voucher_sent', channel: this.channels[o.c], amount, seller: this.payers[1], infoHash: this.torrents[o.t], time };
@@ -474,9 +478,11 @@ class Scenario {
     }
     if (o.k === 'claim') {
       const accepted = j.acceptedOf(this.channels[o.c]);
-      const claimed = j.channelOf(this.channels[o.c])?.claimed?.amount ?? 0n;
+      const claimed = this.claimed.get(this.channels[o.c]) ?? 0n;
       if (accepted === 0n) return null;
-      return { kind: 'channel_claimed', channel: this.channels[o.c], amount: claimed + ((accepted - claimed) * BigInt(o.part)) / 100n, signature: sig(), closed: o.closed, time };
+      const amount = claimed + ((accepted - claimed) * BigInt(o.part)) / 100n;
+      this.claimed.set(this.channels[o.c], amount);
+      return { kind: 'channel_claimed', channel: this.channels[o.c], amount, signature: sig(), closed: o.closed, time };
     }
     if (o.k === 'charge') {
       const s = this.sessions[o.s];
