@@ -532,7 +532,7 @@ export class BuyerSession {
       case 'channel_rejected': return this.onChannelRejected(m.channel, m.reason);
       case 'payment_check_rejected': return this.onCheckRejected(m.channel, m.amount, m.reason);
       case 'payment_check_required':
-        if (this._state === 'ready' && this.payMode === 'channel') this.maybePayChannel(true);
+        if (this._state === 'ready' && this.payMode === 'channel') this.maybePayChannel();
         return;
       case 'channel_closed': return this.onChannelClosed(m.channel, m.reason);
       case 'payment_proof':
@@ -849,7 +849,7 @@ export class BuyerSession {
   /** Ask for a top-up now (e.g. the session sees requests rejected). Same rules as the automatic ones. */
   topUp(): void {
     if (this._state !== 'ready') return;
-    if (this.payMode === 'channel') return this.maybePayChannel(true);
+    if (this.payMode === 'channel') return this.maybePayChannel();
     if (this.paying !== null || this.proofs.size > 0) { this.ranDry = true; this.ranDryThisPayment = true; }
     this.maybePay();
   }
@@ -962,7 +962,7 @@ export class BuyerSession {
     }
     this.events.push({ type: 'channel_confirmed', channel: c.address58, accepted, credited, balance });
     if (!this.acceptBalance(balance)) return;
-    this.maybePayChannel(false);
+    this.maybePayChannel();
   }
 
   private onChannelRejected(channel: Uint8Array, reason: string): void {
@@ -986,7 +986,7 @@ export class BuyerSession {
     // Overtaken by a higher voucher of ours on another connection with this seller
     // (which took the credit there): not the seller's fault, a few are tolerated.
     if (reason === 'not_increasing' && ++this.staleVouchers <= MAX_STALE_VOUCHERS) {
-      this.maybePayChannel(false);
+      this.maybePayChannel();
       return;
     }
     this.stop('rejected', `voucher of ${amount}: ${reason}`.slice(0, 200));
@@ -1009,7 +1009,7 @@ export class BuyerSession {
     this.unacked.set(amount, delta);
     this.out.push({ type: 'payment_check', channel: this.chan.address, amount, sig });
     this.events.push({ type: 'voucher_sent', channel: this.chan.address58, amount, delta });
-    this.maybePayChannel(false);
+    this.maybePayChannel();
   }
 
   /** The adapter could not raise our voucher (deposit exhausted, journal failed): no more payment here. */
@@ -1026,7 +1026,7 @@ export class BuyerSession {
    * by our own conservative count): a new voucher, topping it up to `aheadBytes`, once
    * less than half of it is left ahead.
    */
-  private maybePayChannel(force: boolean): void {
+  private maybePayChannel(): void {
     const t = this._terms!;
     const c = this.chan;
     if (this._state !== 'ready' || this.chanState !== 'confirmed' || c === null || this.voucherPending !== null || this.awaitingCredit || t.price === 0n) return;
@@ -1035,11 +1035,10 @@ export class BuyerSession {
     const expected = this._creditedTotal + this.unansweredTotal;
     const charge = chargeFor(this._chargeableReceived, t.price);
     const lead = expected + chargeFor(this._creditLeft, t.price) - charge;
-    // The same threshold when the seller asks or refuses a block (`force`): our count is
+    // The same threshold when the seller asks or refuses a block: our count is
     // conservative, so a seller short of credit while we are half an increment ahead is
     // one whose acknowledgement is on its way (it refills our requests) — paying more
     // would only buy tiny increments, an fsync each on both sides.
-    void force;
     if (lead >= ahead / 2n) return;
     const rest = this._chargeableReceived + aheadBytes - this._creditLeft;
     let delta = chargeFor(rest > 0n ? rest : 0n, t.price) - expected;
@@ -1065,7 +1064,7 @@ export class BuyerSession {
   }
 
   private maybePay(): void {
-    if (this.payMode === 'channel') return this.maybePayChannel(false);
+    if (this.payMode === 'channel') return this.maybePayChannel();
     const t = this._terms!;
     // One payment paid at a time, a few proofs in flight; a free seller needs nothing.
     const maxProofs = this.confirmedBalance === null ? 1 : MAX_PROOFS_IN_FLIGHT;
