@@ -13,12 +13,24 @@
  *    synchronous step against it.
  */
 import {
-  JournalError, type ChargeRecord, type CreditRecord, type JournalRecord, type PaymentPendingRecord, type PaymentRecord,
+  JournalError, type ChannelRecord, type ChargeRecord, type CreditRecord, type JournalRecord, type PaymentPendingRecord, type PaymentRecord,
   type PaymentVoidRecord, type TransferRecord,
 } from './journal-format.js';
 import {
-  sessionItems, type KeptRecord, type RatioItem, type SessionItem, type SnapshotHeader, type SnapshotItem, type SnapshotTotals,
+  sessionItems, type ChannelBook, type ChannelItem, type KeptRecord, type RatioItem, type SessionItem, type SnapshotHeader, type SnapshotItem, type SnapshotTotals,
 } from './journal-snapshot.js';
+
+export type { ChannelBook };
+
+/** A channel's numbers counting appends being written (what channel records are checked against). */
+interface ChannelReserved {
+  /** Buyer: opened (its deposit), latest voucher sent. */
+  deposit: bigint | null;
+  sent: bigint;
+  /** Seller: latest voucher accepted, latest claim. */
+  accepted: bigint;
+  claimed: bigint;
+}
 
 /**
  * Ratio credits of one identity at this node (an immutable value, replaced on change,
@@ -111,6 +123,8 @@ export interface SnapshotPlan {
   kept: KeptRecord[];
   /** Ratio credits of every identity (never retired: they are what the node owes its uploaders). */
   ratio: Array<[string, RatioBook]>;
+  /** Payment channels (every one: a channel is money until claimed or reclaimed). */
+  channels: ChannelBook[];
   /** Statement totals redeemed, and what each issuer brought (durable: of the records written). */
   vouches: Array<[string, bigint]>;
   issuers: Array<[string, bigint]>;
@@ -151,6 +165,9 @@ export class Books {
   /** The same two, of written records only (what a snapshot holds). */
   private readonly vouchDurable = new Map<string, bigint>();
   private readonly issuerDurable = new Map<string, bigint>();
+  /** Payment channels (both roles), durable books and reserved numbers. */
+  private readonly channels = new Map<string, ChannelBook>();
+  private readonly chanReserved = new Map<string, ChannelReserved>();
   private totals = zeroTotals();
   private retained: JournalRecord[] = [];
   /** Latest record time folded in. */
@@ -194,6 +211,14 @@ export class Books {
   /** Every identity with ratio records (a copy). */
   ratioBooks(): Map<string, RatioBook> { return new Map(this.ratio); }
   get ratioCount(): number { return this.ratio.size; }
+  /** A channel's durable book (undefined: no record names it). */
+  channelOf(channel: string): ChannelBook | undefined { return this.channels.get(channel); }
+  /** Every channel's durable book. */
+  channelBooks(): ChannelBook[] { return [...this.channels.values()]; }
+  /** Seller: the latest voucher amount accepted for a channel, counting appends being written (0: none). */
+  acceptedOf(channel: string): bigint { return this.chanReserved.get(channel)?.accepted ?? 0n; }
+  /** Buyer: the latest voucher amount signed for a channel, counting appends being written (0: none). */
+  sentOf(channel: string): bigint { return this.chanReserved.get(channel)?.sent ?? 0n; }
   records(): readonly JournalRecord[] { return this.retained.slice(); }
   get retainedCount(): number { return this.retained.length; }
   get sessionCount(): number { return this.sessions.size; }
@@ -235,7 +260,39 @@ export class Books {
     else if (r.kind === 'payment_pending') this.reservePending(r, loading);
     else if (r.kind === 'payment_void') this.reserveVoid(r, loading);
     else if (r.kind === 'charge') this.reserveCharge(r, loading);
+    else if (r.kind === 'voucher' || r.kind === 'channel_claimed' || r.kind === 'channel_open' || r.kind === 'voucher_sent') this.reserveChannel(r, loading);
     else this.reserveRatio(r, loading);
+  }
+
+  /**
+   * Channel records: cumulative vouchers only go up (each increase is credited, or
+   * spent, once), a buyer never signs above its deposit, a claim never goes down nor
+   * beyond the vouchers held.
+   */
+  private reserveChannel(r: ChannelRecord, loading: boolean): void {
+    const err = (code: 'STALE_VOUCHER' | 'UNKNOWN_CHANNEL' | 'OVERDRAWN', msg: string): JournalError => new JournalError(loading ? 'CORRUPT' : code, msg);
+    let c = this.chanReserved.get(r.channel);
+    if (c === undefined) c = { deposit: null, sent: 0n, accepted: 0n, claimed: 0n };
+    if (r.kind === 'channel_open') {
+      if (c.deposit !== null) throw err('UNKNOWN_CHANNEL', `channel ${r.channel} opened twice`);
+      c.deposit = r.deposit;
+    } else if (r.kind === 'voucher_sent') {
+      if (c.deposit === null) throw err('UNKNOWN_CHANNEL', `voucher for channel ${r.channel}, which was never opened here`);
+      if (r.amount <= c.sent) throw err('STALE_VOUCHER', `voucher of ${r.amount} on channel ${r.channel} is not above ${c.sent}`);
+      if (r.amount > c.deposit) throw err('OVERDRAWN', `voucher of ${r.amount} on channel ${r.channel}, whose deposit is ${c.deposit}`);
+      c.sent = r.amount;
+    } else if (r.kind === 'voucher') {
+      if (r.amount <= c.accepted) throw err('STALE_VOUCHER', `voucher of ${r.amount} on channel ${r.channel} is not above ${c.accepted}`);
+      const s = this.session(r.sessionHash);
+      s.balance += r.amount - c.accepted;
+      s.payers.add(r.buyer);
+      c.accepted = r.amount;
+    } else {
+      if (r.amount < c.claimed) throw err('STALE_VOUCHER', `claim of ${r.amount} on channel ${r.channel} below the claim of ${c.claimed}`);
+      if (r.amount > c.accepted) throw err('OVERDRAWN', `claim of ${r.amount} on channel ${r.channel}, whose vouchers reach ${c.accepted}`);
+      c.claimed = r.amount;
+    }
+    this.chanReserved.set(r.channel, c);
   }
 
   /**
@@ -381,6 +438,8 @@ export class Books {
       else if (r.kind === 'ratio_earned') this.ratio.set(r.identity, { ...b, earned: b.earned + r.bytes, last, earnedAt: Math.max(b.earnedAt, r.time) });
       else if (r.kind === 'ratio_strike') this.ratio.set(r.identity, { ...b, strikes: b.strikes + 1, last });
       else this.ratio.set(r.identity, { ...b, spent: b.spent + r.bytes, last });
+    } else if (r.kind === 'voucher' || r.kind === 'channel_claimed' || r.kind === 'channel_open' || r.kind === 'voucher_sent') {
+      this.applyChannel(r);
     } else if (r.kind === 'transfer') {
       this.rebook(r.from, r.time, (b) => ({ movedOut: (b.movedOut ?? 0n) + r.amount }));
       this.rebook(r.to, r.time, (b) => ({ movedIn: (b.movedIn ?? 0n) + r.amount, payers: withPayer(b.payers, r.payer) }));
@@ -394,6 +453,33 @@ export class Books {
       t.charges++;
     }
     this.retain(r);
+  }
+
+  /** A channel record, written: its book, and the increase of a voucher as money earned or spent. */
+  private applyChannel(r: ChannelRecord): void {
+    const b: ChannelBook = this.channels.get(r.channel) ?? { channel: r.channel, last: 0 };
+    const last = Math.max(b.last, r.time);
+    const t = this.totals;
+    if (r.kind === 'channel_open') {
+      const { seller, mint, nonce, deposit, expiry, voucherKey, time } = r;
+      this.channels.set(r.channel, { ...b, open: { seller, mint, nonce, deposit, expiry, voucherKey, time }, last });
+    } else if (r.kind === 'voucher_sent') {
+      const delta = r.amount - (b.sent ?? 0n);
+      addTo(this.spentBySeller, r.seller, delta);
+      addTo(this.spentByTorrent, r.infoHash, delta);
+      t.spent += delta;
+      this.channels.set(r.channel, { ...b, sent: r.amount, last });
+    } else if (r.kind === 'voucher') {
+      const delta = r.amount - (b.voucher?.amount ?? 0n);
+      addTo(this.earnedByPayer, r.buyer, delta);
+      t.earned += delta;
+      this.rebook(r.sessionHash, r.time, (s) => ({ earned: (s.earned ?? 0n) + delta, payers: withPayer(s.payers, r.buyer) }));
+      const { amount, signature, buyer, sessionHash, infoHash, time } = r;
+      this.channels.set(r.channel, { ...b, voucher: { amount, signature, buyer, sessionHash, infoHash, time }, last });
+    } else {
+      const { amount, signature, closed, time } = r;
+      this.channels.set(r.channel, { ...b, claimed: { amount, signature, closed, time }, last });
+    }
   }
 
   private rebook(hash: string, time: number, change: (b: SessionBook) => Partial<SessionBook>): void {
@@ -436,6 +522,7 @@ export class Books {
         this.vouchDurable.set(k, item.total);
         return;
       }
+      case 'channel': return this.loadChannel(item);
       case 'issuer':
         if (this.issuerUsed.has(item.issuer)) throw corrupt(`snapshot lists issuer ${item.issuer} twice`);
         this.issuerUsed.set(item.issuer, item.used);
@@ -459,6 +546,15 @@ export class Books {
     if (this.ratio.has(i.identity)) throw corrupt(`snapshot lists identity ${i.identity} twice`);
     this.ratio.set(i.identity, { earned: i.earned, vouched: i.vouched, spent: i.spent, strikes: i.strikes, last: i.last, earnedAt: i.earnedAt });
     this.ratioReserved.set(i.identity, { earned: i.earned, vouched: i.vouched, spent: i.spent, strikes: i.strikes, earnedAt: i.earnedAt });
+  }
+
+  private loadChannel(i: ChannelItem): void {
+    if (this.channels.has(i.channel)) throw corrupt(`snapshot lists channel ${i.channel} twice`);
+    const { t: _t, ...book } = i;
+    this.channels.set(i.channel, book);
+    this.chanReserved.set(i.channel, {
+      deposit: i.open?.deposit ?? null, sent: i.sent ?? 0n, accepted: i.voucher?.amount ?? 0n, claimed: i.claimed?.amount ?? 0n,
+    });
   }
 
   private loadPayers(hash: string, payers: readonly string[]): void {
@@ -523,7 +619,7 @@ export class Books {
     return {
       header: { time: now, cut, maxTime: this.maxTime, totals: { ...this.totals } },
       sessions, retiring, earned: [...this.earnedByPayer], spent: [...this.spentBySeller], spentByTorrent: [...this.spentByTorrent], kept,
-      ratio: [...this.ratio], vouches: [...this.vouchDurable], issuers: [...this.issuerDurable], retainedLen: this.retained.length,
+      ratio: [...this.ratio], channels: [...this.channels.values()], vouches: [...this.vouchDurable], issuers: [...this.issuerDurable], retainedLen: this.retained.length,
     };
   }
 
@@ -549,6 +645,7 @@ export class Books {
       yield { t: 'vouch', issuer, identity, total };
     }
     for (const [issuer, used] of p.issuers) yield { t: 'issuer', issuer, used };
+    for (const c of p.channels) yield { t: 'channel', ...c };
   }
 
   /**

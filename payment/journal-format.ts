@@ -46,6 +46,8 @@ export type JournalErrorCode =
   | 'CHARGE_DECREASED' // a cumulative charge below an earlier one for the same session
   | 'OVERDRAWN' // a transfer of more than its session's balance, a ratio spend or expiry of more than the identity holds
   | 'STALE_STATEMENT' // a ratio_vouched whose statement total is not above the one redeemed before for that issuer and identity
+  | 'STALE_VOUCHER' // a voucher (sent or accepted) not above the last one for its channel, or a claim below the last claim
+  | 'UNKNOWN_CHANNEL' // a voucher_sent for a channel with no channel_open, a claim of a channel with no voucher, or a second channel_open of one
   | 'NOT_PENDING' // a payment_void for a signature with no unsettled payment_pending, or a payment that disagrees with its pending record
   | 'LOCKED' // another live process holds the journal
   | 'LOCK_UNAVAILABLE' // this platform offers no file lock we can use
@@ -235,9 +237,74 @@ export interface RatioStrikeRecord {
   time: number;
 }
 
+/**
+ * Payment channels (docs/PROTOCOL.md, "Payment channels"), seller: a voucher it
+ * accepted — the cumulative amount `buyer`'s channel pays it, signed by the channel's
+ * voucher key — written (fsync) BEFORE the session is credited its increase over the
+ * previous voucher of the channel. The journal refuses one not above the last
+ * (STALE_VOUCHER): each increase is credited once, in one session.
+ */
+export interface VoucherRecord {
+  kind: 'voucher';
+  /** The channel address, base58. */
+  channel: string;
+  /** Cumulative, at least 1. */
+  amount: bigint;
+  /** The voucher key's ed25519 signature (64 bytes), base58: what a claim presents. */
+  signature: string;
+  /** The channel's buyer (the wallet bound in the session), base58. */
+  buyer: string;
+  sessionHash: string;
+  infoHash: string;
+  time: number;
+}
+
+/** Payment channels, seller: a claim landed (the program paid out up to `amount`; `closed`: the channel is gone). */
+export interface ChannelClaimedRecord {
+  kind: 'channel_claimed';
+  channel: string;
+  /** The voucher amount claimed (cumulative, as the program's `claimed`). */
+  amount: bigint;
+  /** The claim transaction's signature, base58. */
+  signature: string;
+  closed: boolean;
+  time: number;
+}
+
+/** Payment channels, buyer: a channel it opened (written once the open transaction landed). */
+export interface ChannelOpenRecord {
+  kind: 'channel_open';
+  channel: string;
+  seller: string;
+  mint: string;
+  nonce: bigint;
+  deposit: bigint;
+  /** Unix seconds (the cluster's clock). */
+  expiry: bigint;
+  voucherKey: string;
+  time: number;
+}
+
+/**
+ * Payment channels, buyer: a voucher it signed for `amount` (cumulative) — written
+ * (fsync) before it is sent. Its increase over the previous one is what the buyer spent
+ * (per seller and torrent, as payments are). The journal refuses one not above the
+ * last (STALE_VOUCHER) or above the deposit (OVERDRAWN).
+ */
+export interface VoucherSentRecord {
+  kind: 'voucher_sent';
+  channel: string;
+  amount: bigint;
+  seller: string;
+  infoHash: string;
+  time: number;
+}
+
+export type ChannelRecord = VoucherRecord | ChannelClaimedRecord | ChannelOpenRecord | VoucherSentRecord;
+
 export type JournalRecord =
   | CreditRecord | ChargeRecord | PaymentRecord | TransferRecord | PaymentPendingRecord | PaymentVoidRecord
-  | RatioEarnedRecord | RatioStrikeRecord | RatioSpentRecord | RatioExpiredRecord | RatioVouchedRecord;
+  | RatioEarnedRecord | RatioStrikeRecord | RatioSpentRecord | RatioExpiredRecord | RatioVouchedRecord | ChannelRecord;
 
 const B58 = /^[1-9A-HJ-NP-Za-km-z]+$/;
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -273,6 +340,12 @@ export function u64(v: unknown, what: string): bigint {
   if (typeof v !== 'string' || !DEC.test(v)) fail(`${what}: not a decimal u64`);
   const n = BigInt(v);
   if (n > U64_MAX) fail(`${what}: outside u64`);
+  return n;
+}
+/** A u64 of at least 1. */
+function positive(v: unknown, what: string): bigint {
+  const n = u64(v, what);
+  if (n === 0n) fail(`${what}: zero`);
   return n;
 }
 /** A non-negative sum of u64 amounts, as a decimal string (bounded length). */
@@ -364,6 +437,25 @@ export function checkRecord(r: unknown): JournalRecord {
     }
     case 'ratio_strike':
       return { kind: 'ratio_strike', identity: key58(o.identity, 'identity'), infoHash: hex(o.infoHash, HEX40, 'infoHash'), time: time(o.time) };
+    case 'voucher':
+      return {
+        kind: 'voucher', channel: key58(o.channel, 'channel'), amount: positive(o.amount, 'voucher amount'), signature: sig58(o.signature),
+        buyer: key58(o.buyer, 'buyer'), sessionHash: hex(o.sessionHash, HEX64, 'sessionHash'), infoHash: hex(o.infoHash, HEX40, 'infoHash'), time: time(o.time),
+      };
+    case 'channel_claimed':
+      if (typeof o.closed !== 'boolean') fail('channel_claimed: closed must be a boolean');
+      return { kind: 'channel_claimed', channel: key58(o.channel, 'channel'), amount: u64(o.amount, 'amount'), signature: sig58(o.signature), closed: o.closed, time: time(o.time) };
+    case 'channel_open':
+      return {
+        kind: 'channel_open', channel: key58(o.channel, 'channel'), seller: key58(o.seller, 'seller'), mint: key58(o.mint, 'mint'),
+        nonce: u64(o.nonce, 'nonce'), deposit: positive(o.deposit, 'deposit'), expiry: positive(o.expiry, 'expiry'),
+        voucherKey: key58(o.voucherKey, 'voucherKey'), time: time(o.time),
+      };
+    case 'voucher_sent':
+      return {
+        kind: 'voucher_sent', channel: key58(o.channel, 'channel'), amount: positive(o.amount, 'voucher amount'), seller: key58(o.seller, 'seller'),
+        infoHash: hex(o.infoHash, HEX40, 'infoHash'), time: time(o.time),
+      };
     default:
       return fail(`unknown record kind ${JSON.stringify(String(o.kind)).slice(0, 40)}`);
   }
@@ -380,6 +472,7 @@ function recordJSON(c: JournalRecord): string {
   if (c.kind === 'payment_void' || c.kind === 'ratio_strike') return JSON.stringify(c);
   if (c.kind === 'ratio_earned' || c.kind === 'ratio_spent' || c.kind === 'ratio_expired') return JSON.stringify({ ...c, bytes: c.bytes.toString() });
   if (c.kind === 'ratio_vouched') return JSON.stringify({ ...c, total: c.total.toString(), bytes: c.bytes.toString() });
+  if (c.kind === 'channel_open') return JSON.stringify({ ...c, nonce: c.nonce.toString(), deposit: c.deposit.toString(), expiry: c.expiry.toString() });
   return JSON.stringify({ ...c, amount: c.amount.toString() });
 }
 

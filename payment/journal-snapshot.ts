@@ -31,7 +31,11 @@
  *       uploaders does not expire with a compaction).
  *   {"t":"vouch","issuer":I,"identity":W,"total":T}   the latest statement total redeemed
  *       per trusted issuer and identity (a statement is never redeemed twice);
- *   {"t":"issuer","issuer":I,"used":U}          credit an issuer's statements brought in all.
+ *   {"t":"issuer","issuer":I,"used":U}          credit an issuer's statements brought in all;
+ *   {"t":"channel","channel":C,"last":T,"open"?:{...},"sent"?,"voucher"?:{...},"claimed"?:{...}}
+ *       a payment channel (docs/PROTOCOL.md, "Payment channels"): a buyer's opening and
+ *       latest voucher signed; a seller's latest voucher accepted (its signature: what a
+ *       claim presents) and latest claim. Every channel is kept.
  * Amounts are decimal strings. The header's totals count every record ever folded in,
  * including those of sessions and signatures the snapshot no longer lists.
  *
@@ -94,7 +98,21 @@ export interface RatioItem { t: 'ratio'; identity: string; earned: bigint; vouch
 /** The latest statement total redeemed per trusted issuer and identity, and what each issuer's statements brought in all. */
 export interface VouchItem { t: 'vouch'; issuer: string; identity: string; total: bigint }
 export interface IssuerItem { t: 'issuer'; issuer: string; used: bigint }
-export type SnapshotItem = SessionItem | PayersItem | EarnedItem | SpentItem | TorrentItem | RecordItem | RatioItem | VouchItem | IssuerItem;
+/** A payment channel's book (both roles; fields absent when no such record was written). */
+export interface ChannelBook {
+  readonly channel: string;
+  /** Buyer: the channel_open record's fields. */
+  readonly open?: { readonly seller: string; readonly mint: string; readonly nonce: bigint; readonly deposit: bigint; readonly expiry: bigint; readonly voucherKey: string; readonly time: number };
+  /** Buyer: the latest voucher amount signed. */
+  readonly sent?: bigint;
+  /** Seller: the latest voucher accepted. */
+  readonly voucher?: { readonly amount: bigint; readonly signature: string; readonly buyer: string; readonly sessionHash: string; readonly infoHash: string; readonly time: number };
+  /** Seller: the latest claim that landed. */
+  readonly claimed?: { readonly amount: bigint; readonly signature: string; readonly closed: boolean; readonly time: number };
+  readonly last: number;
+}
+export interface ChannelItem extends ChannelBook { t: 'channel' }
+export type SnapshotItem = SessionItem | PayersItem | EarnedItem | SpentItem | TorrentItem | RecordItem | RatioItem | VouchItem | IssuerItem | ChannelItem;
 
 export type SnapshotFrame =
   | { kind: 'snapshot'; header: SnapshotHeader }
@@ -166,8 +184,40 @@ export function checkItem(v: unknown): SnapshotItem {
     }
     case 'vouch': return { t: 'vouch', issuer: key58(o.issuer, 'issuer'), identity: key58(o.identity, 'identity'), total: u64(o.total, 'total') };
     case 'issuer': return { t: 'issuer', issuer: key58(o.issuer, 'issuer'), used: bigDec(o.used, 'used') };
+    case 'channel': return checkChannelItem(o);
     default: return fail(`unknown snapshot item ${JSON.stringify(String(o.t)).slice(0, 40)}`);
   }
+}
+
+/** A channel item: each part checked as the record it folds (one fixed shape, bounded). */
+function checkChannelItem(o: Record<string, unknown>): ChannelItem {
+  const channel = key58(o.channel, 'channel');
+  let item: ChannelItem = { t: 'channel', channel, last: time(o.last, 'last') };
+  if (o.open !== undefined) {
+    const r = checkRecord({ ...obj(o.open, 'open'), kind: 'channel_open', channel });
+    if (r.kind !== 'channel_open') fail('channel: open');
+    const { seller, mint, nonce, deposit, expiry, voucherKey, time: t } = r;
+    item = { ...item, open: { seller, mint, nonce, deposit, expiry, voucherKey, time: t } };
+  }
+  if (o.sent !== undefined) {
+    const sent = u64(o.sent, 'sent');
+    if (item.open === undefined || sent > item.open.deposit) fail('channel: vouchers sent beyond the deposit, or on a channel never opened');
+    item = { ...item, sent };
+  }
+  if (o.voucher !== undefined) {
+    const r = checkRecord({ ...obj(o.voucher, 'voucher'), kind: 'voucher', channel });
+    if (r.kind !== 'voucher') fail('channel: voucher');
+    const { amount, signature, buyer, sessionHash, infoHash, time: t } = r;
+    item = { ...item, voucher: { amount, signature, buyer, sessionHash, infoHash, time: t } };
+  }
+  if (o.claimed !== undefined) {
+    const r = checkRecord({ ...obj(o.claimed, 'claimed'), kind: 'channel_claimed', channel });
+    if (r.kind !== 'channel_claimed') fail('channel: claimed');
+    if (r.amount > (item.voucher?.amount ?? 0n)) fail('channel: claimed beyond the vouchers held');
+    const { amount, signature, closed, time: t } = r;
+    item = { ...item, claimed: { amount, signature, closed, time: t } };
+  }
+  return item;
 }
 
 /** Validate a parsed snapshot frame body (any problem: JournalError BAD_RECORD; the scanner reports it as CORRUPT). */

@@ -68,12 +68,12 @@ import { constants as FS } from 'node:fs';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import {
-  Books, type JournalSummary, type RatioBook, type RatioState, type SessionCharge, type SnapshotPlan,
+  Books, type ChannelBook, type JournalSummary, type RatioBook, type RatioState, type SessionCharge, type SnapshotPlan,
 } from './journal-books.js';
 import {
   JournalError, MAGIC, MAGIC_V2, checkRecord, encodeFrame,
   type ChargeRecord, type CreditRecord, type JournalRecord, type PaymentPendingRecord, type PaymentRecord,
-  type PaymentVoidReason, type PaymentVoidRecord, type RatioEarnedRecord, type RatioExpiredRecord, type RatioSpentRecord, type RatioStrikeRecord, type RatioVouchedRecord, type TransferRecord,
+  type PaymentVoidReason, type PaymentVoidRecord, type ChannelClaimedRecord, type ChannelOpenRecord, type VoucherRecord, type VoucherSentRecord, type RatioEarnedRecord, type RatioExpiredRecord, type RatioSpentRecord, type RatioStrikeRecord, type RatioVouchedRecord, type TransferRecord,
 } from './journal-format.js';
 import { JournalLock } from './journal-lock.js';
 import { scanFile, scanJournal, type JournalEntry } from './journal-scan.js';
@@ -86,6 +86,7 @@ export type { JournalSummary, RatioBook, RatioState, SessionCharge };
 export type { RatioEarnedRecord, RatioExpiredRecord, RatioSpentRecord, RatioStrikeRecord, RatioVouchedRecord };
 export type { ChargeRecord, CreditRecord, JournalRecord, PaymentRecord, TransferRecord };
 export type { PaymentPendingRecord, PaymentVoidReason, PaymentVoidRecord };
+export type { ChannelBook, ChannelClaimedRecord, ChannelOpenRecord, VoucherRecord, VoucherSentRecord };
 
 /**
  * A compaction's horizon may not be shorter: payments are accepted for 10 minutes and
@@ -485,6 +486,26 @@ export class Journal {
   /** Ratio credits of every identity, from durable records (a copy; compaction keeps them all). */
   ratioBooks(): Map<string, RatioBook> {
     return this.books.ratioBooks();
+  }
+
+  /** Payment channels: a channel's book from durable records (undefined: none names it). */
+  channelOf(channel: string): ChannelBook | undefined {
+    return this.books.channelOf(channel);
+  }
+
+  /** Payment channels: every channel's book (durable records; compaction keeps them all). */
+  channelBooks(): ChannelBook[] {
+    return this.books.channelBooks();
+  }
+
+  /** Seller: the latest voucher amount accepted on a channel, counting appends being written (0: none). */
+  acceptedOf(channel: string): bigint {
+    return this.books.acceptedOf(channel);
+  }
+
+  /** Buyer: the latest voucher amount signed on a channel, counting appends being written (0: none). */
+  sentOf(channel: string): bigint {
+    return this.books.sentOf(channel);
   }
 
   /**

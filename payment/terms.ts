@@ -11,6 +11,7 @@
  */
 import { decode, encode, isBytes, isDict, isInt, isList, type BDict, type BValue, type Encodable } from '../wire/bencode.js';
 import { U64_MAX } from './amount.js';
+import bs58 from 'bs58';
 import { decodePublicKey58, sha256 } from './session.js';
 
 export interface Terms {
@@ -48,7 +49,16 @@ export interface Terms {
    * of an identity that earned nothing here for that long expires). Absent: no credit.
    */
   ratio?: RatioTerms;
+  /**
+   * Payment channels (docs/PROTOCOL.md, "Payment channels"): the escrow program id
+   * (base58 here; 32 raw bytes on the wire, key `channel`). Required, and only then
+   * meaningful, when `modes` lists "channel".
+   */
+  channel?: string;
 }
+
+/** The mode name of payment channels in `modes`. */
+export const CHANNEL_MODE = 'channel';
 
 export interface RatioTerms {
   /** Piece bytes served per `credit` bytes of credit (both ≥ 1). */
@@ -70,7 +80,8 @@ export type TermsErrorCode =
   | 'UNSUPPORTED_CHAIN'
   | 'BAD_KEY' // cluster / mint / wallet not a canonical base58 32-byte value
   | 'OUT_OF_RANGE' // price / min_prepay negative or above u64
-  | 'BAD_MODES';
+  | 'BAD_MODES'
+  | 'BAD_CHANNEL'; // mode "channel" without a 32-byte `channel` program id, or a `channel` key that is not one
 
 /** Terms a buyer cannot use: the peer is treated as not selling (the paid session ends). */
 export class TermsError extends Error {
@@ -130,6 +141,16 @@ export function validateTerms(t: Terms): Terms {
       throw new TermsError('BAD_MODES', 'terms: a mode is empty, too long or not a string');
     }
   }
+  if (t.modes.includes(CHANNEL_MODE) && t.channel === undefined) {
+    throw new TermsError('BAD_CHANNEL', 'terms: mode channel without a channel program id');
+  }
+  if (t.channel !== undefined) {
+    try {
+      decodePublicKey58(t.channel);
+    } catch {
+      throw new TermsError('BAD_CHANNEL', 'terms: channel is not a base58 32-byte program id');
+    }
+  }
   if (t.ratio !== undefined) {
     const r = t.ratio;
     for (const [k, v] of [['ratio served', r.served], ['ratio credit', r.credit], ['ratio_cap', r.cap ?? 1n], ['ratio_ttl', r.ttl ?? 1n]] as const) {
@@ -159,6 +180,7 @@ export function termsToWire(t: Terms): { [key: string]: Encodable } {
       ...(t.ratio.cap !== undefined ? { ratio_cap: t.ratio.cap } : {}),
       ...(t.ratio.ttl !== undefined ? { ratio_ttl: t.ratio.ttl } : {}),
     } : {}),
+    ...(t.channel !== undefined ? { channel: decodePublicKey58(t.channel) } : {}),
   };
 }
 
@@ -219,6 +241,14 @@ export function parseTerms(value: BValue | undefined): ParsedTerms {
   if (mac !== undefined && isInt(mac) && mac === 1n) terms.mac = true;
   const ratio = ratioOf(value);
   if (ratio !== null) terms.ratio = ratio;
+  // Payment channels: the program id is money-critical (vouchers name it), so a
+  // `channel` key that is not exactly 32 raw bytes is an error whether or not the mode
+  // is listed, and the mode without it is too (validateTerms). Signed like every key.
+  const channel = value.get('channel');
+  if (channel !== undefined) {
+    if (!isBytes(channel) || channel.length !== 32) throw new TermsError('BAD_CHANNEL', 'terms: channel must be 32 raw bytes');
+    terms.channel = bs58.encode(channel);
+  }
   validateTerms(terms);
   let bencoded: Uint8Array;
   try {
@@ -265,7 +295,7 @@ export function decodeTerms(bytes: Uint8Array): ParsedTerms {
 /** Same terms? (compares every field; bigint-safe). */
 export function termsEqual(a: Terms, b: Terms): boolean {
   return a.v === b.v && a.chain === b.chain && a.cluster === b.cluster && a.mint === b.mint && a.wallet === b.wallet &&
-    a.price === b.price && a.minPrepay === b.minPrepay && (a.resume === true) === (b.resume === true) && (a.mac === true) === (b.mac === true) && ratioEqual(a.ratio, b.ratio) && a.modes.length === b.modes.length && a.modes.every((m, i) => m === b.modes[i]);
+    a.price === b.price && a.minPrepay === b.minPrepay && (a.resume === true) === (b.resume === true) && (a.mac === true) === (b.mac === true) && a.channel === b.channel && ratioEqual(a.ratio, b.ratio) && a.modes.length === b.modes.length && a.modes.every((m, i) => m === b.modes[i]);
 }
 
 function ratioEqual(a: RatioTerms | undefined, b: RatioTerms | undefined): boolean {

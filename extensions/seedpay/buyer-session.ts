@@ -53,6 +53,18 @@
  * `payment_confirmed` or `payment_required`, an altered, replayed or reordered one,
  * malformed bytes — is dropped and counted, never acted on; after `maxBadMacs` of them
  * the paid session ends (BAD_MAC).
+ *
+ * Payment channels (docs/PROTOCOL.md, "Payment channels"; with `channel` options, a
+ * seller whose terms list mode `channel` on the same program is paid through an escrow
+ * channel instead of prepaid transfers — one mode per session, chosen here from the
+ * terms): once bound, the adapter names a channel of ours for this seller ('channel_needed'
+ * → `channelReady`: one from our journal, or a new one), we send channel_opened and wait
+ * for channel_confirmed. Then we keep `aheadBytes` worth of data paid ahead of what we
+ * received: each 'voucher' request asks the adapter for an increase (it journals the new
+ * cumulative amount and signs it → `voucherSigned`), sent as payment_check; the seller's
+ * channel_confirmed acknowledges it with the balance, checked against our own count as a
+ * payment_confirmed's is. What we risk with the seller is one increment (the ahead amount)
+ * beyond what we received. A rejected channel falls back to prepaid when the terms offer it.
  */
 import { bytesEqual } from '../../wire/bytes.js';
 import { chargeFor, MIB } from '../../payment/amount.js';
@@ -69,6 +81,7 @@ import {
   decodeOrEnd, isKnownReason, type DecodedMessage, type SeedPayMessage,
 } from './messages.js';
 import { DEFAULT_RISK_BYTES, remainingOf, reserveAll, type BuyerPolicy } from './policy.js';
+import bs58 from 'bs58';
 
 export interface BuyerOptions {
   /** The torrent's 20-byte info hash. */
@@ -96,7 +109,39 @@ export interface BuyerOptions {
    * of the transfer our credit pays for.
    */
   creditIdentity?: boolean;
+  /** Payment channels: pay sellers that offer them on this program through a channel (unset: prepaid only). */
+  channel?: BuyerChannelOptions | null;
 }
+
+export interface BuyerChannelOptions {
+  /** The escrow program (base58) our channels live on: a seller whose terms name another is paid prepaid. */
+  readonly programId: string;
+  /** Data kept paid ahead of what was received (default 1 MiB): the most a seller can take without serving. */
+  readonly aheadBytes?: bigint;
+}
+
+/** What the adapter hands back for 'channel_needed': our channel for this seller, and the proof it is ours. */
+export interface ChannelReady {
+  /** The channel address (32 bytes). */
+  readonly channel: Uint8Array;
+  /** Our wallet key (32 bytes) and its signature over payment/channel/open-proof.ts channelOpenMessage. */
+  readonly buyer: Uint8Array;
+  readonly sig: Uint8Array;
+  readonly deposit: bigint;
+  /** The latest voucher amount we signed on it (our journal). */
+  readonly sent: bigint;
+  /**
+   * The latest voucher amount signed on it now, by any of our sessions (the journal,
+   * counting appends in flight): sessions with one seller share a channel. Default: `sent`
+   * plus what this session signed.
+   */
+  readonly sentNow?: () => bigint;
+}
+
+/** Default data paid ahead by vouchers. */
+export const DEFAULT_CHANNEL_AHEAD_BYTES = MIB;
+/** not_increasing answers tolerated per session (a voucher overtaken by one of ours sent on another connection). */
+const MAX_STALE_VOUCHERS = 8;
 
 /** The ratio credits extension's name (extensions/ratio/messages.ts CREDIT_EXTENSION; not imported: that floor builds on this one). */
 const CREDIT_EXTENSION_NAME = 'seedpay_credit';
@@ -121,7 +166,7 @@ export type RefusalReason =
 
 /** Why payments to a seller stopped. */
 export type StopReason =
-  | 'bad_piece' | 'rejected' | 'retries_exhausted' | 'under_credited' | 'overcharged' | 'pay_failed';
+  | 'bad_piece' | 'rejected' | 'retries_exhausted' | 'under_credited' | 'overcharged' | 'pay_failed' | 'channel_closed';
 
 /** The payer's failure, as much as the state machine needs (payment/payer.ts PayError fits). */
 export interface PayFailure {
@@ -149,6 +194,20 @@ export type BuyerEvent =
   | { readonly type: 'budget_exhausted'; readonly needed: bigint }
   /** Close the connection (a bad piece: SEEDPAY.md §6). */
   | { readonly type: 'disconnect'; readonly reason: 'bad_piece'; readonly index: number }
+  /** Payment channels: name a channel of ours for this seller, then call `channelReady` or `channelFailed`. */
+  | { readonly type: 'channel_needed'; readonly terms: Terms; readonly sessionHash: string }
+  /**
+   * Payment channels: raise our voucher on `channel` by `delta` (journal the new
+   * cumulative amount, fsync, and sign it), then call `voucherSigned` or `voucherFailed`.
+   */
+  | { readonly type: 'voucher'; readonly channel: string; readonly delta: bigint; readonly terms: Terms }
+  | { readonly type: 'voucher_sent'; readonly channel: string; readonly amount: bigint; readonly delta: bigint }
+  /** The seller confirmed the channel (first) or acknowledged vouchers up to `accepted`, `credited` of ours now credited. */
+  | { readonly type: 'channel_confirmed'; readonly channel: string; readonly accepted: bigint; readonly credited: bigint; readonly balance: bigint }
+  | { readonly type: 'channel_rejected'; readonly channel: string; readonly reason: string }
+  | { readonly type: 'voucher_rejected'; readonly channel: string; readonly amount: bigint; readonly reason: string }
+  /** The channel is closed or unusable (the seller said so): do not name it again. */
+  | { readonly type: 'channel_closed'; readonly channel: string; readonly reason: string }
   /** Session resume: `prev` resumed here, `credited` of its balance moved; its payments are proven again. */
   | { readonly type: 'resumed'; readonly prev: string; readonly credited: bigint; readonly balance: bigint; readonly payments: number }
   | { readonly type: 'resume_rejected'; readonly prev: string; readonly reason: string }
@@ -259,6 +318,17 @@ export class BuyerSession {
   private readonly events: BuyerEvent[] = [];
   private readonly out: SeedPayMessage[] = [];
 
+  /** How this session pays (chosen from the terms and our options). */
+  private payMode: 'prepaid' | 'channel' = 'prepaid';
+  /** Payment channels: the channel of this session and where it stands. */
+  private chan: { address: Uint8Array; address58: string; deposit: bigint; sent: bigint; sentNow: (() => bigint) | null } | null = null;
+  private chanState: 'none' | 'needed' | 'opened' | 'confirmed' | 'dead' = 'none';
+  /** A voucher increase the adapter is journaling and signing. */
+  private voucherPending: bigint | null = null;
+  /** Vouchers sent and not acknowledged yet: amount → increase. */
+  private readonly unacked = new Map<bigint, bigint>();
+  private staleVouchers = 0;
+
   /** We asked for message authentication (the terms offer it and we support it). */
   private wantMac = false;
   /** The authenticated channel once the session is bound (null: plain messages). */
@@ -290,7 +360,14 @@ export class BuyerSession {
   get unansweredTotal(): bigint {
     let n = 0n;
     for (const p of this.proofs.values()) n += p.amount;
+    for (const d of this.unacked.values()) n += d;
     return n;
+  }
+  /** How this session pays. */
+  get paymentMode(): 'prepaid' | 'channel' { return this.payMode; }
+  /** Payment channels: this session's channel (base58) and the latest voucher amount we signed on it. */
+  get channel(): { readonly address: string; readonly sent: bigint; readonly state: string } | null {
+    return this.chan === null ? null : { address: this.chan.address58, sent: this.chan.sent, state: this.chanState };
   }
   get bytesReceived(): bigint { return this._bytesReceived; }
   /** Received bytes the ratio credit did not cover. */
@@ -305,7 +382,8 @@ export class BuyerSession {
   get piecesVerified(): number { return this._piecesVerified; }
   /** Whether a payment is being made or its proof (or a resume) awaits an answer. */
   get paymentOutstanding(): boolean {
-    return this.paying !== null || this.proofs.size > 0 || this.pendingResumes.size > 0 || this.resumedProofs.size > 0;
+    return this.paying !== null || this.proofs.size > 0 || this.pendingResumes.size > 0 || this.resumedProofs.size > 0
+      || this.voucherPending !== null || this.unacked.size > 0 || this.chanState === 'needed' || this.chanState === 'opened';
   }
 
   /**
@@ -315,6 +393,7 @@ export class BuyerSession {
    * the session is bound and in good standing, and the seller offers resume.
    */
   leftovers(): Leftover[] {
+    if (this.payMode === 'channel') return []; // a channel carries over by itself (its vouchers are cumulative)
     if (this._state !== 'ready' || this._sessionHash === null || this._terms?.resume !== true) return [];
     const by = new Map<string, PaymentRef[]>();
     by.set(this._sessionHash, [...this.proofs].map(([tx, p]) => ({ tx, amount: p.amount })));
@@ -383,7 +462,9 @@ export class BuyerSession {
     const t = c.terms;
     const p = this.policy;
     let why: RefusalReason | null = null;
-    if (!t.modes.includes('prepaid')) why = 'no_prepaid_mode';
+    const ch = this.opts.channel;
+    this.payMode = ch != null && t.modes.includes('channel') && t.channel === ch.programId ? 'channel' : 'prepaid';
+    if (this.payMode === 'prepaid' && !t.modes.includes('prepaid')) why = 'no_prepaid_mode';
     else if (p.mint !== undefined && t.mint !== p.mint) why = 'wrong_mint';
     else if (p.cluster !== undefined && t.cluster !== p.cluster) why = 'wrong_cluster';
     else if (t.price > p.maxPricePerMiB) why = 'price_too_high';
@@ -392,7 +473,8 @@ export class BuyerSession {
     else if (p.maxMinPrepay !== undefined && t.minPrepay > p.maxMinPrepay) why = 'min_prepay_too_high';
     // Every payment is at least min_prepay and at most the risk cap: a seller demanding
     // more than we would ever risk at once (say, the whole budget) gets nothing.
-    else if (t.price > 0n && t.minPrepay > this.riskCap(t)) why = 'min_prepay_too_high';
+    // (A channel pays in small increments: min_prepay is a prepaid rule.)
+    else if (this.payMode === 'prepaid' && t.price > 0n && t.minPrepay > this.riskCap(t)) why = 'min_prepay_too_high';
     this._terms = t;
     this.termsBencoded = c.termsBencoded;
     if (why !== null) {
@@ -446,8 +528,17 @@ export class BuyerSession {
       case 'session_resumed': return this.onResumed(m.prev, m.credited, m.balance);
       case 'resume_rejected': return this.onResumeRejected(m.prev, m.reason);
       case 'credit_state': return this.onCreditState(m.served);
+      case 'channel_confirmed': return this.onChannelConfirmed(m.channel, m.accepted, m.balance);
+      case 'channel_rejected': return this.onChannelRejected(m.channel, m.reason);
+      case 'payment_check_rejected': return this.onCheckRejected(m.channel, m.amount, m.reason);
+      case 'payment_check_required':
+        if (this._state === 'ready' && this.payMode === 'channel') this.maybePayChannel();
+        return;
+      case 'channel_closed': return this.onChannelClosed(m.channel, m.reason);
       case 'payment_proof':
       case 'session_resume':
+      case 'channel_opened':
+      case 'payment_check':
         this.end(new SeedPayError('UNEXPECTED_MESSAGE', `${m.type} is a buyer→seller message`));
         return;
       default: {
@@ -489,6 +580,12 @@ export class BuyerSession {
       this._sessionHash = sessionHash;
       this._state = 'ready';
       this.events.push({ type: 'session', sessionHash });
+      if (this.payMode === 'channel') {
+        // The adapter names our channel for this seller (or opens one) before anything is paid.
+        this.chanState = 'needed';
+        this.events.push({ type: 'channel_needed', terms: this._terms!, sessionHash });
+        return;
+      }
       // Resumes first: what they bring may make the first payment unnecessary.
       if (this._terms!.resume === true && this.opts.resumes !== undefined) {
         for (const r of this.opts.resumes(sessionHash, this._terms!)) this.resume(r.prev, r.payer, r.sig, r.payments);
@@ -752,6 +849,7 @@ export class BuyerSession {
   /** Ask for a top-up now (e.g. the session sees requests rejected). Same rules as the automatic ones. */
   topUp(): void {
     if (this._state !== 'ready') return;
+    if (this.payMode === 'channel') return this.maybePayChannel();
     if (this.paying !== null || this.proofs.size > 0) { this.ranDry = true; this.ranDryThisPayment = true; }
     this.maybePay();
   }
@@ -805,7 +903,168 @@ export class BuyerSession {
     return units < limit ? units : limit;
   }
 
+  // ------------------------------------------------------------------ payment channels
+
+  /** The adapter named our channel for this seller: we tell the seller (channel_opened) and wait for its check. */
+  channelReady(r: ChannelReady): void {
+    if (this.chanState !== 'needed') throw localError('channelReady() without a channel_needed outstanding');
+    if (this._state !== 'ready' || this.connClosed) { this.chanState = 'dead'; return; }
+    if (!(r.channel instanceof Uint8Array) || r.channel.length !== 32 || r.sent < 0n || r.deposit <= 0n) throw localError('channelReady: bad channel');
+    this.chan = { address: r.channel.slice(), address58: bs58.encode(r.channel), deposit: r.deposit, sent: r.sent, sentNow: r.sentNow ?? null };
+    this.chanState = 'opened';
+    this.out.push({ type: 'channel_opened', channel: r.channel, buyer: r.buyer, sig: r.sig });
+  }
+
+  /** The adapter has no channel for this seller (opening failed): prepaid if the terms offer it, else no payment. */
+  channelFailed(reason: string): void {
+    if (this.chanState !== 'needed') throw localError('channelFailed() without a channel_needed outstanding');
+    this.chanState = 'dead';
+    this.fallBack(`no channel: ${reason}`);
+  }
+
+  /** Pay this session prepaid (the seller's session has not picked a mode: its channel was never confirmed). */
+  private fallBack(detail: string): void {
+    if (this._state !== 'ready') return;
+    if (this._terms!.modes.includes('prepaid') && !(this._terms!.price > 0n && this._terms!.minPrepay > this.riskCap(this._terms!))) {
+      this.payMode = 'prepaid';
+      if (this.policy.payOnConnect ?? true) this.maybePay();
+      return;
+    }
+    this.stop('pay_failed', detail.slice(0, 200));
+  }
+
+  private ours(channel: Uint8Array): boolean {
+    return this.payMode === 'channel' && this.chan !== null && bytesEqual(channel, this.chan.address);
+  }
+
+  private onChannelConfirmed(channel: Uint8Array, accepted: bigint, balance: bigint): void {
+    if (this._state !== 'ready' || !this.ours(channel)) return; // unsolicited: ignore
+    const c = this.chan!;
+    // The seller can hold no voucher above what we signed: claiming one is a lie that
+    // would make our next increase pay it more than it credits.
+    const signed = c.sentNow === null ? c.sent : c.sentNow();
+    if (accepted > (signed > c.sent ? signed : c.sent)) {
+      this.stop('overcharged', `the seller says it holds a voucher of ${accepted}, we signed ${c.sent}`);
+      return;
+    }
+    let credited = 0n;
+    if (this.chanState === 'opened') {
+      this.chanState = 'confirmed';
+    } else if (this.chanState === 'confirmed') {
+      for (const [amount, delta] of this.unacked) {
+        if (amount > accepted) continue;
+        this.unacked.delete(amount);
+        credited += delta;
+      }
+      this._creditedTotal += credited;
+    } else {
+      return;
+    }
+    this.events.push({ type: 'channel_confirmed', channel: c.address58, accepted, credited, balance });
+    if (!this.acceptBalance(balance)) return;
+    this.maybePayChannel();
+  }
+
+  private onChannelRejected(channel: Uint8Array, reason: string): void {
+    if (this._state !== 'ready' || !this.ours(channel) || this.chanState !== 'opened') return;
+    this.chanState = 'dead';
+    this.events.push({ type: 'channel_rejected', channel: this.chan!.address58, reason });
+    this.fallBack(`channel rejected: ${reason}`);
+  }
+
+  private onChannelClosed(channel: Uint8Array, reason: string): void {
+    if (!this.ours(channel) || this.chanState === 'dead') return;
+    this.chanState = 'dead';
+    this.events.push({ type: 'channel_closed', channel: this.chan!.address58, reason });
+    this.stop('channel_closed', reason);
+  }
+
+  private onCheckRejected(channel: Uint8Array, amount: bigint, reason: string): void {
+    if (this._state !== 'ready' || !this.ours(channel) || !this.unacked.has(amount)) return;
+    this.unacked.delete(amount);
+    this.events.push({ type: 'voucher_rejected', channel: this.chan!.address58, amount, reason });
+    // Overtaken by a higher voucher of ours on another connection with this seller
+    // (which took the credit there): not the seller's fault, a few are tolerated.
+    if (reason === 'not_increasing' && ++this.staleVouchers <= MAX_STALE_VOUCHERS) {
+      this.maybePayChannel();
+      return;
+    }
+    this.stop('rejected', `voucher of ${amount}: ${reason}`.slice(0, 200));
+  }
+
+  /** The adapter journaled and signed our voucher: `amount` cumulative, `delta` of it new (at most what was asked). */
+  voucherSigned(amount: bigint, delta: bigint, sig: Uint8Array): void {
+    const asked = this.voucherPending;
+    if (asked === null || this.chan === null) throw localError('voucherSigned() without a voucher request outstanding');
+    if (delta <= 0n || delta > asked || amount <= this.chan.sent || amount > this.chan.deposit) {
+      throw localError(`voucherSigned(${amount}, ${delta}): not the voucher asked for`);
+    }
+    this.voucherPending = null;
+    for (const b of this.policy.budgets) b.spend(delta);
+    if (delta < asked) for (const b of this.policy.budgets) b.release(asked - delta);
+    this.chan.sent = amount;
+    this._paidTotal += delta;
+    this.lastPaid = delta;
+    if (this._state !== 'ready' || this.connClosed || this.chanState !== 'confirmed') return;
+    this.unacked.set(amount, delta);
+    this.out.push({ type: 'payment_check', channel: this.chan.address, amount, sig });
+    this.events.push({ type: 'voucher_sent', channel: this.chan.address58, amount, delta });
+    this.maybePayChannel();
+  }
+
+  /** The adapter could not raise our voucher (deposit exhausted, journal failed): no more payment here. */
+  voucherFailed(reason: string): void {
+    const asked = this.voucherPending;
+    if (asked === null) throw localError('voucherFailed() without a voucher request outstanding');
+    this.voucherPending = null;
+    for (const b of this.policy.budgets) b.release(asked);
+    this.stop('pay_failed', `voucher: ${reason}`.slice(0, 200));
+  }
+
+  /**
+   * Keep `aheadBytes` worth paid ahead of what we received (the seller's charge for it,
+   * by our own conservative count): a new voucher, topping it up to `aheadBytes`, once
+   * less than half of it is left ahead.
+   */
+  private maybePayChannel(): void {
+    const t = this._terms!;
+    const c = this.chan;
+    if (this._state !== 'ready' || this.chanState !== 'confirmed' || c === null || this.voucherPending !== null || this.awaitingCredit || t.price === 0n) return;
+    const aheadBytes = this.opts.channel?.aheadBytes ?? DEFAULT_CHANNEL_AHEAD_BYTES;
+    const ahead = chargeFor(aheadBytes, t.price);
+    const expected = this._creditedTotal + this.unansweredTotal;
+    const charge = chargeFor(this._chargeableReceived, t.price);
+    const lead = expected + chargeFor(this._creditLeft, t.price) - charge;
+    // The same threshold when the seller asks or refuses a block: our count is
+    // conservative, so a seller short of credit while we are half an increment ahead is
+    // one whose acknowledgement is on its way (it refills our requests) — paying more
+    // would only buy tiny increments, an fsync each on both sides.
+    if (lead >= ahead / 2n) return;
+    const rest = this._chargeableReceived + aheadBytes - this._creditLeft;
+    let delta = chargeFor(rest > 0n ? rest : 0n, t.price) - expected;
+    if (delta <= 0n) return;
+    const sentNow = c.sentNow === null ? c.sent : c.sentNow();
+    const room = c.deposit - (sentNow > c.sent ? sentNow : c.sent);
+    if (delta > room) delta = room;
+    if (delta <= 0n) return; // drained: what is left in it is paid
+    if (!reserveAll(this.policy.budgets, delta)) {
+      const fit = remainingOf(this.policy.budgets);
+      if (fit !== null && fit > 0n && fit < delta && reserveAll(this.policy.budgets, fit)) {
+        delta = fit;
+      } else {
+        if (!this.budgetSignalled) {
+          this.budgetSignalled = true;
+          this.events.push({ type: 'budget_exhausted', needed: delta });
+        }
+        return;
+      }
+    }
+    this.voucherPending = delta;
+    this.events.push({ type: 'voucher', channel: c.address58, delta, terms: t });
+  }
+
   private maybePay(): void {
+    if (this.payMode === 'channel') return this.maybePayChannel();
     const t = this._terms!;
     // One payment paid at a time, a few proofs in flight; a free seller needs nothing.
     const maxProofs = this.confirmedBalance === null ? 1 : MAX_PROOFS_IN_FLIGHT;

@@ -16,12 +16,14 @@
 import type { Encodable } from '../../wire/bencode.js';
 import type { ExtensionContext, ExtensionHook, HookCloseReason, PeerExtendedHandshake } from '../../wire/extension-hooks.js';
 import type { PeerConnection } from '../../wire/connection.js';
-import { BuyerSession, type BuyerEvent, type BuyerOptions, type PayFailure } from './buyer-session.js';
+import { BuyerSession, type BuyerEvent, type BuyerOptions, type ChannelReady, type PayFailure } from './buyer-session.js';
 import { addTermsToHandshake } from './classify.js';
 import { SeedPayError } from './errors.js';
 import type { MeterStats } from './meter.js';
 import { encodeMessage, EXTENSION_NAME, type SeedPayMessage } from './messages.js';
-import { SellerSession, type SellerEvent, type SellerOptions, type VerifyOutcome } from './seller-session.js';
+import {
+  SellerSession, type ChannelCheckOutcome, type SellerEvent, type SellerOptions, type VerifyOutcome, type VoucherRefusal,
+} from './seller-session.js';
 
 interface Machine {
   pollTransmit(): SeedPayMessage | null;
@@ -59,6 +61,10 @@ export interface SellerDriver {
   resume(hook: SellerHook, req: Extract<SellerEvent, { type: 'resume_request' }>): void;
   /** Journal the session's cumulative charge (`hook.stats()`). */
   charge(hook: SellerHook): void;
+  /** Payment channels (terms with mode `channel`): fetch and check the channel; answer with `hook.channelChecked`. */
+  checkChannel(hook: SellerHook, req: Extract<SellerEvent, { type: 'channel_check' }>): void;
+  /** Payment channels: journal the voucher (fsync); answer with `hook.voucherAccepted` or `hook.voucherRejected`. */
+  voucher(hook: SellerHook, req: Extract<SellerEvent, { type: 'voucher' }>): void;
   /** What the state machine reports for the node's books and events (session, credited, rejected, resumed, ended). */
   event(hook: SellerHook, ev: SellerEvent): void;
   /** The connection is gone. */
@@ -69,6 +75,10 @@ export interface SellerDriver {
 export interface BuyerDriver {
   /** Make this payment (journal it, send it); answer with `hook.paid` or `hook.payFailed`. */
   pay(hook: BuyerHook, req: Extract<BuyerEvent, { type: 'pay' }>): void;
+  /** Payment channels: name (or open) our channel for this seller; answer with `hook.channelReady` or `hook.channelFailed`. */
+  channel(hook: BuyerHook, req: Extract<BuyerEvent, { type: 'channel_needed' }>): void;
+  /** Payment channels: journal and sign a raised voucher; answer with `hook.voucherSigned` or `hook.voucherFailed`. */
+  voucher(hook: BuyerHook, req: Extract<BuyerEvent, { type: 'voucher' }>): void;
   /** What the state machine reports (session, confirmed, rejected, stopped, …). */
   event(hook: BuyerHook, ev: BuyerEvent): void;
   /** The connection is gone. */
@@ -144,6 +154,29 @@ export class SellerHook implements ExtensionHook {
     this.pump(true);
   }
 
+  /** Payment channels: the driver's verdict on a 'channel_check'. */
+  channelChecked(channel: string, outcome: ChannelCheckOutcome): void {
+    this.seller.channelChecked(channel, outcome);
+    this.pump(true);
+  }
+
+  /** Payment channels: the voucher is journaled; its increase is credited now. */
+  voucherAccepted(amount: bigint, increase: bigint): void {
+    this.seller.voucherAccepted(amount, increase);
+    this.pump(true);
+  }
+
+  voucherRejected(amount: bigint, reason: VoucherRefusal): void {
+    this.seller.voucherRejected(amount, reason);
+    this.pump(true);
+  }
+
+  /** Payment channels: the channel was claimed and closed, or expires soon: no more vouchers on it. */
+  closeChannel(reason: string): void {
+    this.seller.closeChannel(reason);
+    this.pump(true);
+  }
+
   /** Ratio credits: the node set aside credit paying for `served` piece bytes of this session (see SellerSession.grantCredit). */
   grantCredit(served: bigint, creditLeft: bigint): void {
     this.seller.grantCredit(served, creditLeft);
@@ -195,6 +228,8 @@ export class SellerHook implements ExtensionHook {
       const d = this.driver;
       if (d === null) { this.unpolled.push(ev); continue; }
       if (ev.type === 'verify') d.verify(this, ev);
+      else if (ev.type === 'channel_check') d.checkChannel(this, ev);
+      else if (ev.type === 'voucher') d.voucher(this, ev);
       else if (ev.type === 'resume_request') d.resume(this, ev);
       else if (ev.type === 'charge') d.charge(this);
       else d.event(this, ev);
@@ -284,6 +319,10 @@ export class BuyerHook implements ExtensionHook {
   pieceVerified(index: number, ok: boolean): void { this.buyer.pieceVerified(index, ok); this.pump(true); }
   retryProof(tx: string): void { this.retryAt.delete(tx); this.buyer.retryProof(tx); this.pump(true); }
   topUp(): void { this.buyer.topUp(); this.pump(true); }
+  channelReady(r: ChannelReady): void { this.buyer.channelReady(r); this.pump(true); }
+  channelFailed(reason: string): void { this.buyer.channelFailed(reason); this.pump(true); }
+  voucherSigned(amount: bigint, delta: bigint, sig: Uint8Array): void { this.buyer.voucherSigned(amount, delta, sig); this.pump(true); }
+  voucherFailed(reason: string): void { this.buyer.voucherFailed(reason); this.pump(true); }
   /** Session resume: ask the seller to move what session `prev` left here (see BuyerSession.resume). */
   resume(prev: string, payer: Uint8Array, sig: Uint8Array, txs: readonly { tx: string; amount: bigint }[]): void {
     this.buyer.resume(prev, payer, sig, txs);
@@ -306,6 +345,7 @@ export class BuyerHook implements ExtensionHook {
       acted = true;
       switch (ev.type) {
         case 'confirmed':
+        case 'channel_confirmed':
           // Credit arrived: the seller serves again, so refill our requests now.
           control?.refill();
           break;
@@ -324,6 +364,8 @@ export class BuyerHook implements ExtensionHook {
       const d = this.driver;
       if (d === null) { this.unpolled.push(ev); continue; }
       if (ev.type === 'pay') d.pay(this, ev);
+      else if (ev.type === 'channel_needed') d.channel(this, ev);
+      else if (ev.type === 'voucher') d.voucher(this, ev);
       else d.event(this, ev);
     }
     // Also tells the torrent that business on this connection may have settled.

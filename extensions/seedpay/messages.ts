@@ -11,8 +11,9 @@
  * Decisions where the spec is silent (they protect money or bound work):
  *  - unknown keys inside a known message are ignored (forward compatibility, as for
  *    the terms); unknown `type` values decode to {type: 'unknown'} and are ignored by
- *    the state machines; the names version 1 reserves for the `channel` mode (§9)
- *    decode to {type: 'unknown', reserved: true}, also ignored;
+ *    the state machines; the names version 1 reserved for the `channel` mode (§9) are
+ *    now the payment-channel messages (docs/PROTOCOL.md, "Payment channels"): a
+ *    channel address is 32 raw bytes, a voucher signature 64, amounts u64;
  *  - `balance` (payment_confirmed, payment_required) is credited − charged, which the
  *    seller's meter keeps ≥ 0 by construction (it never serves beyond credit), so a
  *    negative balance is malformed: all integers are u64;
@@ -61,12 +62,15 @@ export const KNOWN_REASONS: readonly RejectReason[] = [
 ];
 const KNOWN_REASON_SET: ReadonlySet<string> = new Set(KNOWN_REASONS);
 
-/** Message names version 1 reserves for the later `channel` settlement mode (§9). */
+/**
+ * The names version 1 reserved for the `channel` settlement mode (§9): the payment
+ * channel messages below (docs/PROTOCOL.md, "Payment channels").
+ */
 export const RESERVED_TYPES: readonly string[] = [
   'channel_opened', 'channel_confirmed', 'channel_rejected', 'payment_check',
   'payment_check_required', 'payment_check_rejected', 'channel_closed',
 ];
-const RESERVED_SET: ReadonlySet<string> = new Set(RESERVED_TYPES);
+export const CHANNEL_TYPES = RESERVED_TYPES;
 
 export interface EcdhInit {
   readonly type: 'ecdh_init';
@@ -149,17 +153,81 @@ export interface CreditState extends Tagged {
   readonly credit: bigint;
 }
 
+/**
+ * Payment channels (docs/PROTOCOL.md, "Payment channels"; only with a seller whose terms
+ * list mode `channel`). Buyer → seller: use this escrow channel in this session. `buyer`
+ * is the buyer's wallet key and `sig` its signature over payment/channel/open-proof.ts
+ * channelOpenMessage (this torrent, this session, this channel): it binds the wallet to
+ * the session, so nobody else can name the buyer's channel and collect its vouchers.
+ */
+export interface ChannelOpened extends Tagged {
+  readonly type: 'channel_opened';
+  /** The channel's address, 32 bytes. */
+  readonly channel: Uint8Array;
+  readonly buyer: Uint8Array;
+  readonly sig: Uint8Array;
+}
+/**
+ * Seller → buyer: the channel is good for this session, and (sent again after each
+ * voucher it accepted) the latest voucher amount it holds for the channel and this
+ * session's balance after it.
+ */
+export interface ChannelConfirmed extends Tagged {
+  readonly type: 'channel_confirmed';
+  readonly channel: Uint8Array;
+  /** The highest voucher amount (cumulative) the seller accepted for this channel, ever. */
+  readonly accepted: bigint;
+  /** credited − charged in this session. */
+  readonly balance: bigint;
+}
+/** Seller → buyer: the channel cannot be used (not_found, wrong_buyer, wrong_seller, wrong_mint, wrong_program, expiring, drained, unavailable, …). */
+export interface ChannelRejected extends Tagged {
+  readonly type: 'channel_rejected';
+  readonly channel: Uint8Array;
+  readonly reason: string;
+}
+/** Buyer → seller: a voucher (payment/channel/voucher.ts): everything paid into `channel` so far, signed by its voucher key. */
+export interface PaymentCheck extends Tagged {
+  readonly type: 'payment_check';
+  readonly channel: Uint8Array;
+  readonly amount: bigint;
+  readonly sig: Uint8Array;
+}
+/** Seller → buyer: credit runs low. `required`: the cumulative voucher amount the seller asks for (a hint). */
+export interface PaymentCheckRequired extends Tagged {
+  readonly type: 'payment_check_required';
+  readonly channel: Uint8Array;
+  readonly accepted: bigint;
+  readonly balance: bigint;
+  readonly required: bigint;
+}
+/** Seller → buyer: the voucher of `amount` was not accepted (bad_signature, wrong_channel, not_increasing, above_deposit, …). */
+export interface PaymentCheckRejected extends Tagged {
+  readonly type: 'payment_check_rejected';
+  readonly channel: Uint8Array;
+  readonly amount: bigint;
+  readonly reason: string;
+}
+/** Either side: the channel was claimed and closed, or is no longer usable in this session (expiring). */
+export interface ChannelClosed extends Tagged {
+  readonly type: 'channel_closed';
+  readonly channel: Uint8Array;
+  readonly reason: string;
+}
+
 /** A message this version does not act on: ignored. */
 export interface UnknownMessage {
   readonly type: 'unknown';
   /** The `type` the peer sent (UTF-8, ≤ MAX_TYPE_BYTES). */
   readonly name: string;
-  /** One of the names reserved for the `channel` mode. */
+  /** Always false since the reserved channel names became messages (kept for callers of version 1). */
   readonly reserved: boolean;
 }
 
+export type ChannelMessage = ChannelOpened | ChannelConfirmed | ChannelRejected | PaymentCheck | PaymentCheckRequired
+  | PaymentCheckRejected | ChannelClosed;
 export type SeedPayMessage = EcdhInit | PaymentProofMsg | PaymentConfirmed | PaymentRejected | PaymentRequired
-  | SessionResume | SessionResumed | ResumeRejected | CreditState;
+  | SessionResume | SessionResumed | ResumeRejected | CreditState | ChannelMessage;
 export type DecodedMessage = SeedPayMessage | UnknownMessage;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -279,8 +347,24 @@ function knownMessageOf(v: BDict): DecodedMessage {
       return { type, balance: u64Field(v, 'balance', type), required: u64Field(v, 'required', type) };
     case 'credit_state':
       return { type, served: u64Field(v, 'served', type), credit: u64Field(v, 'credit', type) };
+    case 'channel_opened':
+      return { type, channel: bytesField(v, 'channel', PK_BYTES, type), buyer: bytesField(v, 'buyer', PK_BYTES, type), sig: bytesField(v, 'sig', SIG_BYTES, type) };
+    case 'channel_confirmed':
+      return { type, channel: bytesField(v, 'channel', PK_BYTES, type), accepted: u64Field(v, 'accepted', type), balance: u64Field(v, 'balance', type) };
+    case 'channel_rejected':
+    case 'channel_closed':
+      return { type, channel: bytesField(v, 'channel', PK_BYTES, type), reason: reasonField(v, type) };
+    case 'payment_check':
+      return { type, channel: bytesField(v, 'channel', PK_BYTES, type), amount: u64Field(v, 'amount', type), sig: bytesField(v, 'sig', SIG_BYTES, type) };
+    case 'payment_check_required':
+      return {
+        type, channel: bytesField(v, 'channel', PK_BYTES, type), accepted: u64Field(v, 'accepted', type),
+        balance: u64Field(v, 'balance', type), required: u64Field(v, 'required', type),
+      };
+    case 'payment_check_rejected':
+      return { type, channel: bytesField(v, 'channel', PK_BYTES, type), amount: u64Field(v, 'amount', type), reason: reasonField(v, type) };
     default:
-      return { type: 'unknown', name: type, reserved: RESERVED_SET.has(type) };
+      return { type: 'unknown', name: type, reserved: false };
   }
 }
 
@@ -363,6 +447,28 @@ export function encodeMessage(m: SeedPayMessage): Uint8Array {
       break;
     case 'credit_state':
       d = { type: m.type, served: checkU64(m.served, 'served'), credit: checkU64(m.credit, 'credit') };
+      break;
+    case 'channel_opened':
+      d = { type: m.type, channel: checkLen(m.channel, PK_BYTES, 'channel'), buyer: checkLen(m.buyer, PK_BYTES, 'buyer'), sig: checkLen(m.sig, SIG_BYTES, 'sig') };
+      break;
+    case 'channel_confirmed':
+      d = { type: m.type, channel: checkLen(m.channel, PK_BYTES, 'channel'), accepted: checkU64(m.accepted, 'accepted'), balance: checkU64(m.balance, 'balance') };
+      break;
+    case 'channel_rejected':
+    case 'channel_closed':
+      d = { type: m.type, channel: checkLen(m.channel, PK_BYTES, 'channel'), reason: checkReason(m.reason) };
+      break;
+    case 'payment_check':
+      d = { type: m.type, channel: checkLen(m.channel, PK_BYTES, 'channel'), amount: checkU64(m.amount, 'amount'), sig: checkLen(m.sig, SIG_BYTES, 'sig') };
+      break;
+    case 'payment_check_required':
+      d = {
+        type: m.type, channel: checkLen(m.channel, PK_BYTES, 'channel'), accepted: checkU64(m.accepted, 'accepted'),
+        balance: checkU64(m.balance, 'balance'), required: checkU64(m.required, 'required'),
+      };
+      break;
+    case 'payment_check_rejected':
+      d = { type: m.type, channel: checkLen(m.channel, PK_BYTES, 'channel'), amount: checkU64(m.amount, 'amount'), reason: checkReason(m.reason) };
       break;
     default: {
       const never: never = m;

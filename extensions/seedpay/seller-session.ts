@@ -37,6 +37,22 @@
  * dropped and counted, never acted on, and does not end the session: ending it would
  * hand an injector a cheaper attack. After `maxBadMacs` of them the paid session ends
  * (BAD_MAC).
+ *
+ * Payment channels (docs/PROTOCOL.md, "Payment channels"; offered when the terms list
+ * mode `channel` with the program id): a session is prepaid or channel, decided by the
+ * buyer's first payment message (`payment_proof` / `session_resume` → prepaid,
+ * `channel_opened` → channel); the other mode's messages then end the paid session.
+ * `channel_opened` names an escrow channel and carries the buyer wallet's signature
+ * binding it to this session; the adapter fetches the channel ('channel_check') and
+ * answers `channelChecked` — confirmed (channel_confirmed) or rejected with a reason.
+ * Each `payment_check` (a voucher) is verified here, locally: this channel, above the
+ * last accepted amount, within the deposit, signed by the channel's voucher key. A good
+ * one goes to the adapter ('voucher'), which journals it (fsync) and answers
+ * `voucherAccepted(amount, increase)`: only then is the increase credited to the meter,
+ * exactly as a prepaid payment's credit, and acknowledged with a channel_confirmed that
+ * carries the new amount and balance. One voucher is journaled at a time; a newer one
+ * arriving meanwhile waits (a higher one replaces it: amounts are cumulative). Refused
+ * vouchers count toward PROOF_FLOOD like refused proofs.
  */
 import { chargeFor, MIB } from '../../payment/amount.js';
 import {
@@ -47,6 +63,11 @@ import type { MacKeys } from '../../payment/seedpay-mac.js';
 import { MacChannel } from './mac-channel.js';
 import { encodeTerms, validateTerms, type Terms } from '../../payment/terms.js';
 import { resumeMessage, verifyResume } from '../../payment/resume.js';
+import { voucherMessage, verifyVoucher } from '../../payment/channel/voucher.js';
+import { channelOpenMessage, verifyChannelOpen } from '../../payment/channel/open-proof.js';
+import { CHANNEL_MODE } from '../../payment/terms.js';
+import { decodePublicKey58 } from '../../payment/session.js';
+import { bytesEqual } from '../../wire/bytes.js';
 import bs58 from 'bs58';
 import type { RejectReason } from '../../payment/verify-rules.js';
 import type { PeerExtendedHandshake } from '../../wire/extension-hooks.js';
@@ -111,7 +132,26 @@ export interface SellerOptions {
   ephemeral?: () => EphemeralKeyPair;
   /** Messages whose MAC failed before the paid session ends (default 16; sessions with message authentication). */
   maxBadMacs?: number;
+  /** Payment channels: channels one session may name (each costs the adapter an RPC lookup; default 4). */
+  maxChannelOpens?: number;
 }
+
+/** What the adapter found when it fetched a channel (payment/channel/check.ts). */
+export type ChannelCheckOutcome =
+  | {
+    readonly ok: true;
+    /** Total deposited; vouchers above it are refused. */
+    readonly deposit: bigint;
+    /** The key that signs the channel's vouchers (32 bytes). */
+    readonly voucherKey: Uint8Array;
+    /** The highest voucher amount the seller holds for the channel (or claimed on chain): the next must exceed it. */
+    readonly accepted: bigint;
+  }
+  | { readonly ok: false; readonly reason: string };
+
+/** Why a voucher is refused (the `reason` of payment_check_rejected). */
+export type VoucherRefusal =
+  | 'no_channel' | 'wrong_channel' | 'not_increasing' | 'above_deposit' | 'bad_signature' | 'channel_closed' | 'unavailable';
 
 /** Default bound on messages dropped for a failed MAC before the paid session ends. */
 export const DEFAULT_MAX_BAD_MACS = 16;
@@ -147,8 +187,40 @@ export type SellerEvent =
   | { readonly type: 'refuse'; readonly index: number; readonly begin: number; readonly length: number; readonly why: 'credit' | 'policy' | 'ended' }
   /** Charges accrued (journal them): totals so far. */
   | { readonly type: 'charge'; readonly charged: bigint; readonly paidBytes: bigint; readonly freeBytes: bigint; readonly credited: bigint }
+  /**
+   * Payment channels: fetch channel `channel` (base58) and check it for this session's
+   * buyer wallet (payment/channel/check.ts), then call `channelChecked(channel, outcome)`.
+   */
+  | { readonly type: 'channel_check'; readonly channel: string; readonly buyer: string; readonly sessionHash: string }
+  /** The channel is confirmed for this session (`accepted`: where vouchers continue). */
+  | { readonly type: 'channel_confirmed'; readonly channel: string; readonly buyer: string; readonly accepted: bigint; readonly deposit: bigint }
+  | { readonly type: 'channel_rejected'; readonly channel: string; readonly reason: string }
+  /**
+   * Journal this voucher (fsync), then call `voucherAccepted(amount, increase)` with its
+   * increase over the last voucher of the channel, or `voucherRejected(amount, reason)`.
+   */
+  | { readonly type: 'voucher'; readonly channel: string; readonly amount: bigint; readonly sig: Uint8Array; readonly buyer: string; readonly sessionHash: string }
+  /** A voucher was journaled and its increase credited. */
+  | { readonly type: 'voucher_credited'; readonly channel: string; readonly amount: bigint; readonly increase: bigint; readonly balance: bigint }
+  | { readonly type: 'voucher_rejected'; readonly channel: string; readonly amount: bigint; readonly reason: VoucherRefusal }
   /** The paid session ended (the peer broke the protocol); the connection may close. */
   | { readonly type: 'ended'; readonly error: SeedPayError };
+
+/** The channel a session serves against, once confirmed. */
+interface SessionChannel {
+  readonly address: Uint8Array;
+  readonly address58: string;
+  readonly buyer: string;
+  readonly voucherKey: Uint8Array;
+  readonly deposit: bigint;
+  /** The latest voucher amount journaled (or found) for the channel. */
+  accepted: bigint;
+  /** The voucher being journaled, and the newest one waiting behind it. */
+  journaling: { amount: bigint; sig: Uint8Array } | null;
+  waiting: { amount: bigint; sig: Uint8Array } | null;
+  /** False once the channel is closed or expiring: no more vouchers. */
+  usable: boolean;
+}
 
 /** Refusals waiting to be polled; beyond this the session is not polling and more events would only grow memory. */
 const MAX_REFUSED_KEYS = 4096;
@@ -198,6 +270,16 @@ export class SellerSession {
   private mac: MacChannel | null = null;
   private readonly maxBadMacs: number;
 
+  /** Which payment mode the buyer picked in this session (its first payment message decides). */
+  private mode: 'none' | 'prepaid' | 'channel' = 'none';
+  /** Payment channels: the program id of our terms (null: not offered). */
+  private readonly programId: Uint8Array | null;
+  /** The channel being checked by the adapter, and the one confirmed. */
+  private checking: { channel: string; buyer: string; address: Uint8Array } | null = null;
+  private _channel: SessionChannel | null = null;
+  private channelOpens = 0;
+  private readonly maxChannelOpens: number;
+
   constructor(o: SellerOptions) {
     validateTerms(o.terms);
     if (!(o.infoHash instanceof Uint8Array) || o.infoHash.length !== 20) throw localError('infoHash must be 20 bytes');
@@ -216,6 +298,16 @@ export class SellerSession {
     this.maxBlock = o.maxBlockLength ?? 16 * 1024;
     this.maxResumes = o.maxResumes ?? 8;
     this.maxBadMacs = o.maxBadMacs ?? DEFAULT_MAX_BAD_MACS;
+    this.maxChannelOpens = o.maxChannelOpens ?? 4;
+    this.programId = o.terms.modes.includes(CHANNEL_MODE) && o.terms.channel !== undefined ? decodePublicKey58(o.terms.channel) : null;
+  }
+
+  /** The payment mode this session's buyer picked ('none' before its first payment message). */
+  get paymentMode(): 'none' | 'prepaid' | 'channel' { return this.mode; }
+  /** The confirmed channel (base58), its latest accepted voucher, and whether it is still usable. */
+  get channel(): { readonly address: string; readonly buyer: string; readonly accepted: bigint; readonly deposit: bigint; readonly usable: boolean } | null {
+    const c = this._channel;
+    return c === null ? null : { address: c.address58, buyer: c.buyer, accepted: c.accepted, deposit: c.deposit, usable: c.usable };
   }
 
   get state(): SellerState { return this._state; }
@@ -287,11 +379,24 @@ export class SellerSession {
     }
     switch (m.type) {
       case 'ecdh_init': return this.onEcdhInit(m.pk, m.sig, m.wantMac === true);
-      case 'payment_proof': return this.onProof(m.tx);
+      case 'payment_proof':
+        if (!this.pickMode('prepaid', m.type)) return;
+        return this.onProof(m.tx);
       case 'session_resume':
         // Not offered: to this seller it is an unknown message (ignored, SEEDPAY.md §8).
         if (this.terms.resume !== true) return;
+        if (!this.pickMode('prepaid', m.type)) return;
         return this.onResume(m.prev, m.payer, m.sig);
+      case 'channel_opened':
+        if (this.programId === null) return; // channels not offered: an unknown message to us
+        return this.onChannelOpened(m.channel, m.buyer, m.sig);
+      case 'payment_check':
+        if (this.programId === null) return;
+        return this.onPaymentCheck(m.channel, m.amount, m.sig);
+      case 'channel_closed':
+        // The buyer will not pay into this channel any more: nothing waits for it.
+        if (this._channel !== null && bytesEqual(m.channel, this._channel.address)) this.closeChannel(null);
+        return;
       default:
         this.end(new SeedPayError('UNEXPECTED_MESSAGE', `${m.type} is a seller→buyer message`));
     }
@@ -336,6 +441,188 @@ export class SellerSession {
     this._state = 'ready';
     this.out.push({ type: 'ecdh_init', pk: eph.public, sig: signature });
     this.events.push({ type: 'session', sessionHash });
+  }
+
+  /**
+   * The buyer's payment message picks this session's mode (once the session is bound);
+   * a message of the other mode ends the paid session. False: ended.
+   */
+  private pickMode(mode: 'prepaid' | 'channel', what: string): boolean {
+    if (this._state !== 'ready') return true; // the handlers end it as before
+    const busy = this.mode === 'none' && mode === 'prepaid' && this.checking !== null;
+    if ((this.mode !== 'none' && this.mode !== mode) || busy) {
+      this.end(new SeedPayError('UNEXPECTED_MESSAGE', `${what} in a session paying by ${this.mode === 'none' ? 'channel' : this.mode}`));
+      return false;
+    }
+    if (mode === 'prepaid') this.mode = 'prepaid';
+    return true;
+  }
+
+  /** A refused payment message (proof, resume, channel, voucher): counted; too many end the paid session. */
+  private refused(): boolean {
+    if (++this.refusedProofs > this.maxRefusedProofs) {
+      this.end(new SeedPayError('PROOF_FLOOD', `more than ${this.maxRefusedProofs} payment messages refused`));
+      return false;
+    }
+    return true;
+  }
+
+  private onChannelOpened(address: Uint8Array, buyerKey: Uint8Array, sig: Uint8Array): void {
+    if (this._state !== 'ready') {
+      this.end(new SeedPayError('UNEXPECTED_MESSAGE', 'channel_opened before the session is bound'));
+      return;
+    }
+    if (this.mode === 'prepaid') {
+      this.end(new SeedPayError('UNEXPECTED_MESSAGE', 'channel_opened in a session paying prepaid'));
+      return;
+    }
+    if (this.checking !== null) return; // answered once the check is done
+    let reason: string | null = null;
+    if (this._channel !== null) reason = 'already_open';
+    else if (this.channelOpens >= this.maxChannelOpens) reason = 'too_many';
+    else if (!verifyChannelOpen(buyerKey, channelOpenMessage(this.infoHash, this._sessionHash!, address), sig)) reason = 'bad_signature';
+    if (reason !== null) {
+      if (!this.refused()) return;
+      this.out.push({ type: 'channel_rejected', channel: address, reason });
+      return;
+    }
+    this.channelOpens++;
+    const channel = bs58.encode(address);
+    const buyer = bs58.encode(buyerKey);
+    this.checking = { channel, buyer, address: address.slice() };
+    this.events.push({ type: 'channel_check', channel, buyer, sessionHash: this._sessionHash! });
+  }
+
+  /**
+   * The adapter's verdict on the channel being checked. A channel that fails is
+   * refused before anything is served against it.
+   */
+  channelChecked(channel: string, outcome: ChannelCheckOutcome): void {
+    const c = this.checking;
+    if (c === null || c.channel !== channel) throw localError(`channelChecked(${channel}): no such check in flight`);
+    this.checking = null;
+    if (this._state !== 'ready') return;
+    if (!outcome.ok) {
+      this.out.push({ type: 'channel_rejected', channel: c.address, reason: outcome.reason });
+      this.events.push({ type: 'channel_rejected', channel, reason: outcome.reason });
+      this.refused();
+      return;
+    }
+    if (!(outcome.voucherKey instanceof Uint8Array) || outcome.voucherKey.length !== 32 || outcome.accepted < 0n || outcome.deposit <= outcome.accepted) {
+      throw localError('channelChecked: a usable channel needs a 32-byte voucher key and deposit > accepted >= 0');
+    }
+    this.mode = 'channel';
+    this._channel = {
+      address: c.address, address58: channel, buyer: c.buyer, voucherKey: outcome.voucherKey.slice(), deposit: outcome.deposit,
+      accepted: outcome.accepted, journaling: null, waiting: null, usable: true,
+    };
+    this.out.push({ type: 'channel_confirmed', channel: c.address, accepted: outcome.accepted, balance: this.meter.balance });
+    this.events.push({ type: 'channel_confirmed', channel, buyer: c.buyer, accepted: outcome.accepted, deposit: outcome.deposit });
+  }
+
+  private onPaymentCheck(address: Uint8Array, amount: bigint, sig: Uint8Array): void {
+    if (this._state !== 'ready') {
+      this.end(new SeedPayError('UNEXPECTED_MESSAGE', 'payment_check before the session is bound'));
+      return;
+    }
+    if (this.mode === 'prepaid') {
+      this.end(new SeedPayError('UNEXPECTED_MESSAGE', 'payment_check in a session paying prepaid'));
+      return;
+    }
+    const c = this._channel;
+    let reason: VoucherRefusal | null = null;
+    if (c === null) reason = 'no_channel';
+    else if (!bytesEqual(address, c.address)) reason = 'wrong_channel';
+    else if (!c.usable) reason = 'channel_closed';
+    else if (amount <= c.accepted || (c.journaling !== null && amount <= c.journaling.amount) || (c.waiting !== null && amount <= c.waiting.amount)) reason = 'not_increasing';
+    else if (amount > c.deposit) reason = 'above_deposit';
+    else if (!verifyVoucher(c.voucherKey, voucherMessage({ programId: this.programId!, channel: c.address, amount }), sig)) reason = 'bad_signature';
+    if (reason !== null) {
+      if (!this.refused()) return;
+      this.out.push({ type: 'payment_check_rejected', channel: address, amount, reason });
+      this.events.push({ type: 'voucher_rejected', channel: bs58.encode(address), amount, reason });
+      return;
+    }
+    const v = { amount, sig: sig.slice() };
+    if (c!.journaling !== null) {
+      c!.waiting = v; // cumulative: the newest supersedes any older one waiting
+      return;
+    }
+    this.journalVoucher(c!, v);
+  }
+
+  private journalVoucher(c: SessionChannel, v: { amount: bigint; sig: Uint8Array }): void {
+    c.journaling = v;
+    this.events.push({ type: 'voucher', channel: c.address58, amount: v.amount, sig: v.sig, buyer: c.buyer, sessionHash: this._sessionHash! });
+  }
+
+  /**
+   * The adapter journaled the voucher being journaled (fsync): its `increase` over the
+   * channel's previous voucher is credited now. Counted even if the paid session ended
+   * meanwhile (the voucher is the seller's money).
+   */
+  voucherAccepted(amount: bigint, increase: bigint): void {
+    const c = this._channel;
+    if (c === null || c.journaling === null || c.journaling.amount !== amount) throw localError(`voucherAccepted(${amount}): not the voucher being journaled`);
+    if (typeof increase !== 'bigint' || increase < 0n) throw localError('increase must be a bigint >= 0');
+    c.journaling = null;
+    if (amount > c.accepted) c.accepted = amount;
+    this.meter.credit(increase);
+    const balance = this.meter.balance;
+    this.events.push({ type: 'voucher_credited', channel: c.address58, amount, increase, balance });
+    if (this._state === 'ready') {
+      this.out.push({ type: 'channel_confirmed', channel: c.address, accepted: c.accepted, balance });
+      this.creditArrived(balance);
+    }
+    this.nextVoucher(c);
+  }
+
+  /** The adapter could not journal the voucher (another session's was higher: not_increasing; the journal failed: unavailable). */
+  voucherRejected(amount: bigint, reason: VoucherRefusal): void {
+    const c = this._channel;
+    if (c === null || c.journaling === null || c.journaling.amount !== amount) throw localError(`voucherRejected(${amount}): not the voucher being journaled`);
+    c.journaling = null;
+    if (this._state === 'ready') this.out.push({ type: 'payment_check_rejected', channel: c.address, amount, reason });
+    this.events.push({ type: 'voucher_rejected', channel: c.address58, amount, reason });
+    this.nextVoucher(c);
+  }
+
+  private nextVoucher(c: SessionChannel): void {
+    const w = c.waiting;
+    c.waiting = null;
+    if (w !== null && this._state === 'ready' && c.usable && w.amount > c.accepted) this.journalVoucher(c, w);
+  }
+
+  /**
+   * The channel can no longer be paid into (claimed and closed, or about to expire): no
+   * more vouchers; the buyer hears channel_closed. Credit already granted stays.
+   */
+  closeChannel(reason: string | null): void {
+    const c = this._channel;
+    if (c === null || !c.usable) return;
+    c.usable = false;
+    c.waiting = null;
+    if (reason !== null && this._state === 'ready') this.out.push({ type: 'channel_closed', channel: c.address, reason });
+  }
+
+  /** A credit (payment, resume, voucher) left `balance`: a new episode, and service resumes. */
+  private creditArrived(balance: bigint): void {
+    this.starvedSignalled = false;
+    if (balance >= this.lowWaterUnits) this.lowWaterSignalled = false;
+    if (this._state === 'ready' && balance > 0n) this.events.push({ type: 'resume', balance });
+  }
+
+  /** Ask for money the way this session pays: payment_check_required in channel mode, else payment_required. */
+  private askForMoney(balance: bigint, units: bigint): void {
+    const c = this._channel;
+    if (this.mode === 'channel' && c !== null) {
+      if (!c.usable) return;
+      const wanted = c.accepted + (units > 0n ? units : 1n);
+      this.out.push({ type: 'payment_check_required', channel: c.address, accepted: c.accepted, balance, required: wanted < c.deposit ? wanted : c.deposit });
+      return;
+    }
+    if (this.checking !== null) return; // the buyer is opening a channel: it pays once confirmed
+    this.out.push({ type: 'payment_required', balance, required: this.required(units) });
   }
 
   private onProof(tx: string): void {
@@ -500,7 +787,7 @@ export class SellerSession {
     if (why === 'credit' && this._state === 'ready' && !this.starvedSignalled) {
       this.starvedSignalled = true;
       this.lowWaterSignalled = true;
-      this.out.push({ type: 'payment_required', balance: this.meter.balance, required: this.required(this.meter.shortfall(length)) });
+      this.askForMoney(this.meter.balance, this.meter.shortfall(length));
     }
     return false;
   }
@@ -521,7 +808,7 @@ export class SellerSession {
     const balance = this.meter.balance;
     if (this._state === 'ready' && balance + chargeFor(this.meter.creditLeft, this.terms.price) < this.lowWaterUnits && !this.lowWaterSignalled) {
       this.lowWaterSignalled = true;
-      this.out.push({ type: 'payment_required', balance, required: this.required(this.lowWaterUnits - balance) });
+      this.askForMoney(balance, this.lowWaterUnits - balance);
     }
   }
 

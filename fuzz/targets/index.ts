@@ -7,6 +7,7 @@ import { extHandshakeTarget } from './ext-handshake.js';
 import { bencodeTarget } from './bencode.js';
 import { utMetadataTarget } from './ut-metadata.js';
 import { seedpayTarget } from './seedpay.js';
+import { seedpayChannelTarget } from './seedpay-channel.js';
 import { metainfoTarget } from './metainfo.js';
 import { magnetTarget } from './magnet.js';
 import { mseTarget } from './mse.js';
@@ -18,7 +19,7 @@ import { krpcTarget } from './krpc.js';
 
 export const TARGETS: readonly FuzzTarget[] = [
   framerTarget, connectionTarget, handshakeTarget, extHandshakeTarget, bencodeTarget,
-  utMetadataTarget, seedpayTarget, metainfoTarget, magnetTarget, mseTarget,
+  utMetadataTarget, seedpayTarget, seedpayChannelTarget, metainfoTarget, magnetTarget, mseTarget,
   mseInitiatorTarget, trackerHttpTarget, trackerUdpTarget, pexTarget, krpcTarget,
 ];
 

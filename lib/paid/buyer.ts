@@ -40,7 +40,14 @@
  *    its `payment` is journaled and it is proven: in the session that paid it if that
  *    connection is still open, else like a payment that landed after a cut (session
  *    resume). When it provably never can (expired blockhash), it is settled as void
- *    and its budget is free again.
+ *    and its budget is free again;
+ *  - payment channels (docs/PROTOCOL.md, "Payment channels"; `channel`, unless
+ *    `prepaidOnly`): a seller offering mode `channel` on our chain's program is paid by
+ *    vouchers on one escrow channel per seller and mint (lib/paid/buyer-channels.ts: from
+ *    the journal, or opened — deposit `channel.deposit`, default the torrent budget),
+ *    reused by later sessions and torrents; each voucher is journaled (`voucher_sent`,
+ *    fsync) before it is signed and sent, and keeps about `aheadBytes` paid ahead of
+ *    what was received. A seller without channels is paid prepaid as before.
  */
 import { BuyerHook, type BuyerDriver } from '../../extensions/seedpay/hook.js';
 import { Budget, type BuyerPolicy } from '../../extensions/seedpay/policy.js';
@@ -63,6 +70,8 @@ import { NeedBudget } from './need-budget.js';
 import { ratioCredits, type CreditSink } from '../../extensions/ratio/plugin.js';
 import { walletSigner } from '../../extensions/seedpay/seller-session.js';
 import { walletFromSecretKey } from '../../payment/session.js';
+import type { ChannelChain } from '../../payment/channel/types.js';
+import { BuyerChannels } from './buyer-channels.js';
 
 export interface PaidBuyerOptions {
   chain: Chain;
@@ -104,6 +113,30 @@ export interface PaidBuyerOptions {
    * anywhere. Default: off (we pay, and claim nothing).
    */
   ratio?: boolean | { sink?: CreditSink | null };
+  /**
+   * Payment channels (docs/PROTOCOL.md, "Payment channels"): pay sellers that offer them
+   * on `chain`'s program through an escrow channel. `deposit` (default: `budget`) is what
+   * a new channel holds; `voucherKey` signs vouchers (default the payer); `aheadBytes`
+   * how much data vouchers keep paid ahead (default 1 MiB: the most a seller can take
+   * without serving). false / unset: prepaid only.
+   */
+  channel?: {
+    chain: ChannelChain; deposit?: bigint; voucherKey?: Keypair; aheadBytes?: bigint; expirySeconds?: number; renewMarginSeconds?: number;
+  } | false;
+  /** Pay prepaid even where a channel could be used (overrides `channel`). */
+  prepaidOnly?: boolean;
+}
+
+/** A voucher this buyer signed and sent (payment channels). */
+export interface VoucherMade {
+  readonly channel: string;
+  /** Cumulative on the channel. */
+  readonly amount: bigint;
+  /** What it added. */
+  readonly delta: bigint;
+  readonly seller: string;
+  readonly peer: string;
+  readonly infoHash: string;
 }
 
 export interface BuyerPeerInfo {
@@ -144,6 +177,10 @@ export interface PaidBuyerEvents {
   ended: [peer: BuyerPeerInfo, error: Error];
   /** Session resume: the earlier session `prev` resumed here, `credited` of its balance moved, `payments` proven again. */
   resumed: [peer: BuyerPeerInfo, prev: string, credited: bigint, payments: number];
+  /** Payment channels: the seller confirmed our channel (or rejected it: `reason`). */
+  channel: [peer: BuyerPeerInfo, channel: string, ok: boolean, reason: string | null];
+  /** Payment channels: a voucher was journaled, signed and sent. */
+  voucher: [peer: BuyerPeerInfo, voucher: VoucherMade];
   resume_rejected: [peer: BuyerPeerInfo, prev: string, reason: string];
   error: [error: Error];
 }
@@ -187,6 +224,9 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
   private readonly torrents = new Set<Torrent>();
   private readonly inFlight = new Set<Promise<void>>();
   private readonly made: PaymentMade[] = [];
+  private readonly vouchersMade: VoucherMade[] = [];
+  /** Payment channels (null: prepaid only). */
+  readonly channels: BuyerChannels | null;
   /**
    * Session resume: per "seller wallet/info hash", the earlier sessions a new one
    * should resume → their payments never answered (tx → amount).
@@ -200,6 +240,8 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
   /** How this buyer answers its hooks. */
   private readonly driver: BuyerDriver = {
     pay: (h, req) => this.pay(h, req.amount, req.terms, req.sessionHash),
+    channel: (h, req) => this.useChannel(h, req.terms, req.sessionHash),
+    voucher: (h, req) => this.raiseVoucher(h, req.channel, req.delta, req.terms),
     event: (h, ev) => this.event(h, ev),
     connectionClosed: (h) => this.forget(h),
   };
@@ -211,6 +253,11 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
     this.journal = journal;
     const tb = opts.totalBudget;
     this.totalBudget = tb instanceof Budget ? tb : new Budget(tb ?? opts.budget, 'total');
+    const ch = opts.channel;
+    this.channels = ch === undefined || ch === false || opts.prepaidOnly === true ? null : new BuyerChannels(journal, {
+      chain: ch.chain, payer: opts.payer, voucherKey: ch.voucherKey, deposit: ch.deposit ?? opts.budget,
+      expirySeconds: ch.expirySeconds, renewMarginSeconds: ch.renewMarginSeconds,
+    });
   }
   /** Learn the RPC's cluster (sellers settling elsewhere are refused) and open the journal. */
   static async open(opts: PaidBuyerOptions): Promise<PaidBuyer> {
@@ -346,8 +393,11 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
   /** Payments made by this process, in order. */
   payments(): PaymentMade[] { return [...this.made]; }
 
-  /** Base units this process paid. */
-  get spent(): bigint { return this.made.reduce((s, p) => s + p.amount, 0n); }
+  /** Vouchers this process signed and sent (payment channels), in order. */
+  vouchers(): VoucherMade[] { return [...this.vouchersMade]; }
+
+  /** Base units this process paid (payments, and what its vouchers added). */
+  get spent(): bigint { return this.made.reduce((s, p) => s + p.amount, 0n) + this.vouchersMade.reduce((s, v) => s + v.delta, 0n); }
 
   /** The buyer hook of a connection (tests, progress displays). */
   hookOf(peer: PeerSession | PluginPeer): BuyerHook | null {
@@ -434,7 +484,11 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
     };
     const resumes = (session: string, terms: Terms): ResumeRequest[] => this.resumeRequests(ih, session, terms);
     const creditIdentity = this.opts.ratio !== undefined && this.opts.ratio !== false;
-    const hook = self = new BuyerHook({ infoHash: info.infoHash, policy, resumes, creditIdentity }, this.driver);
+    const chan = this.channels === null ? null : {
+      programId: this.channels.programId.toBase58(),
+      ...(this.opts.channel !== false && this.opts.channel?.aheadBytes !== undefined ? { aheadBytes: this.opts.channel.aheadBytes } : {}),
+    };
+    const hook = self = new BuyerHook({ infoHash: info.infoHash, policy, resumes, creditIdentity, channel: chan }, this.driver);
     this.conns.set(hook, { peer: info.peer, infoHashHex: ih, need, torrentBudget });
     return hook;
   }
@@ -482,6 +536,17 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
         if (!this.onlyNeedCapped(h)) this.emit('budget_exhausted', info, ev.needed);
         break;
       case 'disconnect': this.emit('disconnected', info, ev.index); break;
+      case 'channel_confirmed':
+        if (ev.credited === 0n) this.emit('channel', info, ev.channel, true, null);
+        break;
+      case 'channel_rejected':
+        // A channel the seller refuses (closed, expiring, drained, …) is not named again.
+        this.channels?.markDead(ev.channel);
+        this.emit('channel', info, ev.channel, false, ev.reason);
+        break;
+      case 'channel_closed':
+        this.channels?.markDead(ev.channel);
+        break;
       case 'ended': this.emit('ended', info, ev.error); break;
       default: break;
     }
@@ -570,6 +635,47 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
       out.push({ prev, payer, sig, payments: [...txs].map(([tx, amount]) => ({ tx, amount })) });
     }
     return out;
+  }
+
+  /** Payment channels: name our channel for this seller (from the journal, or a new one) with the proof it is ours. */
+  private useChannel(h: BuyerHook, terms: Terms, sessionHash: string): void {
+    const c = this.conns.get(h);
+    const channels = this.channels;
+    if (c === undefined || channels === null) { h.channelFailed('channels not enabled'); return; }
+    const p = channels.channelFor(terms.wallet, terms.mint).then(
+      (u) => {
+        const proof = channels.openProof(Buffer.from(c.infoHashHex, 'hex'), sessionHash, u.address);
+        const address58 = u.address.toBase58();
+        h.channelReady({ channel: u.address.toBytes(), buyer: proof.buyer, sig: proof.sig, deposit: u.deposit, sent: u.sent, sentNow: () => channels.sentOf(address58) });
+      },
+      (e: unknown) => {
+        this.emit('error', e instanceof Error ? e : new Error(String(e)));
+        h.channelFailed(e instanceof Error ? e.message : String(e));
+      },
+    );
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p));
+  }
+
+  /** Payment channels: journal and sign a raised voucher. */
+  private raiseVoucher(h: BuyerHook, channel: string, delta: bigint, terms: Terms): void {
+    const c = this.conns.get(h);
+    const channels = this.channels;
+    if (c === undefined || channels === null) { h.voucherFailed('channels not enabled'); return; }
+    const p = channels.raise(channel, terms.wallet, c.infoHashHex, delta).then(
+      (v) => {
+        const made: VoucherMade = { channel, amount: v.amount, delta: v.delta, seller: terms.wallet, peer: c.peer, infoHash: c.infoHashHex };
+        this.vouchersMade.push(made);
+        this.emit('voucher', this.info(h), made);
+        h.voucherSigned(v.amount, v.delta, v.sig);
+      },
+      (e: unknown) => {
+        if ((e as { code?: string }).code !== 'CLOSED') this.emit('error', e instanceof Error ? e : new Error(String(e)));
+        h.voucherFailed(e instanceof Error ? e.message : String(e));
+      },
+    );
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p));
   }
 
   private pay(h: BuyerHook, amount: bigint, terms: Terms, sessionHash: string): void {

@@ -7,7 +7,7 @@
  * chain and hands the credit back here to be written.
  */
 import type { Chain } from '../../payment/chain.js';
-import { Journal, type CreditRecord, type JournalRecord } from '../../payment/journal.js';
+import { Journal, type ChannelClaimedRecord, type CreditRecord, type JournalRecord, type VoucherRecord } from '../../payment/journal.js';
 import type { Terms } from '../../payment/terms.js';
 import { PaymentVerifier, type RetryPolicy, type VerifyResult } from '../../payment/verifier.js';
 import { processFlushGate } from '../files/flush-gate.js';
@@ -68,6 +68,25 @@ export class SellerLedger {
 
   /** Whether this journal knows the session (see openSession). */
   knows(sessionHash: string): boolean { return this.journalFile.knows(sessionHash); }
+
+  /**
+   * Payment channels: journal an accepted voucher (fsync) and return its increase over
+   * the channel's previous one — what the session may now be credited. Rejects with
+   * STALE_VOUCHER when it is not above the last (another session's got there first).
+   */
+  voucher(r: Omit<VoucherRecord, 'kind'>): Promise<bigint> {
+    const increase = r.amount - this.journalFile.acceptedOf(r.channel);
+    // acceptedOf and the append's reservation are one synchronous step: no other voucher in between.
+    return this.write({ kind: 'voucher', ...r }, true).then(() => increase);
+  }
+
+  /** Payment channels: a claim landed (fsync). */
+  claimed(r: Omit<ChannelClaimedRecord, 'kind'>): Promise<void> {
+    return this.write({ kind: 'channel_claimed', ...r }, true);
+  }
+
+  /** The latest voucher amount accepted on a channel (appends in flight included). */
+  acceptedOf(channel: string): bigint { return this.journalFile.acceptedOf(channel); }
 
   balanceOf(sessionHash: string): bigint { return this.journalFile.balanceOf(sessionHash); }
   payersOf(sessionHash: string): ReadonlySet<string> { return this.journalFile.payersOf(sessionHash); }

@@ -26,6 +26,14 @@
  *    names the earlier session. Balances are rebuilt from the journal, so this also
  *    works across a restart.
  *
+ *  - payment channels (docs/PROTOCOL.md, "Payment channels"; `channels`): the terms
+ *    offer mode `channel` on the chain's program; a buyer names its escrow channel, the
+ *    seller fetches it and checks it (payment/channel/check.ts: this buyer, this seller,
+ *    this mint, this program, not expiring within the margin, not drained) before
+ *    anything is served against it; each voucher is journaled (fsync) before its
+ *    increase is credited; claims (lib/paid/channel-claims.ts) go out near expiry, past
+ *    a threshold, at start (vouchers a crashed run left) and at shutdown.
+ *
  * One PaidSeller may serve many torrents; it owns its journal (closed by `close()`).
  */
 import { SellerHook, type SellerDriver } from '../../extensions/seedpay/hook.js';
@@ -36,7 +44,8 @@ import type { ExtensionConnectionInfo } from '../../extensions/registry.js';
 import type { Chain } from '../../payment/chain.js';
 import type { Journal } from '../../payment/journal.js';
 import type { WalletKeypair } from '../../payment/session.js';
-import { validateTerms, type Terms } from '../../payment/terms.js';
+import { CHANNEL_MODE, validateTerms, type Terms } from '../../payment/terms.js';
+import bs58 from 'bs58';
 import type { RejectReason } from '../../payment/verify-rules.js';
 import type { RetryPolicy } from '../../payment/verifier.js';
 import type { Client, TorrentSource } from '../net/client.js';
@@ -51,6 +60,24 @@ import { ratioCredits } from '../../extensions/ratio/plugin.js';
 import { CREDIT_EXTENSION } from '../../extensions/ratio/messages.js';
 import type { TrustList } from '../../extensions/ratio/statements.js';
 import { DEFAULT_VERIFY_BUDGET, VerifyBudget, type VerifyBudgetOptions } from './verify-budget.js';
+import { Keypair, PublicKey } from '@solana/web3.js';
+import type { ChannelChain } from '../../payment/channel/types.js';
+import { checkChannel } from '../../payment/channel/check.js';
+import { ChannelClaims, type ClaimDone } from './channel-claims.js';
+
+/** Payment channels offered by a seller. */
+export interface SellerChannelOptions {
+  /** The escrow program's client (payment/channel/channel-chain.ts); its program id goes into the terms. */
+  chain: ChannelChain;
+  /** Claim once this much (base units) is vouchered and unclaimed on a channel (default 1 USDC: 1,000,000). */
+  claimThreshold?: bigint;
+  /** Refuse channels expiring within this many seconds, and claim (and close) them once they get this close (default 600). */
+  expiryMarginSeconds?: number;
+  /** At shutdown, close the channels no live session uses (refunds the rest to their buyers; default true). */
+  closeOnShutdown?: boolean;
+  /** How often claims and expiries are looked at (default 5000 ms). */
+  claimIntervalMs?: number;
+}
 export interface PaidSellerOptions {
   /** The chain the seller verifies payments on (payment/chain.ts: chainFromUrl). */
   chain: Chain;
@@ -108,6 +135,8 @@ export interface PaidSellerOptions {
    * there is spendable here. `cap` (bytes) and `ttlSeconds` bound it (terms keys
    * `ratio_cap`, `ratio_ttl`). Default: no credit.
    */
+  /** Payment channels: offer mode `channel` (terms key `channel` = the program id). Default: prepaid only. */
+  channels?: SellerChannelOptions;
   ratio?: {
     served: bigint; credit: bigint; cap?: bigint; ttlSeconds?: number;
     /** One hop (docs/PROTOCOL.md §10): nodes whose statements buyers may present here, credited at a discount. */
@@ -130,6 +159,13 @@ export interface PaidSellerEvents {
   ended: [peer: SellerPeerInfo, error: Error];
   /** Session resume: the earlier session `prev` resumed in this one, `moved` of its balance credited here. */
   resumed: [peer: SellerPeerInfo, prev: string, moved: bigint];
+  /** Payment channels: a buyer's channel passed the check (confirmed) or failed it (`reason`). */
+  channel: [peer: SellerPeerInfo, channel: string, ok: boolean, reason: string | null];
+  /** Payment channels: a voucher was journaled and its increase credited. */
+  voucher: [peer: SellerPeerInfo, channel: string, amount: bigint, increase: bigint];
+  voucher_rejected: [peer: SellerPeerInfo, channel: string, amount: bigint, reason: string];
+  /** Payment channels: a claim landed and was journaled. */
+  claimed: [claim: ClaimDone];
   error: [error: Error];
 }
 
@@ -147,6 +183,10 @@ export interface SellerTotals {
   /** Piece bytes served from buyers' ratio credit, and the credit bytes that cost them. */
   creditBytes: bigint;
   creditSpent: bigint;
+  /** Payment channels: vouchers accepted by this process (each increase credited), and claims that landed. */
+  vouchers: { channel: string; amount: bigint; increase: bigint; peer: string }[];
+  voucherCredited: bigint;
+  claims: ClaimDone[];
 }
 
 /** What the seller keeps per connection. */
@@ -183,9 +223,17 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
   private readonly payments: { tx: string; credited: bigint; peer: string }[] = [];
   private closed = false;
   private readonly budget: VerifyBudget | null;
+  /** Payment channels: claims, live sessions per channel, and what was accepted. */
+  private readonly claims: ChannelClaims | null;
+  private readonly liveChannels = new Map<string, Set<SellerHook>>();
+  private readonly vouchersAccepted: SellerTotals['vouchers'] = [];
+  private readonly claimsDone: ClaimDone[] = [];
+  private claimTimer: ReturnType<typeof setInterval> | null = null;
   /** How this seller answers its hooks. */
   private readonly driver: SellerDriver = {
     verify: (h, req) => this.verify(h, req),
+    checkChannel: (h, req) => this.track(this.checkChannel(h, req.channel, req.buyer)),
+    voucher: (h, req) => this.track(this.acceptVoucher(h, req)),
     resume: (h, req) => this.track(this.moveBalance(h, req.prev, req.payer, req.sessionHash)),
     charge: (h) => this.charge(h),
     event: (h, ev) => this.event(h, ev),
@@ -203,6 +251,19 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
     const signer = opts.signer ?? ('seed' in w ? walletSigner(w) : null);
     if (signer === null) throw new Error('PaidSeller: a wallet keypair or a signer is needed to sign sessions');
     this.signer = signer;
+    const ch = opts.channels;
+    if (ch !== undefined && !('seed' in w)) throw new Error('PaidSeller: payment channels need the wallet keypair (it signs the claims)');
+    this.claims = ch === undefined || !('seed' in w) ? null : new ChannelClaims({
+      chain: ch.chain, seller: Keypair.fromSeed(w.seed), ledger,
+      policy: {
+        threshold: ch.claimThreshold ?? 1_000_000n, expiryMarginSeconds: BigInt(ch.expiryMarginSeconds ?? DEFAULT_EXPIRY_MARGIN_S),
+        closeOnShutdown: ch.closeOnShutdown,
+      },
+      isLive: (c) => (this.liveChannels.get(c)?.size ?? 0) > 0,
+      closing: (c) => { for (const h of this.liveChannels.get(c) ?? []) h.closeChannel('closed'); },
+      claimed: (c) => { this.claimsDone.push(c); this.emit('claimed', c); },
+      error: (e) => this.emit('error', e),
+    });
     const r = opts.ratio;
     this.credits = r === undefined ? null : new CreditBook(ledger.journal, {
       cap: r.cap, ttlSeconds: r.ttlSeconds, now: opts.now,
@@ -219,7 +280,9 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
     const price = opts.price;
     const minPrepay = opts.minPrepay ?? (price > 0n ? price : 1n);
     const terms = validateTerms({
-      v: 1, chain: 'solana', cluster, mint: opts.mint, wallet: opts.wallet.address, price, minPrepay, modes: ['prepaid'],
+      v: 1, chain: 'solana', cluster, mint: opts.mint, wallet: opts.wallet.address, price, minPrepay,
+      modes: opts.channels === undefined ? ['prepaid'] : ['prepaid', CHANNEL_MODE],
+      ...(opts.channels === undefined ? {} : { channel: opts.channels.chain.programId.toBase58() }),
       ...(opts.resume === false ? {} : { resume: true }),
       ...(opts.mac === false ? {} : { mac: true }),
       ...(opts.ratio === undefined ? {} : {
@@ -232,7 +295,34 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
     });
     if (!('seed' in opts.wallet) && opts.signer === undefined) throw new Error('PaidSeller: a wallet keypair or a signer is needed to sign sessions');
     const ledger = await SellerLedger.open({ chain: opts.chain, journalPath: opts.journalPath, retry: opts.retry });
-    return new PaidSeller(opts, terms, ledger);
+    const seller = new PaidSeller(opts, terms, ledger);
+    if (seller.claims !== null) {
+      // Vouchers a crashed (or stopped) run journaled and never claimed: claimed now.
+      await seller.claims.run('start');
+      seller.claimTimer = setInterval(() => seller.channelTick(), opts.channels?.claimIntervalMs ?? 5_000);
+      seller.claimTimer.unref();
+    }
+    return seller;
+  }
+
+  /**
+   * Payment channels: claims due (threshold, near expiry), and live sessions whose
+   * channel now expires within the margin stop taking vouchers.
+   */
+  channelTick(): Promise<void> {
+    const claims = this.claims;
+    const ch = this.opts.channels;
+    if (claims === null || ch === undefined || this.closed) return Promise.resolve();
+    const margin = BigInt(ch.expiryMarginSeconds ?? DEFAULT_EXPIRY_MARGIN_S);
+    const p = ch.chain.clock().then((now) => {
+      for (const [c, hooks] of this.liveChannels) {
+        const expiry = claims.expiryOf(c);
+        if (expiry !== null && expiry - now <= margin) for (const h of hooks) h.closeChannel('expiring');
+      }
+      return claims.run('run');
+    }).catch((e: unknown) => { this.emit('error', e instanceof Error ? e : new Error(String(e))); });
+    this.track(p);
+    return p;
   }
 
   /** The seller's journal, to read (its path, records, balances). */
@@ -268,7 +358,10 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
       freeBytes += s.freeBytes;
       creditBytes += s.creditBytes;
     }
-    return { credited: this.creditedTotal, charged, paidBytes, freeBytes, payments: [...this.payments], creditBytes, creditSpent: this.creditSpentFor(creditBytes) };
+    return {
+      credited: this.creditedTotal, charged, paidBytes, freeBytes, payments: [...this.payments], creditBytes, creditSpent: this.creditSpentFor(creditBytes),
+      vouchers: [...this.vouchersAccepted], voucherCredited: this.vouchersAccepted.reduce((a, v) => a + v.increase, 0n), claims: [...this.claimsDone],
+    };
   }
 
   /** The seller hook of a connection (tests, progress displays). */
@@ -283,6 +376,13 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
     this.closed = true;
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
     for (const h of [...this.conns.keys()]) this.forget(h);
+    if (this.claimTimer !== null) clearInterval(this.claimTimer);
+    this.claimTimer = null;
+    // Payment channels: claim what is held (closing the channels whose buyers are gone).
+    if (this.claims !== null) {
+      await this.claims.run('shutdown');
+      while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+    }
     await this.credits?.close();
     await this.ledger.close();
   }
@@ -364,6 +464,65 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
     this.track(p);
   }
 
+  /**
+   * Payment channels: fetch the channel a buyer named and check it for this session
+   * (payment/channel/check.ts); nothing is served against one that fails.
+   */
+  private async checkChannel(h: SellerHook, channel: string, buyer: string): Promise<void> {
+    const ch = this.opts.channels;
+    if (ch === undefined || this.claims === null) {
+      h.channelChecked(channel, { ok: false, reason: 'unavailable' });
+      return;
+    }
+    let outcome: Parameters<SellerHook['channelChecked']>[1];
+    try {
+      const [state, now] = await Promise.all([ch.chain.fetchChannel(new PublicKey(channel)), ch.chain.clock()]);
+      const v = checkChannel(state, {
+        address: channel, programId: ch.chain.programId.toBase58(), mint: this.terms.mint, seller: this.terms.wallet, buyer, now,
+        marginSeconds: BigInt(ch.expiryMarginSeconds ?? DEFAULT_EXPIRY_MARGIN_S), accepted: this.ledger.acceptedOf(channel),
+      });
+      const closedHere = this.ledger.journal.channelOf(channel)?.claimed?.closed === true;
+      if (v.ok && !closedHere) {
+        this.claims.note(channel, v.state.expiry);
+        outcome = { ok: true, deposit: v.state.deposit, voucherKey: v.state.voucherKey.toBytes(), accepted: v.accepted };
+      } else {
+        outcome = { ok: false, reason: v.ok ? 'not_found' : v.reason };
+      }
+    } catch (e) {
+      this.emit('error', e instanceof Error ? e : new Error(String(e)));
+      outcome = { ok: false, reason: 'unavailable' };
+    }
+    if (!this.conns.has(h)) return;
+    if (outcome.ok) {
+      let set = this.liveChannels.get(channel);
+      if (set === undefined) this.liveChannels.set(channel, set = new Set());
+      set.add(h);
+    }
+    h.channelChecked(channel, outcome);
+  }
+
+  /** Payment channels: journal a voucher the session verified (fsync), then credit its increase. */
+  private async acceptVoucher(h: SellerHook, req: Extract<SellerEvent, { type: 'voucher' }>): Promise<void> {
+    const c = this.conns.get(h);
+    try {
+      const increase = await this.ledger.voucher({
+        channel: req.channel, amount: req.amount, signature: bs58.encode(req.sig), buyer: req.buyer, sessionHash: req.sessionHash,
+        infoHash: c?.infoHashHex ?? '0'.repeat(40), time: Date.now(),
+      });
+      this.vouchersAccepted.push({ channel: req.channel, amount: req.amount, increase, peer: c?.peer ?? '?' });
+      h.voucherAccepted(req.amount, increase);
+    } catch (e) {
+      const stale = (e as { code?: string }).code === 'STALE_VOUCHER';
+      if (!stale && (e as { code?: string }).code !== 'CLOSED') this.emit('error', e instanceof Error ? e : new Error(String(e)));
+      h.voucherRejected(req.amount, stale ? 'not_increasing' : 'unavailable');
+      return;
+    }
+    // Past the claim threshold: claim now rather than at the next tick.
+    const b = this.ledger.journal.channelOf(req.channel);
+    const threshold = this.opts.channels?.claimThreshold ?? 1_000_000n;
+    if (b?.voucher !== undefined && b.voucher.amount - (b.claimed?.amount ?? 0n) >= threshold) void this.channelTick();
+  }
+
   /** Journal the cumulative charge of one session (no-op if nothing new was served). */
   private charge(h: SellerHook): void {
     const c = this.conns.get(h);
@@ -393,6 +552,18 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
       }
       case 'resumed':
         this.emit('resumed', info, ev.prev, ev.moved);
+        break;
+      case 'channel_confirmed':
+        this.emit('channel', info, ev.channel, true, null);
+        break;
+      case 'channel_rejected':
+        this.emit('channel', info, ev.channel, false, ev.reason);
+        break;
+      case 'voucher_credited':
+        this.emit('voucher', info, ev.channel, ev.amount, ev.increase);
+        break;
+      case 'voucher_rejected':
+        this.emit('voucher_rejected', info, ev.channel, ev.amount, ev.reason);
         break;
       case 'credited':
         this.creditedTotal += ev.credited;
@@ -543,10 +714,19 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
     this.closedTotals.freeBytes += s.freeBytes;
     this.closedTotals.creditBytes += s.creditBytes;
     this.conns.delete(h);
+    const ch = h.seller.channel;
+    if (ch !== null) {
+      const set = this.liveChannels.get(ch.address);
+      set?.delete(h);
+      if (set?.size === 0) this.liveChannels.delete(ch.address);
+    }
     const sh = h.seller.sessionHash;
     if (sh !== null && this.bySession.get(sh) === h) this.bySession.delete(sh);
   }
 }
+
+/** Default margin before a channel's expiry (seconds): refused when closer, claimed and closed once this close. */
+const DEFAULT_EXPIRY_MARGIN_S = 600;
 
 /** The host of "host:port" or "[v6]:port". */
 function hostOf(peer: string): string {

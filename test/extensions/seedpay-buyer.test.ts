@@ -141,7 +141,8 @@ test('policy: sellers outside the buyer policy are refused before anything is se
     [{ price: 6_000_000n }, {}, 'price_too_high'],
     [{}, { mint: seededWallet(7).address }, 'wrong_mint'],
     [{}, { cluster: seededWallet(8).address }, 'wrong_cluster'],
-    [{ modes: ['channel'] }, {}, 'no_prepaid_mode'],
+    // A channel-only seller, to a buyer without channels.
+    [{ modes: ['channel'], channel: seededWallet(9).address }, {}, 'no_prepaid_mode'],
     [{ minPrepay: 2_000_000n }, { maxMinPrepay: 1_000_000n }, 'min_prepay_too_high'],
   ];
   for (const [terms, policy, reason] of cases) {

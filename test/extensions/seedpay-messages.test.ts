@@ -103,10 +103,11 @@ test('codec: each malformed class gives its typed error', () => {
   for (const [want, f] of cases) assert.equal(code(f), want, f.toString());
 });
 
-test('codec: unknown types are ignored, channel-mode names recognised as reserved; unknown keys ignored', () => {
+test('codec: unknown types are ignored, the names reserved for channels are the channel messages; unknown keys ignored', () => {
   assert.deepEqual(decodeMessage(new Uint8Array(encode({ type: 'hello', x: [1, 2, { y: 3 }] }))), { type: 'unknown', name: 'hello', reserved: false });
   for (const name of RESERVED_TYPES) {
-    assert.deepEqual(decodeMessage(new Uint8Array(encode({ type: name, amount: 1 }))), { type: 'unknown', name, reserved: true });
+    // Known now: a payload without their keys is malformed.
+    assert.throws(() => decodeMessage(new Uint8Array(encode({ type: name, amount: 1 }))), (e: unknown) => e instanceof SeedPayError && e.code === 'MISSING_KEY', name);
   }
   const t = randomTx();
   assert.deepEqual(decodeMessage(new Uint8Array(encode({ type: 'payment_required', balance: 1, required: 2, zz: 'future' }))),

@@ -293,10 +293,10 @@ test('malformed SeedPay input ends the paid session, not the connection or the p
   assert.equal(hs2.buyer.buyer.state, 'ended');
   assert.equal(hs2.buyer.buyer.error?.code, 'NOT_A_DICT');
   assert.equal(hs2.pair.a.state, 'open');
-  // Unknown and reserved types change nothing.
+  // Unknown types, and channel messages to a seller that offers no channels, change nothing.
   const hs3 = new Harness();
   hs3.run();
-  hs3.pair.a.sendExtended('seedpay', encode({ type: 'payment_check', amount: 1 }), hs3.pair.now);
+  hs3.pair.a.sendExtended('seedpay', encode({ type: 'payment_check', channel: new Uint8Array(32), amount: 1, sig: new Uint8Array(64) }), hs3.pair.now);
   hs3.pair.b.sendExtended('seedpay', encode({ type: 'hello' }), hs3.pair.now);
   hs3.run();
   assert.equal(hs3.seller.seller.state, 'ready');

@@ -403,7 +403,12 @@ type Op =
   | { k: 'earn'; who: number; bytes: bigint; old: boolean }
   | { k: 'strike'; who: number; old: boolean }
   | { k: 'spend'; who: number; part: number; expire: boolean; old: boolean }
-  | { k: 'vouch'; who: number; issuer: number; step: bigint; bytes: bigint; old: boolean };
+  | { k: 'vouch'; who: number; issuer: number; step: bigint; bytes: bigint; old: boolean }
+  // Payment channels: a buyer opens channel c and raises its voucher; a seller accepts vouchers on c (crediting session s) and claims them.
+  | { k: 'chopen'; c: number; deposit: bigint; old: boolean }
+  | { k: 'vsent'; c: number; step: bigint; t: number; old: boolean }
+  | { k: 'voucher'; c: number; s: number; step: bigint; old: boolean }
+  | { k: 'claim'; c: number; part: number; closed: boolean; old: boolean };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ k: fc.constant('credit' as const), s: fc.nat(3), p: fc.nat(1), amount: fc.bigInt({ min: 0n, max: 10_000n }), old: fc.boolean() }),
@@ -414,6 +419,10 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ k: fc.constant('strike' as const), who: fc.nat(2), old: fc.boolean() }),
   fc.record({ k: fc.constant('spend' as const), who: fc.nat(2), part: fc.integer({ min: 0, max: 100 }), expire: fc.boolean(), old: fc.boolean() }),
   fc.record({ k: fc.constant('vouch' as const), who: fc.nat(2), issuer: fc.nat(1), step: fc.bigInt({ min: 1n, max: 1n << 30n }), bytes: fc.bigInt({ min: 1n, max: 1n << 28n }), old: fc.boolean() }),
+  fc.record({ k: fc.constant('chopen' as const), c: fc.nat(2), deposit: fc.bigInt({ min: 1n, max: 100_000n }), old: fc.boolean() }),
+  fc.record({ k: fc.constant('vsent' as const), c: fc.nat(2), step: fc.bigInt({ min: 1n, max: 30_000n }), t: fc.nat(1), old: fc.boolean() }),
+  fc.record({ k: fc.constant('voucher' as const), c: fc.nat(2), s: fc.nat(3), step: fc.bigInt({ min: 1n, max: 30_000n }), old: fc.boolean() }),
+  fc.record({ k: fc.constant('claim' as const), c: fc.nat(2), part: fc.integer({ min: 0, max: 100 }), closed: fc.boolean(), old: fc.boolean() }),
 );
 
 /** Turns ops into valid records for a pool of sessions and payers, tracking cumulative charges. */
@@ -425,7 +434,13 @@ class Scenario {
   /** Trusted nodes whose statements vouch for identities. */
   readonly issuers = [key(), key()];
   readonly torrent = hex(20);
+  readonly torrents = [this.torrent, hex(20)];
+  /** Payment channels: a buyer's (opened here) and a seller's (vouchers accepted here). */
+  readonly channels = [key(), key(), key()];
   private readonly charged = new Map<string, bigint>();
+  /** Channels opened so far, with their deposits (appends in flight included: channelOf reads written records only). */
+  private readonly opened = new Map<string, bigint>();
+  private readonly claimed = new Map<string, bigint>();
   private tick = 0;
 
   record(o: Op, j: Journal): JournalRecord | null {
@@ -446,6 +461,28 @@ class Scenario {
       if (bytes === 0n) return null;
       if (o.expire) return { kind: 'ratio_expired', identity, bytes, time };
       return { kind: 'ratio_spent', identity, bytes, infoHash: this.torrent, sessionHash: this.sessions[0], time };
+    }
+    if (o.k === 'chopen') {
+      if (this.opened.has(this.channels[o.c])) return null;
+      this.opened.set(this.channels[o.c], o.deposit);
+      return { kind: 'channel_open', channel: this.channels[o.c], seller: this.payers[1], mint: this.issuers[0], nonce: BigInt(o.c), deposit: o.deposit, expiry: 1_900_000_000n, voucherKey: this.payers[0], time };
+    }
+    if (o.k === 'vsent') {
+      const deposit = this.opened.get(this.channels[o.c]);
+      const amount = j.sentOf(this.channels[o.c]) + o.step;
+      if (deposit === undefined || amount > deposit) return null;
+      return { kind: 'voucher_sent', channel: this.channels[o.c], amount, seller: this.payers[1], infoHash: this.torrents[o.t], time };
+    }
+    if (o.k === 'voucher') {
+      return { kind: 'voucher', channel: this.channels[o.c], amount: j.acceptedOf(this.channels[o.c]) + o.step, signature: sig(), buyer: this.payers[o.c % 2], sessionHash: this.sessions[o.s], infoHash: this.torrent, time };
+    }
+    if (o.k === 'claim') {
+      const accepted = j.acceptedOf(this.channels[o.c]);
+      const claimed = this.claimed.get(this.channels[o.c]) ?? 0n;
+      if (accepted === 0n) return null;
+      const amount = claimed + ((accepted - claimed) * BigInt(o.part)) / 100n;
+      this.claimed.set(this.channels[o.c], amount);
+      return { kind: 'channel_claimed', channel: this.channels[o.c], amount, signature: sig(), closed: o.closed, time };
     }
     if (o.k === 'charge') {
       const s = this.sessions[o.s];
@@ -503,6 +540,8 @@ async function openView(path: string, sc: Scenario, sigs: { credits: string[]; p
       ratio: sc.identities.map((id) => j.ratioOf(id) ?? null),
       ratioDurable: sc.identities.map((id) => { const b = j.ratioBooks().get(id); return b ? { earned: b.earned, vouched: b.vouched, spent: b.spent, strikes: b.strikes } : null; }),
       vouches: sc.issuers.flatMap((i) => [j.issuerUsedOf(i), ...sc.identities.map((id) => j.vouchedTotal(i, id))]),
+      channels: sc.channels.map((c) => ({ book: j.channelOf(c) ?? null, accepted: j.acceptedOf(c), sent: j.sentOf(c) })),
+      spentOn: sc.torrents.map((t) => j.spentOn(t)),
     };
   } finally {
     await j.close();
@@ -516,7 +555,9 @@ const recentSigs = (records: JournalRecord[]): { credits: string[]; payments: st
 
 function sessionsOf(r: JournalRecord): string[] {
   if (r.kind === 'transfer') return [r.from, r.to];
-  return r.kind === 'payment_void' || r.kind === 'ratio_earned' || r.kind === 'ratio_strike' || r.kind === 'ratio_expired' || r.kind === 'ratio_spent' || r.kind === 'ratio_vouched' ? [] : [r.sessionHash];
+  if (r.kind === 'voucher') return [r.sessionHash];
+  return r.kind === 'payment_void' || r.kind === 'ratio_earned' || r.kind === 'ratio_strike' || r.kind === 'ratio_expired' || r.kind === 'ratio_spent' || r.kind === 'ratio_vouched'
+    || r.kind === 'channel_claimed' || r.kind === 'channel_open' || r.kind === 'voucher_sent' ? [] : [r.sessionHash];
 }
 
 /** Reopen a directory laid out as a crash left it: `journal` and maybe `journal.compact`. */
@@ -565,7 +606,7 @@ async function expectations(dir: string, sc: Scenario, crash: Crash, sigs: { cre
   return { old, next };
 }
 
-test('property: a crash at any byte of a compaction loses no credit, charge, transfer, payment, replay protection or ratio credit', async () => {
+test('property: a crash at any byte of a compaction loses no credit, charge, transfer, payment, replay protection, ratio credit or channel voucher', async () => {
   await fc.assert(fc.asyncProperty(
     fc.array(opArb, { minLength: 1, maxLength: 25 }), fc.array(opArb, { maxLength: 8 }), fc.nat(), fc.nat(),
     async (before, during, crashA, crashB) => {
@@ -592,6 +633,8 @@ test('property: a crash at any byte of a compaction loses no credit, charge, tra
         assert.deepEqual(done.payments, whole.payments);
         assert.deepEqual(done.ratio, whole.ratio, 'ratio credits per identity');
         assert.deepEqual(done.vouches, whole.vouches, 'statements redeemed and issuers\' use');
+        assert.deepEqual(done.channels, whole.channels, 'payment channels: vouchers sent and accepted, claims');
+        assert.deepEqual(done.spentOn, whole.spentOn, 'spend per torrent (voucher increases included)');
         assert.deepEqual((done.sessions as Array<{ balance: bigint }>).map((v) => v.balance), (whole.sessions as Array<{ balance: bigint }>).map((v) => v.balance));
       } finally {
         await rm(dir, { recursive: true, force: true });

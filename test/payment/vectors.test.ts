@@ -189,7 +189,10 @@ test('terms: strict validation with typed errors', () => {
   assert.equal(termsCode(wireDict({ modes: utf8('prepaid') })), 'WRONG_TYPE');
   assert.equal(termsCode(wireDict({ modes: [1n] })), 'BAD_MODES');
   assert.equal(termsCode(wireDict({ modes: Array.from({ length: 17 }, () => utf8('m')) })), 'BAD_MODES');
-  assert.equal(termsCode(wireDict({ modes: [utf8('prepaid'), utf8('channel')] })), 'ok');
+  // Unknown modes are tolerated; mode channel needs its program id (payment channels).
+  assert.equal(termsCode(wireDict({ modes: [utf8('prepaid'), utf8('future')] })), 'ok');
+  assert.equal(termsCode(wireDict({ modes: [utf8('prepaid'), utf8('channel')] })), 'BAD_CHANNEL');
+  assert.equal(termsCode(wireDict({ modes: [utf8('prepaid'), utf8('channel')], channel: new Uint8Array(32).fill(1) })), 'ok');
 });
 
 test('terms: encodeTerms refuses invalid terms built in code', () => {
