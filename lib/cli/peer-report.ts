@@ -127,13 +127,14 @@ export class PeerReport {
     if (!this.anyConnected || this.goneSaid) return;
     this.goneSaid = true;
     this.lastLooking = this.now();
-    const back = [...this.given].filter(([, g]) => g.everConnected && !g.givenUp).map(([a]) => a);
+    const back = [...this.given].filter(([a, g]) => !g.givenUp && this.o.ignore?.(a) !== true)
+      .map(([a, g]) => `${a}${g.everConnected ? ' (connected before)' : ''}`);
     const parts = [
-      ...(back.length > 0 ? [`retrying ${back.join(', ')} (connected before)`] : []),
+      ...(back.length > 0 ? [`retrying ${back.join(', ')}`] : []),
       ...(this.via.length > 0 ? [`still looking via ${this.via.join(', ')}`] : []),
     ];
-    if (parts.length === 0) parts.push('waiting for a peer to connect');
-    this.o.line(`no peer connected now; ${parts.join('; ')}`);
+    // Nothing to retry and nowhere to look: the command is ending (peer-pool.ts), not waiting.
+    if (parts.length > 0) this.o.line(`no peer connected now; ${parts.join('; ')}`);
   }
 
   /** Call every so often: while nobody is connected, a "still looking" line every LOOKING_EVERY_MS. */
