@@ -125,6 +125,7 @@ export interface TorrentEvents {
    * ("host:port"), the reason, when it is dialled again (`retryInMs`, about: the torrent
    * ticks every second) and how many dials in a row have failed so far (at least 1; a
    * dial redone at once with the other handshake, dial-method.ts, does not add to it).
+   * Not emitted for a peer forgotten (e.g. by a `peer_closed` listener) or banned.
    */
   dial_failed: [address: string, reason: PeerCloseReason, retryInMs: number, failures: number];
   /**
