@@ -9,19 +9,21 @@ import { Client } from '../net/client.js';
 import { trackerTiers } from '../../discovery/tracker-url.js';
 import type { AnnounceReport } from '../discovery/announcer.js';
 import type { DhtEvent } from '../discovery/client-dht.js';
-import { MagnetError, parseMagnet } from '../../format/magnet.js';
+import { formatPeerAddress, MagnetError, parseMagnet } from '../../format/magnet.js';
 import { MetainfoError, parseTorrent, type Metainfo } from '../../format/metainfo.js';
 import { createTorrentFromPath, defaultPieceLength } from '../files/create-torrent.js';
-import type { Torrent } from '../engine/torrent.js';
 import { BIND_FLAGS, CliError, DHT_FLAGS, formatRate, parseBind, parseArgs, parseDht, parseEncryption, parsePeers, parsePort, parseRate, parseSize } from './args.js';
+import { awaitDownload, parseTimeout, TIMEOUT_FLAG } from './await-download.js';
+import { sourcesLine, startGetReport } from './get-report.js';
 import { formatBytes, ProgressBar } from './progress.js';
 import { sha256Of, writeRandomFile } from './sample-files.js';
 
 export const USAGE = `usage:
   seedpay create <path> [-o out.torrent] [--piece-length N]
   seedpay seed <file.torrent> --dir <data dir> [--port N] [--host|--bind ADDR] [--peer host:port]... [--no-trackers] [--no-pex] [--no-dht | --dht-bootstrap host:port,...] [--encryption require|prefer|off] [--up-limit R] [--down-limit R]
-  seedpay get <file.torrent|magnet> [--peer host:port]... [--dir D] [--port N] [--host|--bind ADDR] [--seed] [--no-trackers] [--no-pex] [--no-dht | --dht-bootstrap host:port,...] [--encryption require|prefer|off] [--up-limit R] [--down-limit R]
-    (peers come from the torrent's trackers, the DHT and peer exchange; with trackers and the DHT off, get needs --peer)
+  seedpay get <file.torrent|magnet> [--peer host:port]... [--timeout S] [--dir D] [--port N] [--host|--bind ADDR] [--seed] [--no-trackers] [--no-pex] [--no-dht | --dht-bootstrap host:port,...] [--encryption require|prefer|off] [--up-limit R] [--down-limit R]
+    (peers come from the torrent's trackers, the DHT and peer exchange; with trackers and the DHT off, get needs --peer,
+     and exits 1 once no --peer can be reached; --timeout S: exit 1 unless complete within S seconds)
     (R: bytes/s, K/M/G = 1024-based, e.g. 500K, 20M; 0 or absent: no limit)
     (--host/--bind ADDR: listen on and dial from that address; default all addresses)
   seedpay demo [--size 64M] [--keep]`;
@@ -71,27 +73,36 @@ export async function cmdCreate(argv: string[], io: Out): Promise<number> {
 }
 
 /** One line per tracker answer (or failure), so a user sees where peers come from. */
-export function reportTrackers(client: Client, err: NodeJS.WritableStream): void {
+export function reportTrackers(client: Client, to: NodeJS.WritableStream | Lines): void {
+  const line = lines(to);
   client.on('tracker', (_t, r: AnnounceReport) => {
     const what = r.event === 'none' ? 'announce' : r.event;
-    if (r.error !== undefined) err.write(`tracker ${r.url}: ${what} failed (${r.error.code}: ${r.error.message})\n`);
-    else if (r.event !== 'stopped') err.write(`tracker ${r.url}: ${what} ok, ${r.newPeers ?? 0} new peer(s)\n`);
+    if (r.error !== undefined) line(`tracker ${r.url}: ${what} failed (${r.error.code}: ${r.error.message})`);
+    else if (r.event !== 'stopped') line(`tracker ${r.url}: ${what} ok, ${r.newPeers ?? 0} new peer(s)`);
   });
+}
+
+/** Where report lines go: a stream, or a writer of lines (one that wipes a progress bar first). */
+export type Lines = (line: string) => void;
+
+function lines(to: NodeJS.WritableStream | Lines): Lines {
+  return typeof to === 'function' ? to : (l) => { to.write(`${l}\n`); };
 }
 
 /**
  * The DHT as a user needs to see it: where it runs (or why not), and each walk that
  * found peers; the first walk of each torrent is reported whatever it found.
  */
-function reportDht(client: Client, err: NodeJS.WritableStream): void {
+function reportDht(client: Client, to: NodeJS.WritableStream | Lines): void {
+  const line = lines(to);
   const reported = new Set<string>();
   client.on('dht', (t, e: DhtEvent) => {
-    if (e.type === 'started') err.write(`dht: node on ${e.address.host}:${e.address.port}, bootstrapping from ${e.bootstrap.length === 0 ? 'no node (waiting to be contacted)' : e.bootstrap.join(', ')}\n`);
-    else if (e.type === 'off') err.write(`dht: off (${e.reason})\n`);
-    else if (e.type === 'failed') err.write(`dht: cannot start (${e.error.message})\n`);
+    if (e.type === 'started') line(`dht: node on ${e.address.host}:${e.address.port}, bootstrapping from ${e.bootstrap.length === 0 ? 'no node (waiting to be contacted)' : e.bootstrap.join(', ')}`);
+    else if (e.type === 'off') line(`dht: off (${e.reason})`);
+    else if (e.type === 'failed') line(`dht: cannot start (${e.error.message})`);
     else if (t !== null && (e.newPeers > 0 || !reported.has(t.infoHashHex))) {
       reported.add(t.infoHashHex);
-      err.write(`dht: ${e.walk} ${e.nodes > 0 ? `reached ${e.nodes} node(s)` : `failed (${e.error?.message ?? 'no node answered'})`}, ${e.newPeers} new peer(s)\n`);
+      line(`dht: ${e.walk} ${e.nodes > 0 ? `reached ${e.nodes} node(s)` : `failed (${e.error?.message ?? 'no node answered'})`}, ${e.newPeers} new peer(s)`);
     }
   });
 }
@@ -154,55 +165,68 @@ export async function cmdSeed(argv: string[], io: Out): Promise<number> {
 }
 
 export async function cmdGet(argv: string[], io: Out): Promise<number> {
-  const a = parseArgs(argv, { values: ['--dir', '--port', ...BIND_FLAGS, '--peer', '--encryption', ...DHT_FLAGS.values, ...LIMIT_FLAGS], booleans: ['--seed', '--no-trackers', '--no-pex', ...DHT_FLAGS.booleans] });
+  const startedAt = Date.now();
+  const a = parseArgs(argv, { values: ['--dir', '--port', ...BIND_FLAGS, '--peer', '--encryption', TIMEOUT_FLAG, ...DHT_FLAGS.values, ...LIMIT_FLAGS], booleans: ['--seed', '--no-trackers', '--no-pex', ...DHT_FLAGS.booleans] });
   if (a.positionals.length !== 1) throw new CliError('get needs exactly one <file.torrent|magnet>', 2);
   const src = a.positionals[0];
   const peers = parsePeers(a.repeated.get('--peer'));
   const encryption = parseEncryption(a.flags.get('--encryption'));
   const limits = limitOptions(a.flags);
+  const timeoutS = parseTimeout(a);
   const { host, localAddress } = parseBind(a.flags);
   const useTrackers = !a.flags.has('--no-trackers');
   const dht = parseDht(a);
   const useDht = dht !== false;
+  const usePex = !a.flags.has('--no-pex');
   const off = [...(useTrackers ? [] : ['trackers are off']), ...(useDht ? [] : ['the DHT is off'])];
   let source: Metainfo | string;
   let trackers: string[];
+  let magnetPeers: string[] = [];
+  let isPrivate = false;
   if (src.startsWith('magnet:')) {
     let m;
     try { m = parseMagnet(src); } catch (e) { throw new CliError(`bad magnet link: ${describe(e)}`, 2); }
     trackers = useTrackers ? trackerTiers(undefined, m.trackers.map((u) => [u])).flat() : [];
+    magnetPeers = m.peers.map(formatPeerAddress);
     if (peers.length === 0 && m.peers.length === 0 && trackers.length === 0 && !useDht) throw new CliError(`get needs --peer host:port (${useTrackers ? 'the magnet names no usable tracker' : off.join(', ')}${useTrackers ? '; the DHT is off' : ''})`, 2);
     source = src;
   } else {
     source = await loadTorrentFile(src);
     trackers = useTrackers ? trackerTiers(source.announce, source.announceList).flat() : [];
+    isPrivate = source.private;
     if (source.private && useDht && peers.length === 0 && trackers.length === 0) throw new CliError(`get needs --peer host:port (a private torrent never uses the DHT, and ${useTrackers ? 'it names no usable tracker' : 'trackers are off'})`, 2);
     if (peers.length === 0 && trackers.length === 0 && !useDht) throw new CliError(`get needs --peer host:port (${useTrackers ? 'the torrent names no usable tracker' : off.join(', ')}${useTrackers ? '; the DHT is off' : ''})`, 2);
   }
   const dir = a.flags.get('--dir') ?? '.';
-  const client = new Client({ encryption, trackers: useTrackers, pex: !a.flags.has('--no-pex'), dht, ...limits, localAddress });
-  reportTrackers(client, io.err);
-  reportDht(client, io.err);
+  const client = new Client({ encryption, trackers: useTrackers, pex: usePex, dht, ...limits, localAddress });
+  // Where peers come from: the ones given, and what searches for more. With none of the
+  // latter, the given peers are all there is: each one that never connects is given up
+  // (get-report.ts), and when none is left the command fails with one line.
+  const dhtUsed = useDht && !isPrivate;
+  const via = [...trackers.map((u) => `tracker ${u}`), ...(dhtUsed ? ['DHT'] : [])];
+  const given = [...peers, ...magnetPeers.filter((p) => !peers.includes(p))];
+  const noOther = [
+    useTrackers ? `the ${src.startsWith('magnet:') ? 'magnet' : 'torrent'} names no usable tracker` : 'trackers are off',
+    useDht ? 'a private torrent never uses the DHT' : 'the DHT is off',
+  ].join(', ');
+  const g = startGetReport(io.err, { given, lookingVia: via, exhaustedNote: noOther });
+  reportTrackers(client, g.line);
+  reportDht(client, g.line);
   reportLimits(client, io.err);
-  const bar = new ProgressBar(io.err);
   try {
     // Peers a tracker names us to must be able to reach us, and the DHT node runs on the
     // listen address: listen (any free port unless --port).
     if (a.flags.has('--port') || trackers.length > 0 || useDht || localAddress !== undefined) {
       await client.listen(a.flags.has('--port') ? parsePort(a.flags.get('--port')!) : 0, host).catch((e: unknown) => { throw new CliError(describe(e)); });
     }
-    const sources = [...trackers.map((u) => `tracker ${u}`), ...(useDht ? ['DHT'] : []), ...(peers.length > 0 ? [`${peers.length} --peer`] : [])];
-    if (trackers.length > 0 || useDht) io.err.write(`peer sources: ${sources.join(', ')}\n`);
+    io.err.write(`${sourcesLine([
+      ...peers.map((p) => `--peer ${p}`), ...magnetPeers.filter((p) => !peers.includes(p)).map((p) => `magnet peer ${p}`),
+      ...via, ...(usePex && !isPrivate ? ['peer exchange'] : []),
+    ], via.length === 0 ? [noOther] : off)}\n`);
     const t = await client.add(source, { dir, peers });
+    g.watch(t);
     const started = Date.now();
-    const timer = setInterval(() => bar.update(t), 200);
-    try {
-      if (!t.isComplete) await new Promise<void>((res) => t.once('done', () => res()));
-    } finally {
-      clearInterval(timer);
-    }
-    bar.update(t, true);
-    bar.done();
+    await awaitDownload(t, { bar: g.bar, report: g.report, failed: g.failed, timeoutS, startedAt });
     const secs = (Date.now() - started) / 1000;
     const st = t.stats();
     io.out.write(`${t.name}: ${formatBytes(t.metainfo!.totalLength)} complete in ${dir} (${formatBytes(st.downloaded)} downloaded in ${secs.toFixed(2)} s, ${(st.downloaded / 1e6 / Math.max(secs, 0.001)).toFixed(1)} MB/s)\n`);

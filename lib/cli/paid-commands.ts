@@ -8,7 +8,6 @@ import { Client } from '../net/client.js';
 import { formatPeerAddress, MagnetError, parseMagnet } from '../../format/magnet.js';
 import type { Metainfo } from '../../format/metainfo.js';
 import type { PeerSession } from '../engine/peer-session.js';
-import type { Torrent } from '../engine/torrent.js';
 import { PaidBuyer } from '../paid/buyer.js';
 import { PaidSeller } from '../paid/seller.js';
 import { readJournal, type JournalRecord, type JournalSummary } from '../../payment/journal.js';
@@ -19,13 +18,15 @@ import {
   checkAmountFlag, connectRpc, DEFAULT_LEDGER_PORT, defaultJournal, ensureStateDir, formatToken, loadTorrent, parseUsdc,
   resolveToken, RPC_FLAGS, tokenAmount, untilSignal, usdc, writeLedgerRecord, type Out,
 } from './paid-common.js';
-import { bindPeerPool, PeerPool } from './paid-peers.js';
-import { formatBytes, ProgressBar } from './progress.js';
+import { bindPeerPool } from './paid-peers.js';
+import { awaitDownload, parseTimeout, TIMEOUT_FLAG } from './await-download.js';
+import { sourcesLine, startGetReport } from './get-report.js';
+import { formatBytes } from './progress.js';
 import { loadWallet } from './wallet.js';
 
 export const PAID_USAGE = `paid (SeedPay, amounts in USDC; --rpc URL settles on any cluster, default the local ledger):
   seedpay seed <file.torrent> --wallet <keypair.json> --price 0.0001 [--paid-only] [--dir D] [--port N] [--host|--bind ADDR] [--min-prepay U] [--rpc URL] [--mint M] [--encryption E] [--no-dht | --dht-bootstrap host:port,...] [--up-limit R] [--down-limit R]
-  seedpay get <file.torrent|magnet> --peer host:port --wallet <keypair.json> --max-price 0.001 --budget 1 [--max-prepay A] [--no-credit] [--dir D] [--host|--bind ADDR] [--rpc URL] [--mint M] [--encryption E] [--up-limit R] [--down-limit R]
+  seedpay get <file.torrent|magnet> --peer host:port --wallet <keypair.json> --max-price 0.001 --budget 1 [--max-prepay A] [--no-credit] [--timeout S] [--dir D] [--host|--bind ADDR] [--rpc URL] [--mint M] [--encryption E] [--up-limit R] [--down-limit R]
   seedpay wallet new|show|balance <keypair.json> [--rpc URL] [--mint M]
   seedpay ledger [--port 8899] [--fund <keypair.json|address>]... [--amount 100]
   seedpay earnings [--journal F]      seedpay spending [--journal F]
@@ -95,8 +96,9 @@ export async function cmdPaidSeed(argv: string[], io: Out): Promise<number> {
 
 export async function cmdPaidGet(argv: string[], io: Out): Promise<number> {
   if (!argv.some((x) => x === '--wallet' || x.startsWith('--wallet='))) return cmdGet(argv, io);
+  const startedAt = Date.now();
   const a = parseArgs(argv, {
-    values: ['--dir', '--port', ...BIND_FLAGS, '--peer', '--wallet', '--max-price', '--budget', '--max-prepay', '--journal', '--encryption', ...LIMIT_FLAGS, ...RPC_FLAGS],
+    values: ['--dir', '--port', ...BIND_FLAGS, '--peer', '--wallet', '--max-price', '--budget', '--max-prepay', '--journal', '--encryption', TIMEOUT_FLAG, ...LIMIT_FLAGS, ...RPC_FLAGS],
     booleans: ['--no-credit'],
   });
   if (a.positionals.length !== 1) throw new CliError('get needs exactly one <file.torrent|magnet>', 2);
@@ -108,6 +110,7 @@ export async function cmdPaidGet(argv: string[], io: Out): Promise<number> {
   const encryption = parseEncryption(a.flags.get('--encryption'));
   const limits = limitOptions(a.flags);
   const { host, localAddress } = parseBind(a.flags);
+  const timeoutS = parseTimeout(a);
   let source: Metainfo | string;
   if (src.startsWith('magnet:')) {
     let m;
@@ -140,35 +143,25 @@ export async function cmdPaidGet(argv: string[], io: Out): Promise<number> {
   const dir = a.flags.get('--dir') ?? '.';
   const client = new Client({ encryption, ...limits, localAddress });
   reportLimits(client, io.err);
-  const bar = new ProgressBar(io.err);
-  let timer: NodeJS.Timeout | null = null;
+  const candidates = src.startsWith('magnet:') ? [...peers, ...parseMagnet(src).peers.map(formatPeerAddress).filter((p) => !peers.includes(p))] : peers;
+  // The sellers given are all there is (the paid get searches no tracker or DHT for
+  // sellers): the same report as the free get, with what was spent on the progress line.
+  const g = startGetReport(io.err, { given: candidates, lookingVia: [], extra: () => [`spent ${usdc(buyer.spent)}`] });
   try {
     if (a.flags.has('--port') || localAddress !== undefined) await client.listen(a.flags.has('--port') ? parsePort(a.flags.get('--port')!) : 0, host).catch((e: unknown) => { throw new CliError((e as Error).message); });
+    io.err.write(`${sourcesLine([...peers.map((p) => `--peer ${p}`), ...candidates.slice(peers.length).map((p) => `magnet peer ${p}`)], [])}\n`);
     // A failure that concerns every peer (funds, budget) ends the download with one line;
     // one peer's refusal drops that peer (paid-peers.ts) and the others go on.
-    let failedAlready = false;
-    let reject: (e: CliError) => void = () => undefined;
-    const failed = new Promise<never>((_, rej) => { reject = rej; });
-    failed.catch(() => undefined);
-    const fail = (e: CliError): void => { failedAlready = true; reject(e); };
-    // After the failure line is decided, the peers dropped on the way out are not news.
-    const note = (line: string): void => { if (!failedAlready) { bar.clear(); io.err.write(`${line}\n`); } };
     buyer.on('pay_failed', (p, e) => {
       const code = (e as { code?: string }).code;
-      if (code === 'insufficient_funds') fail(new CliError(`insufficient funds in wallet ${wallet.address}: ${e.message}`));
-      else if (code !== 'wrong_cluster' && code !== 'wrong_mint') note(`payment to ${p.peer} failed: ${e.message}`);
+      if (code === 'insufficient_funds') g.fail(new CliError(`insufficient funds in wallet ${wallet.address}: ${e.message}`));
+      else if (code !== 'wrong_cluster' && code !== 'wrong_mint') g.line(`payment to ${p.peer} failed: ${e.message}`);
       // wrong_cluster / wrong_mint: the buyer stops paying that seller ('stopped'), which drops it.
     });
     buyer.on('resumed', (p, _prev, credited, payments) => {
-      if (credited > 0n || payments > 0) note(`resumed an earlier session with ${p.peer}: ${usdc(credited)} of credit carried over${payments > 0 ? `, ${payments} payment(s) proven again` : ''}`);
+      if (credited > 0n || payments > 0) g.line(`resumed an earlier session with ${p.peer}: ${usdc(credited)} of credit carried over${payments > 0 ? `, ${payments} payment(s) proven again` : ''}`);
     });
-    buyer.on('budget_exhausted', (_p, needed) => fail(new CliError(`budget ${usdc(budget)} exhausted (next payment ${usdc(needed)}); raise --budget`)));
-    const candidates = src.startsWith('magnet:') ? [...peers, ...parseMagnet(src).peers.map(formatPeerAddress)] : peers;
-    let t: Torrent | null = null;
-    const pool: PeerPool = new PeerPool(candidates, {
-      dropped: (peer, why) => note(`dropping peer ${peer}: ${why}`),
-      exhausted: (summary) => fail(new CliError(summary)),
-    }, (): number => t?.peers().filter((s) => s.registered && !candidates.includes(s.address) && !pool.isDropped(s.address)).length ?? 0);
+    buyer.on('budget_exhausted', (_p, needed) => g.fail(new CliError(`budget ${usdc(budget)} exhausted (next payment ${usdc(needed)}); raise --budget`)));
     const describe = {
       refused(s: PeerSession | null, reason: string): string {
         const terms = s === null ? null : buyer.hookOf(s)?.buyer.terms ?? null;
@@ -178,20 +171,17 @@ export async function cmdPaidGet(argv: string[], io: Out): Promise<number> {
         return `refused: ${reason.replace(/_/g, ' ')} (not paying it)`;
       },
     };
-    const bound = bindPeerPool(pool, buyer, describe);
-    const tor = t = await buyer.add(client, source, { dir, peers });
+    const bound = bindPeerPool(g.pool!, buyer, describe);
+    const tor = await buyer.add(client, source, { dir, peers });
+    g.watch(tor);
     bound.watch(tor);
-    timer = setInterval(() => bar.update(tor), 200);
     const started = Date.now();
-    await Promise.race([failed, new Promise<void>((res) => { if (tor.isComplete) res(); else tor.once('done', () => res()); })]);
-    bar.update(tor, true);
-    bar.done();
+    await awaitDownload(tor, { bar: g.bar, report: g.report, failed: g.failed, timeoutS, startedAt });
     const secs = (Date.now() - started) / 1000;
     const pays = buyer.payments();
     io.out.write(`${tor.name}: ${formatBytes(tor.metainfo!.totalLength)} complete in ${dir} in ${secs.toFixed(2)} s; paid ${usdc(buyer.spent)} in ${pays.length} payment(s)\n`);
     for (const p of pays) io.out.write(`  ${usdc(p.amount)} to ${p.seller} tx ${p.tx}\n`);
   } finally {
-    if (timer !== null) clearInterval(timer);
     await client.close();
     await buyer.close();
   }

@@ -42,6 +42,16 @@ export interface RedialState {
   readonly benign: boolean;
 }
 
+/**
+ * In how many ms the peer will be dialled again (at least 0), as `redialDue` decides it
+ * if nothing changes meanwhile: the sooner of the back-off and, for a benign end while
+ * we starve, the prompt redial. The torrent's tick (1 s) may add up to a second.
+ */
+export function redialInMs(p: RedialState, now: number, starving: boolean): number {
+  const at = starving && p.benign ? Math.min(p.nextAt, p.endedAt + STARVING_REDIAL_MS) : p.nextAt;
+  return Math.max(0, at - now);
+}
+
 /** Whether to dial the peer now; `starving`: we need data and no connected peer can give any. */
 export function redialDue(p: RedialState, now: number, starving: boolean): boolean {
   if (now >= p.nextAt) return true;

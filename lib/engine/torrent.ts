@@ -40,7 +40,7 @@ import { CompletionLinger } from './completion-linger.js';
 import { TypedEmitter } from '../events/typed-emitter.js';
 import { DialMethod } from './dial-method.js';
 import { crossDial } from './cross-dial.js';
-import { backoffMs, endedBenignly, redialDue } from './redial.js';
+import { backoffMs, endedBenignly, redialDue, redialInMs } from './redial.js';
 import type { EncryptionMode } from '../../wire/mse/policy.js';
 import type { RateLimiter, RatePath } from '../net/rate-limiter.js';
 
@@ -118,6 +118,22 @@ export interface TorrentEvents {
   /** A peer completed the handshake for this torrent. */
   peer: [peer: PeerSession];
   peer_closed: [peer: PeerSession, reason: PeerCloseReason];
+  /**
+   * A dial to a known peer (given to `addPeer` or the `peers` option) ended before the
+   * BitTorrent handshake completed: refused, unreachable, hung up, timed out, wrong
+   * torrent… Emitted after that session's `peer_closed`, with the address as given
+   * ("host:port"), the reason, when it is dialled again (`retryInMs`, about: the torrent
+   * ticks every second) and how many dials in a row have failed so far (at least 1; a
+   * dial redone at once with the other handshake, dial-method.ts, does not add to it).
+   * Not emitted for a peer forgotten (e.g. by a `peer_closed` listener) or banned.
+   */
+  dial_failed: [address: string, reason: PeerCloseReason, retryInMs: number, failures: number];
+  /**
+   * A connection to a known peer that had completed its handshake ended (after its
+   * `peer_closed`) and the peer will be dialled again in about `retryInMs`. Not emitted
+   * when it will not be: both sides complete, banned, forgotten, or the torrent closed.
+   */
+  peer_retry: [address: string, reason: PeerCloseReason, retryInMs: number];
   /** A piece hashed correctly and is on disk. */
   piece: [index: number];
   /** A piece failed its hash; these peers contributed blocks to it. */
@@ -583,9 +599,11 @@ export class Torrent extends TypedEmitter<TorrentEvents> implements SessionOwner
     const st = s.conn.stats;
     this.counters.protoUp += st.protocolBytesOut;
     this.counters.protoDown += st.protocolBytesIn;
+    let retry: KnownPeer | null = null;
     for (const k of this.known.values()) {
       if (k.session !== s) continue;
       k.session = null;
+      retry = k;
       k.peerComplete = s.registered && s.conn.peerPieces !== null && s.conn.peerPieces.hasAll();
       k.endedAt = this.host.now();
       k.benign = endedBenignly(s.reason);
@@ -607,7 +625,20 @@ export class Torrent extends TypedEmitter<TorrentEvents> implements SessionOwner
         this.fillAll(s);
       }
     }
-    if (!this.closedFlag) this.emit('peer_closed', s, s.reason ?? { code: 'END', error: null });
+    if (this.closedFlag) return;
+    const reason = s.reason ?? { code: 'END', error: null };
+    this.emit('peer_closed', s, reason);
+    if (retry !== null && !this.closedFlag) this.emitRetry(retry, s.registered, reason);
+  }
+
+  /** dial_failed / peer_retry for a known peer whose connection just ended (see TorrentEvents). */
+  private emitRetry(k: KnownPeer, connected: boolean, reason: PeerCloseReason): void {
+    const key = formatPeerAddress(k.addr);
+    // Forgotten (by a peer_closed listener), banned, or a seed we no longer need: not dialled again.
+    if (this.known.get(key) !== k || this.bannedAddrs.has(key) || (this.isComplete && k.peerComplete)) return;
+    const inMs = redialInMs(k, this.host.now(), k.benign && this.starving());
+    if (connected) this.emit('peer_retry', key, reason, inMs);
+    else this.emit('dial_failed', key, reason, inMs, Math.max(1, k.failures));
   }
 
   /** @internal */

@@ -29,7 +29,8 @@ test('seed announces to the DHT; get <magnet> finds it through the DHT alone', {
   const dir = join(fx.root, 'got');
   const got = await runCli(['get', buildMagnet({ infoHash: fx.meta.infoHash }), '--dir', dir, '--dht-bootstrap', boot], {}, 25_000);
   assert.equal(got.code, 0, got.stderr);
-  assert.match(got.stderr, /peer sources: DHT\n/);
+  assert.match(got.stderr, /peer sources: DHT, peer exchange\n/);
+  assert.match(got.stderr, /^peer 127\.0\.0\.96:\d+ connected \(SeedPay 0\.1\)$/m);
   assert.match(got.stderr, /dht: (announce|lookup) reached \d+ node\(s\), 1 new peer\(s\)/);
   assert.deepEqual(await checkFiles(fx, dir), []);
 });

@@ -22,7 +22,7 @@ import { assertOneLine, runCli } from '../../testkit/run-cli.js';
 import { cliHome, funded, makeContent, openBuyer, sha256Of, startEnv, startSeller, USDC } from '../../testkit/paid-helpers.js';
 
 /** Progress lines `get` and `seed` print before a failure: not part of the one error line. */
-const PROGRESS = /^\[[#.]+\]|^checking |^selling /;
+const PROGRESS = /^\[[#.]+\]|^checking |^selling |^peer |^dropping peer |^no peer connected now/;
 
 test('paid CLI: each class of bad input is one clear line and a non-zero exit', { timeout: 120_000 }, async () => {
   const env = await startEnv();
@@ -139,6 +139,9 @@ test('paid CLI: get pays an in-process seller exactly what it charges and exits 
         '--dir', dir, '--rpc', env.ledger.url, '--mint', env.ledger.mint.toBase58(), '--journal', join(env.root, 'spend.journal')], { SEEDPAY_HOME: await cliHome(env) });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /complete in .* paid 0\.000301 USDC in 1 payment\(s\)/, r.stdout);
+      // The final progress line shows what was spent, as the progress lines did on the way.
+      assert.match(r.stderr, /^\[#{30}\] 100\.0% .*, 1 peer, spent 0\.000301 USDC$|^\[#{30}\] 100\.0% .*, 0 peers, spent 0\.000301 USDC$/m, r.stderr);
+      assert.match(r.stderr, new RegExp(`^peer 127\\.0\\.0\\.1:${s.port} connected`, 'm'));
       assert.equal(await sha256Of(join(dir, 'data.bin')), content.sha256);
     } finally {
       await s.client.close();
@@ -169,7 +172,7 @@ test('paid CLI: get drops a seller priced above --max-price and completes from t
         '--max-price', '0.001', '--budget', '0.5', '--dir', dir, ...rpc, '--journal', join(env.root, 'spend.journal')], E);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stderr, new RegExp(`dropping peer 127\\.0\\.0\\.1:${dear.port}: asks 0\\.002 USDC per MiB, above --max-price 0\\.001 USDC`), r.stderr);
-      assert.doesNotMatch(r.stderr, new RegExp(`127\\.0\\.0\\.1:${fine.port}`), 'the fine seller is not dropped');
+      assert.doesNotMatch(r.stderr, new RegExp(`dropping peer 127\\.0\\.0\\.1:${fine.port}`), 'the fine seller is not dropped');
       assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
       assert.match(r.stdout, /complete in .* paid 0\.0002\d* USDC in 1 payment\(s\)/, r.stdout);
       assert.equal(await sha256Of(join(dir, 'data.bin')), content.sha256);
@@ -185,11 +188,11 @@ test('paid CLI: get drops a seller priced above --max-price and completes from t
       assert.equal(errLines.length, 1, r2.stderr);
       assert.match(errLines[0], /^seedpay: no usable peer left: /);
       for (const p of [dear.port, dearer.port, dead]) assert.match(errLines[0], new RegExp(`127\\.0\\.0\\.1:${p} `), `names peer ${p}`);
-      assert.match(errLines[0], new RegExp(`127\\.0\\.0\\.1:${dead} unreachable`));
+      assert.match(errLines[0], new RegExp(`127\\.0\\.0\\.1:${dead} refused \\(nothing listens there\\), 3 attempts in a row`));
       assert.match(errLines[0], /above --max-price/);
       assert.doesNotMatch(r2.stderr, /\n\s+at /, 'no stack trace');
       // Anything else on stderr is a drop notice or the progress bar.
-      for (const l of r2.stderr.split('\n')) if (l.trim() !== '' && !l.startsWith('seedpay: ')) assert.match(l, /^dropping peer |^\[[#.]+\]/, l);
+      for (const l of r2.stderr.split('\n')) if (l.trim() !== '' && !l.startsWith('seedpay: ')) assert.match(l, /^dropping peer |^peer |^no peer connected now; |^\[[#.]+\]/, l);
     } finally {
       for (const s of [dear, dearer, fine]) { await s.client.close(); await s.seller.close(); }
     }
