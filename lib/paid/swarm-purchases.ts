@@ -52,6 +52,8 @@ interface Tracked {
   rate: number;
   capacity: number;
   buying: boolean;
+  /** Ticks in a row it was bought from without a limit. */
+  fullTicks: number;
   /** It has been a paid session: its bytes count as paid ones from then on. */
   everPaid: boolean;
   /** The allowance last sent (null: none). */
@@ -84,7 +86,7 @@ export class SwarmPurchases {
 
   /** A connection with a buyer hook joined (its hook may turn out not to sell). */
   add(peer: PluginPeer, hook: BuyerHook, gate: PaymentGate): void {
-    this.sellers.set(peer.id, { peer, hook, gate, lastBytes: hook.buyer.bytesReceived, rate: 0, capacity: 0, buying: gate.open, everPaid: false, applied: null });
+    this.sellers.set(peer.id, { peer, hook, gate, lastBytes: hook.buyer.bytesReceived, rate: 0, capacity: 0, buying: gate.open, everPaid: false, fullTicks: 0, applied: null });
   }
 
   remove(peer: PluginPeer): void {
@@ -126,10 +128,18 @@ export class SwarmPurchases {
     let freePeers = 0;
     for (const s of this.sellers.values()) {
       const b = s.hook.buyer;
-      if (dt > 0) s.rate = ALPHA * (Number(b.bytesReceived - s.lastBytes) / dt) + (1 - ALPHA) * s.rate;
+      const now1 = dt > 0 ? Number(b.bytesReceived - s.lastBytes) / dt : 0;
+      if (dt > 0) s.rate = ALPHA * now1 + (1 - ALPHA) * s.rate;
       s.lastBytes = b.bytesReceived;
-      // What it can deliver: measured while bought from without a limit.
-      if (s.buying && s.applied === null) s.capacity = Math.max(s.capacity * 0.9, s.rate);
+      // What it can deliver: measured while bought from without a limit, from its second
+      // second on (the first holds its first payment's round trip). Until then it counts
+      // as unmeasured, so no dearer seller is added meanwhile.
+      if (s.buying && s.applied === null) {
+        s.fullTicks++;
+        if (s.fullTicks >= 2) s.capacity = Math.max(s.capacity * 0.9, now1);
+      } else {
+        s.fullTicks = 0;
+      }
       if (!isPaid(s.hook) || s.hook.isClosed) {
         if (b.terms === null || b.terms.price === 0n || b.state === 'not_selling') freePeers++;
         // No longer a seller we pay (stopped, refused, ended): never limited by us.
