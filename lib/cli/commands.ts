@@ -83,7 +83,7 @@ export function reportTrackers(client: Client, err: NodeJS.WritableStream): void
  * The DHT as a user needs to see it: where it runs (or why not), and each walk that
  * found peers; the first walk of each torrent is reported whatever it found.
  */
-function reportDht(client: Client, err: NodeJS.WritableStream): void {
+export function reportDht(client: Client, err: NodeJS.WritableStream): void {
   const reported = new Set<string>();
   client.on('dht', (t, e: DhtEvent) => {
     if (e.type === 'started') err.write(`dht: node on ${e.address.host}:${e.address.port}, bootstrapping from ${e.bootstrap.length === 0 ? 'no node (waiting to be contacted)' : e.bootstrap.join(', ')}\n`);

@@ -5,7 +5,7 @@
  */
 import { PublicKey } from '@solana/web3.js';
 import { Client } from '../net/client.js';
-import { formatPeerAddress, MagnetError, parseMagnet } from '../../format/magnet.js';
+import { MagnetError, parseMagnet } from '../../format/magnet.js';
 import type { Metainfo } from '../../format/metainfo.js';
 import type { PeerSession } from '../engine/peer-session.js';
 import type { Torrent } from '../engine/torrent.js';
@@ -13,11 +13,11 @@ import { PaidBuyer } from '../paid/buyer.js';
 import { PaidSeller } from '../paid/seller.js';
 import { readJournal, type JournalRecord, type JournalSummary } from '../../payment/journal.js';
 import { LocalLedger } from '../../payment/ledger/ledger.js';
-import { BIND_FLAGS, CliError, DHT_FLAGS, parseArgs, parseBind, parseDht, parseEncryption, parsePeers, parsePort } from './args.js';
-import { cmdGet, cmdSeed, LIMIT_FLAGS, limitOptions, reportLimits } from './commands.js';
+import { BIND_FLAGS, CliError, DHT_FLAGS, parseArgs, parseBind, parseDht, parseEncryption, parsePeers, parsePort, parseRate } from './args.js';
+import { cmdGet, cmdSeed, LIMIT_FLAGS, limitOptions, reportDht, reportLimits, reportTrackers } from './commands.js';
 import {
   checkAmountFlag, connectRpc, DEFAULT_LEDGER_PORT, defaultJournal, ensureStateDir, formatToken, loadTorrent, parseUsdc,
-  resolveToken, RPC_FLAGS, tokenAmount, untilSignal, usdc, writeLedgerRecord, type Out,
+  peerSources, resolveToken, RPC_FLAGS, tokenAmount, untilSignal, usdc, writeLedgerRecord, type Out,
 } from './paid-common.js';
 import { bindPeerPool, PeerPool } from './paid-peers.js';
 import { formatBytes, ProgressBar } from './progress.js';
@@ -25,7 +25,8 @@ import { loadWallet } from './wallet.js';
 
 export const PAID_USAGE = `paid (SeedPay, amounts in USDC; --rpc URL settles on any cluster, default the local ledger):
   seedpay seed <file.torrent> --wallet <keypair.json> --price 0.0001 [--paid-only] [--dir D] [--port N] [--host|--bind ADDR] [--min-prepay U] [--rpc URL] [--mint M] [--encryption E] [--no-dht | --dht-bootstrap host:port,...] [--up-limit R] [--down-limit R]
-  seedpay get <file.torrent|magnet> --peer host:port --wallet <keypair.json> --max-price 0.001 --budget 1 [--max-prepay A] [--no-credit] [--dir D] [--host|--bind ADDR] [--rpc URL] [--mint M] [--encryption E] [--up-limit R] [--down-limit R]
+  seedpay get <file.torrent|magnet> --wallet <keypair.json> --max-price 0.001 --budget 1 [--peer host:port]... [--min-rate R] [--max-prepay A] [--no-credit] [--dir D] [--host|--bind ADDR] [--rpc URL] [--mint M] [--encryption E] [--no-trackers] [--no-pex] [--no-dht | --dht-bootstrap host:port,...] [--up-limit R] [--down-limit R]
+      (peers from --peer, trackers, the DHT and PEX; free peers are used first; --min-rate R: buy only the rate they do not give, cheapest seller first)
   seedpay wallet new|show|balance <keypair.json> [--rpc URL] [--mint M]
   seedpay ledger [--port 8899] [--fund <keypair.json|address>]... [--amount 100]
   seedpay earnings [--journal F]      seedpay spending [--journal F]
@@ -96,28 +97,29 @@ export async function cmdPaidSeed(argv: string[], io: Out): Promise<number> {
 export async function cmdPaidGet(argv: string[], io: Out): Promise<number> {
   if (!argv.some((x) => x === '--wallet' || x.startsWith('--wallet='))) return cmdGet(argv, io);
   const a = parseArgs(argv, {
-    values: ['--dir', '--port', ...BIND_FLAGS, '--peer', '--wallet', '--max-price', '--budget', '--max-prepay', '--journal', '--encryption', ...LIMIT_FLAGS, ...RPC_FLAGS],
-    booleans: ['--no-credit'],
+    values: ['--dir', '--port', ...BIND_FLAGS, '--peer', '--wallet', '--max-price', '--budget', '--max-prepay', '--min-rate', '--journal', '--encryption', ...LIMIT_FLAGS, ...RPC_FLAGS, ...DHT_FLAGS.values],
+    booleans: ['--no-credit', '--no-trackers', '--no-pex', ...DHT_FLAGS.booleans],
   });
   if (a.positionals.length !== 1) throw new CliError('get needs exactly one <file.torrent|magnet>', 2);
   checkAmountFlag('--max-price', a.flags.get('--max-price'));
   checkAmountFlag('--budget', a.flags.get('--budget'));
   checkAmountFlag('--max-prepay', a.flags.get('--max-prepay'), false);
+  const minRate = parseRate('--min-rate', a.flags.get('--min-rate'));
   const src = a.positionals[0];
   const peers = parsePeers(a.repeated.get('--peer'));
   const encryption = parseEncryption(a.flags.get('--encryption'));
   const limits = limitOptions(a.flags);
   const { host, localAddress } = parseBind(a.flags);
+  const dht = parseDht(a);
   let source: Metainfo | string;
   if (src.startsWith('magnet:')) {
-    let m;
-    try { m = parseMagnet(src); } catch (e) { throw new CliError(`bad magnet link: ${e instanceof MagnetError ? e.message : String(e)}`, 2); }
-    if (peers.length === 0 && m.peers.length === 0) throw new CliError('get needs --peer host:port', 2);
+    try { parseMagnet(src); } catch (e) { throw new CliError(`bad magnet link: ${e instanceof MagnetError ? e.message : String(e)}`, 2); }
     source = src;
   } else {
-    if (peers.length === 0) throw new CliError('get needs --peer host:port', 2);
     source = await loadTorrent(src);
   }
+  // Peers as the free get finds them: --peer, the torrent's trackers, the DHT, PEX.
+  const sources = peerSources(a, source, peers, dht !== false);
   const { keypair, wallet } = await loadWallet(a.flags.get('--wallet'));
   const rpc = await connectRpc(a);
   // Only the chosen mint is paid (default: the cluster's USDC, as `seed` sells in), and
@@ -133,17 +135,27 @@ export async function cmdPaidGet(argv: string[], io: Out): Promise<number> {
   const buyer = await PaidBuyer.open({
     chain: rpc.chain, payer: keypair, journalPath, maxPricePerMiB: maxPrice, budget, mint: token.mint,
     ...(maxPrepay !== undefined ? { maxPrepay } : {}),
+    // Paying in a swarm: with --min-rate, buy only the rate free peers do not deliver.
+    ...(minRate !== undefined && minRate > 0 ? { targetRate: minRate } : {}),
     // The wallet is our ratio credit identity: sellers that take credit draw on what it earned there first.
     ratio: !a.flags.has('--no-credit'),
   })
     .catch((e: unknown) => { throw journalError(journalPath, e); });
   const dir = a.flags.get('--dir') ?? '.';
-  const client = new Client({ encryption, ...limits, localAddress });
+  const client = new Client({
+    encryption, ...limits, localAddress, trackers: sources.useTrackers, pex: sources.pex, dht: sources.useDht ? dht : false,
+  });
+  reportTrackers(client, io.err);
+  reportDht(client, io.err);
   reportLimits(client, io.err);
   const bar = new ProgressBar(io.err);
   let timer: NodeJS.Timeout | null = null;
   try {
-    if (a.flags.has('--port') || localAddress !== undefined) await client.listen(a.flags.has('--port') ? parsePort(a.flags.get('--port')!) : 0, host).catch((e: unknown) => { throw new CliError((e as Error).message); });
+    // Peers a tracker names us to must reach us, and the DHT node runs on the listen address.
+    if (a.flags.has('--port') || localAddress !== undefined || sources.trackers.length > 0 || sources.useDht) {
+      await client.listen(a.flags.has('--port') ? parsePort(a.flags.get('--port')!) : 0, host).catch((e: unknown) => { throw new CliError((e as Error).message); });
+    }
+    if (sources.trackers.length > 0 || sources.useDht) io.err.write(`peer sources: ${sources.describe()}\n`);
     // A failure that concerns every peer (funds, budget) ends the download with one line;
     // one peer's refusal drops that peer (paid-peers.ts) and the others go on.
     let failedAlready = false;
@@ -163,12 +175,13 @@ export async function cmdPaidGet(argv: string[], io: Out): Promise<number> {
       if (credited > 0n || payments > 0) note(`resumed an earlier session with ${p.peer}: ${usdc(credited)} of credit carried over${payments > 0 ? `, ${payments} payment(s) proven again` : ''}`);
     });
     buyer.on('budget_exhausted', (_p, needed) => fail(new CliError(`budget ${usdc(budget)} exhausted (next payment ${usdc(needed)}); raise --budget`)));
-    const candidates = src.startsWith('magnet:') ? [...peers, ...parseMagnet(src).peers.map(formatPeerAddress)] : peers;
+    const candidates = sources.given;
     let t: Torrent | null = null;
+    // With trackers or the DHT more peers may come: dropping the last one known is not the end.
     const pool: PeerPool = new PeerPool(candidates, {
       dropped: (peer, why) => note(`dropping peer ${peer}: ${why}`),
       exhausted: (summary) => fail(new CliError(summary)),
-    }, (): number => t?.peers().filter((s) => s.registered && !candidates.includes(s.address) && !pool.isDropped(s.address)).length ?? 0);
+    }, (): number => (sources.discovers ? 1 : 0) + (t?.peers().filter((s) => s.registered && !candidates.includes(s.address) && !pool.isDropped(s.address)).length ?? 0));
     const describe = {
       refused(s: PeerSession | null, reason: string): string {
         const terms = s === null ? null : buyer.hookOf(s)?.buyer.terms ?? null;
@@ -189,6 +202,13 @@ export async function cmdPaidGet(argv: string[], io: Out): Promise<number> {
     const secs = (Date.now() - started) / 1000;
     const pays = buyer.payments();
     io.out.write(`${tor.name}: ${formatBytes(tor.metainfo!.totalLength)} complete in ${dir} in ${secs.toFixed(2)} s; paid ${usdc(buyer.spent)} in ${pays.length} payment(s)\n`);
+    // Per seller: what it sent, at what price, what it was paid; the rest came free.
+    const rows = buyer.perSeller().filter((r) => r.infoHash === tor.infoHashHex);
+    const paidBytes = rows.reduce((x, r) => x + Number(r.bytes), 0);
+    io.out.write(`  free peers: ${formatBytes(Math.max(0, tor.stats().downloaded - paidBytes))}\n`);
+    for (const r of rows) {
+      io.out.write(`  seller ${r.wallet} (${r.peers.join(', ')}): ${formatBytes(Number(r.bytes))} at ${usdc(r.pricePerMiB)}/MiB, paid ${usdc(r.paid)} in ${r.payments} payment(s)\n`);
+    }
     for (const p of pays) io.out.write(`  ${usdc(p.amount)} to ${p.seller} tx ${p.tx}\n`);
   } finally {
     if (timer !== null) clearInterval(timer);
