@@ -223,6 +223,8 @@ function reportPaid(runs: PaidSwarmRun[]): void {
       payments: medR(runs.map((r) => r.payments)),
       free_MiB: medR(runs.map((r) => r.freeBytes / MiB)),
       seller_MiB: per((r, i) => seller(r, i).bytes / MiB),
+      // Bytes × price: what the data the buyer got from sellers cost; spent − this is prepaid credit left unused there (kept for resume).
+      consumed_USDC: medR(runs.map((r) => r.sources.reduce((a, x) => a + (x.kind === 'paid' ? (x.bytes / MiB) * usdc(x.price) : 0), 0)), r3),
       seller_paid_USDC: PAID.sellers.map((_, i) => String(med(runs.map((r) => usdc(seller(r, i).paid))))).join(' / '),
       optimal_seller_MiB: ok.length === 0 ? null : per((r, i) => (seller(r, i).optimalBytes ?? 0) / MiB),
       optimal_free_MiB: ok.length === 0 ? null : medR(ok.map((r) => r.sources.slice(0, PAID.freeCaps.length).reduce((a, s) => a + (s.optimalBytes ?? 0), 0) / MiB)),

@@ -539,6 +539,8 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
         terms: self?.buyer.terms ?? null, bytesReceived: self?.buyer.chargeableReceived ?? 0n,
         credited: (self?.buyer.creditedTotal ?? 0n) + (self?.buyer.unansweredTotal ?? 0n), creditLeft: self?.buyer.creditLeft ?? 0n,
       }),
+      // In a swarm, this seller's expected part of what is missing (the purchase policy's measure).
+      () => (self === null ? 1 : this.purchases.get(ih)?.shareOf(self) ?? 1),
     );
     const policy: BuyerPolicy = {
       // The first payment must outlast the low-water mark, or every top-up fires

@@ -41,6 +41,11 @@ export interface SwarmPurchaseOptions {
   readonly warmupMs?: number;
 }
 
+/** A seller's prepayment covers its measured share of the missing bytes × this (room to speed up). */
+const SHARE_MARGIN = 1.5;
+/** Nor less than this part of them (a seller measured slow can still be paid to speed up). */
+const MIN_SHARE = 0.05;
+
 /** Weight of the newest sample in the rate averages (one sample per tick, about a second). */
 const ALPHA = 0.5;
 
@@ -101,6 +106,31 @@ export class SwarmPurchases {
     const s = this.sellers.get(peer.id);
     if (s === undefined || this.opts.targetRate === null || !isPaid(s.hook) || s.gate.open) return;
     this.apply(s, 0);
+  }
+
+  /**
+   * The part of what the torrent still misses this seller's payments may cover
+   * (NeedBudget): its measured share of the download rate (free peers included) × 1.5,
+   * or, before it is measured, an equal share among the connected peers that may
+   * deliver (sellers bought from, free peers, peers not classified yet).
+   */
+  shareOf(hook: BuyerHook): number {
+    let mine: Tracked | undefined;
+    let sources = 1; // this seller
+    let total = this.freeRate;
+    for (const s of this.sellers.values()) {
+      if (s.hook === hook) { mine = s; total += s.rate; continue; }
+      const st = s.hook.buyer.state;
+      if (isPaid(s.hook)) {
+        if (s.gate.open) { sources++; total += s.rate; }
+      } else if (st !== 'refused' && st !== 'stopped' && st !== 'ended' && !s.hook.isClosed) {
+        // A free peer, or one not classified yet (a session binds before the other
+        // connections' handshakes are in): each may deliver its part.
+        sources++;
+      }
+    }
+    if (mine !== undefined && mine.rate > 0 && total > 0) return Math.min(1, Math.max(MIN_SHARE, SHARE_MARGIN * mine.rate / total));
+    return 1 / sources;
   }
 
   /** Bytes/s from peers we do not pay, as last measured. */
