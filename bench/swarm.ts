@@ -20,7 +20,14 @@
  *   mixed         our leecher in a swarm of a libtorrent seeder capped at 5 MB/s, a qBittorrent
  *                 leecher and a Transmission leecher, started together; ours = our leecher's
  *                 rate, baseline = a libtorrent leecher in the same position.
- * Per case, extra: CPU seconds and peak RSS per process, and bytes received twice per
+ *   paid-swarm    (ours only) 2 free seeders of ours capped low + 3 paid sellers of ours at
+ *                 different prices (their own caps), 1 PaidBuyer of ours as fast as possible
+ *                 within its max price; the local ledger in this process. ours = USDC the
+ *                 buyer spent (prepaid credit left unused included), baseline = the cheapest
+ *                 schedule that meets the same time (each source's solo rate and price;
+ *                 lower is better, ratio ≥ 1). extra: time, MB/s, per-source bytes and
+ *                 paid, the free bytes, the optimal split.
+ * Per case (the first three), extra: CPU seconds and peak RSS per process, and bytes received twice per
  * leecher as % of the torrent (ours: the engine's `wasted` counter; libtorrent:
  * total_redundant_bytes), goal ≤ 1 %.
  * Exit status 1 when a case could not run (a missing client included).
@@ -31,9 +38,10 @@ import { clientStatus, type ClientName } from '../testkit/clients.js';
 import { MiB, ensureBenchData } from '../testkit/transfer-clients.js';
 import type { SwarmImpl } from '../testkit/swarm-peers.js';
 import { flashCrowdRun, manySeedersRun, mixedRun, type CaseEnv, type FlashCrowdRun, type LeechUse, type ManySeedersRun, type MixedRun, type ProcUse } from './swarm-cases.js';
+import { paidSwarmRun, type PaidSwarmConfig, type PaidSwarmRun } from './swarm-paid.js';
 
 const BENCH = 'swarm';
-const CASES = ['many-seeders', 'flash-crowd', 'mixed'] as const;
+const CASES = ['many-seeders', 'flash-crowd', 'mixed', 'paid-swarm'] as const;
 type CaseName = (typeof CASES)[number];
 
 /** Sizes and caps: the defaults keep a full run (3 rounds) near 4–5 minutes here. */
@@ -48,10 +56,18 @@ const CONFIG = {
   timeoutMs: quickMode ? 60_000 : 180_000,
 };
 
+/** paid-swarm: free seeders capped low, sellers at 1×, 2×, 4× a price (base units per MiB of a 6-decimal token). */
+const PAID: PaidSwarmConfig = {
+  freeCaps: [2e6, 2e6],
+  sellers: [{ cap: 4e6, price: 1_000n }, { cap: 4e6, price: 2_000n }, { cap: 4e6, price: 4_000n }],
+  maxPrice: 10_000n,
+};
+
 const NEEDS: Record<CaseName, ClientName[]> = {
   'many-seeders': ['libtorrent'],
   'flash-crowd': ['libtorrent'],
   mixed: ['libtorrent', 'qbittorrent', 'transmission'],
+  'paid-swarm': [],
 };
 
 function onlyCases(): CaseName[] {
@@ -190,6 +206,35 @@ function reportMixed(ours: MixedRun[], lt: MixedRun[], ltName: string): void {
   }));
 }
 
+const usdc = (units: bigint): number => Number(units) / 1e6;
+
+function reportPaid(runs: PaidSwarmRun[]): void {
+  const ok = runs.filter((r) => r.cheapest !== null);
+  const per = (f: (r: PaidSwarmRun, i: number) => number): string => PAID.sellers.map((_, i) => r2(med(runs.map((r) => f(r, i)))!)).join(' / ');
+  const seller = (r: PaidSwarmRun, i: number): PaidSwarmRun['sources'][number] => r.sources[PAID.freeCaps.length + i];
+  report(makeCase({
+    bench: BENCH, case: 'paid-swarm', unit: 'USDC', better: 'lower',
+    ours: runs.map((r) => usdc(r.spent)), baseline: ok.map((r) => usdc(r.cheapest!)), baselineName: 'cheapest schedule meeting the same time (solo rates × prices)',
+    extra: {
+      ...common(),
+      swarm: `${PAID.freeCaps.length} free seeders of ours (${PAID.freeCaps.map((c) => MB(c)).join(', ')} MB/s) + ${PAID.sellers.length} paid sellers of ours (${PAID.sellers.map((s) => `${MB(s.cap)} MB/s at ${usdc(s.price)} USDC/MiB`).join(', ')}), buyer as fast as possible within ${usdc(PAID.maxPrice)} USDC/MiB; local ledger`,
+      time_s: medR(runs.map((r) => r.timeS)),
+      MBps: medR(runs.map((r) => r.mbps)),
+      payments: medR(runs.map((r) => r.payments)),
+      free_MiB: medR(runs.map((r) => r.freeBytes / MiB)),
+      seller_MiB: per((r, i) => seller(r, i).bytes / MiB),
+      // Bytes × price: what the data the buyer got from sellers cost; spent − this is prepaid credit left unused there (kept for resume).
+      consumed_USDC: medR(runs.map((r) => r.sources.reduce((a, x) => a + (x.kind === 'paid' ? (x.bytes / MiB) * usdc(x.price) : 0), 0)), r3),
+      seller_paid_USDC: PAID.sellers.map((_, i) => String(med(runs.map((r) => usdc(seller(r, i).paid))))).join(' / '),
+      optimal_seller_MiB: ok.length === 0 ? null : per((r, i) => (seller(r, i).optimalBytes ?? 0) / MiB),
+      optimal_free_MiB: ok.length === 0 ? null : medR(ok.map((r) => r.sources.slice(0, PAID.freeCaps.length).reduce((a, s) => a + (s.optimalBytes ?? 0), 0) / MiB)),
+      solo_MBps: runs[0].sources.map((s) => r2(MB(s.soloBps))).join(' / '),
+      schedule_infeasible_runs: runs.length - ok.length,
+      sha256_ok: sum(runs.map((r) => r.sha256Ok)),
+    },
+  }));
+}
+
 async function main(): Promise<number> {
   const sizeI = process.argv.indexOf('--size');
   if (sizeI >= 0) {
@@ -219,6 +264,7 @@ async function main(): Promise<number> {
   log(`bench:swarm: ${CONFIG.sizeMiB} MiB, ${CONFIG.pieceKiB} KiB pieces (${data.torrent.numPieces}), TCP, ${runs} round(s) of ${runnable.join(', ')}`);
 
   const many: ManySeedersRun[] = [];
+  const paid: PaidSwarmRun[] = [];
   const flash = new Map<SwarmImpl, FlashCrowdRun[]>([['ours', []], ['libtorrent', []]]);
   const mixed = new Map<SwarmImpl, MixedRun[]>([['ours', []], ['libtorrent', []]]);
   const failed = new Map<CaseName, string>();
@@ -232,6 +278,10 @@ async function main(): Promise<number> {
       try {
         if (c === 'many-seeders') {
           many.push(await manySeedersRun(env, CONFIG.seeders, CONFIG.seederCap, order));
+        } else if (c === 'paid-swarm') {
+          const r = await paidSwarmRun(env, PAID);
+          paid.push(r);
+          log(`    ours: ${r.timeS.toFixed(2)} s (${r.mbps.toFixed(1)} MB/s), spent ${usdc(r.spent)} USDC in ${r.payments} payment(s); cheapest in that time ${r.cheapest === null ? 'infeasible' : `${usdc(r.cheapest)} USDC`}`);
         } else if (c === 'flash-crowd') {
           for (const impl of order) {
             const r = await flashCrowdRun(env, impl, CONFIG.crowd, CONFIG.crowdCap);
@@ -260,6 +310,7 @@ async function main(): Promise<number> {
       continue;
     }
     if (c === 'many-seeders') reportMany(many, ltName);
+    else if (c === 'paid-swarm') reportPaid(paid);
     else if (c === 'flash-crowd') reportFlash(flash.get('ours')!, flash.get('libtorrent')!, ltName);
     else reportMixed(mixed.get('ours')!, mixed.get('libtorrent')!, ltName);
   }

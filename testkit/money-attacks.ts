@@ -63,7 +63,7 @@ async function wrongMint(env: Env): Promise<AttackResult> {
   const before = await tokenBalance(env, buyer.publicKey, mint8);
   try {
     const r = await runCli([
-      'get', torrent, '--peer', `127.0.0.1:${s.port}`, '--wallet', wallet, '--max-price', '0.001', '--budget', '1',
+      'get', torrent, '--peer', `127.0.0.1:${s.port}`, '--no-dht', '--wallet', wallet, '--max-price', '0.001', '--budget', '1',
       '--rpc', env.ledger.url, '--dir', await leechDir(env), '--journal', join(env.root, 'wrong-mint-spending.journal'),
     ], { SEEDPAY_HOME: home }, 60_000);
     const lost = before - await tokenBalance(env, buyer.publicKey, mint8);

@@ -1112,7 +1112,7 @@ function toWireError(e: unknown): WireError {
 
 /** A connection driven without an adapter (tests, fuzzing): hook commands go nowhere. */
 const IGNORED_CONTROL: PeerControl = {
-  now: () => 0, choke() {}, unchoke() {}, reject() {}, allowFast() {}, refill() {}, close() {}, flush() {},
+  now: () => 0, choke() {}, unchoke() {}, reject() {}, allowFast() {}, refill() {}, limitRequests() {}, close() {}, flush() {},
 };
 
 /** Run a hook callback: a WireError passes through, anything else becomes 'EXTENSION_ERROR'. */

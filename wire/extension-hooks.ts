@@ -51,6 +51,12 @@ export type PeerCommand =
   | { readonly type: 'allow_fast'; readonly index: number }
   /** Refill our request pipeline to this peer now (it can serve us again). */
   | { readonly type: 'refill' }
+  /**
+   * Keep at most `max` of our requests in flight to this peer (null: no limit of the
+   * extension's; the connection's own depth still applies). Requests already sent are
+   * not cancelled; a raised limit refills at once.
+   */
+  | { readonly type: 'request_limit'; readonly max: number | null }
   /** End the connection. */
   | { readonly type: 'close'; readonly code: HookCloseCode; readonly error: Error | null };
 
@@ -68,6 +74,8 @@ export interface PeerControl {
   reject(index: number, begin: number, length: number): void;
   allowFast(index: number): void;
   refill(): void;
+  /** Keep at most `max` requests in flight to this peer (null: lift the limit); see PeerCommand 'request_limit'. */
+  limitRequests(max: number | null): void;
   close(code: HookCloseCode, error?: Error): void;
   /** Carry out what is queued and write what the connection holds, soon. */
   flush(): void;

@@ -26,6 +26,11 @@ export class PeerCommandQueue implements PeerControl {
   reject(index: number, begin: number, length: number): void { this.push({ type: 'reject', index, begin, length }); }
   allowFast(index: number): void { this.push({ type: 'allow_fast', index }); }
   refill(): void { this.push({ type: 'refill' }); }
+  limitRequests(max: number | null): void {
+    // A count of requests: anything else would be a bug of the extension, not a peer's input.
+    if (max !== null && !(Number.isInteger(max) && max >= 0)) throw new RangeError(`request limit must be an integer >= 0 or null (got ${max})`);
+    this.push({ type: 'request_limit', max });
+  }
   close(code: HookCloseCode, error?: Error): void { this.push({ type: 'close', code, error: error ?? null }); }
 
   flush(): void {

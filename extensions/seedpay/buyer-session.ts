@@ -315,6 +315,8 @@ export class BuyerSession {
   private readonly resumedProofs = new Map<string, { prev: string; amount: bigint; retries: number; waiting: boolean }>();
 
   private connClosed = false;
+  /** What the session left when the seller changed its terms mid-session (leftovers() after the end). */
+  private leftAtTermsChange: Leftover[] | null = null;
   private readonly events: BuyerEvent[] = [];
   private readonly out: SeedPayMessage[] = [];
 
@@ -394,6 +396,7 @@ export class BuyerSession {
    */
   leftovers(): Leftover[] {
     if (this.payMode === 'channel') return []; // a channel carries over by itself (its vouchers are cumulative)
+    if (this._state === 'ended' && this.leftAtTermsChange !== null) return this.leftAtTermsChange;
     if (this._state !== 'ready' || this._sessionHash === null || this._terms?.resume !== true) return [];
     const by = new Map<string, PaymentRef[]>();
     by.set(this._sessionHash, [...this.proofs].map(([tx, p]) => ({ tx, amount: p.amount })));
@@ -448,6 +451,9 @@ export class BuyerSession {
       if (this.termsBencoded !== null && this.isLive()) {
         const c = classifyPeer(hs);
         if (c.kind !== 'seller' || !bytesEqual(c.termsBencoded, this.termsBencoded)) {
+          // Not a breach of the protocol: what this session leaves (its balance, proofs
+          // unanswered) stays resumable by a later session under the new terms.
+          this.leftAtTermsChange = this.leftovers();
           this.end(new SeedPayError('TERMS_CHANGED', 'the seller re-sent its handshake with other terms'));
         }
       }

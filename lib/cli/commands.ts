@@ -93,7 +93,7 @@ function lines(to: NodeJS.WritableStream | Lines): Lines {
  * The DHT as a user needs to see it: where it runs (or why not), and each walk that
  * found peers; the first walk of each torrent is reported whatever it found.
  */
-function reportDht(client: Client, to: NodeJS.WritableStream | Lines): void {
+export function reportDht(client: Client, to: NodeJS.WritableStream | Lines): void {
   const line = lines(to);
   const reported = new Set<string>();
   client.on('dht', (t, e: DhtEvent) => {

@@ -5,20 +5,21 @@
  */
 import { PublicKey } from '@solana/web3.js';
 import { Client } from '../net/client.js';
-import { formatPeerAddress, MagnetError, parseMagnet } from '../../format/magnet.js';
+import { MagnetError, parseMagnet } from '../../format/magnet.js';
 import type { Metainfo } from '../../format/metainfo.js';
 import type { PeerSession } from '../engine/peer-session.js';
 import { PaidBuyer } from '../paid/buyer.js';
 import { PaidSeller } from '../paid/seller.js';
 import { readJournal, type JournalRecord, type JournalSummary } from '../../payment/journal.js';
 import { LocalLedger } from '../../payment/ledger/ledger.js';
-import { BIND_FLAGS, CliError, DHT_FLAGS, parseArgs, parseBind, parseDht, parseEncryption, parsePeers, parsePort } from './args.js';
-import { cmdGet, cmdSeed, LIMIT_FLAGS, limitOptions, reportLimits } from './commands.js';
+import { BIND_FLAGS, CliError, DHT_FLAGS, parseArgs, parseBind, parseDht, parseEncryption, parsePeers, parsePort, parseRate } from './args.js';
+import { cmdGet, cmdSeed, LIMIT_FLAGS, limitOptions, reportDht, reportLimits, reportTrackers } from './commands.js';
 import {
   checkAmountFlag, connectRpc, DEFAULT_LEDGER_PORT, defaultJournal, ensureStateDir, formatToken, loadTorrent, parseUsdc,
-  resolveToken, RPC_FLAGS, tokenAmount, untilSignal, usdc, writeLedgerRecord, type Out,
+  peerSources, resolveToken, RPC_FLAGS, tokenAmount, untilSignal, usdc, writeLedgerRecord, type Out,
 } from './paid-common.js';
 import { bindPeerPool } from './paid-peers.js';
+import { PeerPool } from './peer-pool.js';
 import { awaitDownload, parseTimeout, TIMEOUT_FLAG } from './await-download.js';
 import { sourcesLine, startGetReport } from './get-report.js';
 import { formatBytes } from './progress.js';
@@ -26,7 +27,8 @@ import { loadWallet } from './wallet.js';
 
 export const PAID_USAGE = `paid (SeedPay, amounts in USDC; --rpc URL settles on any cluster, default the local ledger):
   seedpay seed <file.torrent> --wallet <keypair.json> --price 0.0001 [--paid-only] [--dir D] [--port N] [--host|--bind ADDR] [--min-prepay U] [--rpc URL] [--mint M] [--encryption E] [--no-dht | --dht-bootstrap host:port,...] [--up-limit R] [--down-limit R]
-  seedpay get <file.torrent|magnet> --peer host:port --wallet <keypair.json> --max-price 0.001 --budget 1 [--max-prepay A] [--no-credit] [--timeout S] [--dir D] [--host|--bind ADDR] [--rpc URL] [--mint M] [--encryption E] [--up-limit R] [--down-limit R]
+  seedpay get <file.torrent|magnet> --wallet <keypair.json> --max-price 0.001 --budget 1 [--peer host:port]... [--min-rate R] [--max-prepay A] [--no-credit] [--timeout S] [--dir D] [--host|--bind ADDR] [--rpc URL] [--mint M] [--encryption E] [--no-trackers] [--no-pex] [--no-dht | --dht-bootstrap host:port,...] [--up-limit R] [--down-limit R]
+      (peers from --peer, trackers, the DHT and PEX; free peers are used first; --min-rate R: buy only the rate they do not give, cheapest seller first)
   seedpay wallet new|show|balance <keypair.json> [--rpc URL] [--mint M]
   seedpay ledger [--port 8899] [--fund <keypair.json|address>]... [--amount 100]
   seedpay earnings [--journal F]      seedpay spending [--journal F]
@@ -98,29 +100,30 @@ export async function cmdPaidGet(argv: string[], io: Out): Promise<number> {
   if (!argv.some((x) => x === '--wallet' || x.startsWith('--wallet='))) return cmdGet(argv, io);
   const startedAt = Date.now();
   const a = parseArgs(argv, {
-    values: ['--dir', '--port', ...BIND_FLAGS, '--peer', '--wallet', '--max-price', '--budget', '--max-prepay', '--journal', '--encryption', TIMEOUT_FLAG, ...LIMIT_FLAGS, ...RPC_FLAGS],
-    booleans: ['--no-credit'],
+    values: ['--dir', '--port', ...BIND_FLAGS, '--peer', '--wallet', '--max-price', '--budget', '--max-prepay', '--min-rate', '--journal', '--encryption', TIMEOUT_FLAG, ...LIMIT_FLAGS, ...RPC_FLAGS, ...DHT_FLAGS.values],
+    booleans: ['--no-credit', '--no-trackers', '--no-pex', ...DHT_FLAGS.booleans],
   });
   if (a.positionals.length !== 1) throw new CliError('get needs exactly one <file.torrent|magnet>', 2);
   checkAmountFlag('--max-price', a.flags.get('--max-price'));
   checkAmountFlag('--budget', a.flags.get('--budget'));
   checkAmountFlag('--max-prepay', a.flags.get('--max-prepay'), false);
+  const minRate = parseRate('--min-rate', a.flags.get('--min-rate'));
   const src = a.positionals[0];
   const peers = parsePeers(a.repeated.get('--peer'));
   const encryption = parseEncryption(a.flags.get('--encryption'));
   const limits = limitOptions(a.flags);
   const { host, localAddress } = parseBind(a.flags);
   const timeoutS = parseTimeout(a);
+  const dht = parseDht(a);
   let source: Metainfo | string;
   if (src.startsWith('magnet:')) {
-    let m;
-    try { m = parseMagnet(src); } catch (e) { throw new CliError(`bad magnet link: ${e instanceof MagnetError ? e.message : String(e)}`, 2); }
-    if (peers.length === 0 && m.peers.length === 0) throw new CliError('get needs --peer host:port', 2);
+    try { parseMagnet(src); } catch (e) { throw new CliError(`bad magnet link: ${e instanceof MagnetError ? e.message : String(e)}`, 2); }
     source = src;
   } else {
-    if (peers.length === 0) throw new CliError('get needs --peer host:port', 2);
     source = await loadTorrent(src);
   }
+  // Peers as the free get finds them: --peer, the torrent's trackers, the DHT, PEX.
+  const sources = peerSources(a, source, peers, dht !== false);
   const { keypair, wallet } = await loadWallet(a.flags.get('--wallet'));
   const rpc = await connectRpc(a);
   // Only the chosen mint is paid (default: the cluster's USDC, as `seed` sells in), and
@@ -136,20 +139,33 @@ export async function cmdPaidGet(argv: string[], io: Out): Promise<number> {
   const buyer = await PaidBuyer.open({
     chain: rpc.chain, payer: keypair, journalPath, maxPricePerMiB: maxPrice, budget, mint: token.mint,
     ...(maxPrepay !== undefined ? { maxPrepay } : {}),
+    // Paying in a swarm: with --min-rate, buy only the rate free peers do not deliver.
+    ...(minRate !== undefined && minRate > 0 ? { targetRate: minRate } : {}),
     // The wallet is our ratio credit identity: sellers that take credit draw on what it earned there first.
     ratio: !a.flags.has('--no-credit'),
   })
     .catch((e: unknown) => { throw journalError(journalPath, e); });
   const dir = a.flags.get('--dir') ?? '.';
-  const client = new Client({ encryption, ...limits, localAddress });
+  const client = new Client({
+    encryption, ...limits, localAddress, trackers: sources.useTrackers, pex: sources.pex, dht: sources.useDht ? dht : false,
+  });
+  const via = [...sources.trackers.map((u) => `tracker ${u}`), ...(sources.useDht ? ['DHT'] : [])];
+  // The same report as the free get, with what was spent on the progress line. With no
+  // tracker and no DHT the given sellers are all there is (each one that never connects
+  // is given up, and the command fails when none is left).
+  const g = startGetReport(io.err, { given: sources.given, lookingVia: via, extra: () => [`spent ${usdc(buyer.spent)}`] });
+  reportTrackers(client, g.line);
+  reportDht(client, g.line);
   reportLimits(client, io.err);
-  const candidates = src.startsWith('magnet:') ? [...peers, ...parseMagnet(src).peers.map(formatPeerAddress).filter((p) => !peers.includes(p))] : peers;
-  // The sellers given are all there is (the paid get searches no tracker or DHT for
-  // sellers): the same report as the free get, with what was spent on the progress line.
-  const g = startGetReport(io.err, { given: candidates, lookingVia: [], extra: () => [`spent ${usdc(buyer.spent)}`] });
   try {
-    if (a.flags.has('--port') || localAddress !== undefined) await client.listen(a.flags.has('--port') ? parsePort(a.flags.get('--port')!) : 0, host).catch((e: unknown) => { throw new CliError((e as Error).message); });
-    io.err.write(`${sourcesLine([...peers.map((p) => `--peer ${p}`), ...candidates.slice(peers.length).map((p) => `magnet peer ${p}`)], [])}\n`);
+    // Peers a tracker names us to must reach us, and the DHT node runs on the listen address.
+    if (a.flags.has('--port') || localAddress !== undefined || via.length > 0) {
+      await client.listen(a.flags.has('--port') ? parsePort(a.flags.get('--port')!) : 0, host).catch((e: unknown) => { throw new CliError((e as Error).message); });
+    }
+    io.err.write(`${sourcesLine([
+      ...peers.map((p) => `--peer ${p}`), ...sources.given.slice(peers.length).map((p) => `magnet peer ${p}`),
+      ...via, ...(sources.pex ? ['peer exchange'] : []),
+    ], [])}\n`);
     // A failure that concerns every peer (funds, budget) ends the download with one line;
     // one peer's refusal drops that peer (paid-peers.ts) and the others go on.
     buyer.on('pay_failed', (p, e) => {
@@ -171,7 +187,10 @@ export async function cmdPaidGet(argv: string[], io: Out): Promise<number> {
         return `refused: ${reason.replace(/_/g, ' ')} (not paying it)`;
       },
     };
-    const bound = bindPeerPool(g.pool!, buyer, describe);
+    // Refusals drop a seller whatever the sources; with trackers or the DHT more peers may
+    // come, so dropping the last one known is not the end.
+    const pool = g.pool ?? new PeerPool(sources.given, { dropped: (peer, why) => g.line(`dropping peer ${peer}: ${why}`), exhausted: () => undefined }, () => 1);
+    const bound = bindPeerPool(pool, buyer, describe);
     const tor = await buyer.add(client, source, { dir, peers });
     g.watch(tor);
     bound.watch(tor);
@@ -180,6 +199,13 @@ export async function cmdPaidGet(argv: string[], io: Out): Promise<number> {
     const secs = (Date.now() - started) / 1000;
     const pays = buyer.payments();
     io.out.write(`${tor.name}: ${formatBytes(tor.metainfo!.totalLength)} complete in ${dir} in ${secs.toFixed(2)} s; paid ${usdc(buyer.spent)} in ${pays.length} payment(s)\n`);
+    // Per seller: what it sent, at what price, what it was paid; the rest came free.
+    const rows = buyer.perSeller().filter((r) => r.infoHash === tor.infoHashHex);
+    const paidBytes = rows.reduce((x, r) => x + Number(r.bytes), 0);
+    io.out.write(`  free peers: ${formatBytes(Math.max(0, tor.stats().downloaded - paidBytes))}\n`);
+    for (const r of rows) {
+      io.out.write(`  seller ${r.wallet} (${r.peers.join(', ')}): ${formatBytes(Number(r.bytes))} at ${usdc(r.pricePerMiB)}/MiB, paid ${usdc(r.paid)} in ${r.payments} payment(s)\n`);
+    }
     for (const p of pays) io.out.write(`  ${usdc(p.amount)} to ${p.seller} tx ${p.tx}\n`);
   } finally {
     await client.close();

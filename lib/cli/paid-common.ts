@@ -12,6 +12,8 @@ import { Connection, PublicKey } from '@solana/web3.js';
 import { AmountError, formatAmount, parseAmount } from '../../payment/amount.js';
 import { connectionChain, type Chain } from '../../payment/chain.js';
 import { MetainfoError, parseTorrent, type Metainfo } from '../../format/metainfo.js';
+import { formatPeerAddress, MagnetError, parseMagnet } from '../../format/magnet.js';
+import { trackerTiers } from '../../discovery/tracker-url.js';
 import { CliError, type ParsedArgs } from './args.js';
 
 export type Out = { out: NodeJS.WritableStream; err: NodeJS.WriteStream };
@@ -201,4 +203,56 @@ export function untilSignal(): Promise<void> {
     process.on('SIGINT', f);
     process.on('SIGTERM', f);
   });
+}
+
+/**
+ * Where a paid `get` finds its peers, as the free get does (lib/cli/commands.ts): the
+ * --peer addresses and a magnet's `x.pe`, the torrent's trackers (unless --no-trackers),
+ * the DHT (unless --no-dht; never for a private torrent) and PEX (unless --no-pex). One
+ * line when there is no source at all.
+ */
+export interface PeerSources {
+  /** Tracker URLs to announce to (flattened tiers). */
+  readonly trackers: string[];
+  readonly useTrackers: boolean;
+  readonly useDht: boolean;
+  readonly pex: boolean;
+  /** The peers given by hand (--peer, then the magnet's). */
+  readonly given: string[];
+  /** Any source beyond the given peers (then a dropped peer is never the last one). */
+  readonly discovers: boolean;
+  /** For the `peer sources:` line. */
+  describe(): string;
+}
+
+export function peerSources(
+  a: ParsedArgs, src: Metainfo | string, peers: readonly string[], dhtOn: boolean,
+): PeerSources {
+  const useTrackers = !a.flags.has('--no-trackers');
+  const pex = !a.flags.has('--no-pex');
+  let trackers: string[];
+  let given = [...peers];
+  let isPrivate = false;
+  if (typeof src === 'string') {
+    let m;
+    try { m = parseMagnet(src); } catch (e) { throw new CliError(`bad magnet link: ${e instanceof MagnetError ? e.message : String(e)}`, 2); }
+    trackers = useTrackers ? trackerTiers(undefined, m.trackers.map((u) => [u])).flat() : [];
+    given = [...given, ...m.peers.map(formatPeerAddress)];
+  } else {
+    trackers = useTrackers ? trackerTiers(src.announce, src.announceList).flat() : [];
+    isPrivate = src.private;
+  }
+  const useDht = dhtOn && !isPrivate;
+  if (given.length === 0 && trackers.length === 0 && !useDht) {
+    const why = isPrivate && dhtOn
+      ? `a private torrent never uses the DHT, and ${useTrackers ? 'it names no usable tracker' : 'trackers are off'}`
+      : [useTrackers ? `the ${typeof src === 'string' ? 'magnet' : 'torrent'} names no usable tracker` : 'trackers are off', 'the DHT is off'].join('; ');
+    throw new CliError(`get needs --peer host:port (${why})`, 2);
+  }
+  return {
+    trackers, useTrackers, useDht, pex, given,
+    // PEX learns only from connected peers: not a source of its own.
+    discovers: trackers.length > 0 || useDht,
+    describe: () => [...trackers.map((u) => `tracker ${u}`), ...(useDht ? ['DHT'] : []), ...(peers.length > 0 ? [`${peers.length} --peer`] : [])].join(', '),
+  };
 }

@@ -17,6 +17,7 @@ import type { PeerPool } from './peer-pool.js';
 /** Why a buyer-side hook will never pay this seller again, or null while it may. */
 function hookVerdict(h: BuyerHook): string | null {
   const s = h.buyer.state;
+  if (s === 'ended' && h.buyer.error?.code === 'TERMS_CHANGED') return null;
   return s === 'refused' || s === 'stopped' || s === 'ended' ? s : null;
 }
 
@@ -60,7 +61,12 @@ export function bindPeerPool(
   buyer.on('refused', (p, reason) => dropPeer(p.peer, describe.refused(p.peer === '?' ? null : sessionAt(p.peer), reason)));
   buyer.on('stopped', (p, reason, detail) => dropPeer(p.peer, `stopped being paid: ${reason.replace(/_/g, ' ')} (${detail})`));
   buyer.on('disconnected', (p, index) => dropPeer(p.peer, `sent piece ${index}, which failed its hash check`));
-  buyer.on('ended', (p, e) => dropPeer(p.peer, `broke the SeedPay protocol: ${e.message}`));
+  buyer.on('ended', (p, e) => {
+    // New terms mid-session are no breach: that connection ends (what it leaves is kept
+    // for resume) and the next one is judged by the new terms.
+    if ((e as { code?: string }).code === 'TERMS_CHANGED') return;
+    dropPeer(p.peer, `broke the SeedPay protocol: ${e.message}`);
+  });
   return {
     watch(t: Torrent): void {
       torrent = t;

@@ -150,6 +150,12 @@ export class PeerSession implements ServeHost, PluginPeer {
   extensions: ConnectionExtensions | null = null;
   /** An extension refused a block without fast: the peer stays choked until `resume()`. */
   gateHeld = false;
+  /**
+   * Requests in flight an extension allows to this peer (control.limitRequests): a
+   * buyer caps what it asks of a seller it is not buying from, or buys little from.
+   * Infinity: no such cap.
+   */
+  requestAllowance = Infinity;
   /** Hash-check trust: +1 per good piece it contributed to, −2 per bad one. */
   trust = 0;
   /** Payload bytes. */
@@ -287,6 +293,12 @@ export class PeerSession implements ServeHost, PluginPeer {
       case 'refill':
         this.fill(true);
         break;
+      case 'request_limit': {
+        const raised = (c.max ?? Infinity) > this.requestAllowance;
+        this.requestAllowance = c.max ?? Infinity;
+        if (raised) this.fill(true);
+        break;
+      }
       case 'close':
         this.close(c.code, c.error);
         break;
@@ -388,7 +400,7 @@ export class PeerSession implements ServeHost, PluginPeer {
     const choked = conn.peerChoking;
     if (choked && !conn.fastEnabled) return;
     // requestLimit: the peer's reqq less one (Transmission rejects its reqq-th request).
-    const depth = Math.min(conn.requestLimit, this.settings.maxPipeline, t.pipelineCap);
+    const depth = Math.min(conn.requestLimit, this.settings.maxPipeline, t.pipelineCap, this.requestAllowance);
     const inFlight = conn.requestsInFlight;
     const want = depth - inFlight;
     if (want <= 0) return;

@@ -50,7 +50,7 @@
  *    what was received. A seller without channels is paid prepaid as before.
  */
 import { BuyerHook, type BuyerDriver } from '../../extensions/seedpay/hook.js';
-import { Budget, type BuyerPolicy } from '../../extensions/seedpay/policy.js';
+import { Budget, remainingOf, type BuyerPolicy } from '../../extensions/seedpay/policy.js';
 import type { BuyerEvent, PaymentRef, ResumeRequest } from '../../extensions/seedpay/buyer-session.js';
 import type { PluginPeer, TorrentPlugin } from '../../extensions/plugin.js';
 import type { ExtensionConnectionInfo } from '../../extensions/registry.js';
@@ -67,6 +67,7 @@ import type { PeerSession } from '../engine/peer-session.js';
 import type { Torrent, TorrentOptions } from '../engine/torrent.js';
 import { TypedEmitter } from '../events/typed-emitter.js';
 import { NeedBudget } from './need-budget.js';
+import { SwarmPurchases, type PaymentGate } from './swarm-purchases.js';
 import { ratioCredits, type CreditSink } from '../../extensions/ratio/plugin.js';
 import { walletSigner } from '../../extensions/seedpay/seller-session.js';
 import { walletFromSecretKey } from '../../payment/session.js';
@@ -125,6 +126,15 @@ export interface PaidBuyerOptions {
   } | false;
   /** Pay prepaid even where a channel could be used (overrides `channel`). */
   prepaidOnly?: boolean;
+  /**
+   * Paying in a swarm (docs/PROTOCOL.md): the download rate wanted, bytes/s. Set: free
+   * peers are used first and sellers are bought from, cheapest first, only for the rate
+   * they do not deliver. Unset (default): as fast as possible within the max price —
+   * every seller at or below it is paid, the cheapest given the most requests.
+   */
+  targetRate?: number;
+  /** Requests in flight that count as a seller's full pipeline for the purchase policy (default 64). */
+  fullPipeline?: number;
 }
 
 /** A voucher this buyer signed and sent (payment channels). */
@@ -137,6 +147,21 @@ export interface VoucherMade {
   readonly seller: string;
   readonly peer: string;
   readonly infoHash: string;
+}
+
+/** What this buyer did with one seller (a wallet) for one torrent, over this process's sessions with it. */
+export interface SellerSummary {
+  readonly wallet: string;
+  readonly infoHash: string;
+  /** The addresses its sessions were on. */
+  readonly peers: readonly string[];
+  /** Its price, base units per MiB (the last terms seen). */
+  readonly pricePerMiB: bigint;
+  /** Piece bytes received from it. */
+  readonly bytes: bigint;
+  /** Base units paid to it by this process (landed payments), and how many payments. */
+  readonly paid: bigint;
+  readonly payments: number;
 }
 
 export interface BuyerPeerInfo {
@@ -212,6 +237,15 @@ interface Conn {
   readonly infoHashHex: string;
   readonly need: NeedBudget;
   readonly torrentBudget: Budget;
+  /** The purchase policy's say on paying this seller (swarm-purchases.ts). */
+  readonly gate: PaymentGate;
+}
+
+/** Per seller wallet and torrent: what sessions that ended received, where they were, the last price. */
+interface SellerTally {
+  bytes: bigint;
+  readonly peers: Set<string>;
+  price: bigint;
 }
 
 export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
@@ -220,6 +254,8 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
   readonly totalBudget: Budget;
   private readonly opts: PaidBuyerOptions;
   private readonly conns = new Map<BuyerHook, Conn>();
+  /** The connection of each hook (the plugin's view of it), once registered. */
+  private readonly peerOf = new WeakMap<BuyerHook, PluginPeer>();
   private readonly torrentBudgets = new Map<string, Budget>();
   private readonly torrents = new Set<Torrent>();
   private readonly inFlight = new Set<Promise<void>>();
@@ -234,6 +270,10 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
   private readonly carried = new Map<string, Map<string, Map<string, bigint>>>();
   /** Payments whose fate is not known yet, by signature (see `checkPending`). */
   private readonly watched = new Map<string, Watched>();
+  /** The purchase policy per torrent (info hash hex). */
+  private readonly purchases = new Map<string, SwarmPurchases>();
+  /** Per "seller wallet/info hash": what its ended sessions received (perSeller adds the live ones). */
+  private readonly tallies = new Map<string, SellerTally>();
   private watchTimer: ReturnType<typeof setInterval> | null = null;
   private watching: Promise<void> | null = null;
   private closed = false;
@@ -399,6 +439,54 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
   /** Base units this process paid (payments, and what its vouchers added). */
   get spent(): bigint { return this.made.reduce((s, p) => s + p.amount, 0n) + this.vouchersMade.reduce((s, v) => s + v.delta, 0n); }
 
+  /**
+   * Per seller (wallet) and torrent: bytes received, its price, what this process paid
+   * it. Sellers we had a paid session with or paid, in the order first met.
+   */
+  perSeller(): SellerSummary[] {
+    const rows = new Map<string, { wallet: string; infoHash: string; peers: Set<string>; price: bigint; bytes: bigint; paid: bigint; payments: number }>();
+    const row = (wallet: string, infoHash: string): { wallet: string; infoHash: string; peers: Set<string>; price: bigint; bytes: bigint; paid: bigint; payments: number } => {
+      const key = `${wallet}/${infoHash}`;
+      let r = rows.get(key);
+      if (r === undefined) rows.set(key, r = { wallet, infoHash, peers: new Set(), price: 0n, bytes: 0n, paid: 0n, payments: 0 });
+      return r;
+    };
+    for (const [key, t] of this.tallies) {
+      const [wallet, infoHash] = key.split('/');
+      const r = row(wallet, infoHash);
+      r.bytes += t.bytes;
+      r.price = t.price;
+      for (const p of t.peers) r.peers.add(p);
+    }
+    for (const [h, c] of this.conns) {
+      const t = h.buyer.terms;
+      if (t === null || h.buyer.sessionHash === null) continue;
+      const r = row(t.wallet, c.infoHashHex);
+      r.bytes += h.buyer.bytesReceived;
+      r.price = t.price;
+      r.peers.add(c.peer);
+    }
+    for (const p of this.made) {
+      const r = row(p.seller, p.infoHash);
+      r.paid += p.amount;
+      r.payments++;
+      r.peers.add(p.peer);
+    }
+    return [...rows.values()].map((r) => ({
+      wallet: r.wallet, infoHash: r.infoHash, peers: [...r.peers], pricePerMiB: r.price, bytes: r.bytes, paid: r.paid, payments: r.payments,
+    }));
+  }
+
+  /** Earlier sessions with this seller kept for session resume (what a new session with it would ask to resume). */
+  resumableWith(wallet: string, infoHashHex: string): string[] {
+    return [...(this.carried.get(this.carryKey({ wallet }, infoHashHex))?.keys() ?? [])];
+  }
+
+  /** The purchase policy's current decisions for a torrent (displays, tests). */
+  purchasePlan(infoHashHex: string): ReturnType<SwarmPurchases['snapshot']> {
+    return this.purchases.get(infoHashHex)?.snapshot() ?? [];
+  }
+
   /** The buyer hook of a connection (tests, progress displays). */
   hookOf(peer: PeerSession | PluginPeer): BuyerHook | null {
     const h = peer.hook('seedpay');
@@ -445,19 +533,54 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
     const verdict = (index: number, peers: readonly PluginPeer[], ok: boolean): void => {
       for (const p of peers) this.hookOf(p)?.pieceVerified(index, ok);
     };
+    // One plugin per torrent: its purchase policy is found by the info hash its connections name.
+    let ih: string | null = null;
+    const purchases = (): SwarmPurchases | null => (ih === null ? null : this.purchases.get(ih) ?? null);
     return {
       name: 'seedpay',
-      create: (info) => this.create(info),
+      create: (info) => {
+        ih ??= Buffer.from(info.infoHash).toString('hex');
+        return this.create(info);
+      },
+      onPeerAdded: (peer) => {
+        const h = this.hookOf(peer);
+        const c = h === null ? undefined : this.conns.get(h);
+        if (h !== null && c !== undefined) {
+          this.peerOf.set(h, peer);
+          purchases()?.add(peer, h, c.gate);
+        }
+      },
+      onPeerRemoved: (peer) => purchases()?.remove(peer),
+      tick: (now) => purchases()?.tick(now),
       onPiecePassed: (index, peers) => verdict(index, peers, true),
       onPieceFailed: (index, peers) => verdict(index, peers, false),
       isBusy: (peer) => this.paymentOutstanding(peer),
     };
   }
 
+  /** The purchase policy of a torrent (made with its first connection). */
+  private purchasesFor(infoHashHex: string): SwarmPurchases {
+    let p = this.purchases.get(infoHashHex);
+    if (p === undefined) {
+      const torrentBudget = this.budgetFor(infoHashHex);
+      p = new SwarmPurchases(
+        { targetRate: this.opts.targetRate ?? null, maxPricePerMiB: this.opts.maxPricePerMiB, fullPipeline: this.opts.fullPipeline },
+        () => {
+          for (const t of this.torrents) if (t.infoHashHex === infoHashHex) return t.metainfo === null ? null : t.stats().downloaded;
+          return null;
+        },
+        () => remainingOf([torrentBudget, this.totalBudget]) ?? 0n,
+      );
+      this.purchases.set(infoHashHex, p);
+    }
+    return p;
+  }
+
   private create(info: ExtensionConnectionInfo): BuyerHook | null {
     if (this.closed) return null;
     const ih = Buffer.from(info.infoHash).toString('hex');
     const torrentBudget = this.budgetFor(ih);
+    const gate = this.purchasesFor(ih).newGate();
     // Filled in below: the need budget reads the hook's own estimate.
     let self: BuyerHook | null = null;
     const need = new NeedBudget(
@@ -466,6 +589,8 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
         terms: self?.buyer.terms ?? null, bytesReceived: self?.buyer.chargeableReceived ?? 0n,
         credited: (self?.buyer.creditedTotal ?? 0n) + (self?.buyer.unansweredTotal ?? 0n), creditLeft: self?.buyer.creditLeft ?? 0n,
       }),
+      // In a swarm, this seller's expected part of what is missing (the purchase policy's measure).
+      () => (self === null ? 1 : this.purchases.get(ih)?.shareOf(self) ?? 1),
     );
     const policy: BuyerPolicy = {
       // The first payment must outlast the low-water mark, or every top-up fires
@@ -478,7 +603,7 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
       ...this.opts.policy,
       maxPricePerMiB: this.opts.maxPricePerMiB,
       cluster: this.cluster,
-      budgets: [torrentBudget, this.totalBudget, need],
+      budgets: [torrentBudget, this.totalBudget, need, gate],
       mint: this.opts.mint,
       ...(this.opts.maxPrepay !== undefined ? { maxPrepay: this.opts.maxPrepay } : {}),
     };
@@ -489,7 +614,7 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
       ...(this.opts.channel !== false && this.opts.channel?.aheadBytes !== undefined ? { aheadBytes: this.opts.channel.aheadBytes } : {}),
     };
     const hook = self = new BuyerHook({ infoHash: info.infoHash, policy, resumes, creditIdentity, channel: chan }, this.driver);
-    this.conns.set(hook, { peer: info.peer, infoHashHex: ih, need, torrentBudget });
+    this.conns.set(hook, { peer: info.peer, infoHashHex: ih, need, torrentBudget, gate });
     return hook;
   }
 
@@ -499,7 +624,8 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
     const t = h.buyer.terms;
     if (b === undefined || t === null) return false;
     const money = b.torrentBudget.remaining < this.totalBudget.remaining ? b.torrentBudget.remaining : this.totalBudget.remaining;
-    return money >= t.minPrepay && b.need.remaining < t.minPrepay;
+    // The purchase policy not buying from this seller now is not the money running out either.
+    return money >= t.minPrepay && (b.need.remaining < t.minPrepay || !b.gate.open);
   }
 
   /** Bytes the torrent still misses (null while its size is unknown). */
@@ -525,7 +651,13 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
   private event(h: BuyerHook, ev: BuyerEvent): void {
     const info = this.info(h);
     switch (ev.type) {
-      case 'session': this.emit('session', info); break;
+      case 'session': {
+        const c = this.conns.get(h);
+        const peer = this.peerOf.get(h);
+        if (c !== undefined && peer !== undefined) this.purchases.get(c.infoHashHex)?.sessionBound(peer);
+        this.emit('session', info);
+        break;
+      }
       case 'resumed': this.emit('resumed', info, ev.prev, ev.credited, ev.payments); break;
       case 'resume_rejected': this.emit('resume_rejected', info, ev.prev, ev.reason); break;
       case 'refused': this.emit('refused', info, ev.reason); break;
@@ -554,7 +686,17 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
 
   /** A connection ended: keep what its session leaves for the next one with this seller. */
   private forget(h: BuyerHook): void {
-    if (!this.conns.has(h)) return;
+    const c = this.conns.get(h);
+    if (c === undefined) return;
+    const t = h.buyer.terms;
+    if (t !== null && h.buyer.sessionHash !== null) {
+      const key = this.carryKey(t, c.infoHashHex);
+      let tally = this.tallies.get(key);
+      if (tally === undefined) this.tallies.set(key, tally = { bytes: 0n, peers: new Set(), price: t.price });
+      tally.bytes += h.buyer.bytesReceived;
+      tally.price = t.price;
+      tally.peers.add(c.peer);
+    }
     this.keepLeftovers(h);
     this.conns.delete(h);
   }

@@ -11,6 +11,11 @@
  * last bytes could never be bought). Bytes our ratio credit covers there (docs/PROTOCOL.md
  * §10) are never bought.
  *
+ * In a swarm (several sellers and free peers at once) "still missing" is shared: each
+ * seller's cap counts only its expected part of it (`share`, from the purchase policy's
+ * measured rates: lib/paid/swarm-purchases.ts), or every seller would prepay for the
+ * whole rest and most of that credit would go unused.
+ *
  * It works through the buyer state machine's own fallback: when the planned payment
  * does not fit the budgets, it pays what does fit, if that is at least min_prepay.
  */
@@ -31,6 +36,8 @@ export class NeedBudget extends Budget {
      * carry, and the piece bytes our ratio credit still covers there.
      */
     private readonly seller: () => { terms: Terms | null; bytesReceived: bigint; credited: bigint; creditLeft?: bigint },
+    /** The part (0, 1] of the missing bytes this seller is expected to deliver (default: all). */
+    private readonly share: () => number = () => 1,
   ) {
     super(UNBOUNDED, 'need');
   }
@@ -41,7 +48,8 @@ export class NeedBudget extends Budget {
     const { terms, bytesReceived, credited, creditLeft = 0n } = this.seller();
     if (missing === null || terms === null) return base;
     if (missing <= 0) return 0n;
-    const toBuy = BigInt(missing) - creditLeft;
+    const part = Math.min(1, Math.max(0, this.share()));
+    const toBuy = BigInt(Math.ceil(missing * part)) - creditLeft;
     if (toBuy <= 0n) return 0n; // our ratio credit there covers the rest
     let need = chargeFor(bytesReceived + toBuy, terms.price) - credited;
     if (need <= 0n) return 0n;

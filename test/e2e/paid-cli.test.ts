@@ -45,7 +45,8 @@ test('paid CLI: each class of bad input is one clear line and a non-zero exit', 
     const rpc = ['--rpc', env.ledger.url, '--mint', env.ledger.mint.toBase58()];
     const s = await startSeller(env, content, funded(env, 0n), { price: 1000n });
     try {
-      const peer = ['--peer', `127.0.0.1:${s.port}`];
+      // --no-dht: a get listens for the DHT otherwise (on 0.0.0.0, the public routers); all traffic stays on loopback.
+      const peer = ['--peer', `127.0.0.1:${s.port}`, '--no-dht'];
       const cases: [string[], RegExp][] = [
         [['get', torrent, ...peer, '--wallet', join(env.root, 'nope.json'), '--max-price', '1', '--budget', '1', ...rpc], /keypair file .*nope\.json does not exist/],
         [['get', torrent, ...peer, '--wallet', bad, '--max-price', '1', '--budget', '1', ...rpc], /not a Solana keypair file/],
@@ -135,7 +136,7 @@ test('paid CLI: get pays an in-process seller exactly what it charges and exits 
     const s = await startSeller(env, content, funded(env, 0n), { price: 100n, policy: 'paid-only' });
     try {
       const dir = join(env.root, 'dl');
-      const r = await runCli(['get', torrent, '--peer', `127.0.0.1:${s.port}`, '--wallet', w, '--max-price', '0.001', '--budget', '0.5',
+      const r = await runCli(['get', torrent, '--peer', `127.0.0.1:${s.port}`, '--no-dht', '--wallet', w, '--max-price', '0.001', '--budget', '0.5',
         '--dir', dir, '--rpc', env.ledger.url, '--mint', env.ledger.mint.toBase58(), '--journal', join(env.root, 'spend.journal')], { SEEDPAY_HOME: await cliHome(env) });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /complete in .* paid 0\.000301 USDC in 1 payment\(s\)/, r.stdout);
@@ -168,7 +169,7 @@ test('paid CLI: get drops a seller priced above --max-price and completes from t
     try {
       // One seller too dear, one fine: the dear one is named and dropped, the download completes.
       const dir = join(env.root, 'dl');
-      const r = await runCli(['get', torrent, '--peer', `127.0.0.1:${dear.port}`, '--peer', `127.0.0.1:${fine.port}`, '--wallet', w,
+      const r = await runCli(['get', torrent, '--peer', `127.0.0.1:${dear.port}`, '--peer', `127.0.0.1:${fine.port}`, '--no-dht', '--wallet', w,
         '--max-price', '0.001', '--budget', '0.5', '--dir', dir, ...rpc, '--journal', join(env.root, 'spend.journal')], E);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stderr, new RegExp(`dropping peer 127\\.0\\.0\\.1:${dear.port}: asks 0\\.002 USDC per MiB, above --max-price 0\\.001 USDC`), r.stderr);
@@ -181,7 +182,7 @@ test('paid CLI: get drops a seller priced above --max-price and completes from t
 
       // Every peer refuses (two too dear, one address nobody listens on): one line naming each, non-zero exit.
       const dead = await freePort();
-      const r2 = await runCli(['get', torrent, '--peer', `127.0.0.1:${dear.port}`, '--peer', `127.0.0.1:${dearer.port}`, '--peer', `127.0.0.1:${dead}`,
+      const r2 = await runCli(['get', torrent, '--peer', `127.0.0.1:${dear.port}`, '--peer', `127.0.0.1:${dearer.port}`, '--peer', `127.0.0.1:${dead}`, '--no-dht',
         '--wallet', w, '--max-price', '0.001', '--budget', '0.5', '--dir', join(env.root, 'dl2'), ...rpc, '--journal', join(env.root, 'spend2.journal')], E);
       const errLines = r2.stderr.split('\n').filter((l) => l.startsWith('seedpay: '));
       assert.notEqual(r2.code, 0);

@@ -246,3 +246,36 @@ test('a resume answer nobody asked for is ignored; a seller sending session_resu
   t.seller.receivePayload(encodeMessage({ type: 'session_resumed', prev: hex32(1), credited: 1n, balance: 1n }));
   assert.equal(t.seller.state, 'ended', 'a buyer sending a seller message');
 });
+
+test('a seller that changes its terms mid-session: the session ends (TERMS_CHANGED) but what it leaves stays resumable; a later session with the new terms resumes it', () => {
+  const s1 = connect();
+  const pay1 = s1.be.find((e) => e.type === 'pay');
+  assert.ok(pay1 !== undefined && pay1.type === 'pay');
+  const tx1 = randomTx();
+  s1.buyer.paid(tx1, pay1.amount);
+  s1.pump();
+  s1.seller.verified(tx1, { ok: true, credited: pay1.amount });
+  s1.pump();
+  for (let i = 0; i < 64; i++) s1.buyer.pieceReceived(16 * 1024);
+  s1.pump();
+  const pay2 = s1.be.filter((e) => e.type === 'pay')[1];
+  assert.ok(pay2 !== undefined && pay2.type === 'pay');
+  const tx2 = randomTx();
+  s1.buyer.paid(tx2, pay2.amount);
+  const h1 = s1.buyer.sessionHash!;
+  const before = s1.buyer.leftovers();
+  // The seller re-sends its handshake at a new price.
+  const dearer = { ...terms, price: PRICE * 2n };
+  assert.equal(s1.buyer.onPeerHandshake(sellerHandshake(dearer)), false);
+  assert.equal(s1.buyer.state, 'ended');
+  assert.equal(s1.buyer.error?.code, 'TERMS_CHANGED');
+  assert.deepEqual(s1.buyer.leftovers(), before, 'still resumable: the balance and the unanswered payment');
+  assert.deepEqual(before, [{ sessionHash: h1, payments: [{ tx: tx2, amount: pay2.amount }] }]);
+  // Any other end (a breach) leaves nothing.
+  const s3 = connect();
+  s3.buyer.end(new SeedPayError('UNEXPECTED_MESSAGE', 'test'));
+  assert.deepEqual(s3.buyer.leftovers(), []);
+  // A new session under the new terms (within the max price) resumes it.
+  const s2 = connect((cur) => [signedResume(h1, cur, payerWallet, before[0].payments)], { ...dearer, price: PRICE });
+  assert.ok(s2.se.some((e) => e.type === 'resume_request' && e.prev === h1));
+});

@@ -122,3 +122,55 @@ test('PeerControl: canUnchoke keeps a peer choked; a plugin unchokes, holds, all
     await fx.cleanup();
   }
 });
+
+test('PeerControl.limitRequests: a peer limited to 0 is asked for nothing (the other serves all); lifting the limit lets it serve again; at most the limit in flight', async () => {
+  const fx = await makeFixture({ files: [['a.bin', 48 * PL]], pieceLength: PL });
+  const a = new Client();
+  const b = new Client({ uploadLimit: 256 * 1024 });
+  const leecher = new Client();
+  const byAddr = new Map<string, PluginPeer>();
+  const limits = new Map<string, number | null>();
+  let maxInFlightAtA = 0;
+  const plugin: TorrentPlugin = {
+    name: 'x_allowance',
+    onPeerAdded: (p) => {
+      byAddr.set(p.address, p);
+      const l = limits.get(p.address);
+      if (l !== undefined) p.control.limitRequests(l);
+    },
+  };
+  try {
+    const pa = await a.listen(0);
+    const pb = await b.listen(0);
+    await a.add(fx.torrent, { dir: fx.seedDir });
+    await b.add(fx.torrent, { dir: fx.seedDir });
+    const aAddr = `127.0.0.1:${pa}`;
+    const bAddr = `127.0.0.1:${pb}`;
+    limits.set(aAddr, 0);
+    const lt = await leecher.add(fx.torrent, {
+      dir: join(fx.root, 'l'), extensions: [plugin],
+      onPeerEvent: (s) => { if (s.address === aAddr) maxInFlightAtA = Math.max(maxInFlightAtA, s.conn.requestsInFlight); },
+    });
+    lt.addPeer(aAddr);
+    lt.addPeer(bAddr);
+    // b is slow (256 KiB/s): after a while it has served some, a (limited to 0) nothing.
+    for (let i = 0; i < 100 && lt.stats().downloaded < 8 * PL; i++) await new Promise((r) => setTimeout(r, 50));
+    const sa = lt.peers().find((s) => s.address === aAddr);
+    assert.ok(sa !== undefined && byAddr.has(aAddr), 'a is connected');
+    assert.equal(sa.downloaded, 0, 'nothing asked of a peer limited to 0');
+    assert.ok(lt.stats().downloaded > 0, 'the other peer serves');
+    // Lift to 2: a serves the rest, never more than 2 requests in flight.
+    byAddr.get(aAddr)!.control.limitRequests(2);
+    byAddr.get(aAddr)!.control.flush();
+    await whenDone(lt);
+    assert.deepEqual(await checkFiles(fx, join(fx.root, 'l')), []);
+    assert.ok(sa.downloaded > 0, 'a served once its limit was lifted');
+    assert.ok(maxInFlightAtA <= 2, `at most 2 in flight at a (saw ${maxInFlightAtA})`);
+    assert.throws(() => byAddr.get(aAddr)!.control.limitRequests(-1), RangeError);
+  } finally {
+    await leecher.close();
+    await a.close();
+    await b.close();
+    await fx.cleanup();
+  }
+});
