@@ -10,9 +10,9 @@ import {
   createAssociatedTokenAccountIdempotentInstruction, createInitializeMint2Instruction, createMintToInstruction,
   getAssociatedTokenAddressSync, MINT_SIZE, TOKEN_PROGRAM_ID, unpackAccount,
 } from '@solana/spl-token';
-import { Keypair, PublicKey, SystemProgram, Transaction, type TransactionInstruction } from '@solana/web3.js';
+import { Ed25519Program, Keypair, PublicKey, SystemProgram, Transaction, type TransactionInstruction } from '@solana/web3.js';
 import { txErrorToJson, type TxErrorJson } from '../../payment/ledger/errors.js';
-import { channelErrorName, decodeChannel, DEFAULT_CHANNEL_PROGRAM_ID, type ChannelErrorName } from '../../payment/channel/program.js';
+import { channelErrorName, decodeChannel, DEFAULT_CHANNEL_PROGRAM_ID, openInstructions, type ChannelErrorName } from '../../payment/channel/program.js';
 import { signVoucher, voucherMessage } from '../../payment/channel/voucher.js';
 import type { ChannelState, Voucher } from '../../payment/channel/types.js';
 
@@ -23,6 +23,8 @@ export interface SendResult {
   name: ChannelErrorName | null;
   logs: string[];
   cu: number;
+  /** Lamports the fee payer was charged: 5000 per transaction signature and per precompile signature. */
+  fee: bigint;
 }
 
 interface SvmResult {
@@ -31,6 +33,14 @@ interface SvmResult {
 }
 
 const decoder = getTransactionDecoder();
+
+/** The fee of a legacy transaction: its signatures plus the Ed25519 precompile's (data[0] each). */
+export function feeOf(raw: Uint8Array): bigint {
+  const tx = Transaction.from(raw);
+  let sigs = tx.signatures.length;
+  for (const ix of tx.instructions) if (ix.programId.equals(Ed25519Program.programId) && ix.data.length > 0) sigs += ix.data[0];
+  return 5000n * BigInt(sigs);
+}
 
 export class ChannelSvm {
   readonly svm: LiteSVM;
@@ -97,16 +107,17 @@ export class ChannelSvm {
   }
 
   sendRaw(raw: Uint8Array): SendResult {
+    const fee = feeOf(raw);
     const res = this.svm.sendTransaction(decoder.decode(raw));
     this.svm.expireBlockhash();
     if ('err' in res) {
       const meta = res.meta() as unknown as SvmResult;
       const err = txErrorToJson(res.err());
       const logs = meta.logs();
-      return { ok: false, err, name: channelErrorName(err, logs, this.programId), logs, cu: Number(meta.computeUnitsConsumed()) };
+      return { ok: false, err, name: channelErrorName(err, logs, this.programId), logs, cu: Number(meta.computeUnitsConsumed()), fee };
     }
     const r = res as unknown as SvmResult;
-    return { ok: true, err: null, name: null, logs: r.logs(), cu: Number(r.computeUnitsConsumed()) };
+    return { ok: true, err: null, name: null, logs: r.logs(), cu: Number(r.computeUnitsConsumed()), fee };
   }
 
   private get(key: PublicKey): { lamports: bigint; data: Uint8Array; programAddress: string; executable: boolean } | null {
@@ -154,4 +165,39 @@ export class ChannelSvm {
   rentExempt(len: number): bigint {
     return this.svm.minimumBalanceForRentExemption(BigInt(len));
   }
+
+  /** Open a channel buyer → seller (defaults: nonce 1, deposit 1000, expiry now + 1 h). */
+  openChannel(o: { nonce?: bigint; deposit?: bigint; expiry?: bigint; voucherKey?: PublicKey; mint?: PublicKey } = {}): {
+    res: SendResult; address: PublicKey; vault: PublicKey; state: ChannelState | null;
+  } {
+    const opened = openInstructions({
+      programId: this.programId, buyer: this.buyer.publicKey, seller: this.seller.publicKey, mint: o.mint ?? this.mint,
+      nonce: o.nonce ?? 1n, deposit: o.deposit ?? 1000n, expiry: o.expiry ?? this.now() + 3600n,
+      voucherKey: o.voucherKey ?? this.voucherKey.publicKey,
+    });
+    const res = this.send(opened.instructions, [this.buyer]);
+    return { res, address: opened.channel, vault: opened.vault, state: res.ok ? this.channel(opened.channel) : null };
+  }
+
+  /** Lamports and token amounts of `keys` (to compare before/after a transaction). */
+  snapshot(keys: PublicKey[]): Map<string, { lamports: bigint; tokens: bigint | null }> {
+    const out = new Map<string, { lamports: bigint; tokens: bigint | null }>();
+    for (const k of keys) {
+      const a = this.get(k);
+      let tokens: bigint | null = null;
+      if (a !== null && a.lamports > 0n && a.programAddress === TOKEN_PROGRAM_ID.toBase58() && a.data.length === 165) tokens = this.tokens(k);
+      out.set(k.toBase58(), { lamports: a?.lamports ?? 0n, tokens });
+    }
+    return out;
+  }
+}
+
+/** Compute units our program consumed (its top-level "consumed" log line, CPIs included). */
+export function programCu(logs: readonly string[], programId: PublicKey): number | null {
+  const re = new RegExp(`^Program ${programId.toBase58()} consumed (\\d+) of \\d+ compute units$`);
+  for (const l of logs) {
+    const m = re.exec(l);
+    if (m) return Number(m[1]);
+  }
+  return null;
 }
