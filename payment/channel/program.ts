@@ -82,23 +82,31 @@ function customError(err: unknown): { index: number; code: number } | null {
   return m ? { index: Number(m[1]), code: parseInt(m[2], 16) } : null;
 }
 
-/**
- * The channel error name of a transaction error, or null when it is not one of ours.
- * With `logs`, a custom error raised by another program inside ours (an SPL Token CPI
- * failing, say) is told apart from the program's own codes, which overlap in number.
- * With `programId`, the failing program named by the logs must be that one.
- */
-export function channelErrorName(err: unknown, logs?: readonly string[] | null, programId: PublicKey = DEFAULT_CHANNEL_PROGRAM_ID): ChannelErrorName | null {
+export interface ChannelErrorContext {
+  /** The transaction's logs: a custom error raised by another program inside ours (an SPL
+      Token CPI failing, say) is told apart from the program's own codes, which overlap in number. */
+  logs?: readonly string[] | null;
+  /** The program the logs must name as the failing one (default DEFAULT_CHANNEL_PROGRAM_ID). */
+  programId?: PublicKey;
+  /** The index of the channel instruction in the transaction: an error of another instruction
+      (the Ed25519 precompile's, an ATA creation's) is not ours. */
+  instructionIndex?: number;
+}
+
+/** The channel error name of a transaction error, or null when it is not one of ours. */
+export function channelErrorName(err: unknown, ctx: ChannelErrorContext = {}): ChannelErrorName | null {
   const c = customError(err);
   if (c === null) return null;
+  if (ctx.instructionIndex !== undefined && c.index !== ctx.instructionIndex) return null;
+  const logs = ctx.logs;
   if (logs && logs.length > 0) {
-    // The last "failed: custom program error" line is the innermost program that raised it.
+    // The first "failed: custom program error" line with this code is the innermost program that raised it.
     let raisedBy: string | null = null;
     for (const l of logs) {
       const m = FAILED_LOG.exec(l);
-      if (m && parseInt(m[2], 16) === c.code && raisedBy === null) raisedBy = m[1];
+      if (m && parseInt(m[2], 16) === c.code) { raisedBy = m[1]; break; }
     }
-    if (raisedBy !== null && raisedBy !== programId.toBase58()) return null;
+    if (raisedBy !== null && raisedBy !== (ctx.programId ?? DEFAULT_CHANNEL_PROGRAM_ID).toBase58()) return null;
   }
   return (CHANNEL_ERRORS as Record<number, ChannelErrorName>)[c.code] ?? null;
 }

@@ -114,7 +114,10 @@ export class ChannelSvm {
       const meta = res.meta() as unknown as SvmResult;
       const err = txErrorToJson(res.err());
       const logs = meta.logs();
-      return { ok: false, err, name: channelErrorName(err, logs, this.programId), logs, cu: Number(meta.computeUnitsConsumed()), fee };
+      const tx = Transaction.from(raw);
+      let instructionIndex = -1;
+      tx.instructions.forEach((ix, i) => { if (ix.programId.equals(this.programId)) instructionIndex = i; });
+      return { ok: false, err, name: channelErrorName(err, { logs, programId: this.programId, instructionIndex }), logs, cu: Number(meta.computeUnitsConsumed()), fee };
     }
     const r = res as unknown as SvmResult;
     return { ok: true, err: null, name: null, logs: r.logs(), cu: Number(r.computeUnitsConsumed()), fee };
