@@ -6,7 +6,18 @@
 import { ChannelBuildError, ensureChannelProgramBuilt } from '../payment/channel/program-binary.js';
 import { isCI, type Skippable } from './clients.js';
 
-let cached: { so: string } | { error: string } | null = null;
+type BuildOutcome = { so: string } | { error: string };
+let cached: BuildOutcome | null = null;
+
+/** What a test does with a build outcome: the .so path, or null after skipping `t` (CI: throws). */
+export function decideChannelProgram(outcome: BuildOutcome, t: Skippable | undefined, ci: boolean): string | null {
+  if ('so' in outcome) return outcome.so;
+  const msg = `channel program not built: ${outcome.error} (apt-get install clang)`;
+  if (ci) throw new Error(`${msg} — required when CI=true`);
+  if (t) t.skip(msg);
+  else process.stderr.write(`SKIP ${msg}\n`);
+  return null;
+}
 
 /** The .so path, or null after marking `t` skipped (never null with CI=true: it throws). */
 export function requireChannelProgram(t?: Skippable, env: NodeJS.ProcessEnv = process.env): string | null {
@@ -18,10 +29,5 @@ export function requireChannelProgram(t?: Skippable, env: NodeJS.ProcessEnv = pr
       cached = { error: e.message };
     }
   }
-  if ('so' in cached) return cached.so;
-  const msg = `channel program not built: ${cached.error} (apt-get install clang)`;
-  if (isCI(env)) throw new Error(`${msg} — required when CI=true`);
-  if (t) t.skip(msg);
-  else process.stderr.write(`SKIP ${msg}\n`);
-  return null;
+  return decideChannelProgram(cached, t, isCI(env));
 }
