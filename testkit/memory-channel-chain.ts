@@ -13,7 +13,7 @@ import bs58 from 'bs58';
 import { Keypair, PublicKey } from '@solana/web3.js';
 import type { ChannelChain, ChannelState, ChannelTx, Voucher } from '../payment/channel/types.js';
 import { verifyVoucher, voucherMessage } from '../payment/channel/voucher.js';
-import { channelAddress } from '../payment/channel/address.js';
+import { channelAddress } from '../payment/channel/program.js';
 
 export type ChannelErrorName =
   | 'ChannelClosed' | 'AlreadyOpen' | 'WrongBuyer' | 'WrongSeller' | 'ChannelExpired' | 'NotExpired' | 'ExpiryInPast'

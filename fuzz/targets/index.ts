@@ -16,11 +16,12 @@ import { trackerHttpTarget } from './tracker-http.js';
 import { trackerUdpTarget } from './tracker-udp.js';
 import { pexTarget } from './pex.js';
 import { krpcTarget } from './krpc.js';
+import { channelStateTarget } from './channel-state.js';
 
 export const TARGETS: readonly FuzzTarget[] = [
   framerTarget, connectionTarget, handshakeTarget, extHandshakeTarget, bencodeTarget,
   utMetadataTarget, seedpayTarget, seedpayChannelTarget, metainfoTarget, magnetTarget, mseTarget,
-  mseInitiatorTarget, trackerHttpTarget, trackerUdpTarget, pexTarget, krpcTarget,
+  mseInitiatorTarget, trackerHttpTarget, trackerUdpTarget, pexTarget, krpcTarget, channelStateTarget,
 ];
 
 export function targetByName(name: string): FuzzTarget | undefined {

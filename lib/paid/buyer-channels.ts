@@ -11,7 +11,7 @@
  */
 import { PublicKey, type Keypair } from '@solana/web3.js';
 import type { ChannelChain, ChannelState } from '../../payment/channel/types.js';
-import { channelAddress } from '../../payment/channel/address.js';
+import { channelAddress } from '../../payment/channel/program.js';
 import { signVoucher, voucherMessage } from '../../payment/channel/voucher.js';
 import { channelOpenMessage, signChannelOpen } from '../../payment/channel/open-proof.js';
 import type { Journal } from '../../payment/journal.js';

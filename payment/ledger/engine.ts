@@ -10,7 +10,10 @@
  * newest one, so we do the check ourselves and turn litesvm's off). Every recorded
  * transaction is final at once.
  */
+import { readFileSync } from 'node:fs';
 import { bytesEqual } from '../../wire/bytes.js';
+import { DEFAULT_CHANNEL_PROGRAM_ID } from '../channel/program.js';
+import { defaultChannelProgramPath } from '../channel/program-binary.js';
 import { LiteSVM } from 'litesvm';
 import { getTransactionDecoder } from '@solana/kit';
 import {
@@ -106,6 +109,21 @@ interface KeySnapshot {
 const TOKEN_PROGRAM_BYTES = new PublicKey(TOKEN_PROGRAM).toBytes();
 const TOKEN_2022_PROGRAM_BYTES = new PublicKey(TOKEN_2022_PROGRAM).toBytes();
 
+const PRECOMPILES = new Set([
+  'Ed25519SigVerify111111111111111111111111111', 'KeccakSecp256k11111111111111111111111111111', 'Secp256r1SigVerify1111111111111111111111111',
+]);
+
+/** Signatures the precompile instructions verify: each costs a signature fee, as on a cluster. */
+function precompileSignatures(vtx: VersionedTransaction): number {
+  const keys = vtx.message.staticAccountKeys;
+  let n = 0;
+  for (const ix of vtx.message.compiledInstructions) {
+    const program = keys[ix.programIdIndex];
+    if (program !== undefined && PRECOMPILES.has(program.toBase58()) && ix.data.length > 0) n += ix.data[0];
+  }
+  return n;
+}
+
 function preflightError(err: TxErrorJson, logs: string[], unitsConsumed: number): LedgerRpcError {
   return new LedgerRpcError(RPC_SEND_TX_PREFLIGHT_FAILURE, `Transaction simulation failed: ${txErrorMessage(err)}`, {
     accounts: null, err, innerInstructions: null, logs, replacementBlockhash: null, returnData: null, unitsConsumed,
@@ -113,6 +131,12 @@ function preflightError(err: TxErrorJson, logs: string[], unitsConsumed: number)
 }
 
 export interface EngineOptions {
+  /**
+   * The SeedPay channel escrow (program/channel/), loaded at DEFAULT_CHANNEL_PROGRAM_ID:
+   * a path to its .so, or false for none. Default: the checkout's
+   * program/channel/build/seedpay_channel.so when it was built.
+   */
+  channelProgram?: string | false;
   /** Base58 genesis hash this ledger answers with; random when absent. */
   genesisHash?: string;
   /** Recorded transactions kept for lookups (oldest forgotten first). */
@@ -135,6 +159,8 @@ export class LedgerEngine {
   private frozenUnixSeconds: number | null = null;
   private readonly listeners: ((rec: TxRecord) => void)[] = [];
   private currentSlot = 1;
+  /** Whether the channel escrow program is loaded (at DEFAULT_CHANNEL_PROGRAM_ID). */
+  readonly channelProgramLoaded: boolean = false;
   private txCount = 0;
 
   constructor(opts: EngineOptions = {}) {
@@ -152,6 +178,12 @@ export class LedgerEngine {
     this.native = (this.svm as unknown as { inner: NativeSvm }).inner;
     const funded = this.svm.airdrop(this.faucet.publicKey.toBase58() as never, FAUCET_LAMPORTS as never);
     if (funded === null || 'err' in funded) throw new Error('local ledger: could not fund its faucet');
+    const so = opts.channelProgram === undefined ? defaultChannelProgramPath() : opts.channelProgram;
+    if (so !== false && so !== null) {
+      // A missing explicit path throws here: a ledger without the program the caller asked for is a setup bug.
+      this.svm.addProgram(DEFAULT_CHANNEL_PROGRAM_ID.toBase58() as never, readFileSync(so));
+      this.channelProgramLoaded = true;
+    }
     this.applyClock();
     this.issueBlockhash();
   }
@@ -249,7 +281,7 @@ export class LedgerEngine {
       slot: this.currentSlot,
       blockTime: this.unixTimestamp(),
       err,
-      fee: LAMPORTS_PER_SIGNATURE * vtx.message.header.numRequiredSignatures,
+      fee: LAMPORTS_PER_SIGNATURE * (vtx.message.header.numRequiredSignatures + precompileSignatures(vtx)),
       preBalances: pre.map((s) => Number(s.lamports)),
       postBalances: post.map((s) => Number(s.lamports)),
       preTokenBalances: this.tokenBalances(pre),

@@ -2,6 +2,7 @@
  * `node dist/payment/ledger/main.js [--port N] [--genesis-hash H]`: start the
  * local ledger, print its RPC URL, genesis hash and mint, run until SIGINT/SIGTERM.
  */
+import { DEFAULT_CHANNEL_PROGRAM_ID } from '../channel/program.js';
 import { LocalLedger } from './ledger.js';
 
 function arg(name: string): string | undefined {
@@ -18,6 +19,9 @@ const genesisHash = arg('--genesis-hash');
 const ledger = await LocalLedger.start(genesisHash === undefined ? { port } : { port, genesisHash });
 process.stdout.write(`${ledger.url}\n`);
 process.stderr.write(`genesis hash ${ledger.genesisHash}\nmint ${ledger.mint.toBase58()} (6 decimals)\n`);
+process.stderr.write(ledger.engine.channelProgramLoaded
+  ? `channel program ${DEFAULT_CHANNEL_PROGRAM_ID.toBase58()}\n`
+  : 'channel program not loaded (npm run build:program)\n');
 const stop = (): void => { void ledger.stop().then(() => process.exit(0)); };
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
