@@ -4,22 +4,14 @@
  * message re-encodes to bytes that decode to the same message (what we send we would
  * accept), with every byte field of its exact size.
  */
-import { decodeMessage, encodeMessage, type SeedPayMessage } from '../../extensions/seedpay/messages.js';
+import { decodeMessage, encodeMessage } from '../../extensions/seedpay/messages.js';
 import { SeedPayError } from '../../extensions/seedpay/errors.js';
-import { type FuzzTarget, ascii, bytesEqual, check, expectTyped } from '../target.js';
+import { type FuzzTarget, ascii, check, expectTyped } from '../target.js';
+import { sameMessage } from './seedpay.js';
 
 const CHANNEL = new Set(['channel_opened', 'channel_confirmed', 'channel_rejected', 'payment_check', 'payment_check_required', 'payment_check_rejected', 'channel_closed']);
 const SIZES: Record<string, number> = { channel: 32, buyer: 32, sig: 64, mac: 16 };
 
-function same(a: SeedPayMessage, b: SeedPayMessage): boolean {
-  const ka = Object.keys(a).sort(); const kb = Object.keys(b).sort();
-  if (ka.join() !== kb.join()) return false;
-  for (const k of ka) {
-    const x = (a as unknown as { [k: string]: unknown })[k]; const y = (b as unknown as { [k: string]: unknown })[k];
-    if (x instanceof Uint8Array && y instanceof Uint8Array) { if (!bytesEqual(x, y)) return false; } else if (x !== y) return false;
-  }
-  return true;
-}
 
 export const seedpayChannelTarget: FuzzTarget = {
   name: 'seedpay-channel',
@@ -33,7 +25,7 @@ export const seedpayChannelTarget: FuzzTarget = {
     }
     const enc = expectTyped('encodeMessage(decoded)', () => encodeMessage(m), () => false)!;
     const back = expectTyped('decodeMessage(encodeMessage(decoded))', () => decodeMessage(enc), () => false)!;
-    check(back.type !== 'unknown' && same(m, back), `${m.type} does not survive encode → decode`);
+    check(back.type !== 'unknown' && sameMessage(m, back), `${m.type} does not survive encode → decode`);
   },
   seeds() {
     const ch = new Uint8Array(32).fill(3);

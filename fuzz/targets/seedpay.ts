@@ -9,7 +9,8 @@ import { SeedPayError } from '../../extensions/seedpay/errors.js';
 import { encode } from '../../wire/bencode.js';
 import { type FuzzTarget, ascii, bytesEqual, check, expectTyped } from '../target.js';
 
-function same(a: SeedPayMessage, b: SeedPayMessage): boolean {
+/** Two decoded messages carry the same fields and values (bytes compared by content). */
+export function sameMessage(a: SeedPayMessage, b: SeedPayMessage): boolean {
   const ka = Object.keys(a).sort(); const kb = Object.keys(b).sort();
   if (ka.join() !== kb.join()) return false;
   for (const k of ka) {
@@ -28,7 +29,7 @@ export const seedpayTarget: FuzzTarget = {
     if (m === undefined || m.type === 'unknown') return;
     const enc = expectTyped('encodeMessage(decoded)', () => encodeMessage(m), () => false)!;
     const back = expectTyped('decodeMessage(encodeMessage(decoded))', () => decodeMessage(enc), () => false)!;
-    check(back.type !== 'unknown' && same(m, back), `${m.type} does not survive encode → decode`);
+    check(back.type !== 'unknown' && sameMessage(m, back), `${m.type} does not survive encode → decode`);
   },
   seeds() {
     const tx = bs58.encode(new Uint8Array(64).fill(7));
