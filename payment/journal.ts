@@ -204,12 +204,12 @@ function loadInto(books: Books, e: JournalEntry, at: number): void {
  * `records` are those records() would return. Damage before the tail still throws
  * JournalError('CORRUPT').
  */
-export async function readJournal(path: string): Promise<{ records: JournalRecord[]; summary: JournalSummary; ratio: Map<string, RatioBook>; tornBytes: number }> {
+export async function readJournal(path: string): Promise<{ records: JournalRecord[]; summary: JournalSummary; ratio: Map<string, RatioBook>; channels: ChannelBook[]; tornBytes: number }> {
   const fh = await open(path, FS.O_RDONLY);
   try {
     const books = new Books();
     const scan = await scanFile(fh, (await fh.stat()).size, (e, at) => loadInto(books, e, at));
-    return { records: [...books.records()], summary: books.summary(), ratio: books.ratioBooks(), tornBytes: scan.tornBytes };
+    return { records: [...books.records()], summary: books.summary(), ratio: books.ratioBooks(), channels: books.channelBooks(), tornBytes: scan.tornBytes };
   } finally {
     await fh.close();
   }
