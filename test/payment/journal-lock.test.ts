@@ -25,7 +25,9 @@ function child(path: string, me: string, body: string): ChildProcess {
       kind: 'credit', signature: (me + 'z' + i).replace(/[0OIl]/g, 'x').padEnd(88, 'A'), amount: 1n,
       payer: 'P'.repeat(44), sessionHash: 'ab'.repeat(32), infoHash: 'cd'.repeat(20), seller: 'S'.repeat(44), time: i,
     });
-    // Wait for the parent's go, so that the children start racing together.
+    // Say we are loaded and wait for the parent's go, so that the children start racing
+    // together (a loaded machine may take longer to start one child than the other to finish).
+    console.log('READY');
     await new Promise((go) => process.stdin.once('data', go));
     ${body}`;
   return spawn(process.execPath, [...execArgv, '--input-type=module', '-e', code], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -95,6 +97,7 @@ test('two processes racing to open one journal, 30 times each: never both hold i
       console.log(JSON.stringify({ held, refused }));`;
     const kids = ['a', 'b'].map((me) => child(path, me, body));
     const outs = kids.map(lines);
+    for (const o of outs) assert.equal(await o.next(), 'READY');
     for (const k of kids) k.stdin!.end('go\n');
     const codes = await Promise.all(kids.map(exited));
     assert.deepEqual(codes, [0, 0], `children failed: ${outs.map((o) => o.all.join(' ') + o.err()).join(' | ')}`);
@@ -129,6 +132,7 @@ test('a SIGKILLed holder: two processes race for its lock, exactly one gets it; 
       }`;
     const first = child(path, 'first', body);
     const firstOut = lines(first);
+    assert.equal(await firstOut.next(), 'READY');
     first.stdin!.end('go\n');
     assert.equal(await firstOut.next(), 'held');
     let holder = first;
@@ -137,6 +141,7 @@ test('a SIGKILLed holder: two processes race for its lock, exactly one gets it; 
       await exited(holder);
       const racers = ['r', 's'].map((me) => child(path, `${me}${round}`, body));
       const outs = racers.map(lines);
+      for (const o of outs) assert.equal(await o.next(), 'READY');
       for (const r of racers) r.stdin!.end('go\n');
       const said = await Promise.all(outs.map((o) => o.next()));
       assert.deepEqual([...said].sort(), ['held', 'locked'], `round ${round}: ${said.join(', ')}`);
