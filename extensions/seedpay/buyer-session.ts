@@ -377,6 +377,8 @@ export class BuyerSession {
   /** Piece bytes the seller serves from our ratio credit in this session (cumulative), and what is left of it. */
   get creditAllowance(): bigint { return this._creditAllowance; }
   get creditLeft(): bigint { return this._creditLeft; }
+  /** Bytes received while the last confirmed payment settled (paid → credited): the runway a top-up needs at this rate. */
+  get settlementBytes(): bigint { return this.roundTripBytes; }
   /** Whether a payment waits for the seller's credit_state. */
   get waitingForCredit(): boolean { return this.awaitingCredit; }
   /** Bytes from this seller in pieces that passed their hash check. */

@@ -591,6 +591,8 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
       }),
       // In a swarm, this seller's expected part of what is missing (the purchase policy's measure).
       () => (self === null ? 1 : this.purchases.get(ih)?.shareOf(self) ?? 1),
+      // And the horizon of its prepaid credit there (null when it is our only source).
+      () => (self === null ? null : this.purchases.get(ih)?.aheadOf(self) ?? null),
     );
     const policy: BuyerPolicy = {
       // The first payment must outlast the low-water mark, or every top-up fires

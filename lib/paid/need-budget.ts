@@ -14,7 +14,11 @@
  * In a swarm (several sellers and free peers at once) "still missing" is shared: each
  * seller's cap counts only its expected part of it (`share`, from the purchase policy's
  * measured rates: lib/paid/swarm-purchases.ts), or every seller would prepay for the
- * whole rest and most of that credit would go unused.
+ * whole rest and most of that credit would go unused. There a seller's prepaid credit is
+ * also kept within a horizon (`ahead`: what it delivers in a couple of seconds, from the
+ * policy's measured rate), so a first payment is not a share of the whole torrent before
+ * anything was measured; and it is topped up only once half of that horizon is used (a
+ * payment every second or so, not one per block).
  *
  * It works through the buyer state machine's own fallback: when the planned payment
  * does not fit the budgets, it pays what does fit, if that is at least min_prepay.
@@ -38,6 +42,8 @@ export class NeedBudget extends Budget {
     private readonly seller: () => { terms: Terms | null; bytesReceived: bigint; credited: bigint; creditLeft?: bigint },
     /** The part (0, 1] of the missing bytes this seller is expected to deliver (default: all). */
     private readonly share: () => number = () => 1,
+    /** Bytes this seller's prepaid credit should cover ahead of what it sent (null: no horizon, e.g. our only source). */
+    private readonly ahead: () => number | null = () => null,
   ) {
     super(UNBOUNDED, 'need');
   }
@@ -49,8 +55,17 @@ export class NeedBudget extends Budget {
     if (missing === null || terms === null) return base;
     if (missing <= 0) return 0n;
     const part = Math.min(1, Math.max(0, this.share()));
-    const toBuy = BigInt(Math.ceil(missing * part)) - creditLeft;
+    let toBuy = BigInt(Math.ceil(missing * part)) - creditLeft;
     if (toBuy <= 0n) return 0n; // our ratio credit there covers the rest
+    const ahead = this.ahead();
+    const horizon = ahead === null ? null : BigInt(Math.ceil(Math.max(0, ahead))) - creditLeft;
+    if (horizon !== null && horizon < toBuy) {
+      if (horizon <= 0n) return 0n;
+      toBuy = horizon;
+      // Credit still ahead of what it sent (the seller's arithmetic): top up only below half the horizon.
+      const prepaidAhead = credited - chargeFor(bytesReceived, terms.price);
+      if (2n * prepaidAhead > chargeFor(horizon, terms.price)) return 0n;
+    }
     let need = chargeFor(bytesReceived + toBuy, terms.price) - credited;
     if (need <= 0n) return 0n;
     if (need < terms.minPrepay) need = terms.minPrepay;

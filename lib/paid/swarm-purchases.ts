@@ -46,6 +46,15 @@ const SHARE_MARGIN = 1.5;
 /** Nor less than this part of them (a seller measured slow can still be paid to speed up). */
 const MIN_SHARE = 0.05;
 
+/**
+ * The horizon of a seller's prepaid credit in a swarm (NeedBudget `ahead`): what it
+ * delivers in this many seconds at its measured rate, nor less than three settlement
+ * round trips' worth of its data (a top-up must land before the credit runs out), nor
+ * less than AHEAD_FLOOR (before its rate is measured: the first payment).
+ */
+const AHEAD_SECONDS = 2;
+const AHEAD_FLOOR = 2 * 1024 * 1024;
+
 /** Weight of the newest sample in the rate averages (one sample per tick, about a second). */
 const ALPHA = 0.5;
 
@@ -131,6 +140,25 @@ export class SwarmPurchases {
     }
     if (mine !== undefined && mine.rate > 0 && total > 0) return Math.min(1, Math.max(MIN_SHARE, SHARE_MARGIN * mine.rate / total));
     return 1 / sources;
+  }
+
+  /**
+   * How many bytes this seller's prepaid credit should cover ahead of what it sent
+   * (NeedBudget): null while it is our only source (nothing to share: the session's own
+   * sizing, tuned for one fast seller, applies), else its measured rate × AHEAD_SECONDS,
+   * at least three settlement round trips of its data and AHEAD_FLOOR.
+   */
+  aheadOf(hook: BuyerHook): number | null {
+    let mine: Tracked | undefined;
+    let others = this.freeRate > 0 ? 1 : 0;
+    for (const s of this.sellers.values()) {
+      if (s.hook === hook) { mine = s; continue; }
+      const st = s.hook.buyer.state;
+      if (isPaid(s.hook) ? s.gate.open : st !== 'refused' && st !== 'stopped' && st !== 'ended' && !s.hook.isClosed) others++;
+    }
+    if (others === 0) return null;
+    const settle = 3 * Number(hook.buyer.settlementBytes);
+    return Math.max(AHEAD_FLOOR, (mine?.rate ?? 0) * AHEAD_SECONDS, settle);
   }
 
   /** Bytes/s from peers we do not pay, as last measured. */

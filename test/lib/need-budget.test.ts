@@ -39,3 +39,40 @@ test('property: a smaller share never allows more; share 1 (or above) is the def
     },
   ), { numRuns: 500 });
 });
+
+test('a horizon caps what is prepaid ahead (a first payment is not a share of the whole torrent); top-ups wait until half of it is used', () => {
+  const t = terms(1024n);
+  const missing = (): number => 64 * 1024 * 1024;
+  // Nothing received, nothing credited: the first payment covers the horizon (2 MiB), not a third of 64 MiB.
+  const first = new NeedBudget(missing, () => ({ terms: t, bytesReceived: 0n, credited: 0n }), () => 1 / 3, () => 2 * 1024 * 1024);
+  assert.equal(first.remaining, chargeFor(2n * MIB, 1024n));
+  // 1.5 MiB still prepaid ahead of a 2 MiB horizon: no top-up yet.
+  const ahead = chargeFor(5n * MIB, 1024n) + chargeFor(3n * MIB / 2n, 1024n);
+  const full = new NeedBudget(missing, () => ({ terms: t, bytesReceived: 5n * MIB, credited: ahead }), () => 1 / 3, () => 2 * 1024 * 1024);
+  assert.equal(full.remaining, 0n);
+  // 0.5 MiB ahead: top up to the horizon (1.5 MiB more).
+  const low = chargeFor(5n * MIB, 1024n) + chargeFor(MIB / 2n, 1024n);
+  const half = new NeedBudget(missing, () => ({ terms: t, bytesReceived: 5n * MIB, credited: low }), () => 1 / 3, () => 2 * 1024 * 1024);
+  assert.equal(half.remaining, chargeFor(13n * MIB / 2n + MIB / 2n, 1024n) - low);
+  // Near the end the share of what is missing is smaller than the horizon: the share rules.
+  const end = new NeedBudget(() => 1024 * 1024, () => ({ terms: t, bytesReceived: 0n, credited: 0n }), () => 0.5, () => 8 * 1024 * 1024);
+  assert.equal(end.remaining, chargeFor(MIB / 2n, 1024n));
+  // No horizon (our only source): as before.
+  const alone = new NeedBudget(missing, () => ({ terms: t, bytesReceived: 0n, credited: 0n }), () => 1, () => null);
+  assert.equal(alone.remaining, chargeFor(64n * MIB, 1024n));
+});
+
+test('property: a horizon never allows more than without one, and what it allows keeps at most the horizon prepaid ahead', () => {
+  fc.assert(fc.property(
+    fc.integer({ min: 1, max: 1 << 30 }), fc.bigInt({ min: 0n, max: 1n << 32n }), fc.bigInt({ min: 0n, max: 1n << 24n }),
+    fc.bigInt({ min: 1n, max: 100_000n }), fc.double({ min: 0, max: 1, noNaN: true }), fc.integer({ min: 0, max: 1 << 28 }),
+    (missing, received, extra, price, share, horizon) => {
+      const credited = chargeFor(received, price) + extra;
+      const seller = (): { terms: Terms; bytesReceived: bigint; credited: bigint } => ({ terms: terms(price, 1n), bytesReceived: received, credited });
+      const capped = new NeedBudget(() => missing, seller, () => share, () => horizon).remaining;
+      assert.ok(capped <= new NeedBudget(() => missing, seller, () => share).remaining);
+      // Paying `capped` leaves at most the horizon's worth ahead (one base unit of rounding), unless the min_prepay floor paid it.
+      if (capped > 1n) assert.ok(credited + capped - chargeFor(received, price) <= chargeFor(BigInt(horizon), price) + 1n);
+    },
+  ), { numRuns: 1000 });
+});
