@@ -99,7 +99,7 @@ export async function cmdPaidSeed(argv: string[], io: Out): Promise<number> {
     seller.on('error', (e) => io.err.write(`error: ${e.message}\n`));
     await untilSignal();
     const tot = seller.totals();
-    io.err.write(`earned ${usdc(tot.credited)}, served ${formatBytes(Number(tot.paidBytes))} paid + ${formatBytes(Number(tot.freeBytes))} free\n`);
+    io.err.write(`earned ${usdc(tot.credited)}${channels !== undefined ? ` prepaid + ${usdc(tot.voucherCredited)} in vouchers` : ''}, served ${formatBytes(Number(tot.paidBytes))} paid + ${formatBytes(Number(tot.freeBytes))} free\n`);
     if (channels !== undefined) io.err.write('claiming the vouchers held…\n');
   } finally {
     await client.close();
