@@ -16,8 +16,7 @@
  * hold money; the summary reminds that the unvouchered rest of a deposit comes back when
  * the seller closes the channel, or after expiry with `seedpay channels reclaim`.
  */
-import type { Keypair, PublicKey } from '@solana/web3.js';
-import { PublicKey as Pk } from '@solana/web3.js';
+import { PublicKey, type Keypair } from '@solana/web3.js';
 import type { Budget } from '../../extensions/seedpay/policy.js';
 import type { ChannelChain } from '../../payment/channel/types.js';
 import type { PaidBuyer, PaidBuyerOptions } from '../paid/buyer.js';
@@ -91,7 +90,7 @@ export async function expiredHint(buyer: PaidBuyer, chain: ChannelChain, payer: 
     let held = 0n;
     const expired = buyer.journal.channelBooks().filter((b) => b.open !== undefined && b.open.expiry <= now).slice(-32);
     for (const b of expired) {
-      const s = await chain.fetchChannel(new Pk(b.channel)).catch(() => null);
+      const s = await chain.fetchChannel(new PublicKey(b.channel)).catch(() => null);
       if (s === null || !s.buyer.equals(payer.publicKey)) continue;
       n++;
       held += s.deposit - s.claimed;

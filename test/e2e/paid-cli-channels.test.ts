@@ -134,6 +134,14 @@ test('CLI channels reclaim: nothing before expiry; after it the deposit comes ba
     assert.equal(await balance(env, buyerKey.publicKey), 700_000n, 'nothing came back');
 
     env.ledger.setClock(now + 61);
+    // A get with channels on says expired channels still hold money (and reclaims nothing by itself).
+    const content = await makeContent(env, 64 * 1024, 16 * 1024);
+    const torrent = join(env.root, 'c.torrent');
+    await writeFile(torrent, (await createTorrentFromPath(content.file, { pieceLength: 16 * 1024 })).torrent);
+    const get = await runCli(['get', torrent, '--peer', '127.0.0.1:1', '--no-dht', '--wallet', wallet, '--max-price', '0.001', '--budget', '0.1',
+      '--dir', join(env.root, 'dl'), '--journal', journalPath, ...rpc], E);
+    assert.notEqual(get.code, 0, 'nobody to download from');
+    assert.match(get.stderr, /^note: 1 expired channel\(s\) of yours still hold 0\.3 USDC: take it back with seedpay channels reclaim$/m, get.stderr);
     // Without --wallet: listed, nothing sent.
     const dry = await runCli(['channels', 'reclaim', '--journal', journalPath, '--json', ...rpc], E);
     assert.equal(dry.code, 0, dry.stderr);
