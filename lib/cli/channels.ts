@@ -49,7 +49,7 @@ function line(r: ChannelRow): string {
 
 export async function cmdChannels(argv: string[], io: Out): Promise<number> {
   const a = parseArgs(argv, { values: ['--journal'], booleans: ['--json'] });
-  if (a.positionals.length !== 0) throw new CliError(`unknown channels subcommand '${a.positionals[0]}' (channels [--journal F] [--json], or: channels deploy …)`, 2);
+  if (a.positionals.length !== 0) throw new CliError(`unknown channels subcommand '${a.positionals[0]}' (channels [--journal F] [--json], or: channels reclaim …, channels deploy …)`, 2);
   const path = a.flags.get('--journal') ?? defaultJournal('buyer');
   let channels: ChannelBook[];
   try {

@@ -13,6 +13,7 @@ import { cmdNode, NODE_USAGE } from './node.js';
 import { cmdWallet } from './wallet.js';
 import { CHANNELS_DEPLOY_USAGE, cmdChannelsDeploy } from './channels-deploy.js';
 import { CHANNELS_USAGE, cmdChannels } from './channels.js';
+import { CHANNELS_RECLAIM_USAGE, cmdChannelsReclaim } from './channels-reclaim.js';
 
 // seed / get are paid with --wallet (free without); demo is the paid demo (--free: unpaid,
 // --ratio: ratio credits); node seeds and downloads many torrents in one process.
@@ -29,6 +30,7 @@ const COMMANDS: Record<string, (argv: string[], io: { out: NodeJS.WritableStream
   credits: cmdCredits,
   channels: (argv, io) => {
     if (argv[0] === 'deploy') return cmdChannelsDeploy(argv.slice(1), io);
+    if (argv[0] === 'reclaim') return cmdChannelsReclaim(argv.slice(1), io);
     return cmdChannels(argv, io);
   },
 };
@@ -36,7 +38,7 @@ const COMMANDS: Record<string, (argv: string[], io: { out: NodeJS.WritableStream
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') {
-    (cmd === undefined ? process.stderr : process.stdout).write(`${USAGE}\n${PAID_USAGE}\n${NODE_USAGE}\n${CHANNELS_USAGE}\n${CHANNELS_DEPLOY_USAGE}\n`);
+    (cmd === undefined ? process.stderr : process.stdout).write(`${USAGE}\n${PAID_USAGE}\n${NODE_USAGE}\n${CHANNELS_USAGE}\n${CHANNELS_RECLAIM_USAGE}\n${CHANNELS_DEPLOY_USAGE}\n`);
     return cmd === undefined ? 2 : 0;
   }
   const run = COMMANDS[cmd];

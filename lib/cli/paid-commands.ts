@@ -24,11 +24,18 @@ import { awaitDownload, parseTimeout, TIMEOUT_FLAG } from './await-download.js';
 import { sourcesLine, startGetReport } from './get-report.js';
 import { formatBytes } from './progress.js';
 import { loadWallet } from './wallet.js';
+import { Budget } from '../../extensions/seedpay/policy.js';
+import { channelPlan, channelSummary, checkGetChannelFlags, expiredHint, GET_CHANNEL_FLAGS, watchChannels } from './get-channels.js';
+import { channelTotalsLine, checkSeedChannelFlags, reportChannels, SEED_CHANNEL_FLAGS, sellerChannels } from './seed-channels.js';
 
 export const PAID_USAGE = `paid (SeedPay, amounts in USDC; --rpc URL settles on any cluster, default the local ledger):
   seedpay seed <file.torrent> --wallet <keypair.json> --price 0.0001 [--paid-only] [--dir D] [--port N] [--host|--bind ADDR] [--min-prepay U] [--rpc URL] [--mint M] [--encryption E] [--no-dht | --dht-bootstrap host:port,...] [--up-limit R] [--down-limit R]
+      [--channels [--channel-program ID] [--claim-threshold U]]   (also offer payment channels; the program must be deployed at --rpc; claims at shutdown are waited for)
   seedpay get <file.torrent|magnet> --wallet <keypair.json> --max-price 0.001 --budget 1 [--peer host:port]... [--min-rate R] [--max-prepay A] [--no-credit] [--timeout S] [--dir D] [--host|--bind ADDR] [--rpc URL] [--mint M] [--encryption E] [--no-trackers] [--no-pex] [--no-dht | --dht-bootstrap host:port,...] [--up-limit R] [--down-limit R]
-      (peers from --peer, trackers, the DHT and PEX; free peers are used first; --min-rate R: buy only the rate they do not give, cheapest seller first)
+      [--prepaid | [--channel-deposit A] [--channel-program ID]]
+      (peers from --peer, trackers, the DHT and PEX; free peers are used first; --min-rate R: buy only the rate they do not give, cheapest seller first;
+       a seller offering channels on our program is paid by vouchers on one channel, deposit A (default the smaller of --budget and 1), counted against --budget;
+       the unvouchered rest comes back when the seller closes it, or after expiry with: seedpay channels reclaim; --prepaid: never a channel)
   seedpay wallet new|show|balance <keypair.json> [--rpc URL] [--mint M]
   seedpay ledger [--port 8899] [--fund <keypair.json|address>]... [--amount 100]
   seedpay earnings [--journal F]      seedpay spending [--journal F]
@@ -45,12 +52,13 @@ function journalError(path: string, e: unknown): CliError {
 export async function cmdPaidSeed(argv: string[], io: Out): Promise<number> {
   if (!argv.some((x) => x === '--wallet' || x.startsWith('--wallet='))) return cmdSeed(argv, io);
   const a = parseArgs(argv, {
-    values: ['--dir', '--port', ...BIND_FLAGS, '--peer', '--wallet', '--price', '--min-prepay', '--journal', '--encryption', ...LIMIT_FLAGS, ...RPC_FLAGS, ...DHT_FLAGS.values],
-    booleans: ['--paid-only', ...DHT_FLAGS.booleans],
+    values: ['--dir', '--port', ...BIND_FLAGS, '--peer', '--wallet', '--price', '--min-prepay', '--journal', '--encryption', ...LIMIT_FLAGS, ...RPC_FLAGS, ...DHT_FLAGS.values, ...SEED_CHANNEL_FLAGS.values],
+    booleans: ['--paid-only', ...DHT_FLAGS.booleans, ...SEED_CHANNEL_FLAGS.booleans],
   });
   if (a.positionals.length !== 1) throw new CliError('seed needs exactly one <file.torrent>', 2);
   checkAmountFlag('--price', a.flags.get('--price'));
   checkAmountFlag('--min-prepay', a.flags.get('--min-prepay'), false);
+  checkSeedChannelFlags(a);
   const port = parsePort(a.flags.get('--port') ?? '6881');
   const { host, localAddress } = parseBind(a.flags);
   const peers = parsePeers(a.repeated.get('--peer'));
@@ -65,11 +73,15 @@ export async function cmdPaidSeed(argv: string[], io: Out): Promise<number> {
   const usdc = (units: bigint): string => formatToken(token, units);
   const price = tokenAmount(token, '--price', a.flags.get('--price'))!;
   const minPrepay = tokenAmount(token, '--min-prepay', a.flags.get('--min-prepay'), false);
+  // Payment channels (--channels): the program must be at this RPC before anything listens.
+  const channels = await sellerChannels(a, rpc, token);
   const journalPath = a.flags.get('--journal') ?? defaultJournal('seller');
   if (a.flags.get('--journal') === undefined) await ensureStateDir();
   const seller = await PaidSeller.open({
     chain: rpc.chain, wallet, journalPath, price, mint, minPrepay, policy: a.flags.has('--paid-only') ? 'paid-only' : 'free',
+    ...(channels !== undefined ? { channels: channels.options } : {}),
   }).catch((e: unknown) => { throw journalError(journalPath, e); });
+  if (channels !== undefined) reportChannels(seller, token, io.err);
   const client = new Client({ encryption, dht, ...limits, localAddress });
   reportLimits(client, io.err);
   try {
@@ -80,17 +92,21 @@ export async function cmdPaidSeed(argv: string[], io: Out): Promise<number> {
     if (!t.isComplete) io.err.write(`warning: only ${t.progress().have}/${t.progress().total} pieces of ${meta.name} on disk in ${dir}\n`);
     io.err.write(`selling ${meta.name} (${meta.infoHashHex}) on ${host}:${bound} at ${usdc(price)} per MiB to wallet ${wallet.address}`
       + `${a.flags.has('--paid-only') ? ', paid-only' : ', free for peers without SeedPay'}\n`);
+    if (channels !== undefined) io.err.write(`${channels.describe}\n`);
     seller.on('credited', (p, tx, credited, balance) => io.err.write(`+${usdc(credited)} from ${p.peer} (tx ${tx}), balance ${usdc(balance)}\n`));
     seller.on('rejected', (p, tx, reason) => io.err.write(`payment ${tx} from ${p.peer} rejected: ${reason}\n`));
     seller.on('resumed', (p, prev, moved) => { if (moved > 0n) io.err.write(`${p.peer} resumed session ${prev.slice(0, 12)}…: ${usdc(moved)} of its credit carried over\n`); });
     seller.on('error', (e) => io.err.write(`error: ${e.message}\n`));
     await untilSignal();
     const tot = seller.totals();
-    io.err.write(`earned ${usdc(tot.credited)}, served ${formatBytes(Number(tot.paidBytes))} paid + ${formatBytes(Number(tot.freeBytes))} free\n`);
+    io.err.write(`earned ${usdc(tot.credited)}${channels !== undefined ? ` prepaid + ${usdc(tot.voucherCredited)} in vouchers` : ''}, served ${formatBytes(Number(tot.paidBytes))} paid + ${formatBytes(Number(tot.freeBytes))} free\n`);
+    if (channels !== undefined) io.err.write('claiming the vouchers held…\n');
   } finally {
     await client.close();
+    // With channels this waits for the shutdown claims (each printed as it lands).
     await seller.close();
   }
+  if (channels !== undefined) io.err.write(`${channelTotalsLine(seller, token)}\n`);
   return 0;
 }
 
@@ -100,13 +116,14 @@ export async function cmdPaidGet(argv: string[], io: Out): Promise<number> {
   if (!argv.some((x) => x === '--wallet' || x.startsWith('--wallet='))) return cmdGet(argv, io);
   const startedAt = Date.now();
   const a = parseArgs(argv, {
-    values: ['--dir', '--port', ...BIND_FLAGS, '--peer', '--wallet', '--max-price', '--budget', '--max-prepay', '--min-rate', '--journal', '--encryption', TIMEOUT_FLAG, ...LIMIT_FLAGS, ...RPC_FLAGS, ...DHT_FLAGS.values],
-    booleans: ['--no-credit', '--no-trackers', '--no-pex', ...DHT_FLAGS.booleans],
+    values: ['--dir', '--port', ...BIND_FLAGS, '--peer', '--wallet', '--max-price', '--budget', '--max-prepay', '--min-rate', '--journal', '--encryption', TIMEOUT_FLAG, ...LIMIT_FLAGS, ...RPC_FLAGS, ...DHT_FLAGS.values, ...GET_CHANNEL_FLAGS.values],
+    booleans: ['--no-credit', '--no-trackers', '--no-pex', ...DHT_FLAGS.booleans, ...GET_CHANNEL_FLAGS.booleans],
   });
   if (a.positionals.length !== 1) throw new CliError('get needs exactly one <file.torrent|magnet>', 2);
   checkAmountFlag('--max-price', a.flags.get('--max-price'));
   checkAmountFlag('--budget', a.flags.get('--budget'));
   checkAmountFlag('--max-prepay', a.flags.get('--max-prepay'), false);
+  checkGetChannelFlags(a);
   const minRate = parseRate('--min-rate', a.flags.get('--min-rate'));
   const src = a.positionals[0];
   const peers = parsePeers(a.repeated.get('--peer'));
@@ -134,10 +151,13 @@ export async function cmdPaidGet(argv: string[], io: Out): Promise<number> {
   const maxPrice = tokenAmount(token, '--max-price', a.flags.get('--max-price'))!;
   const budget = tokenAmount(token, '--budget', a.flags.get('--budget'))!;
   const maxPrepay = tokenAmount(token, '--max-prepay', a.flags.get('--max-prepay'), false);
+  // Sellers offering channels on our program are paid by vouchers (get-channels.ts); the deposit counts against the budget.
+  const channels = await channelPlan(a, rpc, token, budget);
+  const total = new Budget(budget, 'total');
   const journalPath = a.flags.get('--journal') ?? defaultJournal('buyer');
   if (a.flags.get('--journal') === undefined) await ensureStateDir();
   const buyer = await PaidBuyer.open({
-    chain: rpc.chain, payer: keypair, journalPath, maxPricePerMiB: maxPrice, budget, mint: token.mint,
+    chain: rpc.chain, payer: keypair, journalPath, maxPricePerMiB: maxPrice, budget, totalBudget: total, mint: token.mint, ...channels.options,
     ...(maxPrepay !== undefined ? { maxPrepay } : {}),
     // Paying in a swarm: with --min-rate, buy only the rate free peers do not deliver.
     ...(minRate !== undefined && minRate > 0 ? { targetRate: minRate } : {}),
@@ -157,7 +177,12 @@ export async function cmdPaidGet(argv: string[], io: Out): Promise<number> {
   reportTrackers(client, g.line);
   reportDht(client, g.line);
   reportLimits(client, io.err);
+  const confirmed = channels.on === null ? new Set<string>() : watchChannels(buyer, total, token, g.line);
   try {
+    if (channels.on !== null) {
+      const hint = await expiredHint(buyer, channels.on.chain, keypair, token);
+      if (hint !== null) g.line(hint);
+    }
     // Peers a tracker names us to must reach us, and the DHT node runs on the listen address.
     if (a.flags.has('--port') || localAddress !== undefined || via.length > 0) {
       await client.listen(a.flags.has('--port') ? parsePort(a.flags.get('--port')!) : 0, host).catch((e: unknown) => { throw new CliError((e as Error).message); });
@@ -198,15 +223,21 @@ export async function cmdPaidGet(argv: string[], io: Out): Promise<number> {
     await awaitDownload(tor, { bar: g.bar, report: g.report, failed: g.failed, timeoutS, startedAt });
     const secs = (Date.now() - started) / 1000;
     const pays = buyer.payments();
-    io.out.write(`${tor.name}: ${formatBytes(tor.metainfo!.totalLength)} complete in ${dir} in ${secs.toFixed(2)} s; paid ${usdc(buyer.spent)} in ${pays.length} payment(s)\n`);
+    const vouchers = buyer.vouchers().filter((v) => v.infoHash === tor.infoHashHex);
+    io.out.write(`${tor.name}: ${formatBytes(tor.metainfo!.totalLength)} complete in ${dir} in ${secs.toFixed(2)} s; paid ${usdc(buyer.spent)} in ${pays.length} payment(s)`
+      + `${vouchers.length > 0 ? ` and ${vouchers.length} voucher(s)` : ''}\n`);
     // Per seller: what it sent, at what price, what it was paid; the rest came free.
     const rows = buyer.perSeller().filter((r) => r.infoHash === tor.infoHashHex);
     const paidBytes = rows.reduce((x, r) => x + Number(r.bytes), 0);
     io.out.write(`  free peers: ${formatBytes(Math.max(0, tor.stats().downloaded - paidBytes))}\n`);
     for (const r of rows) {
-      io.out.write(`  seller ${r.wallet} (${r.peers.join(', ')}): ${formatBytes(Number(r.bytes))} at ${usdc(r.pricePerMiB)}/MiB, paid ${usdc(r.paid)} in ${r.payments} payment(s)\n`);
+      const vouchered = vouchers.filter((v) => v.seller === r.wallet).reduce((x, v) => x + v.delta, 0n);
+      io.out.write(`  seller ${r.wallet} (${r.peers.join(', ')}): ${formatBytes(Number(r.bytes))} at ${usdc(r.pricePerMiB)}/MiB, paid ${usdc(r.paid)} in ${r.payments} payment(s)`
+        + `${vouchered > 0n ? ` + ${usdc(vouchered)} in vouchers` : ''}\n`);
     }
     for (const p of pays) io.out.write(`  ${usdc(p.amount)} to ${p.seller} tx ${p.tx}\n`);
+    for (const l of channelSummary(buyer, tor.infoHashHex, confirmed, token)) io.out.write(`${l}\n`);
+    if (channels.offReason !== null) io.out.write(`  channels: off (${channels.offReason})\n`);
   } finally {
     await client.close();
     await buyer.close();

@@ -116,7 +116,11 @@ export interface Token {
 
 /** The mint of `resolveMint` with its decimals from the chain (a mint the cluster does not have is one clear line). */
 export async function resolveToken(a: ParsedArgs, rpc: Rpc): Promise<Token> {
-  const mint = await resolveMint(a, rpc);
+  return tokenOf(rpc, await resolveMint(a, rpc));
+}
+
+/** A mint (base58) with its decimals from the chain, named 'USDC' when it is the cluster's (or the local ledger's) USDC. */
+export async function tokenOf(rpc: Rpc, mint: string): Promise<Token> {
   let info;
   try {
     info = await rpc.chain.mint(new PublicKey(mint));
