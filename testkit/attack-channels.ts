@@ -111,6 +111,7 @@ async function voucherLowerAmount(env: Env): Promise<AttackResult> {
       const v = voucherOf(rig, buyerKey, channel, amount);
       if (h !== undefined && sendInSession(h, { type: 'payment_check', channel: channel.toBytes(), amount, sig: v.signature })) sent++;
     }
+    if (sent !== 2) throw new Error(`the old vouchers could not be sent (${sent} of 2): the session closed first`);
     await sleep(500);
     const stale = s.seller.totals().voucherCredited - creditBefore;
     return {
