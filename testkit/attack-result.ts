@@ -17,5 +17,7 @@ export interface AttackResult {
 export interface MoneyAttack {
   readonly name: string;
   readonly victim: 'buyer' | 'seller';
+  /** Built before the ledger starts (which loads it when present): the channel escrow program. */
+  readonly requires?: 'channel-program';
   run(env: Env): Promise<AttackResult>;
 }

@@ -26,6 +26,8 @@ import { runCli } from './run-cli.js';
 import type { AttackResult, MoneyAttack } from './attack-result.js';
 import { injectedReject } from './attack-injected-reject.js';
 import { lateConfirmation } from './attack-late-confirmation.js';
+import { CHANNEL_ATTACKS } from './attack-channels.js';
+import { requireChannelProgram } from './channel-program.js';
 import { createTorrentFromPath } from '../lib/files/create-torrent.js';
 import { walletFromSecretKey, walletKeypairJson } from '../payment/session.js';
 import { resumeMessage, signResume } from '../payment/resume.js';
@@ -328,10 +330,13 @@ export const MONEY_ATTACKS: readonly MoneyAttack[] = [
   { name: 'cross-process-double-credit', victim: 'seller', run: crossProcessDoubleCredit },
   lateConfirmation,
   injectedReject,
+  ...CHANNEL_ATTACKS,
 ];
 
 /** Run one attack in a fresh environment (its own ledger and folders). */
 export async function runAttack(a: MoneyAttack): Promise<AttackResult> {
+  // The ledger loads the channel program only if its build exists when it starts.
+  if (a.requires === 'channel-program' && requireChannelProgram() === null) throw new Error(`${a.name}: the channel program is not built`);
   const env = await startEnv();
   try {
     return await a.run(env);

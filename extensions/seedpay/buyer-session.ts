@@ -1055,6 +1055,13 @@ export class BuyerSession {
     const room = c.deposit - (sentNow > c.sent ? sentNow : c.sent);
     if (delta > room) delta = room;
     if (delta <= 0n) return; // drained: what is left in it is paid
+    // What we received counts for our lead, but only data that passed its hash check
+    // backs our money: a seller that withholds the last block of every piece would
+    // otherwise be paid for all it sent. Vouchered and not yet backed by verified data
+    // stays within the risk cap, as in prepaid mode; a verified piece makes room again.
+    const risk = this.riskCap(t) - this.exposure(t);
+    if (delta > risk) delta = risk;
+    if (delta <= 0n) return;
     if (!reserveAll(this.policy.budgets, delta)) {
       const fit = remainingOf(this.policy.budgets);
       if (fit !== null && fit > 0n && fit < delta && reserveAll(this.policy.budgets, fit)) {

@@ -87,8 +87,8 @@ export interface BuyerPolicy {
   maxMinPrepay?: bigint;
   /**
    * The most this buyer risks with one seller at once (base units): money paid and not
-   * yet backed by data from it that passed its hash check. So also the largest single
-   * payment. Unset: earned — the price of DEFAULT_RISK_BYTES at the seller's price at
+   * yet backed by data from it that passed its hash check (prepaid payments and channel
+   * vouchers alike). So also the largest single payment. Unset: earned — the price of DEFAULT_RISK_BYTES at the seller's price at
    * first, growing to a quarter of the value of the seller's verified data, at most
    * `maxPaymentBytes` worth. A seller whose min_prepay is above the cap when the
    * session starts is refused before anything is paid.

@@ -92,10 +92,11 @@ export interface PaidBuyerOptions {
    */
   mint: string;
   /**
-   * The most this buyer risks with one seller at once (base units): paid and not yet
-   * backed by its data that passed the hash check; so also the largest payment. Unset:
-   * earned — DEFAULT_RISK_BYTES worth at the seller's price at first, growing to a
-   * quarter of the value of the seller's verified data (extensions/seedpay/policy.ts).
+   * The most this buyer risks with one seller at once (base units): paid (vouchers
+   * included) and not yet backed by its data that passed the hash check; so also the
+   * largest payment. Unset: earned — DEFAULT_RISK_BYTES worth at the seller's price at
+   * first, growing to a quarter of the value of the seller's verified data
+   * (extensions/seedpay/policy.ts).
    */
   maxPrepay?: bigint;
   /** Policy knobs of extensions/seedpay BuyerPolicy (payment sizes, low water, retries). */

@@ -15,7 +15,7 @@ import { encode } from '../../wire/bencode.js';
 import { parseExtendedHandshake } from '../../wire/extension-hooks.js';
 import { BuyerSession, type BuyerEvent } from '../../extensions/seedpay/buyer-session.js';
 import { decodeMessage, encodeMessage, type DecodedMessage, type SeedPayMessage } from '../../extensions/seedpay/messages.js';
-import { Budget } from '../../extensions/seedpay/policy.js';
+import { Budget, DEFAULT_RISK_BYTES } from '../../extensions/seedpay/policy.js';
 import { SellerSession, walletSigner, type SellerEvent } from '../../extensions/seedpay/seller-session.js';
 import { checkChannel } from '../../payment/channel/check.js';
 import { signVoucher, voucherMessage } from '../../payment/channel/voucher.js';
@@ -376,6 +376,33 @@ test('buyer: a seller claiming to hold a voucher above what we signed, or a bala
   k.sellerFilter = (m) => (m.type === 'channel_confirmed' ? { ...m, balance: 0n } : m);
   k.serve(40);
   assert.ok(k.buyerEvents.some((e) => e.type === 'stopped' && e.reason === 'overcharged'));
+});
+
+test('attack: a seller withholding the last block of every piece is vouchered no more than the risk cap; verified pieces make room again', async () => {
+  const l = new ChanLink();
+  await l.start();
+  const cap = chargeFor(DEFAULT_RISK_BYTES, PRICE);
+  const perPiece = 15; // of 16 blocks: the 16th is withheld, no piece verifies
+  let offset = 0;
+  let blocks = 0;
+  for (; blocks < 2_000; blocks++) {
+    if (!l.seller.canSendPiece(0, offset, BLOCK)) break;
+    l.seller.sent(0, offset, BLOCK);
+    l.buyer.pieceReceived(BLOCK, Math.floor(blocks / perPiece));
+    offset += BLOCK;
+    l.pump();
+  }
+  // Received counts for the lead: without the cap every block sent was vouchered.
+  assert.ok(blocks < 2_000, 'the seller ran out of credit');
+  assert.ok(l.buyer.paidTotal <= cap, `vouchered ${l.buyer.paidTotal} with nothing verified > risk cap ${cap}`);
+  assert.ok(l.buyer.paidTotal >= cap - chargeFor(AHEAD, PRICE), `vouchered only ${l.buyer.paidTotal}: the cap, not the lead, stopped it`);
+  assert.equal(l.buyer.state, 'ready', 'waiting, not stopped');
+  const before = l.buyer.paidTotal;
+  for (let i = 0; i < 4; i++) l.buyer.pieceVerified(i, true);
+  l.pump();
+  const verified = chargeFor(4n * BigInt(perPiece * BLOCK), PRICE);
+  assert.ok(l.buyer.paidTotal > before, 'verified data makes room for the next voucher');
+  assert.ok(l.buyer.paidTotal <= cap + verified, `${l.buyer.paidTotal} > cap + verified ${cap + verified}`);
 });
 
 test('buyer: never above its budget, nor above the deposit', async () => {
