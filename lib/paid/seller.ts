@@ -232,9 +232,9 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
   /** How this seller answers its hooks. */
   private readonly driver: SellerDriver = {
     verify: (h, req) => this.verify(h, req),
-    checkChannel: (h, req) => this.track(this.checkChannel(h, req.channel, req.buyer)),
-    voucher: (h, req) => this.track(this.acceptVoucher(h, req)),
-    resume: (h, req) => this.track(this.moveBalance(h, req.prev, req.payer, req.sessionHash)),
+    checkChannel: (h, req) => this.track(this.checkChannel(h, req.channel, req.buyer), h),
+    voucher: (h, req) => this.track(this.acceptVoucher(h, req), h),
+    resume: (h, req) => this.track(this.moveBalance(h, req.prev, req.payer, req.sessionHash), h),
     charge: (h) => this.charge(h),
     event: (h, ev) => this.event(h, ev),
     connectionClosed: (h) => this.forget(h),
@@ -460,8 +460,9 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
       },
     ).then((outcome) => h.verified(tx, outcome));
     this.verifyingSession.set(sessionHash, p);
-    void p.finally(() => { if (this.verifyingSession.get(sessionHash) === p) this.verifyingSession.delete(sessionHash); });
-    this.track(p);
+    // (A rejection of p is track()'s to report; this chain only forgets it.)
+    p.finally(() => { if (this.verifyingSession.get(sessionHash) === p) this.verifyingSession.delete(sessionHash); }).catch(() => undefined);
+    this.track(p, h);
   }
 
   /**
@@ -504,19 +505,21 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
   /** Payment channels: journal a voucher the session verified (fsync), then credit its increase. */
   private async acceptVoucher(h: SellerHook, req: Extract<SellerEvent, { type: 'voucher' }>): Promise<void> {
     const c = this.conns.get(h);
+    let increase: bigint;
     try {
-      const increase = await this.ledger.voucher({
+      increase = await this.ledger.voucher({
         channel: req.channel, amount: req.amount, signature: bs58.encode(req.sig), buyer: req.buyer, sessionHash: req.sessionHash,
         infoHash: c?.infoHashHex ?? '0'.repeat(40), time: Date.now(),
       });
-      this.vouchersAccepted.push({ channel: req.channel, amount: req.amount, increase, peer: c?.peer ?? '?' });
-      h.voucherAccepted(req.amount, increase);
     } catch (e) {
       const stale = (e as { code?: string }).code === 'STALE_VOUCHER';
-      if (!stale && (e as { code?: string }).code !== 'CLOSED') this.emit('error', e instanceof Error ? e : new Error(String(e)));
+      if (!stale && (e as { code?: string }).code !== 'CLOSED') this.report(e);
       h.voucherRejected(req.amount, stale ? 'not_increasing' : 'unavailable');
       return;
     }
+    // Journaled: it is credited (a session that cannot take it is closed by track()).
+    this.vouchersAccepted.push({ channel: req.channel, amount: req.amount, increase, peer: c?.peer ?? '?' });
+    h.voucherAccepted(req.amount, increase);
     // Past the claim threshold: claim now rather than at the next tick.
     const b = this.ledger.journal.channelOf(req.channel);
     const threshold = this.opts.channels?.claimThreshold ?? 1_000_000n;
@@ -589,9 +592,21 @@ export class PaidSeller extends TypedEmitter<PaidSellerEvents> {
     return { peer: this.conns.get(h)?.peer ?? '?', sessionHash: h.seller.sessionHash };
   }
 
-  private track(p: Promise<void>): void {
-    this.pending.add(p);
-    void p.finally(() => this.pending.delete(p));
+  /**
+   * Keep `p` until it settles (close waits for it). A step that throws closes that one
+   * connection and is reported; it never becomes an unhandled rejection (the process
+   * outlives any one peer).
+   */
+  private track(p: Promise<void>, h?: SellerHook): void {
+    const done = p.catch((e: unknown) => {
+      h?.closeConnection();
+      this.report(e);
+    }).finally(() => this.pending.delete(done));
+    this.pending.add(done);
+  }
+
+  private report(e: unknown): void {
+    this.emit('error', e instanceof Error ? e : new Error(String(e)));
   }
 
   /**
