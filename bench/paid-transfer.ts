@@ -29,14 +29,17 @@ export const PIECE_LENGTH = 512 * 1024;
 export const PRICE = 1_000n;
 /** The risk `paid` accepts with its seller: 256 MiB worth, payments as large as the buyer grows them. */
 export const BENCH_MAX_PREPAY = 256_000n;
+/** The same risk for `channel`: vouchers keep up to 256 MiB paid ahead of the data received. */
+export const BENCH_CHANNEL_AHEAD = 256n * 1024n * 1024n;
 
 /**
  *  free               no SeedPay
  *  paid               prepaid, the buyer risking up to BENCH_MAX_PREPAY
  *  paid-default-risk  prepaid with the library's default risk cap (8 MiB worth, earned up)
- *  channel            a payment channel, the library's defaults (vouchers 1 MiB ahead, claims past 1 USDC)
+ *  channel            a payment channel, vouchers up to BENCH_CHANNEL_AHEAD ahead (the risk of `paid`), claims past 1 USDC
+ *  channel-default-ahead  the same with the library's default (vouchers 1 MiB ahead, topped up at half)
  */
-export type Variant = 'free' | 'paid' | 'paid-default-risk' | 'channel';
+export type Variant = 'free' | 'paid' | 'paid-default-risk' | 'channel' | 'channel-default-ahead';
 
 export interface Sample {
   mbps: number;
@@ -78,6 +81,7 @@ export interface Harness {
 /** One transfer of `variant`, timed from adding the torrent to all pieces verified. */
 export async function oneTransfer(variant: Variant, h: Harness): Promise<Sample> {
   const work = await mkdtemp(join(tmpdir(), 'seedpay-bench-paid-'));
+  const isChannel = variant === 'channel' || variant === 'channel-default-ahead';
   const chain = chainFromUrl(h.ledger.url);
   const seedClient = new Client();
   const leechClient = new Client();
@@ -90,7 +94,7 @@ export async function oneTransfer(variant: Variant, h: Harness): Promise<Sample>
     if (variant !== 'free') {
       const sk = Keypair.generate();
       h.ledger.fundSol(sk.publicKey, 1_000_000_000n);
-      const channels = variant === 'channel' ? channelChainFromUrl(h.ledger.url) : null;
+      const channels = isChannel ? channelChainFromUrl(h.ledger.url) : null;
       seller = await PaidSeller.open({
         chain, wallet: walletFromSecretKey(sk.secretKey), journalPath: join(work, 'seller.journal'), price: PRICE, mint,
         ...(channels !== null ? { channels: { chain: channels } } : {}),
@@ -100,7 +104,7 @@ export async function oneTransfer(variant: Variant, h: Harness): Promise<Sample>
         chain, payer: h.buyerKey, journalPath: join(work, 'buyer.journal'), maxPricePerMiB: PRICE, budget: 100_000_000n, mint, pollIntervalMs: 10,
         ...(variant === 'paid' ? { maxPrepay: BENCH_MAX_PREPAY } : {}),
         // A deposit for the whole torrent: one channel per transfer (the rest comes back at the close).
-        ...(channels !== null ? { channel: { chain: channels, deposit: 10_000_000n } } : {}),
+        ...(channels !== null ? { channel: { chain: channels, deposit: 10_000_000n, ...(variant === 'channel' ? { aheadBytes: BENCH_CHANNEL_AHEAD } : {}) } } : {}),
       });
     } else {
       await seedClient.add(meta, { dir: h.data.dataDir, assumeComplete: true });
@@ -139,7 +143,7 @@ export async function oneTransfer(variant: Variant, h: Harness): Promise<Sample>
       opens: buyer?.channels?.opened().length ?? 0,
       vouchers: buyer?.vouchers().length ?? 0,
       claims: seller?.totals().claims.length ?? 0,
-      openMs: variant === 'channel' && channelAt > 0 ? channelAt - handshakeAt : 0,
+      openMs: isChannel && channelAt > 0 ? channelAt - handshakeAt : 0,
     };
   } finally {
     await leechClient.close();
@@ -152,7 +156,7 @@ export async function oneTransfer(variant: Variant, h: Harness): Promise<Sample>
 
 const describe = (v: Variant, s: Sample): string => {
   if (v === 'free') return '';
-  if (v === 'channel') return ` (${s.opens} open, ${s.vouchers} vouchers, ${s.claims} claims; handshake→channel confirmed ${s.openMs.toFixed(1)} ms)`;
+  if (v === 'channel' || v === 'channel-default-ahead') return ` (${s.opens} open, ${s.vouchers} vouchers, ${s.claims} claims; handshake→channel confirmed ${s.openMs.toFixed(1)} ms)`;
   return ` (chain ${s.chainMs.toFixed(1)} ms: before ${s.beforePayMs.toFixed(1)} + after ${s.afterConfirmMs.toFixed(1)} ms outside it, ${s.payments} payments)`;
 };
 
@@ -160,11 +164,11 @@ const describe = (v: Variant, s: Sample): string => {
  * Measure `variants` on one `sizeBytes` torrent: a warm-up of each (the first transfer
  * of a kind in a process runs cold code — the wire path; for the paid kinds web3.js, the
  * ledger, the journals — a one-time cost of the process, not of a transfer), then
- * `runs` rotations. Throws ChannelBuildError when `channel` is asked and the escrow
+ * `runs` rotations. Throws ChannelBuildError when a channel variant is asked and the escrow
  * program cannot be built.
  */
 export async function runVariants(variants: readonly Variant[], o: { sizeBytes: number; runs: number; timeoutMs: number }): Promise<Map<Variant, Sample[]>> {
-  const channelProgram = variants.includes('channel') ? ensureChannelProgramBuilt() : false;
+  const channelProgram = variants.some((v) => v.startsWith('channel')) ? ensureChannelProgramBuilt() : false;
   const data = await ensureBenchData(o.sizeBytes, PIECE_LENGTH, undefined, log);
   const torrentBytes = await readFile(data.torrent.torrentPath);
   const ledger = await LocalLedger.start({ channelProgram });
