@@ -15,6 +15,9 @@
  *   ours-peak-rss-<4×size>    (--rss) our leecher's peak RSS for the 4× torrent; baseline
  *                             our own leecher at <size> in the same run (≈1 = bounded)
  *   paid-vs-free              our pair with SeedPay metering; baseline our pair free
+ *   channel-vs-free           our pair paying through a payment channel (escrow program on
+ *                             the local ledger); baseline our pair free; extra: on-chain
+ *                             transactions per GiB, prepaid and channel
  *   libtorrent-to-libtorrent-encrypted  reference: both libtorrent with MSE and RC4 forced
  *   ours-to-ours-encrypted    our pair with encryption 'require' (MSE, RC4 both ways);
  *                             baseline libtorrent→libtorrent encrypted
@@ -32,7 +35,10 @@ import {
   type LeecherImpl, type SeederImpl, type TransferData, type TransferSample,
 } from '../testkit/transfer-clients.js';
 import { clientStatus } from '../testkit/clients.js';
-import { runPaidVsFree } from './transfer-paid.js';
+import { ensureChannelProgramBuilt } from '../payment/channel/program-binary.js';
+import { runVariants } from './paid-transfer.js';
+import { PAID_VARIANTS, reportPaidVsFree } from './transfer-paid.js';
+import { CHANNEL_VARIANTS, reportChannelVsFree } from './transfer-channel.js';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
 
@@ -91,6 +97,8 @@ interface CaseDef {
 }
 
 const BENCH = 'transfer';
+/** Cases measured in this process by bench/paid-transfer.ts rather than by peer processes. */
+const IN_PROCESS_CASES = ['paid-vs-free', 'channel-vs-free'] as const;
 const rssMode = process.argv.includes('--rss');
 
 /**
@@ -152,7 +160,7 @@ async function main(): Promise<number> {
   ];
   const only = onlyCases();
   if (only !== null) {
-    for (const n of only) if (!cases.some((c) => c.name === n)) log(`bench:transfer: --only: no case ${n}`);
+    for (const n of only) if (!cases.some((c) => c.name === n) && !(IN_PROCESS_CASES as readonly string[]).includes(n)) log(`bench:transfer: --only: no case ${n}`);
     for (const c of cases) if (!only.has(c.name)) c.ours = null;
   }
   const runnable = cases.filter((c) => c.ours !== null);
@@ -276,14 +284,29 @@ async function main(): Promise<number> {
     }
   }
 
-  // paid-vs-free and first-paid-byte (issue 5): bench/transfer-paid.ts measures our pair
-  // free and paid (local ledger) alternating, both peers in one process.
-  if (only === null || only.has('paid-vs-free')) try {
-    // At least 9 pairs: each in-process transfer takes ~2 s and one pair varies by ±10%;
+  // paid-vs-free and first-paid-byte (issue 5), channel-vs-free: our pair free, prepaid
+  // and through a payment channel, both peers and the local ledger in this process
+  // (bench/paid-transfer.ts), every variant the requested cases need alternating in one run.
+  let paidCases = IN_PROCESS_CASES.filter((n) => only === null || only.has(n));
+  if (paidCases.includes('channel-vs-free')) {
+    // Without the escrow program (no clang) the channel case fails alone; paid-vs-free still runs.
+    try {
+      ensureChannelProgramBuilt();
+    } catch (e) {
+      log(`bench:transfer: case channel-vs-free could not run: the channel program: ${(e as Error).message.split('\n')[0]} (apt-get install clang)`);
+      status = 1;
+      paidCases = paidCases.filter((n) => n !== 'channel-vs-free');
+    }
+  }
+  if (paidCases.length > 0) try {
+    const variants = [...new Set(paidCases.flatMap((n) => (n === 'paid-vs-free' ? PAID_VARIANTS : CHANNEL_VARIANTS)))];
+    // At least 9 rounds: each in-process transfer takes ~2 s and one pair varies by ±10%;
     // a ratio near 1 needs the medians of more (0.91–0.96 over 5 pairs, docs/PERFORMANCE.md §4).
-    status = Math.max(status, await runPaidVsFree({ sizeBytes, runs: Math.max(runs, 9), timeoutMs }));
+    const measured = await runVariants(variants, { sizeBytes, runs: Math.max(runs, 9), timeoutMs });
+    if (paidCases.includes('paid-vs-free')) reportPaidVsFree(measured, sizeBytes);
+    if (paidCases.includes('channel-vs-free')) reportChannelVsFree(measured, sizeBytes);
   } catch (e) {
-    log(`bench:transfer: case paid-vs-free could not run: ${(e as Error).message}`);
+    log(`bench:transfer: case(s) ${paidCases.join(', ')} could not run: ${(e as Error).message}`);
     status = 1;
   }
   const missing = cases.filter((c) => c.ours === null && c.name !== 'paid-vs-free' && only === null);

@@ -4,31 +4,34 @@
  * seller and a paying buyer on loopback, a paid transfer with a progress bar, then a
  * receipt (bytes, price, USDC paid, transaction signatures, verified hash).
  * `--free` runs the unpaid loopback demo instead; `--ratio` the ratio-credits demo
- * (ratio-demo.ts: credit earned by uploading, spent before paying).
+ * (ratio-demo.ts: credit earned by uploading, spent before paying); `--channel` the
+ * payment-channel demo (channel-demo.ts: one escrow open, vouchers, claim and refund).
  */
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { Keypair } from '@solana/web3.js';
 import { chargeFor } from '../../payment/amount.js';
 import { chainFromUrl } from '../../payment/chain.js';
-import { LocalLedger } from '../../payment/ledger/ledger.js';
+import type { LocalLedger } from '../../payment/ledger/ledger.js';
 import { walletFromSecretKey } from '../../payment/session.js';
 import { Client } from '../net/client.js';
-import { createTorrentFromPath, defaultPieceLength } from '../files/create-torrent.js';
 import { PaidBuyer } from '../paid/buyer.js';
 import { PaidSeller } from '../paid/seller.js';
 import { CliError, parseArgs, parseSize } from './args.js';
 import { cmdDemo } from './commands.js';
 import { cmdRatioDemo } from './ratio-demo.js';
+import { cmdChannelDemo } from './channel-demo.js';
+import { failureLatch, sampleTorrent, startDemoLedger, within } from './demo-kit.js';
 import { parseUsdc, usdc, type Out } from './paid-common.js';
 import { formatBytes, ProgressBar } from './progress.js';
-import { sha256Of, writeRandomFile } from './sample-files.js';
+import { sha256Of } from './sample-files.js';
 
 export async function cmdPaidDemo(argv: string[], io: Out): Promise<number> {
   if (argv.includes('--free')) return cmdDemo(argv.filter((x) => x !== '--free'), io);
   if (argv.includes('--ratio')) return cmdRatioDemo(argv, io);
+  if (argv.includes('--channel')) return cmdChannelDemo(argv, io);
   const a = parseArgs(argv, { values: ['--size', '--price'], booleans: ['--keep'] });
   if (a.positionals.length !== 0) throw new CliError(`demo takes no arguments (got '${a.positionals[0]}')`, 2);
   const size = parseSize(a.flags.get('--size') ?? '64M');
@@ -36,8 +39,6 @@ export async function cmdPaidDemo(argv: string[], io: Out): Promise<number> {
   const root = await mkdtemp(join(tmpdir(), 'seedpay-demo-'));
   const seedDir = join(root, 'seller');
   const leechDir = join(root, 'buyer');
-  await mkdir(seedDir);
-  const file = join(seedDir, 'sample.bin');
   let ledger: LocalLedger | null = null;
   let seller: PaidSeller | null = null;
   let buyer: PaidBuyer | null = null;
@@ -45,8 +46,7 @@ export async function cmdPaidDemo(argv: string[], io: Out): Promise<number> {
   const leechClient = new Client();
   let timer: NodeJS.Timeout | null = null;
   try {
-    io.err.write('starting the local Solana ledger (litesvm: SPL Token, ATA, Memo)…\n');
-    ledger = await LocalLedger.start();
+    ledger = await startDemoLedger(io);
     const chain = chainFromUrl(ledger.url, { requestTimeoutMs: 5000 });
     const mint = ledger.mint.toBase58();
     const sellerKey = Keypair.generate();
@@ -58,8 +58,7 @@ export async function cmdPaidDemo(argv: string[], io: Out): Promise<number> {
     io.err.write(`  RPC ${ledger.url}, USDC-like mint ${mint}\n  seller wallet ${sellerKey.publicKey.toBase58()}\n  buyer wallet  ${buyerKey.publicKey.toBase58()} (${usdc(funds)})\n`);
 
     io.err.write(`making a ${formatBytes(size)} sample file…\n`);
-    await writeRandomFile(file, size);
-    const { metainfo } = await createTorrentFromPath(file, { createdBy: 'seedpay demo', pieceLength: Math.max(defaultPieceLength(size), 256 * 1024) });
+    const { file, meta: metainfo } = await sampleTorrent(seedDir, 'sample.bin', size);
 
     seller = await PaidSeller.open({
       chain, wallet: walletFromSecretKey(sellerKey.secretKey), journalPath: join(root, 'seller.journal'), price, mint,
@@ -74,9 +73,7 @@ export async function cmdPaidDemo(argv: string[], io: Out): Promise<number> {
     let firstPaidAt = 0;
     const t0 = Date.now();
     buyer.on('session', (p) => io.err.write(`buyer: ${p.peer} signed the session with its wallet key (session ${p.sessionHash?.slice(0, 16)}…)\n`));
-    let fail: (e: CliError) => void = () => undefined;
-    const failed = new Promise<never>((_, rej) => { fail = rej; });
-    failed.catch(() => undefined);
+    const { failed, fail } = failureLatch();
     buyer.on('refused', (p, reason) => fail(new CliError(`buyer refused ${p.peer}: ${reason}`)));
     buyer.on('pay_failed', (_p, e) => fail(new CliError(`payment failed: ${e.message}`)));
     seller.on('error', (e) => fail(new CliError(`seller: ${e.message}`)));
@@ -99,9 +96,7 @@ export async function cmdPaidDemo(argv: string[], io: Out): Promise<number> {
     bar.done();
     const end = Date.now();
     // The proof of the last payment may still be in flight: wait (bounded) for every credit.
-    const deadline = Date.now() + 10_000;
-    const creditedAll = (): boolean => buyer!.payments().every((p) => seller!.totals().payments.some((c) => c.tx === p.tx));
-    while (!creditedAll() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await within(10_000, () => buyer!.payments().every((p) => seller!.totals().payments.some((c) => c.tx === p.tx)));
     const [src, got] = await Promise.all([sha256Of(file), sha256Of(join(leechDir, 'sample.bin'))]);
     if (src !== got) throw new CliError(`verification failed: sha256 ${got} differs from the source ${src}`);
     const st = t.stats();

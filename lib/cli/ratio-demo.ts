@@ -9,7 +9,7 @@
  * transaction, and both files' sha256; anything that does not check out is marked on
  * the receipt and makes the command exit non-zero.
  */
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getAssociatedTokenAddressSync } from '@solana/spl-token';
@@ -18,58 +18,18 @@ import { ratioCredits } from '../../extensions/ratio/plugin.js';
 import { walletSigner } from '../../extensions/seedpay/seller-session.js';
 import { chargeFor } from '../../payment/amount.js';
 import { chainFromUrl } from '../../payment/chain.js';
-import { LocalLedger } from '../../payment/ledger/ledger.js';
+import type { LocalLedger } from '../../payment/ledger/ledger.js';
 import { walletFromSecretKey } from '../../payment/session.js';
-import type { Metainfo } from '../../format/metainfo.js';
-import type { Torrent } from '../engine/torrent.js';
 import { Client } from '../net/client.js';
-import { createTorrentFromPath, defaultPieceLength } from '../files/create-torrent.js';
 import { PaidBuyer } from '../paid/buyer.js';
 import { PaidSeller } from '../paid/seller.js';
 import { CliError, parseArgs, parseSize } from './args.js';
 import { parseUsdc, usdc, type Out } from './paid-common.js';
-import { formatBytes, ProgressBar } from './progress.js';
-import { sha256Of, writeRandomFile } from './sample-files.js';
+import { failureLatch, startDemoLedger, receiptLine, ReceiptChecks, sampleTorrent as sample, transferWithBar as transfer, within } from './demo-kit.js';
+import { formatBytes } from './progress.js';
+import { sha256Of } from './sample-files.js';
 
-/** A receipt line: the label padded as the paid demo's receipt pads it. */
-const line = (label: string, text: string): string => `  ${label.padEnd(12)}${text}`;
-
-async function sample(dir: string, name: string, size: number): Promise<{ file: string; meta: Metainfo }> {
-  await mkdir(dir, { recursive: true });
-  const file = join(dir, name);
-  await writeRandomFile(file, size);
-  // Pieces of at least 256 KiB, as the paid demo: fewer, larger disk writes and hashes.
-  const { metainfo } = await createTorrentFromPath(file, { createdBy: 'seedpay demo', pieceLength: Math.max(defaultPieceLength(size), 256 * 1024) });
-  return { file, meta: metainfo };
-}
-
-/** Until `t` is complete (or errors, or `failed` rejects first), with a progress bar. */
-async function transfer(t: Torrent, label: string, io: Out, failed: Promise<never>): Promise<void> {
-  const bar = new ProgressBar(io.err, label);
-  const timer = setInterval(() => bar.update(t), 200);
-  try {
-    const result = await Promise.race([
-      failed,
-      new Promise<'done' | Error>((res) => {
-        if (t.isComplete) res('done');
-        t.once('done', () => res('done'));
-        t.once('error', (e) => res(e));
-      }),
-    ]);
-    if (result !== 'done') throw new CliError(`transfer of ${t.name} failed: ${result.message}`);
-  } finally {
-    clearInterval(timer);
-  }
-  bar.update(t, true);
-  bar.done();
-}
-
-/** Poll `cond` every 20 ms for at most `ms`; whether it came true. */
-async function within(ms: number, cond: () => boolean): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-  return cond();
-}
+const line = receiptLine;
 
 export async function cmdRatioDemo(argv: string[], io: Out): Promise<number> {
   const a = parseArgs(argv, { values: ['--size', '--upload-size', '--price'], booleans: ['--keep', '--ratio'] });
@@ -85,8 +45,7 @@ export async function cmdRatioDemo(argv: string[], io: Out): Promise<number> {
   const clientA = new Client();
   const clientB = new Client();
   try {
-    io.err.write('starting the local Solana ledger (litesvm: SPL Token, ATA, Memo)…\n');
-    ledger = await LocalLedger.start();
+    ledger = await startDemoLedger(io);
     const chain = chainFromUrl(ledger.url, { requestTimeoutMs: 5000 });
     const mint = ledger.mint.toBase58();
     const keyA = Keypair.generate();
@@ -108,9 +67,7 @@ export async function cmdRatioDemo(argv: string[], io: Out): Promise<number> {
       ratio: { served: 1n, credit: 1n },
     });
     const book = seller.credits!;
-    let fail: (e: CliError) => void = () => undefined;
-    const failed = new Promise<never>((_, rej) => { fail = rej; });
-    failed.catch(() => undefined);
+    const { failed, fail } = failureLatch();
     seller.on('error', (e) => fail(new CliError(`seller: ${e.message}`)));
     const portA = await clientA.listen(0, '127.0.0.1');
     await seller.add(clientA, t2.meta, { dir: join(root, 'A'), assumeComplete: true });
@@ -153,8 +110,9 @@ export async function cmdRatioDemo(argv: string[], io: Out): Promise<number> {
     const onChain = (await chain.tokenAccount(getAssociatedTokenAddressSync(ledger.mint, keyA.publicKey, true)))?.amount ?? 0n;
 
     // What must hold; a failed check is marked on its line and fails the command.
-    const problems: string[] = [];
-    const check = (ok: boolean, what: string): string => { if (!ok) problems.push(what); return ok ? '' : '  (MISMATCH)'; };
+    const checks = new ReceiptChecks();
+    const { problems } = checks;
+    const check = (ok: boolean, what: string): string => checks.check(ok, what);
     const earnedOk = check(earned === BigInt(upSize), `B earned ${earned} bytes for ${upSize} uploaded`);
     const servedOk = check(tot.creditBytes + tot.paidBytes + tot.freeBytes === BigInt(size) && tot.freeBytes === 0n,
       `${tot.creditBytes} + ${tot.paidBytes} + ${tot.freeBytes} bytes served for ${size}`);

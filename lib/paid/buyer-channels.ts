@@ -30,6 +30,18 @@ export interface BuyerChannelSettings {
   readonly renewMarginSeconds?: number;
 }
 
+/** A channel this process opened: its open transaction landed. */
+export interface ChannelOpened {
+  readonly channel: string;
+  readonly seller: string;
+  readonly mint: string;
+  readonly deposit: bigint;
+  /** Unix seconds (the cluster's clock). */
+  readonly expiry: bigint;
+  /** The open transaction's signature (the journal records the open before it is sent, so it has none). */
+  readonly tx: string;
+}
+
 /** A channel to use with a seller now. */
 export interface UsableChannel {
   readonly address: PublicKey;
@@ -43,10 +55,14 @@ export class BuyerChannels {
   private readonly finding = new Map<string, Promise<UsableChannel>>();
   /** Channels a seller said are closed or unusable, or whose open failed: never named again. */
   private readonly dead = new Set<string>();
+  private readonly openedHere: ChannelOpened[] = [];
 
   constructor(private readonly journal: Journal, private readonly s: BuyerChannelSettings) {}
 
   get programId(): PublicKey { return this.s.chain.programId; }
+
+  /** The channels this process opened, in order, with their open transactions (receipts, reports). */
+  opened(): readonly ChannelOpened[] { return [...this.openedHere]; }
 
   /** Never name this channel again (closed, expiring, drained, refused). */
   markDead(channel: string): void { this.dead.add(channel); }
@@ -100,6 +116,7 @@ export class BuyerChannels {
     try {
       const tx = await this.s.chain.open({ buyer: this.s.payer, seller: sellerKey, mint: mintKey, nonce, deposit: this.s.deposit, expiry, voucherKey });
       if (!tx.channel.equals(address)) throw new Error(`the chain opened ${tx.channel.toBase58()}, not ${address.toBase58()}`);
+      this.openedHere.push({ channel: address.toBase58(), seller, mint, deposit: this.s.deposit, expiry, tx: tx.signature });
     } catch (e) {
       this.dead.add(address.toBase58());
       throw e;

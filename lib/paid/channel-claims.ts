@@ -68,12 +68,16 @@ export class ChannelClaims {
   }
 
   private async runOnce(moment: ClaimMoment): Promise<void> {
+    // At shutdown, claims in flight land (and are journaled) first: the close is decided
+    // on what they claimed, rather than joining one that does not close.
+    if (moment === 'shutdown') await Promise.all(this.inFlight.values());
     const now = await this.o.chain.clock();
     const list: ClaimableChannel[] = [];
     for (const b of this.o.ledger.journal.channelBooks()) {
       if (b.voucher === undefined) continue;
       const claimed = b.claimed?.amount ?? 0n;
-      if (b.claimed?.closed === true || b.voucher.amount <= claimed) continue;
+      // Fully claimed ones too at shutdown (dueClaims closes those whose buyer is gone).
+      if (b.claimed?.closed === true || (b.voucher.amount <= claimed && moment !== 'shutdown')) continue;
       let k = this.known.get(b.channel);
       if (k === undefined) {
         // Learnt from the journal only (a restart): ask the chain.

@@ -15,7 +15,8 @@
  *  - at start: the vouchers a crashed process journaled and never claimed;
  *  - at shutdown: everything, closing the channels whose buyer is gone (optional: a
  *    buyer that comes back would have to open a new channel).
- * A channel already closed, past its expiry, or with nothing unclaimed is left alone.
+ * A channel already closed or past its expiry is left alone, and so is one with nothing
+ * unclaimed — except at shutdown, where it is closed like the others.
  */
 
 export interface ClaimableChannel {
@@ -55,8 +56,15 @@ export interface ClaimDecision {
 export function dueClaims(channels: Iterable<ClaimableChannel>, now: bigint, policy: ClaimPolicy, moment: ClaimMoment): ClaimDecision[] {
   const out: ClaimDecision[] = [];
   for (const c of channels) {
-    if (c.closed || c.voucher <= c.claimed || now >= c.expiry) continue;
+    if (c.closed || now >= c.expiry) continue;
     const claim = (close: boolean, reason: ClaimReason): void => { out.push({ channel: c.channel, amount: c.voucher, close, reason }); };
+    if (c.voucher <= c.claimed) {
+      // All claimed already (a threshold claim took the last voucher): at shutdown a
+      // channel whose buyer is gone is still closed — paying nothing more, it refunds the
+      // buyer's deposit now rather than leaving it locked until expiry.
+      if (moment === 'shutdown' && !c.live && policy.closeOnShutdown !== false) claim(true, 'shutdown');
+      continue;
+    }
     if (c.expiry - now <= policy.expiryMarginSeconds) claim(true, 'expiry');
     else if (moment === 'shutdown') claim(!c.live && policy.closeOnShutdown !== false, 'shutdown');
     else if (moment === 'start') claim(false, 'start');

@@ -79,6 +79,43 @@ test('channel mode: paid download by vouchers, served ≤ credited, vouchers jou
   }
 });
 
+test('channel mode: when a threshold claim took the latest voucher, the seller still closes the channel at shutdown (the deposit refunded now, not at expiry)', async () => {
+  const env = await startEnv();
+  try {
+    const chain = new MemoryChannelChain();
+    const sellerKey = funded(env, 0n);
+    const buyerKey = funded(env, 0n);
+    chain.fund(buyerKey.publicKey, env.ledger.mint, 5n * USDC);
+    const a = await makeContent(env, 2 * 1024 * 1024 + 99, 256 * 1024, 'a.bin');
+    // A threshold of one base unit: every voucher is claimed as it comes.
+    const s = await startSeller(env, a, sellerKey, { price: PRICE, channels: { chain, claimThreshold: 1n } });
+    const buyer = await openBuyer(env, buyerKey, { maxPricePerMiB: 2_000n, channel: { chain, deposit: 1n * USDC } });
+    const leech = new Client();
+    const dir = await leechDir(env);
+    let last = 0n;
+    try {
+      const ta = await buyer.add(leech, a.meta, { dir, peers: [`127.0.0.1:${s.port}`] });
+      await whenComplete(ta, 60_000);
+      await until(() => buyer.vouchers().every((v) => s.seller.totals().vouchers.some((x) => x.amount === v.amount)), 10_000, 'every voucher accepted');
+      last = buyer.vouchers().at(-1)!.amount;
+      await until(() => s.seller.totals().claims.some((c) => c.amount === last), 10_000, 'the latest voucher claimed while the session is live');
+      assert.ok(s.seller.totals().claims.every((c) => !c.closed), 'threshold claims keep the channel open');
+    } finally {
+      await closePaid(leech, s, buyer);
+    }
+    const claims = s.seller.totals().claims;
+    const close = claims.at(-1)!;
+    assert.ok(close.closed, 'closed at shutdown');
+    assert.equal(close.amount, last);
+    assert.equal(close.paid, 0n, 'nothing more to pay');
+    assert.equal(chain.peek(new PublicKey(close.channel)), null, 'channel closed');
+    assert.equal(chain.balanceOf(sellerKey.publicKey, env.ledger.mint), last);
+    assert.equal(chain.balanceOf(buyerKey.publicKey, env.ledger.mint), 5n * USDC - last, 'the rest of the deposit back to the buyer');
+  } finally {
+    await env.close();
+  }
+});
+
 test('channel mode: a seller stopped before it could claim claims the latest journaled voucher when it starts again', async () => {
   const env = await startEnv();
   try {

@@ -26,3 +26,11 @@ test('never: a closed channel, nothing unclaimed, or past expiry (the program re
     assert.deepEqual(dueClaims([ch({ closed: true, expiry: NOW + 1n }), ch({ voucher: 500n, claimed: 500n, expiry: NOW + 1n }), ch({ expiry: NOW })], NOW, policy, moment), [], moment);
   }
 });
+
+test('shutdown closes a fully claimed channel whose buyer is gone (its deposit refunded now, not at expiry); not one still live', () => {
+  const claimedAll = ch({ voucher: 1_500n, claimed: 1_500n, live: false });
+  assert.deepEqual(dueClaims([claimedAll], NOW, policy, 'shutdown'), [{ channel: 'C', amount: 1_500n, close: true, reason: 'shutdown' }]);
+  assert.deepEqual(dueClaims([{ ...claimedAll, live: true }], NOW, policy, 'shutdown'), []);
+  assert.deepEqual(dueClaims([claimedAll], NOW, { ...policy, closeOnShutdown: false }, 'shutdown'), []);
+  for (const moment of ['run', 'start'] as const) assert.deepEqual(dueClaims([claimedAll], NOW, policy, moment), [], moment);
+});
