@@ -29,7 +29,7 @@ export const PIECE_LENGTH = 512 * 1024;
 export const PRICE = 1_000n;
 /** The risk `paid` accepts with its seller: 256 MiB worth, payments as large as the buyer grows them. */
 export const BENCH_MAX_PREPAY = 256_000n;
-/** The same risk for `channel`: vouchers keep up to 256 MiB paid ahead of the data received. */
+/** The same risk for `channel`: vouchers keep up to 256 MiB paid ahead of the data received (and maxPrepay as `paid`). */
 export const BENCH_CHANNEL_AHEAD = 256n * 1024n * 1024n;
 
 /**
@@ -37,7 +37,7 @@ export const BENCH_CHANNEL_AHEAD = 256n * 1024n * 1024n;
  *  paid               prepaid, the buyer risking up to BENCH_MAX_PREPAY
  *  paid-default-risk  prepaid with the library's default risk cap (8 MiB worth, earned up)
  *  channel            a payment channel, vouchers up to BENCH_CHANNEL_AHEAD ahead (the risk of `paid`), claims past 1 USDC
- *  channel-default-ahead  the same with the library's default (vouchers 1 MiB ahead, topped up at half)
+ *  channel-default-ahead  the same with the library's default (the lead earned: 1 MiB, growing to a quarter of the verified data)
  */
 export type Variant = 'free' | 'paid' | 'paid-default-risk' | 'channel' | 'channel-default-ahead';
 
@@ -102,7 +102,7 @@ export async function oneTransfer(variant: Variant, h: Harness): Promise<Sample>
       await seller.add(seedClient, meta, { dir: h.data.dataDir, assumeComplete: true });
       buyer = await PaidBuyer.open({
         chain, payer: h.buyerKey, journalPath: join(work, 'buyer.journal'), maxPricePerMiB: PRICE, budget: 100_000_000n, mint, pollIntervalMs: 10,
-        ...(variant === 'paid' ? { maxPrepay: BENCH_MAX_PREPAY } : {}),
+        ...(variant === 'paid' || variant === 'channel' ? { maxPrepay: BENCH_MAX_PREPAY } : {}),
         // A deposit for the whole torrent: one channel per transfer (the rest comes back at the close).
         ...(channels !== null ? { channel: { chain: channels, deposit: 10_000_000n, ...(variant === 'channel' ? { aheadBytes: BENCH_CHANNEL_AHEAD } : {}) } } : {}),
       });

@@ -8,7 +8,8 @@
  *
  * Like paid-vs-free, the headline case lets the seller hold up to 256 MiB worth unserved
  * (vouchers that far ahead); `channel-vs-free-default-ahead` is the library's default
- * (1 MiB ahead: a voucher, an fsync on each side, every half MiB).
+ * (the lead earned by delivery: 1 MiB ahead at first, growing to a quarter of the data
+ * that passed its hash check).
  * `extra` counts what each mode puts on chain per GiB: prepaid, one transaction per
  * payment (both risk caps); channel, the open plus every claim that
  * landed — during the transfer (the seller claims past 1 USDC vouchered) and at its
@@ -62,7 +63,7 @@ export function reportChannelVsFree(samples: ReadonlyMap<Variant, Sample[]>, siz
     }));
   };
   one('channel-vs-free', 'channel', '256 MiB worth (the risk paid-vs-free takes)');
-  one('channel-vs-free-default-ahead', 'channel-default-ahead', 'the default: 1 MiB worth, topped up at half');
+  one('channel-vs-free-default-ahead', 'channel-default-ahead', 'the default: earned, from 1 MiB worth to a quarter of the verified data, topped up at half');
 }
 
 /** Measure and report channel-vs-free alone. Returns an exit status (0: measured). */

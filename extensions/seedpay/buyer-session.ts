@@ -63,8 +63,8 @@
  * received: each 'voucher' request asks the adapter for an increase (it journals the new
  * cumulative amount and signs it → `voucherSigned`), sent as payment_check; the seller's
  * channel_confirmed acknowledges it with the balance, checked against our own count as a
- * payment_confirmed's is. What we risk with the seller is one increment (the ahead amount)
- * beyond what we received. A rejected channel falls back to prepaid when the terms offer it.
+ * payment_confirmed's is. What we risk with the seller is one increment (the ahead amount,
+ * earned by delivery unless fixed) beyond what we received. A rejected channel falls back to prepaid when the terms offer it.
  */
 import { bytesEqual } from '../../wire/bytes.js';
 import { chargeFor, MIB } from '../../payment/amount.js';
@@ -116,7 +116,12 @@ export interface BuyerOptions {
 export interface BuyerChannelOptions {
   /** The escrow program (base58) our channels live on: a seller whose terms name another is paid prepaid. */
   readonly programId: string;
-  /** Data kept paid ahead of what was received (default 1 MiB): the most a seller can take without serving. */
+  /**
+   * Data kept paid ahead of what was received: the most a seller can take without
+   * serving. Default: earned — DEFAULT_CHANNEL_AHEAD_BYTES to start, growing to a quarter
+   * of this seller's data that passed its hash check, at most the policy's
+   * `maxPaymentBytes` (the trust rule of prepaid mode's risk cap).
+   */
   readonly aheadBytes?: bigint;
 }
 
@@ -138,7 +143,7 @@ export interface ChannelReady {
   readonly sentNow?: () => bigint;
 }
 
-/** Default data paid ahead by vouchers. */
+/** Data paid ahead by vouchers with a seller not yet trusted (the default lead grows from it). */
 export const DEFAULT_CHANNEL_AHEAD_BYTES = MIB;
 /** not_increasing answers tolerated per session (a voucher overtaken by one of ours sent on another connection). */
 const MAX_STALE_VOUCHERS = 8;
@@ -1034,11 +1039,26 @@ export class BuyerSession {
    * by our own conservative count): a new voucher, topping it up to `aheadBytes`, once
    * less than half of it is left ahead.
    */
+  /**
+   * The voucher lead: the option when set; else earned as the prepaid risk cap is, from
+   * DEFAULT_CHANNEL_AHEAD_BYTES to a quarter of this seller's verified data, at most
+   * `maxPaymentBytes`. A fixed small lead at loopback speed means a voucher (and an fsync
+   * on both sides) every half MiB; a lead earned by delivery keeps the loss to a seller
+   * that turns bad at a quarter of what it delivered.
+   */
+  private channelAheadBytes(): bigint {
+    const fixed = this.opts.channel?.aheadBytes;
+    if (fixed !== undefined) return fixed;
+    let earned = this._bytesVerified / TRUST_DIVISOR;
+    if (earned > this.maxBytes) earned = this.maxBytes;
+    return earned > DEFAULT_CHANNEL_AHEAD_BYTES ? earned : DEFAULT_CHANNEL_AHEAD_BYTES;
+  }
+
   private maybePayChannel(): void {
     const t = this._terms!;
     const c = this.chan;
     if (this._state !== 'ready' || this.chanState !== 'confirmed' || c === null || this.voucherPending !== null || this.awaitingCredit || t.price === 0n) return;
-    const aheadBytes = this.opts.channel?.aheadBytes ?? DEFAULT_CHANNEL_AHEAD_BYTES;
+    const aheadBytes = this.channelAheadBytes();
     const ahead = chargeFor(aheadBytes, t.price);
     const expected = this._creditedTotal + this.unansweredTotal;
     const charge = chargeFor(this._chargeableReceived, t.price);

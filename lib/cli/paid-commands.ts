@@ -41,7 +41,8 @@ export const PAID_USAGE = `paid (SeedPay, amounts in USDC; --rpc URL settles on 
   seedpay earnings [--journal F]      seedpay spending [--journal F]
   seedpay credits [--journal F] [--ratio-ttl SECS] [--json]   (ratio credits per identity: earned by uploading to this node)
   seedpay demo [--size 64M] [--price 0.001] [--keep] [--free]
-  seedpay demo --ratio [--upload-size 8M] [--size 24M] [--price 0.001] [--keep]   (credit earned by uploading, spent before paying)`;
+  seedpay demo --ratio [--upload-size 8M] [--size 24M] [--price 0.001] [--keep]   (credit earned by uploading, spent before paying)
+  seedpay demo --channel [--size 64M] [--price 0.001] [--deposit 1] [--keep]   (a payment channel: one open, vouchers, claim and refund)`;
 
 function journalError(path: string, e: unknown): CliError {
   return new CliError(`cannot open journal ${path}: ${(e as Error).message}`);

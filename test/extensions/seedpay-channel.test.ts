@@ -13,7 +13,7 @@ import { chargeFor, MIB } from '../../payment/amount.js';
 import { termsToWire, type Terms } from '../../payment/terms.js';
 import { encode } from '../../wire/bencode.js';
 import { parseExtendedHandshake } from '../../wire/extension-hooks.js';
-import { BuyerSession, type BuyerEvent } from '../../extensions/seedpay/buyer-session.js';
+import { BuyerSession, DEFAULT_CHANNEL_AHEAD_BYTES, type BuyerEvent } from '../../extensions/seedpay/buyer-session.js';
 import { decodeMessage, encodeMessage, type DecodedMessage, type SeedPayMessage } from '../../extensions/seedpay/messages.js';
 import { Budget, DEFAULT_RISK_BYTES } from '../../extensions/seedpay/policy.js';
 import { SellerSession, walletSigner, type SellerEvent } from '../../extensions/seedpay/seller-session.js';
@@ -72,12 +72,12 @@ class ChanLink {
   sellerFilter: ((m: DecodedMessage) => DecodedMessage | null) | null = null;
   private offset = 0;
 
-  constructor(o: { terms?: Partial<Terms>; budget?: bigint; aheadBytes?: bigint } = {}) {
+  constructor(o: { terms?: Partial<Terms>; budget?: bigint; aheadBytes?: bigint | 'default' } = {}) {
     this.terms = makeTerms(sellerWallet.address, { price: PRICE, minPrepay: 1_000n, modes: ['prepaid', 'channel'], channel: this.chain.programId.toBase58(), ...o.terms });
     this.seller = new SellerSession({ terms: this.terms, infoHash: INFO, signer: walletSigner(sellerWallet), lowWaterBytes: 64n * 1024n });
     this.buyer = new BuyerSession({
       infoHash: INFO, policy: { maxPricePerMiB: 5n * PRICE, budgets: [new Budget(o.budget ?? 10n ** 12n)], mint: MINT, cluster: CLUSTER },
-      channel: { programId: this.chain.programId.toBase58(), aheadBytes: o.aheadBytes ?? AHEAD },
+      channel: { programId: this.chain.programId.toBase58(), ...(o.aheadBytes === 'default' ? {} : { aheadBytes: o.aheadBytes ?? AHEAD }) },
     });
   }
 
@@ -417,4 +417,31 @@ test('buyer: never above its budget, nor above the deposit', async () => {
   d.serve(1_000);
   assert.ok(d.sent <= 3n * chargeFor(AHEAD, PRICE));
   assert.equal(d.seller.meter.credited, d.sent);
+});
+
+test('the default lead is earned: 1 MiB with a new seller, growing to a quarter of its verified data (fewer, larger vouchers); never more ahead than that', async () => {
+  const l = new ChanLink({ aheadBytes: 'default' });
+  await l.start();
+  assert.deepEqual(l.journaled, [chargeFor(DEFAULT_CHANNEL_AHEAD_BYTES, PRICE)], 'the first voucher: 1 MiB worth');
+  const perPiece = 16;
+  let offset = 0;
+  let verified = 0n;
+  for (let blocks = 0; blocks < 64 * perPiece; blocks++) {
+    assert.ok(l.seller.canSendPiece(0, offset, BLOCK), `stalled at block ${blocks}`);
+    l.seller.sent(0, offset, BLOCK);
+    l.buyer.pieceReceived(BLOCK, Math.floor(blocks / perPiece));
+    offset += BLOCK;
+    if ((blocks + 1) % perPiece === 0) {
+      l.buyer.pieceVerified(Math.floor(blocks / perPiece), true);
+      verified += BigInt(perPiece * BLOCK);
+    }
+    l.pump();
+    const lead = verified / 4n > DEFAULT_CHANNEL_AHEAD_BYTES ? verified / 4n : DEFAULT_CHANNEL_AHEAD_BYTES;
+    const paidAhead = l.buyer.paidTotal - chargeFor(l.buyer.bytesReceived, PRICE);
+    assert.ok(paidAhead <= chargeFor(lead, PRICE) + 1n, `paid ahead ${paidAhead} > the earned lead ${lead} B`);
+  }
+  const deltas = l.journaled.map((a, i) => a - (i === 0 ? 0n : l.journaled[i - 1]));
+  // 16 MiB received: a fixed 1 MiB lead takes a voucher per half MiB (33); earned, the last ones cover MiBs.
+  assert.ok(deltas.at(-1)! >= chargeFor(3n * MIB / 2n, PRICE), `increments did not grow: ${deltas.join(',')}`);
+  assert.ok(l.journaled.length <= 24, `${l.journaled.length} vouchers for 16 MiB`);
 });
