@@ -27,6 +27,9 @@
  *                 schedule that meets the same time (each source's solo rate and price;
  *                 lower is better, ratio ≥ 1). extra: time, MB/s, per-source bytes and
  *                 paid, the free bytes, the optimal split.
+ *   paid-swarm-channel  the same swarm and round, a second buyer paying by payment
+ *                 channels (sellers offer both modes): USDC = its voucher total, checked
+ *                 on chain once the sellers closed their channels.
  * Per case (the first three), extra: CPU seconds and peak RSS per process, and bytes received twice per
  * leecher as % of the torrent (ours: the engine's `wasted` counter; libtorrent:
  * total_redundant_bytes), goal ≤ 1 %.
@@ -231,6 +234,29 @@ function reportPaid(runs: PaidSwarmRun[]): void {
       solo_MBps: runs[0].sources.map((s) => r2(MB(s.soloBps))).join(' / '),
       schedule_infeasible_runs: runs.length - ok.length,
       sha256_ok: sum(runs.map((r) => r.sha256Ok)),
+    },
+  }));
+  // The same swarm, the buyer paying by payment channels: what it spends is what it got.
+  const ch = runs.map((r) => r.channel);
+  const okCh = ch.filter((c) => c.cheapest !== null);
+  report(makeCase({
+    bench: BENCH, case: 'paid-swarm-channel', unit: 'USDC', better: 'lower',
+    ours: ch.map((c) => usdc(c.spent)), baseline: okCh.map((c) => usdc(c.cheapest!)), baselineName: 'cheapest schedule meeting the same time (solo rates × prices)',
+    extra: {
+      ...common(),
+      swarm: 'as paid-swarm; the sellers offer payment channels on the escrow program in the local ledger, the buyer (a wallet of its own) pays by vouchers, 1 USDC deposit per seller',
+      time_s: medR(ch.map((c) => c.timeS)),
+      MBps: medR(ch.map((c) => c.mbps)),
+      vouchers: medR(ch.map((c) => c.vouchers)),
+      prepaid_payments: medR(ch.map((c) => c.payments)),
+      free_MiB: medR(ch.map((c) => c.freeBytes / MiB)),
+      seller_MiB: PAID.sellers.map((_, i) => r2(med(ch.map((c) => c.sellerBytes[i] / MiB))!)).join(' / '),
+      consumed_USDC: medR(ch.map((c) => c.sellerBytes.reduce((a, b, i) => a + (b / MiB) * usdc(PAID.sellers[i].price), 0)), r3),
+      seller_paid_USDC: PAID.sellers.map((_, i) => String(med(ch.map((c) => usdc(c.sellerPaid[i]))))).join(' / '),
+      // Once the sellers closed their channels: the buyer's balance drop must be its voucher total.
+      onchain_spent_USDC: medR(runs.map((r) => usdc(r.channelOnChainSpent)), (x) => Math.round(x * 1e6) / 1e6),
+      onchain_matches_vouchers_runs: runs.filter((r) => r.channelOnChainSpent === r.channel.spent).length,
+      schedule_infeasible_runs: ch.length - okCh.length,
     },
   }));
 }

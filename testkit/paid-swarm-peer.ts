@@ -8,6 +8,9 @@
  *    dialling `connect`; prints `READY …`, then once complete
  *    `RESULT {json}` (first payload byte and complete on the epoch clock, spent, the
  *    per-seller summary, bytes downloaded) and exits.
+ *  Payment channels: a seller with `channels` also offers channel mode on the local
+ *  ledger's escrow program (claims at SIGTERM); a buyer with `channelDeposit` pays by
+ *  vouchers on channels of that deposit, one without pays prepaid.
  * Money is bigint base units, written as decimal strings. No test in this file.
  */
 import { Keypair } from '@solana/web3.js';
@@ -15,6 +18,7 @@ import { Client } from '../lib/net/client.js';
 import { PaidBuyer } from '../lib/paid/buyer.js';
 import { PaidSeller } from '../lib/paid/seller.js';
 import { chainFromUrl } from '../payment/chain.js';
+import { channelChainFromUrl } from '../payment/channel/channel-chain.js';
 import { walletFromSecretKey } from '../payment/session.js';
 
 export interface PaidSwarmPeerConfig {
@@ -35,6 +39,10 @@ export interface PaidSwarmPeerConfig {
   connect?: string[];
   targetRate?: number;
   timeoutS?: number;
+  /** sell: offer payment channels too. */
+  channels?: boolean;
+  /** buy: pay by vouchers on channels of this deposit (base units); absent: prepaid. */
+  channelDeposit?: string;
 }
 
 /** The buyer's RESULT line. */
@@ -45,7 +53,10 @@ export interface PaidSwarmBuyResult {
   downloaded: number;
   spent: string;
   payments: number;
-  sellers: { wallet: string; peers: string[]; price: string; bytes: string; paid: string }[];
+  /** Vouchers signed (channel mode). */
+  vouchers: number;
+  /** Per seller: `paid` in prepaid payments, `vouchered` in vouchers. */
+  sellers: { wallet: string; peers: string[]; price: string; bytes: string; paid: string; vouchered: string }[];
 }
 
 const epochMs = (t: number): number => Math.round(performance.timeOrigin + t);
@@ -53,7 +64,7 @@ const epochMs = (t: number): number => Math.round(performance.timeOrigin + t);
 async function sell(c: PaidSwarmPeerConfig): Promise<void> {
   const seller = await PaidSeller.open({
     chain: chainFromUrl(c.rpc), wallet: walletFromSecretKey(Uint8Array.from(c.secretKey)), journalPath: c.journal,
-    price: BigInt(c.price ?? '0'), mint: c.mint,
+    price: BigInt(c.price ?? '0'), mint: c.mint, ...(c.channels === true ? { channels: { chain: channelChainFromUrl(c.rpc) } } : {}),
   });
   const client = new Client({ localAddress: c.bind, uploadLimit: c.upLimit ?? 0, dht: false });
   const port = await client.listen(0, c.bind);
@@ -72,6 +83,7 @@ async function buy(c: PaidSwarmPeerConfig): Promise<number> {
     chain: chainFromUrl(c.rpc), payer: Keypair.fromSecretKey(Uint8Array.from(c.secretKey)), journalPath: c.journal,
     maxPricePerMiB: BigInt(c.maxPrice ?? '0'), budget: BigInt(c.budget ?? '0'), mint: c.mint, pollIntervalMs: 20,
     ...(c.targetRate !== undefined ? { targetRate: c.targetRate } : {}),
+    ...(c.channelDeposit !== undefined ? { channel: { chain: channelChainFromUrl(c.rpc), deposit: BigInt(c.channelDeposit) } } : {}),
   });
   const client = new Client({ localAddress: c.bind, dht: false });
   await client.listen(0, c.bind);
@@ -89,6 +101,7 @@ async function buy(c: PaidSwarmPeerConfig): Promise<number> {
   // Payments still being settled at completion are counted once the buyer closes.
   await client.close();
   await buyer.close();
+  const vouchers = buyer.vouchers().filter((v) => v.infoHash === t.infoHashHex);
   const res: PaidSwarmBuyResult = {
     complete: done !== null,
     first_byte_at_ms: firstByte === null ? null : epochMs(firstByte),
@@ -96,8 +109,10 @@ async function buy(c: PaidSwarmPeerConfig): Promise<number> {
     downloaded: t.stats().downloaded,
     spent: String(buyer.spent),
     payments: buyer.payments().length,
+    vouchers: vouchers.length,
     sellers: buyer.perSeller().filter((r) => r.infoHash === t.infoHashHex).map((r) => ({
       wallet: r.wallet, peers: [...r.peers], price: String(r.pricePerMiB), bytes: String(r.bytes), paid: String(r.paid),
+      vouchered: String(vouchers.filter((v) => v.seller === r.wallet).reduce((a, v) => a + v.delta, 0n)),
     })),
   };
   process.stdout.write(`RESULT ${JSON.stringify(res)}\n`);
