@@ -34,7 +34,10 @@ import { parseUsdc, usdc, type Out } from './paid-common.js';
 import { formatBytes } from './progress.js';
 import { sha256Of } from './sample-files.js';
 
-/** What vouchers keep paid ahead of the data received (the buyer's default aheadBytes). */
+/**
+ * The most the vouchers may cover beyond the whole file: the need cap stops them at its
+ * end, but a voucher is never below the seller's min_prepay (its price: 1 MiB worth here).
+ */
 const AHEAD_BYTES = 1024n * 1024n;
 
 /** The escrow program's binary: built from program/channel/channel.c when missing or stale. */
@@ -165,7 +168,7 @@ export async function cmdChannelDemo(argv: string[], io: Out): Promise<number> {
       `vouchers: buyer's latest ${voucherTotal}, its increments sum to ${voucherSum}; seller accepted ${acceptedSum} (credited ${tot.voucherCredited})`);
     const chargeOk = c(tot.charged === chargeFor(tot.paidBytes, price) && tot.charged <= voucherTotal,
       `charged ${tot.charged} for ${tot.paidBytes} bytes at ${price}, vouchers ${voucherTotal}`);
-    const aheadOk = c(ahead <= chargeFor(AHEAD_BYTES, price) + 1n, `vouchers ran ${ahead} ahead of the charge, above 1 MiB worth`);
+    const aheadOk = c(ahead <= chargeFor(AHEAD_BYTES, price) + 1n, `vouchers ran ${ahead} ahead of the charge for the whole file, above one min_prepay (1 MiB worth)`);
     const claimOk = c(claims.length >= 1 && claims.at(-1)!.amount === voucherTotal && claims.at(-1)!.closed && claimsLanded.every((x) => x) && stateAfter === null,
       `claims ${claims.map((x) => `${x.amount}${x.closed ? ' (close)' : ''}`).join(', ') || 'none'} for vouchers of ${voucherTotal}; channel ${stateAfter === null ? 'closed' : 'still open'}`);
     const paidOk = c(paid === voucherTotal && claimedSum === paid && buyerBefore - buyerAfter === paid,
@@ -185,7 +188,7 @@ export async function cmdChannelDemo(argv: string[], io: Out): Promise<number> {
       line('deposit', `${usdc(stateBefore?.deposit ?? 0n)} held by the channel; buyer ${usdc(buyerBefore)} → ${usdc(buyerMid)} at the open${depositOk}`),
       line('vouchers', `${vouchers.length} signed, total ${usdc(voucherTotal)}; seller accepted ${accepted.length}, credited ${usdc(tot.voucherCredited)}${vouchersOk}`),
       line('charged', `${usdc(tot.charged)} = ceil(${tot.paidBytes} × ${price} / 2^20) base units${chargeOk}`),
-      line('ahead', `${usdc(ahead)} vouchered beyond the charge (the buyer keeps up to 1 MiB worth paid ahead)${aheadOk}`),
+      line('ahead', `${usdc(ahead)} vouchered beyond the charge (the last voucher's rounding up to min_prepay, 1 MiB worth at most)${aheadOk}`),
       ...claims.map((x, i) => line(i === claims.length - 1 ? 'claim+close' : `claim ${i + 1}`,
         `${x.tx}  ${usdc(x.paid)}${x.closed ? ', channel closed' : ''}${claimsLanded[i] ? '  (landed)' : ''}`)),
       ...(claims.length === 0 ? [line('claim+close', `(none)${claimOk}`)] : [line('closed', `${stateAfter === null ? 'yes (the channel account is gone)' : 'NO'}${claimOk}`)]),

@@ -64,7 +64,7 @@ test('demo --channel: one open, vouchers, claim+close; deposit = paid + refund, 
     assert.equal(units(charged), 4000n, '4 MiB at 0.001 USDC per MiB');
     const [ahead] = field(out, /^ {2}ahead {7}([\d.]+) USDC vouchered beyond the charge/m);
     assert.equal(units(charged) + units(ahead), units(total));
-    assert.ok(units(ahead) <= 1000n, 'at most 1 MiB worth paid ahead');
+    assert.ok(units(ahead) <= 1000n, 'at most one min_prepay (1 MiB worth) beyond the whole file');
     const [claimTx, claimed] = field(out, new RegExp(`^ {2}claim\\+close (${SIG}) {2}([\\d.]+) USDC, channel closed {2}\\(landed\\)$`, 'm'));
     assert.notEqual(claimTx, openTx);
     assert.equal(units(claimed), units(total), 'the claim paid the voucher total');
