@@ -23,9 +23,9 @@ import { CliError, parseArgs, parseSize } from './args.js';
 import { cmdDemo } from './commands.js';
 import { cmdRatioDemo } from './ratio-demo.js';
 import { cmdChannelDemo } from './channel-demo.js';
-import { failureLatch, sampleTorrent, startDemoLedger, within } from './demo-kit.js';
+import { failureLatch, sampleTorrent, startDemoLedger, transferWithBar, within } from './demo-kit.js';
 import { parseUsdc, usdc, type Out } from './paid-common.js';
-import { formatBytes, ProgressBar } from './progress.js';
+import { formatBytes } from './progress.js';
 import { sha256Of } from './sample-files.js';
 
 export async function cmdPaidDemo(argv: string[], io: Out): Promise<number> {
@@ -44,7 +44,6 @@ export async function cmdPaidDemo(argv: string[], io: Out): Promise<number> {
   let buyer: PaidBuyer | null = null;
   const seedClient = new Client();
   const leechClient = new Client();
-  let timer: NodeJS.Timeout | null = null;
   try {
     ledger = await startDemoLedger(io);
     const chain = chainFromUrl(ledger.url, { requestTimeoutMs: 5000 });
@@ -79,21 +78,7 @@ export async function cmdPaidDemo(argv: string[], io: Out): Promise<number> {
     seller.on('error', (e) => fail(new CliError(`seller: ${e.message}`)));
     const t = await buyer.add(leechClient, metainfo, { dir: leechDir, peers: [`127.0.0.1:${port}`] });
     t.once('piece', () => { firstPaidAt = Date.now(); });
-    const bar = new ProgressBar(io.err);
-    timer = setInterval(() => bar.update(t), 200);
-    const result = await Promise.race([
-      failed,
-      new Promise<'done' | Error>((res) => {
-        if (t.isComplete) res('done');
-        t.once('done', () => res('done'));
-        t.once('error', (e) => res(e));
-      }),
-    ]);
-    clearInterval(timer);
-    timer = null;
-    if (result !== 'done') throw new CliError(`transfer failed: ${result.message}`);
-    bar.update(t, true);
-    bar.done();
+    await transferWithBar(t, undefined, io, failed);
     const end = Date.now();
     // The proof of the last payment may still be in flight: wait (bounded) for every credit.
     await within(10_000, () => buyer!.payments().every((p) => seller!.totals().payments.some((c) => c.tx === p.tx)));
@@ -122,7 +107,6 @@ export async function cmdPaidDemo(argv: string[], io: Out): Promise<number> {
     ];
     io.out.write(lines.join('\n'));
   } finally {
-    if (timer !== null) clearInterval(timer);
     await leechClient.close();
     await seedClient.close();
     await buyer?.close();
