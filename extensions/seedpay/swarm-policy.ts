@@ -115,12 +115,17 @@ export function planPurchases(input: SwarmPlanInput): SellerPlan[] {
       let lastBuying = -1;
       eligible.forEach((s, i) => { if (s.buying) lastBuying = i; });
       let covered = 0;
+      let previous: number | null = null;
       for (let i = 0; i < eligible.length && deficit > 0; i++) {
         const s = eligible[i];
         const threshold = i <= lastBuying ? deficit * (1 + KEEP_MARGIN) : deficit;
         if (covered >= threshold) break;
         if (!s.buying && input.holdNew === true) continue;
         const cap = s.capacity > 0 ? s.capacity : Infinity;
+        // A dearer seller is taken: the cheaper ones before it are all needed in full
+        // (the margin can take one more after the deficit alone was met).
+        if (previous !== null) chosen.set(previous, full);
+        previous = s.id;
         // The marginal seller gets the part of the pipeline its part of the deficit needs.
         const left = Math.max(deficit - covered, 0);
         chosen.set(s.id, clampRequests(cap === Infinity ? full : (full * left) / cap, full));

@@ -135,7 +135,19 @@ test('property: cheapest first — the sellers paid are a price-ordered prefix o
         }
       }
     }
-  }), { numRuns: 2000 });
+  }), {
+    numRuns: 2000,
+    // Found by this property: the margin took a dearer seller after a cheaper one was
+    // given only the share the deficit alone left to it.
+    examples: [[{
+      freeRate: 0, maxPricePerMiB: 2n, targetRate: 0.8000000000000002, fullPipeline: 6, budgetLeft: null, holdNew: false,
+      sellers: [
+        { id: 4, pricePerMiB: 1n, rate: 0, capacity: 1, buying: false, balanceBytes: 1 },
+        { id: 5, pricePerMiB: 2n, rate: 0, capacity: 1, buying: true, balanceBytes: 0 },
+        { id: 6, pricePerMiB: 2n, rate: 1.0000000000000002, capacity: 0, buying: false, balanceBytes: 1 },
+      ],
+    }]],
+  });
 });
 
 /**
