@@ -72,7 +72,7 @@ import bs58 from 'bs58';
 import type { RejectReason } from '../../payment/verify-rules.js';
 import type { PeerExtendedHandshake } from '../../wire/extension-hooks.js';
 import { SeedPayError, localError } from './errors.js';
-import { Meter, type MeterStats } from './meter.js';
+import { creditWorthAbove, headroomWorth, Meter, toSafe, type MeterStats } from './meter.js';
 import {
   decodeOrEnd, EXTENSION_NAME, type DecodedMessage, type SeedPayMessage,
 } from './messages.js';
@@ -236,7 +236,16 @@ export class SellerSession {
   private readonly maxQueued: number;
   private readonly maxRefusedProofs: number;
   private readonly maxFailedProofs: number;
-  private readonly chargeEventBytes: bigint;
+  private readonly chargeEventBytes: number;
+  /**
+   * The per-block low-water check in numbers. What the buyer has left —
+   * balance + chargeFor(credit left) — is more than headroom × price / 2^20 − 1 units, so
+   * while the meter's headroom is at least this many bytes it is not below low water and
+   * the exact (bigint) check is skipped.
+   */
+  private readonly lowWaterHeadroom: number | null;
+  /** Ratio credit left above this many bytes is worth at least lowWaterUnits. */
+  private readonly lowWaterCreditBytes: number;
   private readonly maxBlock: number;
 
   private _state: SellerState = 'pending';
@@ -261,7 +270,7 @@ export class SellerSession {
    * reported again (it needs its own reject).
    */
   private readonly refusedKeys = new Set<string>();
-  private lastChargeEventAt = 0n;
+  private lastChargeEventAt = 0;
 
   private readonly events: SellerEvent[] = [];
   private readonly out: SeedPayMessage[] = [];
@@ -294,7 +303,9 @@ export class SellerSession {
     this.maxQueued = o.maxQueuedProofs ?? 4;
     this.maxRefusedProofs = o.maxRefusedProofs ?? 64;
     this.maxFailedProofs = o.maxFailedProofs ?? 32;
-    this.chargeEventBytes = o.chargeEventBytes ?? 4n * MIB;
+    this.chargeEventBytes = toSafe(o.chargeEventBytes ?? 4n * MIB);
+    this.lowWaterHeadroom = headroomWorth(this.lowWaterUnits, o.terms.price);
+    this.lowWaterCreditBytes = creditWorthAbove(this.lowWaterUnits, o.terms.price);
     this.maxBlock = o.maxBlockLength ?? 16 * 1024;
     this.maxResumes = o.maxResumes ?? 8;
     this.maxBadMacs = o.maxBadMacs ?? DEFAULT_MAX_BAD_MACS;
@@ -798,19 +809,24 @@ export class SellerSession {
     const c = this.meter.record(index, length);
     if (c === 'free') return;
     // Credit first: money is asked for only once the ratio credit left is below low water.
-    if (c === 'credit' && chargeFor(this.meter.creditLeft, this.terms.price) >= this.lowWaterUnits) return;
-    const paid = this.meter.paidBytes;
+    if (c === 'credit' && this.creditAboveLowWater()) return;
+    const paid = this.meter.paidBytesCount;
     if (paid - this.lastChargeEventAt >= this.chargeEventBytes) {
       this.lastChargeEventAt = paid;
       const s = this.meter.stats();
       this.events.push({ type: 'charge', charged: s.charged, paidBytes: s.paidBytes, freeBytes: s.freeBytes, credited: s.credited });
     }
+    if (this._state !== 'ready' || this.lowWaterSignalled) return;
+    if (this.lowWaterHeadroom !== null && this.meter.headroom >= this.lowWaterHeadroom) return;
     const balance = this.meter.balance;
-    if (this._state === 'ready' && balance + chargeFor(this.meter.creditLeft, this.terms.price) < this.lowWaterUnits && !this.lowWaterSignalled) {
+    if (balance + chargeFor(this.meter.creditLeft, this.terms.price) < this.lowWaterUnits) {
       this.lowWaterSignalled = true;
       this.askForMoney(balance, this.lowWaterUnits - balance);
     }
   }
+
+  /** chargeFor(creditLeft) >= lowWaterUnits, in numbers. */
+  private creditAboveLowWater(): boolean { return this.meter.creditLeftCount > this.lowWaterCreditBytes; }
 
   /** The smallest payment worth asking for: at least min_prepay (what the seller credits). */
   private required(units: bigint): bigint {
@@ -843,3 +859,4 @@ export class SellerSession {
     this.events.push({ type: 'ended', error });
   }
 }
+
