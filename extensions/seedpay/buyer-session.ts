@@ -252,6 +252,17 @@ const MAX_PROOFS_IN_FLIGHT = 2;
 /** The default risk cap grows to this fraction (1/n) of the value of verified data. */
 const TRUST_DIVISOR = 4n;
 
+/** What a channel decision that paid nothing read (BuyerSession.maybePayChannel), and up to which received byte it holds. */
+interface ChannelQuiet {
+  readonly until: bigint;
+  readonly credited: bigint;
+  readonly verified: bigint;
+  readonly allowance: bigint;
+  readonly unackedChanges: number;
+  readonly terms: Terms;
+  readonly chan: unknown;
+}
+
 export class BuyerSession {
   private readonly opts: BuyerOptions;
   private readonly infoHash: Uint8Array;
@@ -307,7 +318,16 @@ export class BuyerSession {
   private _creditAllowance = 0n;
   private _creditLeft = 0n;
   /** Bytes received from this seller per piece not yet hash-checked. */
-  private readonly pendingPieceBytes = new Map<number, bigint>();
+  /** Bytes received per piece not yet hash-checked (numbers: a piece is far below 2^53 bytes). */
+  private readonly pendingPieceBytes = new Map<number, number>();
+  /**
+   * Channel mode: received bytes up to which a new block cannot bring the voucher lead
+   * below half of the ahead mark, while every other input of that decision is as it was
+   * (see maybePayChannel). Lets the per-block path skip the bigint arithmetic.
+   */
+  private chanQuiet: ChannelQuiet | null = null;
+  /** Changes of `unacked` (an input of the channel decision that a sum would cost to compare). */
+  private unackedChanges = 0;
   private _paidTotal = 0n;
   private _creditedTotal = 0n;
   private _piecesVerified = 0;
@@ -826,21 +846,34 @@ export class BuyerSession {
     }
   }
 
-  /** A block of ours arrived from this seller. */
   /** A block from this seller arrived (`index`: its piece, to credit it when the piece verifies). */
   pieceReceived(length: number, index?: number): void {
     const n = BigInt(length);
     this._bytesReceived += n;
     // The seller serves from our credit before it charges (docs/PROTOCOL.md §10).
-    const fromCredit = n < this._creditLeft ? n : this._creditLeft;
-    this._creditLeft -= fromCredit;
-    this._chargeableReceived += n - fromCredit;
-    this.bytesSinceConfirm += n - fromCredit;
-    if (index !== undefined && this.pendingPieceBytes.size < MAX_TRACKED_PIECES) {
-      this.pendingPieceBytes.set(index, (this.pendingPieceBytes.get(index) ?? 0n) + n);
+    if (this._creditLeft === 0n) {
+      this._chargeableReceived += n;
+      this.bytesSinceConfirm += n;
+    } else {
+      const fromCredit = n < this._creditLeft ? n : this._creditLeft;
+      this._creditLeft -= fromCredit;
+      this._chargeableReceived += n - fromCredit;
+      this.bytesSinceConfirm += n - fromCredit;
     }
+    if (index !== undefined && this.pendingPieceBytes.size < MAX_TRACKED_PIECES) {
+      this.pendingPieceBytes.set(index, (this.pendingPieceBytes.get(index) ?? 0) + length);
+    }
+    if (this.chanQuiet !== null && this.channelStillQuiet(this.chanQuiet)) return;
     // Before our first payment, data (a free sample) starts paying only if payOnConnect.
     if (this._state === 'ready' && (this.lastPaid > 0n || (this.policy.payOnConnect ?? true))) this.maybePay();
+  }
+
+  /** Whether the last channel decision still holds for the bytes received since (see maybePayChannel). */
+  private channelStillQuiet(q: ChannelQuiet): boolean {
+    return this._bytesReceived <= q.until && this._state === 'ready' && this.payMode === 'channel' && this.chanState === 'confirmed'
+      && this.voucherPending === null && !this.awaitingCredit && this.proofs.size === 0
+      && this._creditedTotal === q.credited && this._bytesVerified === q.verified && this._creditAllowance === q.allowance
+      && this.unackedChanges === q.unackedChanges && this._terms === q.terms && this.chan === q.chan;
   }
 
   /** A piece this seller contributed to was hash-checked. A bad one stops all payment and asks to disconnect. */
@@ -850,7 +883,7 @@ export class BuyerSession {
     if (ok) {
       this._piecesVerified++;
       this.verifiedSinceLastPay = true;
-      if (bytes !== undefined) this._bytesVerified += bytes;
+      if (bytes !== undefined) this._bytesVerified += BigInt(bytes);
       // A top-up held until delivered data verified may go now.
       if (this._state === 'ready' && this.lastPaid > 0n) this.maybePay();
       return;
@@ -967,6 +1000,7 @@ export class BuyerSession {
       for (const [amount, delta] of this.unacked) {
         if (amount > accepted) continue;
         this.unacked.delete(amount);
+        this.unackedChanges++;
         credited += delta;
       }
       this._creditedTotal += credited;
@@ -995,6 +1029,7 @@ export class BuyerSession {
   private onCheckRejected(channel: Uint8Array, amount: bigint, reason: string): void {
     if (this._state !== 'ready' || !this.ours(channel) || !this.unacked.has(amount)) return;
     this.unacked.delete(amount);
+    this.unackedChanges++;
     this.events.push({ type: 'voucher_rejected', channel: this.chan!.address58, amount, reason });
     // Overtaken by a higher voucher of ours on another connection with this seller
     // (which took the credit there): not the seller's fault, a few are tolerated.
@@ -1020,6 +1055,7 @@ export class BuyerSession {
     this.lastPaid = delta;
     if (this._state !== 'ready' || this.connClosed || this.chanState !== 'confirmed') return;
     this.unacked.set(amount, delta);
+    this.unackedChanges++;
     this.out.push({ type: 'payment_check', channel: this.chan.address, amount, sig });
     this.events.push({ type: 'voucher_sent', channel: this.chan.address58, amount, delta });
     this.maybePayChannel();
@@ -1067,7 +1103,19 @@ export class BuyerSession {
     // conservative, so a seller short of credit while we are half an increment ahead is
     // one whose acknowledgement is on its way (it refills our requests) — paying more
     // would only buy tiny increments, an fsync each on both sides.
-    if (lead >= ahead / 2n) return;
+    const slack = lead - ahead / 2n;
+    if (slack >= 0n) {
+      // Δ more bytes lower the lead by at most ceil of the charge on their chargeable part
+      // plus ceil of the credit's on the rest: under Δ × price / 2^20 + 2 units. While
+      // that stays within the slack, nothing here can change: pieceReceived skips us.
+      const quiet = slack >= 2n ? ((slack - 2n) * MIB) / t.price : 0n;
+      this.chanQuiet = quiet === 0n || this.proofs.size > 0 ? null : {
+        until: this._bytesReceived + quiet, credited: this._creditedTotal, verified: this._bytesVerified, allowance: this._creditAllowance,
+        unackedChanges: this.unackedChanges, terms: t, chan: c,
+      };
+      return;
+    }
+    this.chanQuiet = null;
     const rest = this._chargeableReceived + aheadBytes - this._creditLeft;
     let delta = chargeFor(rest > 0n ? rest : 0n, t.price) - expected;
     if (delta <= 0n) return;

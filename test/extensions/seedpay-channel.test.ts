@@ -445,3 +445,31 @@ test('the default lead is earned: 1 MiB with a new seller, growing to a quarter 
   assert.ok(deltas.at(-1)! >= chargeFor(3n * MIB / 2n, PRICE), `increments did not grow: ${deltas.join(',')}`);
   assert.ok(l.journaled.length <= 24, `${l.journaled.length} vouchers for 16 MiB`);
 });
+
+test('property: the per-block shortcut decides exactly as the full check — the same vouchers at the same bytes, whatever the price, blocks and verifications', async () => {
+  const script = fc.array(fc.record({ length: fc.integer({ min: 1, max: BLOCK }), verify: fc.integer({ min: 0, max: 7 }).map((k) => k === 0) }), { minLength: 1, maxLength: 300 });
+  await fc.assert(fc.asyncProperty(fc.oneof(fc.bigInt(1n, 50n), fc.bigInt(1n, 5_000_000n)), fc.constantFrom<bigint | 'default'>('default', 64n * 1024n, 3n * 1024n), script, async (price, aheadBytes, steps) => {
+    const run = async (fullCheckEachBlock: boolean): Promise<{ journaled: bigint[]; at: bigint[] }> => {
+      const l = new ChanLink({ terms: { price, minPrepay: 1n }, aheadBytes });
+      await l.start();
+      const at: bigint[] = [];
+      let seen = l.journaled.length;
+      let offset = 0;
+      let piece = 0;
+      for (const s of steps) {
+        if (!l.seller.canSendPiece(0, offset, s.length)) break;
+        l.seller.sent(0, offset, s.length);
+        l.buyer.pieceReceived(s.length, piece);
+        if (fullCheckEachBlock) l.buyer.topUp();
+        offset += s.length;
+        if (s.verify) l.buyer.pieceVerified(piece++, true);
+        l.pump();
+        if (l.journaled.length !== seen) { seen = l.journaled.length; at.push(l.buyer.bytesReceived); }
+      }
+      return { journaled: l.journaled, at };
+    };
+    const quick = await run(false);
+    const full = await run(true);
+    assert.deepEqual(quick, full);
+  }), { numRuns: 150 });
+});
