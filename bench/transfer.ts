@@ -173,8 +173,10 @@ async function main(): Promise<number> {
 
   const data: TransferData = await ensureBenchData(sizeBytes, PIECE_LENGTH, undefined, log);
   log(`bench:transfer: load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.availableParallelism()} CPU(s)`);
-  log(`bench:transfer: ${sizeBytes / MiB} MiB, ${PIECE_LENGTH / 1024} KiB pieces (${data.torrent.numPieces}), TCP plaintext, ` +
-    `${runs} run(s) of ${[...pairs.keys()].join(', ')}; MB/s = 10^6 B/s at the leecher, first payload byte → all pieces verified`);
+  if (pairs.size > 0) {
+    log(`bench:transfer: ${sizeBytes / MiB} MiB, ${PIECE_LENGTH / 1024} KiB pieces (${data.torrent.numPieces}), TCP plaintext, ` +
+      `${runs} run(s) of ${[...pairs.keys()].join(', ')}; MB/s = 10^6 B/s at the leecher, first payload byte → all pieces verified`);
+  }
 
   const samples = new Map<string, TransferSample[]>();
   const failed = new Map<string, string>();
