@@ -16,6 +16,7 @@ import { BIND_FLAGS, CliError, DHT_FLAGS, formatRate, parseBind, parseArgs, pars
 import { awaitDownload, parseTimeout, TIMEOUT_FLAG } from './await-download.js';
 import { sourcesLine, startGetReport } from './get-report.js';
 import { formatBytes, ProgressBar } from './progress.js';
+import { peerCloseWords } from './peer-words.js';
 import { sha256Of, writeRandomFile } from './sample-files.js';
 
 export const USAGE = `usage:
@@ -154,7 +155,8 @@ export async function cmdSeed(argv: string[], io: Out): Promise<number> {
     const p = t.progress();
     io.err.write(`seeding ${meta.name} (${meta.infoHashHex}) on ${host}:${bound}: ${p.have}/${p.total} pieces on disk\n`);
     t.on('peer', (s) => io.err.write(`peer ${s.address} connected\n`));
-    t.on('peer_closed', (s, r) => { if (s.registered) io.err.write(`peer ${s.address} closed (${r.code})\n`); });
+    // In words ("closed the connection", "went silent"), as get reports its peers.
+    t.on('peer_closed', (s, r) => { if (s.registered) io.err.write(`peer ${s.address} disconnected (${peerCloseWords(r, true).text})\n`); });
     await untilSignal();
     const st = t.stats();
     io.err.write(`uploaded ${formatBytes(st.uploaded)}\n`);

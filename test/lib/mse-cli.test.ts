@@ -57,6 +57,10 @@ test('--host / --bind: get dials from the address it names, seed listens on its 
     assert.equal(got.code, 0, got.stderr);
     assert.deepEqual(await checkFiles(fx, dir), []);
     assert.match(seed.stderr(), /peer 127\.0\.0\.72:\d+ connected/, 'the seeder saw the download come from the bound address');
+    // The leecher's exit is told in words, not as a close code.
+    for (let i = 0; i < 100 && !/disconnected/.test(seed.stderr()); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.match(seed.stderr(), /peer 127\.0\.0\.72:\d+ disconnected \([a-z][a-z ]+/, seed.stderr());
+    assert.doesNotMatch(seed.stderr(), /\([A-Z][A-Z_]+\)/, 'no raw close code');
   } finally {
     seed.child.kill('SIGTERM');
     await seed.exited;
