@@ -23,7 +23,8 @@
  *    delivered data to verify; data that never verifies (the last block of each piece
  *    withheld, corrupt blocks) stops the payments, the loss bounded by the cap;
  *  - the risk cap is the policy's `maxPrepay` when set; by default it starts at
- *    DEFAULT_RISK_BYTES worth (a seller demanding a larger min_prepay is refused) and
+ *    DEFAULT_RISK_BYTES worth, or two pieces when pieces are larger (no piece can verify
+ *    before all of it is paid for; a seller demanding a larger min_prepay is refused) and
  *    grows with trust earned: to a quarter of the value of this seller's data that
  *    passed its hash check, at most `maxPaymentBytes` worth. A seller that cheats
  *    after delivering honestly keeps at most a quarter of what it delivered, and one
@@ -111,6 +112,13 @@ export interface BuyerOptions {
   creditIdentity?: boolean;
   /** Payment channels: pay sellers that offer them on this program through a channel (unset: prepaid only). */
   channel?: BuyerChannelOptions | null;
+  /**
+   * The torrent's piece length once known (a magnet link's comes with its metadata). The
+   * default risk cap never falls below two pieces' worth: a piece verifies only once all
+   * of it is paid for, and the next one is requested while it completes — with 16 MiB
+   * pieces a cap of 8 MiB would stall before the first hash check.
+   */
+  pieceLength?: () => number | null;
 }
 
 export interface BuyerChannelOptions {
@@ -910,13 +918,15 @@ export class BuyerSession {
 
   /**
    * The most at risk with this seller at once: the policy's `maxPrepay`; else
-   * DEFAULT_RISK_BYTES worth, grown to a quarter of the value of this seller's verified
+   * DEFAULT_RISK_BYTES worth (two pieces' worth when pieces are larger), grown to a quarter of the value of this seller's verified
    * data, at most `maxPaymentBytes` worth (trust earned by delivery, as a settlement
    * round trip on a real cluster needs far more than a few MiB in flight at speed).
    */
   private riskCap(t: Terms): bigint {
     if (this.policy.maxPrepay !== undefined) return this.policy.maxPrepay;
-    const base = chargeFor(DEFAULT_RISK_BYTES, t.price);
+    const piece = this.opts.pieceLength?.() ?? null;
+    const twoPieces = piece !== null && piece > 0 ? 2n * BigInt(piece) : 0n;
+    const base = chargeFor(twoPieces > DEFAULT_RISK_BYTES ? twoPieces : DEFAULT_RISK_BYTES, t.price);
     let earned = chargeFor(this._bytesVerified, t.price) / TRUST_DIVISOR;
     const ceiling = chargeFor(this.maxBytes, t.price);
     if (earned > ceiling) earned = ceiling;

@@ -616,7 +616,11 @@ export class PaidBuyer extends TypedEmitter<PaidBuyerEvents> {
       programId: this.channels.programId.toBase58(),
       ...(this.opts.channel !== false && this.opts.channel?.aheadBytes !== undefined ? { aheadBytes: this.opts.channel.aheadBytes } : {}),
     };
-    const hook = self = new BuyerHook({ infoHash: info.infoHash, policy, resumes, creditIdentity, channel: chan }, this.driver);
+    const pieceLength = (): number | null => {
+      for (const t of this.torrents) if (t.infoHashHex === ih) return t.metainfo?.pieceLength ?? null;
+      return null;
+    };
+    const hook = self = new BuyerHook({ infoHash: info.infoHash, policy, resumes, creditIdentity, channel: chan, pieceLength }, this.driver);
     this.conns.set(hook, { peer: info.peer, infoHashHex: ih, need, torrentBudget, gate });
     return hook;
   }
