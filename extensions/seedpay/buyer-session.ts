@@ -918,14 +918,18 @@ export class BuyerSession {
 
   /**
    * The most at risk with this seller at once: the policy's `maxPrepay`; else
-   * DEFAULT_RISK_BYTES worth (two pieces' worth when pieces are larger), grown to a quarter of the value of this seller's verified
+   * DEFAULT_RISK_BYTES worth (two pieces' worth when pieces are larger, at most
+   * `maxPaymentBytes` worth), grown to a quarter of the value of this seller's verified
    * data, at most `maxPaymentBytes` worth (trust earned by delivery, as a settlement
    * round trip on a real cluster needs far more than a few MiB in flight at speed).
    */
   private riskCap(t: Terms): bigint {
     if (this.policy.maxPrepay !== undefined) return this.policy.maxPrepay;
     const piece = this.opts.pieceLength?.() ?? null;
-    const twoPieces = piece !== null && piece > 0 ? 2n * BigInt(piece) : 0n;
+    // Two pieces, but no more than the largest payment: a torrent made with huge pieces
+    // must not raise what a buyer risks on a seller it does not know beyond its own limit.
+    let twoPieces = piece !== null && piece > 0 ? 2n * BigInt(piece) : 0n;
+    if (twoPieces > this.maxBytes) twoPieces = this.maxBytes;
     const base = chargeFor(twoPieces > DEFAULT_RISK_BYTES ? twoPieces : DEFAULT_RISK_BYTES, t.price);
     let earned = chargeFor(this._bytesVerified, t.price) / TRUST_DIVISOR;
     const ceiling = chargeFor(this.maxBytes, t.price);
