@@ -72,12 +72,13 @@ class ChanLink {
   sellerFilter: ((m: DecodedMessage) => DecodedMessage | null) | null = null;
   private offset = 0;
 
-  constructor(o: { terms?: Partial<Terms>; budget?: bigint; aheadBytes?: bigint | 'default' } = {}) {
+  constructor(o: { terms?: Partial<Terms>; budget?: bigint; aheadBytes?: bigint | 'default'; pieceLength?: number } = {}) {
     this.terms = makeTerms(sellerWallet.address, { price: PRICE, minPrepay: 1_000n, modes: ['prepaid', 'channel'], channel: this.chain.programId.toBase58(), ...o.terms });
     this.seller = new SellerSession({ terms: this.terms, infoHash: INFO, signer: walletSigner(sellerWallet), lowWaterBytes: 64n * 1024n });
     this.buyer = new BuyerSession({
       infoHash: INFO, policy: { maxPricePerMiB: 5n * PRICE, budgets: [new Budget(o.budget ?? 10n ** 12n)], mint: MINT, cluster: CLUSTER },
       channel: { programId: this.chain.programId.toBase58(), ...(o.aheadBytes === 'default' ? {} : { aheadBytes: o.aheadBytes ?? AHEAD }) },
+      ...(o.pieceLength !== undefined ? { pieceLength: () => o.pieceLength! } : {}),
     });
   }
 
@@ -472,4 +473,28 @@ test('property: the per-block shortcut decides exactly as the full check — the
     const full = await run(true);
     assert.deepEqual(quick, full);
   }), { numRuns: 150 });
+});
+
+test("attack: large pieces raise the starting risk to two pieces' worth, never beyond the largest payment (a torrent made with huge pieces)", async () => {
+  // Nothing ever verifies (one piece, never complete): what is vouchered is the starting cap.
+  const vouchered = async (pieceLength: number): Promise<bigint> => {
+    const l = new ChanLink({ pieceLength, aheadBytes: 'default', budget: 10n ** 15n, terms: { price: 1_000n } });
+    await l.start();
+    let offset = 0;
+    for (let blocks = 0; blocks < 20_000; blocks++) {
+      if (!l.seller.canSendPiece(0, offset, BLOCK)) break;
+      l.seller.sent(0, offset, BLOCK);
+      l.buyer.pieceReceived(BLOCK, 0);
+      offset += BLOCK;
+      l.pump();
+    }
+    assert.equal(l.buyer.state, 'ready', 'waiting for a hash check, not stopped');
+    return l.buyer.paidTotal;
+  };
+  const price = 1_000n;
+  assert.ok(await vouchered(256 * 1024) <= chargeFor(DEFAULT_RISK_BYTES, price), 'small pieces: the 8 MiB start');
+  const sixteen = await vouchered(16 * 1024 * 1024);
+  assert.ok(sixteen > chargeFor(16n * MIB, price) && sixteen <= chargeFor(32n * MIB, price), `16 MiB pieces: a whole piece can be paid for (${sixteen})`);
+  // The session's largest payment is 64 MiB by default: a 256 MiB piece does not make it 512.
+  assert.ok(await vouchered(256 * 1024 * 1024) <= chargeFor(64n * MIB, price), 'huge pieces: at most the largest payment');
 });
