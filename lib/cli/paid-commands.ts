@@ -20,6 +20,7 @@ import {
 } from './paid-common.js';
 import { bindPeerPool } from './paid-peers.js';
 import { PeerPool } from './peer-pool.js';
+import { prepayWarning } from './prepay-warning.js';
 import { awaitDownload, parseTimeout, TIMEOUT_FLAG } from './await-download.js';
 import { sourcesLine, startGetReport } from './get-report.js';
 import { formatBytes } from './progress.js';
@@ -218,6 +219,11 @@ export async function cmdPaidGet(argv: string[], io: Out): Promise<number> {
     const pool = g.pool ?? new PeerPool(sources.given, { dropped: (peer, why) => g.line(`dropping peer ${peer}: ${why}`), exhausted: () => undefined }, () => 1);
     const bound = bindPeerPool(pool, buyer, describe);
     const tor = await buyer.add(client, source, { dir, peers });
+    if (maxPrepay !== undefined) {
+      const warn = (pieceLength: number): void => { const w = prepayWarning(maxPrepay, pieceLength, maxPrice, usdc); if (w !== null) g.line(w); };
+      if (tor.metainfo !== null) warn(tor.metainfo.pieceLength);
+      else tor.once('metadata', (m) => warn(m.pieceLength));
+    }
     g.watch(tor);
     bound.watch(tor);
     const started = Date.now();

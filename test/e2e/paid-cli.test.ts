@@ -153,6 +153,33 @@ test('paid CLI: get pays an in-process seller exactly what it charges and exits 
   }
 });
 
+test('paid CLI: a --max-prepay below one piece at --max-price is warned of, naming the dearest price that works; a seller below it is paid', { timeout: 90_000 }, async () => {
+  const env = await startEnv();
+  try {
+    const w = join(env.root, 'b.json');
+    await writeFile(w, walletKeypairJson(walletFromSecretKey(funded(env, 1n * USDC).secretKey)), { mode: 0o600 });
+    // 4 MiB pieces: at --max-price 0.001 one costs 0.004, above --max-prepay 0.0005; at the seller's 0.0001, 0.0004.
+    const content = await makeContent(env, 4 * 1024 * 1024 + 1, 4 * 1024 * 1024);
+    const torrent = join(env.root, 'c.torrent');
+    await writeFile(torrent, (await createTorrentFromPath(content.file, { pieceLength: 4 * 1024 * 1024 })).torrent);
+    const s = await startSeller(env, content, funded(env, 0n), { price: 100n, policy: 'paid-only' });
+    try {
+      const dir = join(env.root, 'dl');
+      const r = await runCli(['get', torrent, '--peer', `127.0.0.1:${s.port}`, '--no-dht', '--wallet', w, '--max-price', '0.001', '--budget', '0.5',
+        '--max-prepay', '0.0005', '--dir', dir, '--rpc', env.ledger.url, '--mint', env.ledger.mint.toBase58(), '--journal', join(env.root, 'spend.journal')],
+      { SEEDPAY_HOME: await cliHome(env) });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /warning: --max-prepay 0\.0005 USDC pays for less than one 4 MiB piece at --max-price 0\.001 USDC: a seller asking more than 0\.000125 USDC per MiB/, r.stderr);
+      assert.equal(await sha256Of(join(dir, 'data.bin')), content.sha256);
+    } finally {
+      await s.client.close();
+      await s.seller.close();
+    }
+  } finally {
+    await env.close();
+  }
+});
+
 test('paid CLI: get drops a seller priced above --max-price and completes from the other; all refusing is one line', { timeout: 120_000 }, async () => {
   const env = await startEnv();
   try {
