@@ -325,8 +325,7 @@ export class BuyerSession {
   /** Piece bytes the seller said our credit pays for (cumulative), and what of it is not used yet. */
   private _creditAllowance = 0n;
   private _creditLeft = 0n;
-  /** Bytes received from this seller per piece not yet hash-checked. */
-  /** Bytes received per piece not yet hash-checked (numbers: a piece is far below 2^53 bytes). */
+  /** Bytes received from this seller per piece not yet hash-checked (numbers: a piece is far below 2^53 bytes). */
   private readonly pendingPieceBytes = new Map<number, number>();
   /**
    * Channel mode: received bytes up to which a new block cannot bring the voucher lead
@@ -859,15 +858,10 @@ export class BuyerSession {
     const n = BigInt(length);
     this._bytesReceived += n;
     // The seller serves from our credit before it charges (docs/PROTOCOL.md §10).
-    if (this._creditLeft === 0n) {
-      this._chargeableReceived += n;
-      this.bytesSinceConfirm += n;
-    } else {
-      const fromCredit = n < this._creditLeft ? n : this._creditLeft;
-      this._creditLeft -= fromCredit;
-      this._chargeableReceived += n - fromCredit;
-      this.bytesSinceConfirm += n - fromCredit;
-    }
+    const fromCredit = n < this._creditLeft ? n : this._creditLeft;
+    this._creditLeft -= fromCredit;
+    this._chargeableReceived += n - fromCredit;
+    this.bytesSinceConfirm += n - fromCredit;
     if (index !== undefined && this.pendingPieceBytes.size < MAX_TRACKED_PIECES) {
       this.pendingPieceBytes.set(index, (this.pendingPieceBytes.get(index) ?? 0) + length);
     }
