@@ -125,29 +125,38 @@ test('paid demo: ledger, wallets, a paid transfer and its receipt; the process e
   assert.equal(credited[2], paid);
 });
 
+/**
+ * `get` as a user runs it against an in-process paid-only seller of fresh content (the
+ * seller closed after): its result, the seller's port, where it downloaded, the content.
+ */
+async function getFromSeller(env: Awaited<ReturnType<typeof startEnv>>, o: { size: number; pieceLength: number; price: bigint; args?: string[] }) {
+  const w = join(env.root, 'b.json');
+  await writeFile(w, walletKeypairJson(walletFromSecretKey(funded(env, 1n * USDC).secretKey)), { mode: 0o600 });
+  const content = await makeContent(env, o.size, o.pieceLength);
+  const torrent = join(env.root, 'c.torrent');
+  await writeFile(torrent, (await createTorrentFromPath(content.file, { pieceLength: o.pieceLength })).torrent);
+  const s = await startSeller(env, content, funded(env, 0n), { price: o.price, policy: 'paid-only' });
+  try {
+    const dir = join(env.root, 'dl');
+    const r = await runCli(['get', torrent, '--peer', `127.0.0.1:${s.port}`, '--no-dht', '--wallet', w, '--max-price', '0.001', '--budget', '0.5', ...(o.args ?? []),
+      '--dir', dir, '--rpc', env.ledger.url, '--mint', env.ledger.mint.toBase58(), '--journal', join(env.root, 'spend.journal')], { SEEDPAY_HOME: await cliHome(env) });
+    return { r, port: s.port, dir, content };
+  } finally {
+    await s.client.close();
+    await s.seller.close();
+  }
+}
+
 test('paid CLI: get pays an in-process seller exactly what it charges and exits 0', { timeout: 90_000 }, async () => {
   const env = await startEnv();
   try {
-    const w = join(env.root, 'b.json');
-    await writeFile(w, walletKeypairJson(walletFromSecretKey(funded(env, 1n * USDC).secretKey)), { mode: 0o600 });
-    const content = await makeContent(env, 3 * 1024 * 1024 + 777, 16 * 1024);
-    const torrent = join(env.root, 'c.torrent');
-    await writeFile(torrent, (await createTorrentFromPath(content.file, { pieceLength: 16 * 1024 })).torrent);
-    const s = await startSeller(env, content, funded(env, 0n), { price: 100n, policy: 'paid-only' });
-    try {
-      const dir = join(env.root, 'dl');
-      const r = await runCli(['get', torrent, '--peer', `127.0.0.1:${s.port}`, '--no-dht', '--wallet', w, '--max-price', '0.001', '--budget', '0.5',
-        '--dir', dir, '--rpc', env.ledger.url, '--mint', env.ledger.mint.toBase58(), '--journal', join(env.root, 'spend.journal')], { SEEDPAY_HOME: await cliHome(env) });
-      assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout, /complete in .* paid 0\.000301 USDC in 1 payment\(s\)/, r.stdout);
-      // The final progress line shows what was spent, as the progress lines did on the way.
-      assert.match(r.stderr, /^\[#{30}\] 100\.0% .*, 1 peer, spent 0\.000301 USDC$|^\[#{30}\] 100\.0% .*, 0 peers, spent 0\.000301 USDC$/m, r.stderr);
-      assert.match(r.stderr, new RegExp(`^peer 127\\.0\\.0\\.1:${s.port} connected`, 'm'));
-      assert.equal(await sha256Of(join(dir, 'data.bin')), content.sha256);
-    } finally {
-      await s.client.close();
-      await s.seller.close();
-    }
+    const { r, port, dir, content } = await getFromSeller(env, { size: 3 * 1024 * 1024 + 777, pieceLength: 16 * 1024, price: 100n });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /complete in .* paid 0\.000301 USDC in 1 payment\(s\)/, r.stdout);
+    // The final progress line shows what was spent, as the progress lines did on the way.
+    assert.match(r.stderr, /^\[#{30}\] 100\.0% .*, 1 peer, spent 0\.000301 USDC$|^\[#{30}\] 100\.0% .*, 0 peers, spent 0\.000301 USDC$/m, r.stderr);
+    assert.match(r.stderr, new RegExp(`^peer 127\\.0\\.0\\.1:${port} connected`, 'm'));
+    assert.equal(await sha256Of(join(dir, 'data.bin')), content.sha256);
   } finally {
     await env.close();
   }
@@ -156,25 +165,11 @@ test('paid CLI: get pays an in-process seller exactly what it charges and exits 
 test('paid CLI: a --max-prepay below one piece at --max-price is warned of, naming the dearest price that works; a seller below it is paid', { timeout: 90_000 }, async () => {
   const env = await startEnv();
   try {
-    const w = join(env.root, 'b.json');
-    await writeFile(w, walletKeypairJson(walletFromSecretKey(funded(env, 1n * USDC).secretKey)), { mode: 0o600 });
     // 4 MiB pieces: at --max-price 0.001 one costs 0.004, above --max-prepay 0.0005; at the seller's 0.0001, 0.0004.
-    const content = await makeContent(env, 4 * 1024 * 1024 + 1, 4 * 1024 * 1024);
-    const torrent = join(env.root, 'c.torrent');
-    await writeFile(torrent, (await createTorrentFromPath(content.file, { pieceLength: 4 * 1024 * 1024 })).torrent);
-    const s = await startSeller(env, content, funded(env, 0n), { price: 100n, policy: 'paid-only' });
-    try {
-      const dir = join(env.root, 'dl');
-      const r = await runCli(['get', torrent, '--peer', `127.0.0.1:${s.port}`, '--no-dht', '--wallet', w, '--max-price', '0.001', '--budget', '0.5',
-        '--max-prepay', '0.0005', '--dir', dir, '--rpc', env.ledger.url, '--mint', env.ledger.mint.toBase58(), '--journal', join(env.root, 'spend.journal')],
-      { SEEDPAY_HOME: await cliHome(env) });
-      assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stderr, /warning: --max-prepay 0\.0005 USDC pays for less than one 4 MiB piece at --max-price 0\.001 USDC: a seller asking more than 0\.000125 USDC per MiB/, r.stderr);
-      assert.equal(await sha256Of(join(dir, 'data.bin')), content.sha256);
-    } finally {
-      await s.client.close();
-      await s.seller.close();
-    }
+    const { r, dir, content } = await getFromSeller(env, { size: 4 * 1024 * 1024 + 1, pieceLength: 4 * 1024 * 1024, price: 100n, args: ['--max-prepay', '0.0005'] });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /warning: --max-prepay 0\.0005 USDC pays for less than one 4 MiB piece at --max-price 0\.001 USDC: a seller asking more than 0\.000125 USDC per MiB/, r.stderr);
+    assert.equal(await sha256Of(join(dir, 'data.bin')), content.sha256);
   } finally {
     await env.close();
   }
